@@ -1,0 +1,196 @@
+//! herald-bench: herald's durable ingest against a raw axum baseline, and herald's
+//! end-to-end latency, each server in its own child process. See docs/benchmarks.md.
+
+mod child;
+mod e2e;
+mod load;
+mod payload;
+mod report;
+mod scenario;
+mod serve;
+
+use child::ServerChild;
+use clap::{Parser, Subcommand};
+use report::Measured;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "herald-bench",
+    about = "Benchmark herald against a raw axum baseline"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    options: Options,
+}
+
+#[derive(Debug, clap::Args)]
+struct Options {
+    /// Measured time of each closed-loop run.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    duration: Duration,
+    /// Unmeasured time before it.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    warmup: Duration,
+    /// Concurrent keep-alive connections, one per load task.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// Webhooks per second in the end-to-end run.
+    #[arg(long, default_value_t = 200.0)]
+    rate: f64,
+    /// Length of the end-to-end run.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    e2e_duration: Duration,
+    /// Skip the end-to-end run.
+    #[arg(long)]
+    skip_e2e: bool,
+    /// Run the ingest part on this herald configuration instead of the built-in one (for
+    /// experiments; its GitHub source must be `github`, with the secret `herald-bench-secret`).
+    #[arg(long)]
+    ingest_config: Option<PathBuf>,
+}
+
+/// The server children, started by the benchmark itself.
+#[derive(Debug, Subcommand)]
+enum Command {
+    #[command(hide = true)]
+    ServeBaseline {
+        #[arg(long)]
+        listen: SocketAddr,
+    },
+    #[command(hide = true)]
+    ServeHerald {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        listen: SocketAddr,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::ServeBaseline { listen }) => serve::baseline(listen).await,
+        Some(Command::ServeHerald { config, listen }) => serve::herald(&config, listen).await,
+        None => bench(&cli.options).await,
+    }
+}
+
+async fn bench(options: &Options) -> anyhow::Result<()> {
+    // reqwest is built without a default TLS provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    report::header(cpus, &cpu_model());
+    report::machine("before");
+    let mut baseline = closed_loop("baseline", None, options).await?;
+    report::print_load(&mut baseline, options.connections);
+    let dir = tempfile::tempdir()?;
+    let config = match &options.ingest_config {
+        Some(path) => path.clone(),
+        None => scenario::write_config(dir.path(), &scenario::ingest_config())?,
+    };
+    let mut herald = closed_loop("herald durable ingest", Some(&config), options).await?;
+    report::print_load(&mut herald, options.connections);
+    report::print_ratio(&baseline, &herald);
+    if !options.skip_e2e {
+        end_to_end(options).await?;
+    }
+    report::machine("after");
+    Ok(())
+}
+
+/// Start a server child (herald on `config`, or the baseline without one), load it, and
+/// read its peak RSS before stopping it.
+async fn closed_loop(
+    name: &'static str,
+    config: Option<&Path>,
+    options: &Options,
+) -> anyhow::Result<Measured> {
+    let config_arg = config.map(|path| path.to_string_lossy().into_owned());
+    let args = match &config_arg {
+        Some(path) => vec!["serve-herald", "--listen", "127.0.0.1:0", "--config", path],
+        None => vec!["serve-baseline", "--listen", "127.0.0.1:0"],
+    };
+    let server = ServerChild::start(&args).await?;
+    let plan = load::LoadPlan {
+        url: format!("{}/hooks/github", server.url),
+        connections: options.connections,
+        warmup: options.warmup,
+        duration: options.duration,
+    };
+    // CPU used by each side, sampled at the window's edges.
+    let pid = server.pid.to_string();
+    let warmup = options.warmup;
+    let at_start = tokio::spawn(async move {
+        tokio::time::sleep(warmup).await;
+        cpu_pair(&pid)
+    });
+    let load = load::run(&plan, "bench").await;
+    let (server_end, bench_end) = cpu_pair(&server.pid.to_string());
+    let (server_start, bench_start) = at_start.await?;
+    let herald = match config {
+        Some(_) => Some(scenario::scrape(&server.url).await?),
+        None => None,
+    };
+    let peak_rss = server.peak_rss()?;
+    server.stop().await?;
+    Ok(Measured {
+        name,
+        load,
+        peak_rss,
+        server_cpu: server_end - server_start,
+        bench_cpu: bench_end - bench_start,
+        herald,
+    })
+}
+
+fn cpu_pair(pid: &str) -> (f64, f64) {
+    (
+        child::cpu_seconds(pid).unwrap_or(0.0),
+        child::cpu_seconds("self").unwrap_or(0.0),
+    )
+}
+
+/// (c): herald forwarding each webhook to a sink in this process, at a fixed rate.
+async fn end_to_end(options: &Options) -> anyhow::Result<()> {
+    let sink = e2e::Sink::start(Instant::now()).await?;
+    let dir = tempfile::tempdir()?;
+    let config = scenario::write_config(dir.path(), &scenario::e2e_config(&sink.url))?;
+    let config_arg = config.to_string_lossy();
+    let args = [
+        "serve-herald",
+        "--listen",
+        "127.0.0.1:0",
+        "--config",
+        &config_arg,
+    ];
+    let server = ServerChild::start(&args).await?;
+    let plan = e2e::RatePlan {
+        url: format!("{}/hooks/github", server.url),
+        rate: options.rate,
+        duration: options.e2e_duration,
+        connections: options.connections,
+    };
+    let mut result = e2e::run(&plan, &sink).await;
+    let peak_rss = server.peak_rss()?;
+    server.stop().await?;
+    report::print_e2e(&mut result, options.rate, options.e2e_duration, peak_rss);
+    Ok(())
+}
+
+fn cpu_model() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    cpuinfo
+        .lines()
+        .find_map(|line| line.strip_prefix("model name"))
+        .and_then(|rest| rest.split_once(':'))
+        .map_or_else(
+            || "unknown CPU".to_string(),
+            |(_, model)| model.trim().to_string(),
+        )
+}

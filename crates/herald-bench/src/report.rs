@@ -1,0 +1,117 @@
+//! Percentiles and the printed report.
+
+use crate::e2e::E2eResult;
+use crate::load::LoadResult;
+use crate::scenario::HeraldCounters;
+use std::time::Duration;
+
+/// One closed-loop scenario: the load result and what the server process used.
+pub struct Measured {
+    pub name: &'static str,
+    pub load: LoadResult,
+    pub peak_rss: u64,
+    /// Server and load-generator CPU seconds during the measured window.
+    pub server_cpu: f64,
+    pub bench_cpu: f64,
+    pub herald: Option<HeraldCounters>,
+}
+
+/// Nearest-rank percentile of sorted values; zero when empty.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn ms(duration: Duration) -> String {
+    format!("{:.2} ms", duration.as_secs_f64() * 1000.0)
+}
+
+fn mb(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1_000_000.0)
+}
+
+pub fn machine(label: &str) {
+    let loadavg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("load average {label}: {}", loadavg.trim());
+}
+
+pub fn header(cpus: usize, model: &str) {
+    println!("herald-bench: {cpus} CPUs ({model})");
+}
+
+pub fn print_load(measured: &mut Measured, connections: usize) {
+    measured.load.latencies.sort();
+    let load = &measured.load;
+    let seconds = load.duration.as_secs_f64();
+    println!(
+        "\n[{}] {connections} connections, {:.1} s measured",
+        measured.name, seconds
+    );
+    println!("  requests completed: {}", load.latencies.len());
+    println!("  throughput:         {:.0} req/s", load.throughput());
+    println!(
+        "  latency p50:        {}",
+        ms(percentile(&load.latencies, 50.0))
+    );
+    println!(
+        "  latency p99:        {}",
+        ms(percentile(&load.latencies, 99.0))
+    );
+    println!("  errors:             {}", load.errors);
+    println!("  peak RSS (server):  {}", mb(measured.peak_rss));
+    println!(
+        "  CPU: server {:.0}%, load generator {:.0}% (of one core)",
+        measured.server_cpu / seconds * 100.0,
+        measured.bench_cpu / seconds * 100.0
+    );
+    if let Some(counters) = measured.herald {
+        println!(
+            "  herald: {:.0} events stored, {:.0} deliveries done, {:.0} still pending (warm-up included)",
+            counters.events_stored, counters.deliveries_succeeded, counters.queue_pending
+        );
+    }
+}
+
+pub fn print_ratio(baseline: &Measured, herald: &Measured) {
+    let ratio = herald.load.throughput() / baseline.load.throughput() * 100.0;
+    println!("\nherald durable ingest throughput: {ratio:.1}% of the baseline");
+}
+
+pub fn print_e2e(result: &mut E2eResult, rate: f64, duration: Duration, peak_rss: u64) {
+    result.latencies.sort();
+    let latencies = &result.latencies;
+    println!(
+        "\n[end-to-end] {rate:.0} req/s for {:.1} s, http action to a local sink",
+        duration.as_secs_f64()
+    );
+    println!(
+        "  sent {}, accepted {}, arrived at the sink {}",
+        result.sent,
+        result.accepted,
+        latencies.len()
+    );
+    println!("  latency p50:        {}", ms(percentile(latencies, 50.0)));
+    println!("  latency p99:        {}", ms(percentile(latencies, 99.0)));
+    println!(
+        "  latency max:        {}",
+        ms(latencies.last().copied().unwrap_or_default())
+    );
+    println!("  peak RSS (herald):  {}", mb(peak_rss));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank() {
+        let values: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        assert_eq!(percentile(&values, 50.0), Duration::from_millis(50));
+        assert_eq!(percentile(&values, 99.0), Duration::from_millis(99));
+        assert_eq!(percentile(&values, 100.0), Duration::from_millis(100));
+        assert_eq!(percentile(&[], 99.0), Duration::ZERO);
+    }
+}

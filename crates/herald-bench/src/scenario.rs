@@ -1,0 +1,104 @@
+//! The herald configurations under test, and reading herald's own counters from `/metrics`.
+
+use crate::payload::SECRET;
+use std::path::{Path, PathBuf};
+
+/// (b) Durable ingest: every push matches one rule with a `log` action, so each delivery
+/// also goes through the outbox. Storage is the default: SQLite, `synchronous = full`.
+pub fn ingest_config() -> String {
+    format!(
+        r#"
+[server]
+shutdown_grace = "1s"
+
+[secrets]
+github = "{SECRET}"
+
+[sources.github]
+kind = "github"
+secrets = ["github"]
+
+[rules.bench]
+sources = ["github"]
+events = ["push"]
+actions = ["log"]
+
+[actions.log]
+kind = "log"
+
+[storage]
+path = "herald.db"
+"#
+    )
+}
+
+/// (c) End to end: every push is forwarded to the sink with its send time.
+pub fn e2e_config(sink_url: &str) -> String {
+    format!(
+        r#"
+[server]
+shutdown_grace = "1s"
+
+[secrets]
+github = "{SECRET}"
+
+[sources.github]
+kind = "github"
+secrets = ["github"]
+
+[rules.bench]
+sources = ["github"]
+events = ["push"]
+actions = ["sink"]
+
+[actions.sink]
+kind = "http"
+url = "{sink_url}/e2e"
+body = '{{"sent": {{{{ event.sent_ns }}}}}}'
+
+[delivery]
+poll_interval = "1s"
+
+[storage]
+path = "herald.db"
+"#
+    )
+}
+
+/// Write `text` as `herald.toml` in `dir`; the store lands next to it.
+pub fn write_config(dir: &Path, text: &str) -> anyhow::Result<PathBuf> {
+    let path = dir.join("herald.toml");
+    std::fs::write(&path, text)?;
+    Ok(path)
+}
+
+/// herald's counters, read from its Prometheus endpoint.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct HeraldCounters {
+    pub events_stored: f64,
+    pub deliveries_succeeded: f64,
+    pub queue_pending: f64,
+}
+
+pub async fn scrape(base_url: &str) -> anyhow::Result<HeraldCounters> {
+    let text = reqwest::Client::builder()
+        .no_proxy()
+        .build()?
+        .get(format!("{base_url}/metrics"))
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    let sum = |name: &str, label: &str| -> f64 {
+        text.lines()
+            .filter(|line| line.starts_with(name) && line.contains(label))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .fold(0.0, |total, value| total + value)
+    };
+    Ok(HeraldCounters {
+        events_stored: sum("herald_events_total{", "outcome=\"stored\""),
+        deliveries_succeeded: sum("herald_deliveries_total{", "outcome=\"success\""),
+        queue_pending: sum("herald_queue_pending ", ""),
+    })
+}

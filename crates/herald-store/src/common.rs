@@ -1,0 +1,152 @@
+//! Small helpers both backends share.
+
+use crate::model::*;
+use crate::{Result, StoreError};
+use std::collections::{HashMap, HashSet};
+use uuid::Uuid;
+
+/// Page size when a query asks for 0 rows.
+const DEFAULT_PAGE: u32 = 50;
+/// The most rows one list call returns.
+const MAX_PAGE: u32 = 1000;
+
+/// Rows deleted per prune transaction, so a big prune never holds the writer for long.
+pub(crate) const PRUNE_CHUNK: i64 = 5000;
+
+/// The effective LIMIT of a list query.
+pub(crate) fn page_limit(limit: u32) -> i64 {
+    let limit = if limit == 0 { DEFAULT_PAGE } else { limit };
+    i64::from(limit.min(MAX_PAGE))
+}
+
+pub(crate) fn parse_status(value: &str) -> Result<DeliveryStatus> {
+    value.parse().map_err(StoreError::Corrupt)
+}
+
+pub(crate) fn parse_outcome(value: &str) -> Result<AttemptOutcome> {
+    AttemptOutcome::parse(value)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown attempt outcome {value:?}")))
+}
+
+pub(crate) fn to_i32(value: i64, column: &str) -> Result<i32> {
+    i32::try_from(value)
+        .map_err(|_| StoreError::Corrupt(format!("{column} {value} does not fit in 32 bits")))
+}
+
+/// What a completion writes to its delivery: status, retry time, and whether the attempt
+/// counts against the retry schedule.
+pub(crate) fn next_state(next: NextStep) -> (DeliveryStatus, Option<Timestamp>, bool) {
+    match next {
+        NextStep::Succeeded => (DeliveryStatus::Succeeded, None, false),
+        NextStep::Dead => (DeliveryStatus::Dead, None, false),
+        NextStep::Retry {
+            at,
+            counts_against_schedule,
+        } => (DeliveryStatus::Pending, Some(at), counts_against_schedule),
+    }
+}
+
+/// Indices of `records` in rounds where no delivery appears twice: round k holds each
+/// delivery's k-th completion. One statement per round keeps the batch's answers those of
+/// running the completions one after another.
+pub(crate) fn completion_rounds(records: &[AttemptRecord]) -> Vec<Vec<usize>> {
+    let mut rounds: Vec<Vec<usize>> = Vec::new();
+    let mut seen: HashMap<Uuid, usize> = HashMap::new();
+    for (index, record) in records.iter().enumerate() {
+        let round = seen.entry(record.delivery_id).or_insert(0);
+        if *round == rounds.len() {
+            rounds.push(Vec::new());
+        }
+        rounds[*round].push(index);
+        *round += 1;
+    }
+    rounds
+}
+
+/// The id of the event holding each (source, dedup key) after an append.
+pub(crate) type Holders = HashMap<(String, String), Uuid>;
+
+/// The (source, dedup key) pairs of the events not in `inserted`, each once.
+pub(crate) fn keys_not_in<'a>(
+    items: &'a [EventWithDeliveries],
+    inserted: &HashSet<Uuid>,
+) -> Vec<(&'a str, &'a str)> {
+    let mut keys: Vec<_> = items
+        .iter()
+        .filter(|item| !inserted.contains(&item.event.id))
+        .filter_map(|item| Some((item.event.source.as_str(), item.event.dedup_key.as_deref()?)))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
+/// Each event's outcome: stored, or a duplicate of the event holding its key.
+pub(crate) fn append_outcomes(
+    items: &[EventWithDeliveries],
+    holders: &Holders,
+) -> Result<Vec<AppendOutcome>> {
+    items
+        .iter()
+        .map(|item| {
+            let event = &item.event;
+            let Some(key) = &event.dedup_key else {
+                return Ok(AppendOutcome::Stored { event_id: event.id });
+            };
+            match holders.get(&(event.source.clone(), key.clone())) {
+                Some(&event_id) if event_id == event.id => Ok(AppendOutcome::Stored { event_id }),
+                Some(&event_id) => Ok(AppendOutcome::Duplicate { event_id }),
+                None => Err(StoreError::Corrupt(format!(
+                    "event {} conflicted with no stored event",
+                    event.id
+                ))),
+            }
+        })
+        .collect()
+}
+
+/// Column lists shared by both backends' SELECTs, as literals so `concat!` keeps the SQL
+/// static.
+macro_rules! event_columns {
+    () => {
+        "id, source, event_type, dedup_key, received_at, headers, payload"
+    };
+}
+
+macro_rules! delivery_columns {
+    () => {
+        "id, event_id, rule, action, idempotency_key, status, attempts, retries_used, \
+         next_attempt_at, lease_until, created_at, updated_at, last_status_code, last_error"
+    };
+}
+
+macro_rules! attempt_columns {
+    () => {
+        "delivery_id, number, started_at, duration_ms, outcome, status_code, error, request, \
+         response_body"
+    };
+}
+
+pub(crate) use {attempt_columns, delivery_columns, event_columns};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_limit_defaults_and_caps() {
+        assert_eq!(page_limit(0), 50);
+        assert_eq!(page_limit(7), 7);
+        assert_eq!(page_limit(1000), 1000);
+        assert_eq!(page_limit(5000), 1000);
+    }
+
+    #[test]
+    fn bad_status_is_corrupt() {
+        assert!(matches!(
+            parse_status("queued"),
+            Err(StoreError::Corrupt(_))
+        ));
+        assert_eq!(parse_status("dead").unwrap(), DeliveryStatus::Dead);
+    }
+}

@@ -1,0 +1,137 @@
+//! herald's durable store.
+//!
+//! One [`Store`] trait, two backends: [`sqlite::SqliteStore`] (the embedded default) and
+//! [`postgres::PgStore`] (several replicas on one database). Both pass the same
+//! conformance suite (`tests/conformance`). Callers hold an `Arc<dyn Store>`.
+
+mod common;
+pub mod model;
+pub mod postgres;
+pub mod sqlite;
+pub mod writer;
+
+use async_trait::async_trait;
+use model::*;
+use std::sync::Arc;
+use uuid::Uuid;
+
+pub use writer::{Writer, WriterStats};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("the store is shutting down")]
+    Closed,
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Everything herald reads and writes. Implementations never read the database clock:
+/// every time comes in as an argument.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`, for logs and `/readyz`.
+    fn backend(&self) -> &'static str;
+
+    /// Apply pending migrations. Safe to run concurrently from several processes.
+    async fn migrate(&self) -> Result<()>;
+
+    /// A cheap round trip, for readiness checks.
+    async fn ping(&self) -> Result<()>;
+
+    /// Run appends, then completions, then claims in one transaction. Results come back
+    /// in input order; an error means nothing was written.
+    async fn write(&self, batch: &WriteBatch<'_>) -> Result<WriteResults>;
+
+    /// Write a batch of events with their deliveries in one transaction.
+    /// An event whose (source, dedup key) is already stored, in the database or earlier in
+    /// the same batch, is reported as a duplicate and its deliveries are not written.
+    async fn append_events(&self, batch: &[EventWithDeliveries]) -> Result<Vec<AppendOutcome>> {
+        let appends = WriteBatch {
+            appends: batch,
+            ..WriteBatch::default()
+        };
+        Ok(self.write(&appends).await?.appended)
+    }
+
+    async fn get_event(&self, id: Uuid) -> Result<Option<Event>>;
+
+    /// Newest first.
+    async fn list_events(&self, query: &EventQuery) -> Result<Vec<Event>>;
+
+    /// Lease up to `limit` pending deliveries that are due and not leased (or whose lease
+    /// expired), oldest due first. They share one new lease token.
+    async fn claim_due(&self, request: &ClaimRequest) -> Result<Vec<ClaimedDelivery>> {
+        let claims = WriteBatch {
+            claims: std::slice::from_ref(request),
+            ..WriteBatch::default()
+        };
+        only(self.write(&claims).await?.claimed)
+    }
+
+    /// Record an attempt and move the delivery to its next step, in one transaction.
+    /// Returns false, and writes nothing, if the lease token no longer holds the delivery.
+    async fn complete_attempt(&self, record: &AttemptRecord) -> Result<bool> {
+        let completions = WriteBatch {
+            completions: std::slice::from_ref(record),
+            ..WriteBatch::default()
+        };
+        only(self.write(&completions).await?.completed)
+    }
+
+    /// Give back every lease held under these tokens, without recording an attempt
+    /// (graceful shutdown).
+    async fn release_leases(&self, lease_tokens: &[Uuid]) -> Result<u64>;
+
+    async fn get_delivery(&self, id: Uuid) -> Result<Option<Delivery>>;
+
+    /// Newest first.
+    async fn list_deliveries(&self, query: &DeliveryQuery) -> Result<Vec<Delivery>>;
+
+    /// Oldest first.
+    async fn list_attempts(&self, delivery_id: Uuid) -> Result<Vec<Attempt>>;
+
+    /// Make the selected deliveries due now with a fresh retry schedule; returns their ids.
+    /// Selecting by id re-queues any status except a delivery a worker holds a live lease
+    /// on (taking it would send twice); a filter never touches pending deliveries.
+    async fn replay(&self, selector: &ReplaySelector, now: Timestamp) -> Result<Vec<Uuid>>;
+
+    async fn queue_depth(&self, now: Timestamp) -> Result<QueueDepth>;
+
+    /// When the next pending delivery can be claimed: its `next_attempt_at`, or the end of
+    /// its lease if it is leased at `now`. Idle workers sleep until then.
+    async fn next_due_at(&self, now: Timestamp) -> Result<Option<Timestamp>>;
+
+    async fn prune(&self, policy: &PrunePolicy) -> Result<PruneReport>;
+}
+
+pub type SharedStore = Arc<dyn Store>;
+
+/// The one result of a single-job write.
+pub(crate) fn only<T>(results: Vec<T>) -> Result<T> {
+    let mut results = results.into_iter();
+    match (results.next(), results.next()) {
+        (Some(result), None) => Ok(result),
+        _ => Err(wrong_count()),
+    }
+}
+
+pub(crate) fn wrong_count() -> StoreError {
+    StoreError::Corrupt("a write returned the wrong number of results".into())
+}
+
+/// Open the store named by a URL, with default options: `sqlite://PATH`, `sqlite:PATH` or a
+/// bare path (created if missing), or `postgres://...`. Does not migrate.
+pub async fn connect(url: &str) -> Result<SharedStore> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let options = postgres::PgOptions::default();
+        Ok(Arc::new(postgres::PgStore::connect(url, options).await?))
+    } else {
+        Ok(Arc::new(sqlite::SqliteStore::open_url(url).await?))
+    }
+}

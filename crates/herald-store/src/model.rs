@@ -1,0 +1,345 @@
+//! The records herald keeps: events, deliveries (the outbox) and their attempts.
+//!
+//! These are plain data. Every timestamp is UTC and comes from the caller's clock, never
+//! from the database, so tests can move time.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+use uuid::Uuid;
+
+pub type Timestamp = DateTime<Utc>;
+
+/// An accepted input, ready to be written to the event log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub id: Uuid,
+    pub source: String,
+    pub event_type: String,
+    /// The sender's delivery id; a second event with the same (source, key) is a duplicate.
+    pub dedup_key: Option<String>,
+    pub received_at: Timestamp,
+    /// Request headers worth keeping (signature and credential headers removed).
+    pub headers: BTreeMap<String, String>,
+    pub payload: Value,
+}
+
+/// An event as stored in the log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub id: Uuid,
+    pub source: String,
+    pub event_type: String,
+    pub dedup_key: Option<String>,
+    pub received_at: Timestamp,
+    pub headers: BTreeMap<String, String>,
+    pub payload: Value,
+}
+
+/// An event and the deliveries its rules produced: written in one transaction, so no event
+/// is ever stored without its outbox rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventWithDeliveries {
+    pub event: NewEvent,
+    pub deliveries: Vec<NewDelivery>,
+}
+
+/// What happened to one event of an append batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum AppendOutcome {
+    /// Stored now, with its deliveries.
+    Stored { event_id: Uuid },
+    /// The (source, dedup key) was already stored: nothing was written.
+    Duplicate { event_id: Uuid },
+}
+
+impl AppendOutcome {
+    pub fn event_id(&self) -> Uuid {
+        match self {
+            AppendOutcome::Stored { event_id } | AppendOutcome::Duplicate { event_id } => *event_id,
+        }
+    }
+}
+
+/// One action to carry out, as written to the outbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewDelivery {
+    pub id: Uuid,
+    pub event_id: Option<Uuid>,
+    pub rule: String,
+    pub action: String,
+    /// Unique across the outbox: (event, rule, action) for a rule match.
+    pub idempotency_key: String,
+    pub created_at: Timestamp,
+    pub next_attempt_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// Waiting for its next attempt (possibly leased by a worker right now).
+    Pending,
+    Succeeded,
+    /// Its retry schedule ended or it failed permanently; kept until replayed or pruned.
+    Dead,
+}
+
+impl DeliveryStatus {
+    pub const ALL: [DeliveryStatus; 3] = [Self::Pending, Self::Succeeded, Self::Dead];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Succeeded => "succeeded",
+            Self::Dead => "dead",
+        }
+    }
+}
+
+impl fmt::Display for DeliveryStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for DeliveryStatus {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| {
+                format!("unknown delivery status {s:?} (expected pending, succeeded or dead)")
+            })
+    }
+}
+
+/// A delivery as stored in the outbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub id: Uuid,
+    pub event_id: Option<Uuid>,
+    pub rule: String,
+    pub action: String,
+    pub idempotency_key: String,
+    pub status: DeliveryStatus,
+    /// Attempts made over the delivery's whole life.
+    pub attempts: i32,
+    /// Attempts counted against the retry schedule; a replay resets it.
+    pub retries_used: i32,
+    pub next_attempt_at: Timestamp,
+    /// Set while a worker holds the delivery; an expired lease may be claimed again.
+    pub lease_until: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub last_status_code: Option<i32>,
+    pub last_error: Option<String>,
+}
+
+/// A delivery claimed by a worker. Every delivery of one claim shares its token; (id,
+/// token) fences the lease: completing with a stale token (the lease expired and someone
+/// else claimed it) is refused.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimedDelivery {
+    pub delivery: Delivery,
+    pub lease_token: Uuid,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimRequest {
+    pub now: Timestamp,
+    pub lease_until: Timestamp,
+    /// Who holds the lease, for operators reading the table.
+    pub owner: String,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    Success,
+    /// Failed, will be tried again.
+    Retry,
+    /// Failed, and no further attempt will be made (permanent error or schedule ended).
+    Failed,
+}
+
+impl AttemptOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Retry => "retry",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Success, Self::Retry, Self::Failed]
+            .into_iter()
+            .find(|outcome| outcome.as_str() == s)
+    }
+}
+
+/// One recorded attempt at a delivery.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub delivery_id: Uuid,
+    /// 1 for the first attempt, counting across replays.
+    pub number: i32,
+    pub started_at: Timestamp,
+    pub duration_ms: i64,
+    pub outcome: AttemptOutcome,
+    pub status_code: Option<i32>,
+    pub error: Option<String>,
+    /// The rendered request, with secrets redacted.
+    pub request: Option<Value>,
+    /// The response body, truncated.
+    pub response_body: Option<String>,
+}
+
+/// What the worker learnt from an attempt, and what happens to the delivery next.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptRecord {
+    pub delivery_id: Uuid,
+    pub lease_token: Uuid,
+    pub started_at: Timestamp,
+    pub duration_ms: i64,
+    pub status_code: Option<i32>,
+    pub error: Option<String>,
+    pub request: Option<Value>,
+    pub response_body: Option<String>,
+    pub next: NextStep,
+    /// When the record is written; becomes the delivery's `updated_at`.
+    pub now: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum NextStep {
+    Succeeded,
+    /// Try again at this time. `counts_against_schedule` is false for waits the
+    /// destination asked for (rate limits) that should not use up the schedule.
+    Retry {
+        at: Timestamp,
+        counts_against_schedule: bool,
+    },
+    Dead,
+}
+
+impl NextStep {
+    pub fn outcome(&self) -> AttemptOutcome {
+        match self {
+            NextStep::Succeeded => AttemptOutcome::Success,
+            NextStep::Retry { .. } => AttemptOutcome::Retry,
+            NextStep::Dead => AttemptOutcome::Failed,
+        }
+    }
+}
+
+/// Writes that share one transaction: appends first, then completions, then claims, so a
+/// claim sees the rows completed (or appended) in the same batch.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WriteBatch<'a> {
+    pub appends: &'a [EventWithDeliveries],
+    pub completions: &'a [AttemptRecord],
+    pub claims: &'a [ClaimRequest],
+}
+
+impl WriteBatch<'_> {
+    pub fn is_empty(&self) -> bool {
+        self.appends.is_empty() && self.completions.is_empty() && self.claims.is_empty()
+    }
+
+    /// Jobs in the batch: one per append, completion and claim.
+    pub fn len(&self) -> usize {
+        self.appends.len() + self.completions.len() + self.claims.len()
+    }
+}
+
+/// What a [`WriteBatch`] did, one entry per input, in input order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WriteResults {
+    pub appended: Vec<AppendOutcome>,
+    /// False where the lease token no longer held the delivery (nothing was written).
+    pub completed: Vec<bool>,
+    pub claimed: Vec<Vec<ClaimedDelivery>>,
+}
+
+/// Filters for listing events; every field narrows the result.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EventQuery {
+    pub source: Option<String>,
+    pub event_type: Option<String>,
+    /// On `received_at`, inclusive.
+    pub since: Option<Timestamp>,
+    /// On `received_at`, exclusive.
+    pub until: Option<Timestamp>,
+    /// Only events with an id smaller than this (ids are time-ordered UUIDv7): paging.
+    pub before: Option<Uuid>,
+    pub limit: u32,
+}
+
+/// Filters for listing deliveries; every field narrows the result.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryQuery {
+    pub status: Option<DeliveryStatus>,
+    pub rule: Option<String>,
+    pub action: Option<String>,
+    pub event_id: Option<Uuid>,
+    /// On `created_at`, inclusive.
+    pub since: Option<Timestamp>,
+    /// On `created_at`, exclusive.
+    pub until: Option<Timestamp>,
+    pub before: Option<Uuid>,
+    pub limit: u32,
+}
+
+/// Which deliveries a replay re-queues: explicit ids, or every delivery matching a filter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplaySelector {
+    Ids(Vec<Uuid>),
+    Filter(ReplayFilter),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReplayFilter {
+    pub rule: Option<String>,
+    pub action: Option<String>,
+    /// Deliveries still pending are never replayed by filter (they will run anyway).
+    pub status: Option<DeliveryStatus>,
+    /// On `created_at`, inclusive.
+    pub since: Option<Timestamp>,
+    /// On `created_at`, exclusive.
+    pub until: Option<Timestamp>,
+}
+
+/// How many deliveries wait in the outbox.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct QueueDepth {
+    pub pending: i64,
+    /// Pending and due now (not waiting for a retry time).
+    pub due: i64,
+    pub dead: i64,
+}
+
+/// What to prune. `None` leaves that kind of record alone.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PrunePolicy {
+    /// Delete succeeded deliveries (and their attempts) updated before this.
+    pub succeeded_before: Option<Timestamp>,
+    /// Delete dead deliveries (and their attempts) updated before this. Explicit only.
+    pub dead_before: Option<Timestamp>,
+    /// Delete events received before this that no remaining delivery refers to.
+    pub events_before: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PruneReport {
+    pub events: u64,
+    pub deliveries: u64,
+}

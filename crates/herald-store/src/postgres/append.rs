@@ -1,0 +1,120 @@
+//! Appending events with their deliveries on PostgreSQL: one statement per table, the rows
+//! passed as arrays and expanded with `unnest`, so the SQL is the same for any batch size.
+
+use super::rows::column;
+use crate::Result;
+use crate::common::{Holders, append_outcomes, keys_not_in};
+use crate::model::*;
+use sqlx::postgres::PgConnection;
+use sqlx::types::Json;
+use std::collections::HashSet;
+use uuid::Uuid;
+
+/// Insert the events (a repeated key, stored or earlier in the batch, inserts nothing),
+/// then find the ids holding the keys of those not inserted, then insert the deliveries
+/// of the events that were.
+pub(super) async fn append(
+    conn: &mut PgConnection,
+    items: &[EventWithDeliveries],
+) -> Result<Vec<AppendOutcome>> {
+    if items.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut holders = Holders::new();
+    let mut inserted = HashSet::new();
+    for (id, source, key) in insert_events(conn, items).await? {
+        inserted.insert(id);
+        if let Some(key) = key {
+            holders.insert((source, key), id);
+        }
+    }
+    let keys = keys_not_in(items, &inserted);
+    if !keys.is_empty() {
+        holders.extend(find_events(conn, &keys).await?);
+    }
+    let deliveries: Vec<&NewDelivery> = items
+        .iter()
+        .filter(|item| inserted.contains(&item.event.id))
+        .flat_map(|item| &item.deliveries)
+        .collect();
+    if !deliveries.is_empty() {
+        insert_deliveries(conn, &deliveries).await?;
+    }
+    append_outcomes(items, &holders)
+}
+
+/// The id, source and dedup key of each event inserted.
+async fn insert_events(
+    conn: &mut PgConnection,
+    items: &[EventWithDeliveries],
+) -> Result<Vec<(Uuid, String, Option<String>)>> {
+    // Rows go in in key order (ORDER BY n), so two replicas appending the same keys wait
+    // for each other instead of deadlocking; the sort is stable, so of two events with one
+    // key the first is stored. A concurrent insert of the same key makes this wait for that
+    // transaction, then do nothing if it committed; the lookup then sees the committed row.
+    let mut events: Vec<&NewEvent> = items.iter().map(|item| &item.event).collect();
+    events.sort_by(|a, b| (&a.source, &a.dedup_key).cmp(&(&b.source, &b.dedup_key)));
+    let inserted = sqlx::query_as(
+        "INSERT INTO events (id, source, event_type, dedup_key, received_at, headers, payload)
+         SELECT id, source, event_type, dedup_key, received_at, headers, payload
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[],
+             $5::timestamptz[], $6::jsonb[], $7::jsonb[])
+             WITH ORDINALITY AS e(id, source, event_type, dedup_key, received_at, headers,
+                 payload, n)
+         ORDER BY n
+         ON CONFLICT (source, dedup_key) DO NOTHING
+         RETURNING id, source, dedup_key",
+    )
+    .bind(column(&events, |e| e.id))
+    .bind(column(&events, |e| e.source.as_str()))
+    .bind(column(&events, |e| e.event_type.as_str()))
+    .bind(column(&events, |e| e.dedup_key.as_deref()))
+    .bind(column(&events, |e| e.received_at))
+    .bind(column(&events, |e| Json(&e.headers)))
+    .bind(column(&events, |e| Json(&e.payload)))
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(inserted)
+}
+
+/// The id of the event holding each (source, dedup key).
+async fn find_events(conn: &mut PgConnection, keys: &[(&str, &str)]) -> Result<Holders> {
+    let found: Vec<(String, String, Uuid)> = sqlx::query_as(
+        "SELECT e.source, e.dedup_key, e.id
+         FROM unnest($1::text[], $2::text[]) AS w(source, dedup_key)
+         JOIN events e ON e.source = w.source AND e.dedup_key = w.dedup_key",
+    )
+    .bind(keys.iter().map(|(source, _)| *source).collect::<Vec<_>>())
+    .bind(keys.iter().map(|(_, key)| *key).collect::<Vec<_>>())
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(found
+        .into_iter()
+        .map(|(source, key, id)| ((source, key), id))
+        .collect())
+}
+
+async fn insert_deliveries(conn: &mut PgConnection, deliveries: &[&NewDelivery]) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO deliveries (id, event_id, rule, action, idempotency_key, status, attempts,
+             retries_used, next_attempt_at, created_at, updated_at)
+         SELECT id, event_id, rule, action, idempotency_key, 'pending', 0, 0, next_attempt_at,
+             created_at, created_at
+         FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[],
+             $6::timestamptz[], $7::timestamptz[])
+             WITH ORDINALITY AS d(id, event_id, rule, action, idempotency_key,
+                 next_attempt_at, created_at, n)
+         ORDER BY n
+         ON CONFLICT (idempotency_key) DO NOTHING",
+    )
+    .bind(column(deliveries, |d| d.id))
+    .bind(column(deliveries, |d| d.event_id))
+    .bind(column(deliveries, |d| d.rule.as_str()))
+    .bind(column(deliveries, |d| d.action.as_str()))
+    .bind(column(deliveries, |d| d.idempotency_key.as_str()))
+    .bind(column(deliveries, |d| d.next_attempt_at))
+    .bind(column(deliveries, |d| d.created_at))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,79 @@
+//! Completing attempts on PostgreSQL: one statement per round updates every delivery whose
+//! lease token still holds and inserts the attempts of exactly those.
+
+use super::rows::column;
+use crate::Result;
+use crate::common::{completion_rounds, next_state};
+use crate::model::*;
+use sqlx::postgres::PgConnection;
+use sqlx::types::Json;
+use std::collections::HashSet;
+use uuid::Uuid;
+
+/// Whether each record was written (false: its token no longer held the delivery).
+pub(super) async fn complete(
+    conn: &mut PgConnection,
+    records: &[AttemptRecord],
+) -> Result<Vec<bool>> {
+    let mut done = vec![false; records.len()];
+    for round in completion_rounds(records) {
+        let picked: Vec<&AttemptRecord> = round.iter().map(|&i| &records[i]).collect();
+        let written = complete_round(conn, &picked).await?;
+        for index in round {
+            done[index] = written.contains(&records[index].delivery_id);
+        }
+    }
+    Ok(done)
+}
+
+/// Update every delivery still leased under its record's token, and insert the attempts of
+/// exactly those: the update matches only while the token holds the lease.
+const COMPLETE: &str = "
+    WITH done AS (
+        SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int4[],
+            $5::timestamptz[], $6::int4[], $7::text[], $8::timestamptz[],
+            $9::timestamptz[], $10::int8[], $11::text[], $12::jsonb[], $13::text[])
+            AS t(id, token, status, counts, retry_at, code, error, done_at, started_at,
+                duration_ms, outcome, request, response_body)
+    ), updated AS (
+        UPDATE deliveries d SET
+            status = done.status, attempts = d.attempts + 1,
+            retries_used = d.retries_used + done.counts,
+            next_attempt_at = COALESCE(done.retry_at, d.next_attempt_at),
+            last_status_code = done.code, last_error = done.error, updated_at = done.done_at,
+            lease_owner = NULL, lease_token = NULL, lease_until = NULL
+        FROM done
+        WHERE d.id = done.id AND d.status = 'pending' AND d.lease_token = done.token
+        RETURNING d.id, d.attempts
+    )
+    INSERT INTO attempts (delivery_id, number, started_at, duration_ms, outcome,
+        status_code, error, request, response_body)
+    SELECT u.id, u.attempts, done.started_at, done.duration_ms, done.outcome, done.code,
+        done.error, done.request, done.response_body
+    FROM updated u JOIN done ON done.id = u.id
+    RETURNING delivery_id";
+
+/// The ids of the deliveries completed. No delivery appears twice in `records`.
+async fn complete_round(
+    conn: &mut PgConnection,
+    records: &[&AttemptRecord],
+) -> Result<HashSet<Uuid>> {
+    let states: Vec<_> = column(records, |r| next_state(r.next));
+    let written: Vec<Uuid> = sqlx::query_scalar(COMPLETE)
+        .bind(column(records, |r| r.delivery_id))
+        .bind(column(records, |r| r.lease_token))
+        .bind(states.iter().map(|s| s.0.as_str()).collect::<Vec<_>>())
+        .bind(states.iter().map(|s| i32::from(s.2)).collect::<Vec<_>>())
+        .bind(states.iter().map(|s| s.1).collect::<Vec<_>>())
+        .bind(column(records, |r| r.status_code))
+        .bind(column(records, |r| r.error.as_deref()))
+        .bind(column(records, |r| r.now))
+        .bind(column(records, |r| r.started_at))
+        .bind(column(records, |r| r.duration_ms))
+        .bind(column(records, |r| r.next.outcome().as_str()))
+        .bind(column(records, |r| r.request.as_ref().map(Json)))
+        .bind(column(records, |r| r.response_body.as_deref()))
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(written.into_iter().collect())
+}

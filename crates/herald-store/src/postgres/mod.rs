@@ -1,0 +1,133 @@
+//! The PostgreSQL backend, for several replicas sharing one database. Claims lock rows with
+//! `FOR UPDATE SKIP LOCKED`, so replicas never lease the same delivery.
+
+mod append;
+mod complete;
+mod maintain;
+mod read;
+mod rows;
+mod write;
+
+use crate::model::*;
+use crate::{Result, Store};
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use uuid::Uuid;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PgOptions {
+    pub max_connections: u32,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        PgOptions {
+            max_connections: 10,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connect to `postgres://...`. Does not migrate.
+    pub async fn connect(url: &str, options: PgOptions) -> Result<Self> {
+        let pool = pool_options(options).connect(url).await?;
+        Ok(PgStore { pool })
+    }
+
+    pub async fn connect_with(connect: PgConnectOptions, options: PgOptions) -> Result<Self> {
+        let pool = pool_options(options).connect_with(connect).await?;
+        Ok(PgStore { pool })
+    }
+
+    pub fn from_pool(pool: PgPool) -> Self {
+        PgStore { pool }
+    }
+
+    /// The pool, e.g. for session advisory locks held on a detached connection.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+fn pool_options(options: PgOptions) -> PgPoolOptions {
+    PgPoolOptions::new().max_connections(options.max_connections.max(1))
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    /// sqlx holds a session advisory lock (keyed by database name) while it migrates, so
+    /// replicas starting together apply each migration once.
+    async fn migrate(&self) -> Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        // `run_direct` is what `Migrator::run` calls; `run` itself trips rustc's "Acquire is
+        // not general enough" inside `async_trait`, as sqlx's own comment on it says.
+        match MIGRATOR.run_direct(None, &mut *conn, false).await {
+            Ok(()) => Ok(()),
+            Err(err) => {
+                // On error sqlx skips the unlock; closing the session frees the lock.
+                let _ = conn.close().await;
+                Err(err.into())
+            }
+        }
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn write(&self, batch: &WriteBatch<'_>) -> Result<WriteResults> {
+        write::write(&self.pool, batch).await
+    }
+
+    async fn get_event(&self, id: Uuid) -> Result<Option<Event>> {
+        read::get_event(&self.pool, id).await
+    }
+
+    async fn list_events(&self, query: &EventQuery) -> Result<Vec<Event>> {
+        read::list_events(&self.pool, query).await
+    }
+
+    async fn release_leases(&self, lease_tokens: &[Uuid]) -> Result<u64> {
+        write::release_leases(&self.pool, lease_tokens).await
+    }
+
+    async fn get_delivery(&self, id: Uuid) -> Result<Option<Delivery>> {
+        read::get_delivery(&self.pool, id).await
+    }
+
+    async fn list_deliveries(&self, query: &DeliveryQuery) -> Result<Vec<Delivery>> {
+        read::list_deliveries(&self.pool, query).await
+    }
+
+    async fn list_attempts(&self, delivery_id: Uuid) -> Result<Vec<Attempt>> {
+        read::list_attempts(&self.pool, delivery_id).await
+    }
+
+    async fn replay(&self, selector: &ReplaySelector, now: Timestamp) -> Result<Vec<Uuid>> {
+        maintain::replay(&self.pool, selector, now).await
+    }
+
+    async fn queue_depth(&self, now: Timestamp) -> Result<QueueDepth> {
+        read::queue_depth(&self.pool, now).await
+    }
+
+    async fn next_due_at(&self, now: Timestamp) -> Result<Option<Timestamp>> {
+        read::next_due_at(&self.pool, now).await
+    }
+
+    async fn prune(&self, policy: &PrunePolicy) -> Result<PruneReport> {
+        maintain::prune(&self.pool, policy).await
+    }
+}

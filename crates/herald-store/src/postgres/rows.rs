@@ -1,0 +1,64 @@
+//! Converting PostgreSQL rows to the model. Times, ids and JSON decode natively; only the
+//! status and outcome text need checking.
+
+use crate::Result;
+use crate::common::{parse_outcome, parse_status};
+use crate::model::{Attempt, Delivery, Event};
+use serde_json::Value;
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+use sqlx::types::Json;
+use std::collections::BTreeMap;
+
+pub(super) fn event(row: &PgRow) -> Result<Event> {
+    let Json(headers): Json<BTreeMap<String, String>> = row.try_get("headers")?;
+    let Json(payload): Json<Value> = row.try_get("payload")?;
+    Ok(Event {
+        id: row.try_get("id")?,
+        source: row.try_get("source")?,
+        event_type: row.try_get("event_type")?,
+        dedup_key: row.try_get("dedup_key")?,
+        received_at: row.try_get("received_at")?,
+        headers,
+        payload,
+    })
+}
+
+pub(super) fn delivery(row: &PgRow) -> Result<Delivery> {
+    Ok(Delivery {
+        id: row.try_get("id")?,
+        event_id: row.try_get("event_id")?,
+        rule: row.try_get("rule")?,
+        action: row.try_get("action")?,
+        idempotency_key: row.try_get("idempotency_key")?,
+        status: parse_status(row.try_get("status")?)?,
+        attempts: row.try_get("attempts")?,
+        retries_used: row.try_get("retries_used")?,
+        next_attempt_at: row.try_get("next_attempt_at")?,
+        lease_until: row.try_get("lease_until")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        last_status_code: row.try_get("last_status_code")?,
+        last_error: row.try_get("last_error")?,
+    })
+}
+
+pub(super) fn attempt(row: &PgRow) -> Result<Attempt> {
+    let request: Option<Json<Value>> = row.try_get("request")?;
+    Ok(Attempt {
+        delivery_id: row.try_get("delivery_id")?,
+        number: row.try_get("number")?,
+        started_at: row.try_get("started_at")?,
+        duration_ms: row.try_get("duration_ms")?,
+        outcome: parse_outcome(row.try_get("outcome")?)?,
+        status_code: row.try_get("status_code")?,
+        error: row.try_get("error")?,
+        request: request.map(|Json(value)| value),
+        response_body: row.try_get("response_body")?,
+    })
+}
+
+/// One field of every row of a batch: an array parameter for `unnest`.
+pub(super) fn column<'a, R, T>(rows: &[&'a R], field: impl Fn(&'a R) -> T) -> Vec<T> {
+    rows.iter().map(|&row| field(row)).collect()
+}

@@ -1,0 +1,112 @@
+//! Appending events with their deliveries on SQLite: multi-row statements, split under the
+//! bound-parameter limit, all in the batch's one command.
+
+use super::rows::{ms, to_json, uuid};
+use super::write::{Command, MAX_PARAMS};
+use crate::Result;
+use crate::common::keys_not_in;
+use crate::model::*;
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+use std::collections::HashSet;
+use uuid::Uuid;
+
+const EVENT_PARAMS: usize = 7;
+const DELIVERY_PARAMS: usize = 8;
+const KEY_PARAMS: usize = 2;
+
+/// Insert the events (a repeated key, stored or earlier in the batch, inserts nothing),
+/// then the deliveries of the events stored, then read which event holds each key: the
+/// rows of kind `holder`.
+pub(super) fn push(command: &mut Command, items: &[EventWithDeliveries]) -> Result<()> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let mut encoded = items
+        .iter()
+        .map(|item| Ok((to_json(&item.event.headers)?, to_json(&item.event.payload)?)))
+        .collect::<Result<Vec<_>>>()?
+        .into_iter();
+    for chunk in items.chunks(MAX_PARAMS / EVENT_PARAMS) {
+        push_events(command, chunk.iter().zip(encoded.by_ref()));
+    }
+    let deliveries: Vec<_> = items
+        .iter()
+        .flat_map(|item| item.deliveries.iter().map(|d| (d, item.event.id)))
+        .collect();
+    for chunk in deliveries.chunks(MAX_PARAMS / DELIVERY_PARAMS) {
+        push_deliveries(command, chunk);
+    }
+    let keys = keys_not_in(items, &HashSet::new());
+    for chunk in keys.chunks(MAX_PARAMS / KEY_PARAMS) {
+        push_holders(command, chunk);
+    }
+    Ok(())
+}
+
+/// A `holder` row: which event holds a (source, dedup key).
+pub(super) fn holder(row: &SqliteRow) -> Result<((String, String), Uuid)> {
+    let id: &str = row.try_get("id")?;
+    Ok((
+        (row.try_get("source")?, row.try_get("dedup_key")?),
+        uuid(id)?,
+    ))
+}
+
+fn push_events<'a>(
+    command: &mut Command,
+    rows: impl Iterator<Item = (&'a EventWithDeliveries, (String, String))>,
+) {
+    let query = command.statement(
+        "INSERT INTO events (id, source, event_type, dedup_key, received_at, headers, payload) ",
+    );
+    query.push_values(rows, |mut row, (item, (headers, payload))| {
+        let event = &item.event;
+        row.push_bind(event.id.to_string())
+            .push_bind(event.source.clone())
+            .push_bind(event.event_type.clone())
+            .push_bind(event.dedup_key.clone())
+            .push_bind(ms(event.received_at))
+            .push_bind(headers)
+            .push_bind(payload);
+    });
+    query.push(" ON CONFLICT (source, dedup_key) DO NOTHING");
+}
+
+/// Insert the deliveries whose event was stored: event ids are new, so an event exists
+/// only if this batch inserted it.
+fn push_deliveries(command: &mut Command, deliveries: &[(&NewDelivery, Uuid)]) {
+    let query = command.statement(
+        "INSERT INTO deliveries (id, event_id, rule, action, idempotency_key, next_attempt_at,
+             created_at, updated_at, status, attempts, retries_used)
+         SELECT column1, column2, column3, column4, column5, column6, column7, column7,
+             'pending', 0, 0
+         FROM (",
+    );
+    query.push_values(deliveries, |mut row, (delivery, event_id)| {
+        row.push_bind(delivery.id.to_string())
+            .push_bind(delivery.event_id.map(|id| id.to_string()))
+            .push_bind(delivery.rule.clone())
+            .push_bind(delivery.action.clone())
+            .push_bind(delivery.idempotency_key.clone())
+            .push_bind(ms(delivery.next_attempt_at))
+            .push_bind(ms(delivery.created_at))
+            .push_bind(event_id.to_string());
+    });
+    query.push(
+        ") WHERE EXISTS (SELECT 1 FROM events WHERE events.id = column8)
+         ON CONFLICT (idempotency_key) DO NOTHING",
+    );
+}
+
+fn push_holders(command: &mut Command, keys: &[(&str, &str)]) {
+    let query = command.statement("WITH wanted (source, dedup_key) AS (");
+    query.push_values(keys, |mut row, (source, key)| {
+        row.push_bind(source.to_string()).push_bind(key.to_string());
+    });
+    // Joining from the keys lets SQLite look each one up in the unique index.
+    query.push(
+        ") SELECT 'holder' AS kind, e.source, e.dedup_key, e.id FROM wanted w
+           JOIN events e ON e.source = w.source AND e.dedup_key = w.dedup_key",
+    );
+}

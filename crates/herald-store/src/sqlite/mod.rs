@@ -1,0 +1,188 @@
+//! The embedded backend: one SQLite file in WAL mode, a single-connection write pool (SQLite
+//! has one writer anyway) and a small read pool.
+
+mod append;
+mod complete;
+mod maintain;
+mod read;
+mod rows;
+mod write;
+
+use crate::model::*;
+use crate::{Result, Store};
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use uuid::Uuid;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// Migration attempts: another process migrating the same file at once makes ours fail
+/// once, and the retry then sees its work as applied.
+const MIGRATE_ATTEMPTS: u32 = 3;
+
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How hard SQLite works to make a commit durable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Synchronous {
+    /// Every commit survives power loss.
+    #[default]
+    Full,
+    /// Commits survive a crash of herald; power loss may drop the last ones (WAL keeps the
+    /// file consistent).
+    Normal,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SqliteOptions {
+    pub synchronous: Synchronous,
+    /// Size of the read pool (the write pool always has one connection).
+    pub read_connections: u32,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            synchronous: Synchronous::Full,
+            read_connections: 4,
+        }
+    }
+}
+
+pub struct SqliteStore {
+    write: SqlitePool,
+    read: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Open (creating the file and its directory if missing) the database at `path`.
+    /// Does not migrate.
+    pub async fn open(path: &Path, options: SqliteOptions) -> Result<Self> {
+        if let Some(parent) = path
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+        {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(sqlx::Error::Io)?;
+        }
+        let synchronous = match options.synchronous {
+            Synchronous::Full => SqliteSynchronous::Full,
+            Synchronous::Normal => SqliteSynchronous::Normal,
+        };
+        let connect = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT)
+            .synchronous(synchronous);
+        // The writer connects first so the file exists and is in WAL mode before readers open.
+        // No ping before each use: it is one more round trip to the connection's thread, and
+        // a dead thread fails the next statement anyway.
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .test_before_acquire(false)
+            .connect_with(connect.clone().journal_mode(SqliteJournalMode::Wal))
+            .await?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(options.read_connections.max(1))
+            .test_before_acquire(false)
+            .connect_with(connect.pragma("query_only", "ON"))
+            .await?;
+        Ok(SqliteStore { write, read })
+    }
+
+    /// Open `sqlite://PATH`, `sqlite:PATH` or a bare path with default options.
+    pub async fn open_url(url: &str) -> Result<Self> {
+        Self::open(&Self::path_from_url(url), SqliteOptions::default()).await
+    }
+
+    /// The file a `sqlite://PATH`, `sqlite:PATH` or bare-path URL names.
+    pub fn path_from_url(url: &str) -> PathBuf {
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        PathBuf::from(path)
+    }
+
+    /// Close both pools, waiting for connections in use to come back.
+    pub async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        let mut attempt = 1;
+        loop {
+            match MIGRATOR.run(&self.write).await {
+                Ok(()) => return Ok(()),
+                Err(err) if attempt < MIGRATE_ATTEMPTS => {
+                    tracing::warn!(%err, attempt, "sqlite migration failed; retrying");
+                    attempt += 1;
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    async fn write(&self, batch: &WriteBatch<'_>) -> Result<WriteResults> {
+        write::write(&self.write, batch).await
+    }
+
+    async fn get_event(&self, id: Uuid) -> Result<Option<Event>> {
+        read::get_event(&self.read, id).await
+    }
+
+    async fn list_events(&self, query: &EventQuery) -> Result<Vec<Event>> {
+        read::list_events(&self.read, query).await
+    }
+
+    async fn release_leases(&self, lease_tokens: &[Uuid]) -> Result<u64> {
+        write::release_leases(&self.write, lease_tokens).await
+    }
+
+    async fn get_delivery(&self, id: Uuid) -> Result<Option<Delivery>> {
+        read::get_delivery(&self.read, id).await
+    }
+
+    async fn list_deliveries(&self, query: &DeliveryQuery) -> Result<Vec<Delivery>> {
+        read::list_deliveries(&self.read, query).await
+    }
+
+    async fn list_attempts(&self, delivery_id: Uuid) -> Result<Vec<Attempt>> {
+        read::list_attempts(&self.read, delivery_id).await
+    }
+
+    async fn replay(&self, selector: &ReplaySelector, now: Timestamp) -> Result<Vec<Uuid>> {
+        maintain::replay(&self.write, selector, now).await
+    }
+
+    async fn queue_depth(&self, now: Timestamp) -> Result<QueueDepth> {
+        read::queue_depth(&self.read, now).await
+    }
+
+    async fn next_due_at(&self, now: Timestamp) -> Result<Option<Timestamp>> {
+        read::next_due_at(&self.read, now).await
+    }
+
+    async fn prune(&self, policy: &PrunePolicy) -> Result<PruneReport> {
+        maintain::prune(&self.write, policy).await
+    }
+}

@@ -1,0 +1,139 @@
+//! Reads on SQLite, served by the read pool.
+
+use super::rows::{self, ms, time};
+use crate::Result;
+use crate::common::{attempt_columns, delivery_columns, event_columns, page_limit};
+use crate::model::*;
+use sqlx::sqlite::SqlitePool;
+use sqlx::{QueryBuilder, Sqlite};
+use uuid::Uuid;
+
+pub(super) async fn get_event(pool: &SqlitePool, id: Uuid) -> Result<Option<Event>> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        event_columns!(),
+        " FROM events WHERE id = ?1"
+    ))
+    .bind(id.to_string())
+    .fetch_optional(pool)
+    .await?;
+    row.as_ref().map(rows::event).transpose()
+}
+
+pub(super) async fn list_events(pool: &SqlitePool, filter: &EventQuery) -> Result<Vec<Event>> {
+    let mut query = QueryBuilder::<Sqlite>::new(concat!(
+        "SELECT ",
+        event_columns!(),
+        " FROM events WHERE 1 = 1"
+    ));
+    if let Some(source) = &filter.source {
+        query.push(" AND source = ").push_bind(source.clone());
+    }
+    if let Some(event_type) = &filter.event_type {
+        query
+            .push(" AND event_type = ")
+            .push_bind(event_type.clone());
+    }
+    if let Some(since) = filter.since {
+        query.push(" AND received_at >= ").push_bind(ms(since));
+    }
+    if let Some(until) = filter.until {
+        query.push(" AND received_at < ").push_bind(ms(until));
+    }
+    if let Some(before) = filter.before {
+        query.push(" AND id < ").push_bind(before.to_string());
+    }
+    query
+        .push(" ORDER BY id DESC LIMIT ")
+        .push_bind(page_limit(filter.limit));
+    let found = query.build().fetch_all(pool).await?;
+    found.iter().map(rows::event).collect()
+}
+
+pub(super) async fn get_delivery(pool: &SqlitePool, id: Uuid) -> Result<Option<Delivery>> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        delivery_columns!(),
+        " FROM deliveries WHERE id = ?1"
+    ))
+    .bind(id.to_string())
+    .fetch_optional(pool)
+    .await?;
+    row.as_ref().map(rows::delivery).transpose()
+}
+
+pub(super) async fn list_deliveries(
+    pool: &SqlitePool,
+    filter: &DeliveryQuery,
+) -> Result<Vec<Delivery>> {
+    let mut query = QueryBuilder::<Sqlite>::new(concat!(
+        "SELECT ",
+        delivery_columns!(),
+        " FROM deliveries WHERE 1 = 1"
+    ));
+    if let Some(status) = filter.status {
+        query.push(" AND status = ").push_bind(status.as_str());
+    }
+    if let Some(rule) = &filter.rule {
+        query.push(" AND rule = ").push_bind(rule.clone());
+    }
+    if let Some(action) = &filter.action {
+        query.push(" AND action = ").push_bind(action.clone());
+    }
+    if let Some(event_id) = filter.event_id {
+        query
+            .push(" AND event_id = ")
+            .push_bind(event_id.to_string());
+    }
+    if let Some(since) = filter.since {
+        query.push(" AND created_at >= ").push_bind(ms(since));
+    }
+    if let Some(until) = filter.until {
+        query.push(" AND created_at < ").push_bind(ms(until));
+    }
+    if let Some(before) = filter.before {
+        query.push(" AND id < ").push_bind(before.to_string());
+    }
+    query
+        .push(" ORDER BY id DESC LIMIT ")
+        .push_bind(page_limit(filter.limit));
+    let found = query.build().fetch_all(pool).await?;
+    found.iter().map(rows::delivery).collect()
+}
+
+pub(super) async fn list_attempts(pool: &SqlitePool, delivery_id: Uuid) -> Result<Vec<Attempt>> {
+    let found = sqlx::query(concat!(
+        "SELECT ",
+        attempt_columns!(),
+        " FROM attempts WHERE delivery_id = ?1 ORDER BY number"
+    ))
+    .bind(delivery_id.to_string())
+    .fetch_all(pool)
+    .await?;
+    found.iter().map(rows::attempt).collect()
+}
+
+pub(super) async fn queue_depth(pool: &SqlitePool, now: Timestamp) -> Result<QueueDepth> {
+    // Three subqueries so each count walks the (status, next_attempt_at) index.
+    let (pending, due, dead): (i64, i64, i64) = sqlx::query_as(
+        "SELECT
+             (SELECT COUNT(*) FROM deliveries WHERE status = 'pending'),
+             (SELECT COUNT(*) FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ?1),
+             (SELECT COUNT(*) FROM deliveries WHERE status = 'dead')",
+    )
+    .bind(ms(now))
+    .fetch_one(pool)
+    .await?;
+    Ok(QueueDepth { pending, due, dead })
+}
+
+pub(super) async fn next_due_at(pool: &SqlitePool, now: Timestamp) -> Result<Option<Timestamp>> {
+    let earliest: Option<i64> = sqlx::query_scalar(
+        "SELECT MIN(CASE WHEN lease_until > ? THEN lease_until ELSE next_attempt_at END) \
+         FROM deliveries WHERE status = 'pending'",
+    )
+    .bind(ms(now))
+    .fetch_one(pool)
+    .await?;
+    earliest.map(time).transpose()
+}

@@ -1,0 +1,95 @@
+//! Converting between the model and SQLite's storage types: times as unix milliseconds,
+//! ids as hyphenated text, JSON as text.
+
+use crate::common::{parse_outcome, parse_status, to_i32};
+use crate::model::{Attempt, Delivery, Event, Timestamp};
+use crate::{Result, StoreError};
+use chrono::DateTime;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+use uuid::Uuid;
+
+pub(super) fn ms(time: Timestamp) -> i64 {
+    time.timestamp_millis()
+}
+
+pub(super) fn time(ms: i64) -> Result<Timestamp> {
+    DateTime::from_timestamp_millis(ms)
+        .ok_or_else(|| StoreError::Corrupt(format!("timestamp {ms} ms is out of range")))
+}
+
+fn opt_time(ms: Option<i64>) -> Result<Option<Timestamp>> {
+    ms.map(time).transpose()
+}
+
+pub(super) fn uuid(text: &str) -> Result<Uuid> {
+    Uuid::parse_str(text).map_err(|err| StoreError::Corrupt(format!("bad uuid {text:?}: {err}")))
+}
+
+pub(super) fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<String> {
+    serde_json::to_string(value)
+        .map_err(|err| StoreError::Corrupt(format!("cannot encode JSON: {err}")))
+}
+
+fn from_json<T: DeserializeOwned>(text: &str, column: &str) -> Result<T> {
+    serde_json::from_str(text)
+        .map_err(|err| StoreError::Corrupt(format!("bad JSON in {column}: {err}")))
+}
+
+fn int(row: &SqliteRow, column: &str) -> Result<i32> {
+    to_i32(row.try_get(column)?, column)
+}
+
+fn opt_int(row: &SqliteRow, column: &str) -> Result<Option<i32>> {
+    let value: Option<i64> = row.try_get(column)?;
+    value.map(|value| to_i32(value, column)).transpose()
+}
+
+pub(super) fn event(row: &SqliteRow) -> Result<Event> {
+    Ok(Event {
+        id: uuid(row.try_get("id")?)?,
+        source: row.try_get("source")?,
+        event_type: row.try_get("event_type")?,
+        dedup_key: row.try_get("dedup_key")?,
+        received_at: time(row.try_get("received_at")?)?,
+        headers: from_json(row.try_get("headers")?, "headers")?,
+        payload: from_json(row.try_get("payload")?, "payload")?,
+    })
+}
+
+pub(super) fn delivery(row: &SqliteRow) -> Result<Delivery> {
+    let event_id: Option<&str> = row.try_get("event_id")?;
+    Ok(Delivery {
+        id: uuid(row.try_get("id")?)?,
+        event_id: event_id.map(uuid).transpose()?,
+        rule: row.try_get("rule")?,
+        action: row.try_get("action")?,
+        idempotency_key: row.try_get("idempotency_key")?,
+        status: parse_status(row.try_get("status")?)?,
+        attempts: int(row, "attempts")?,
+        retries_used: int(row, "retries_used")?,
+        next_attempt_at: time(row.try_get("next_attempt_at")?)?,
+        lease_until: opt_time(row.try_get("lease_until")?)?,
+        created_at: time(row.try_get("created_at")?)?,
+        updated_at: time(row.try_get("updated_at")?)?,
+        last_status_code: opt_int(row, "last_status_code")?,
+        last_error: row.try_get("last_error")?,
+    })
+}
+
+pub(super) fn attempt(row: &SqliteRow) -> Result<Attempt> {
+    let request: Option<&str> = row.try_get("request")?;
+    Ok(Attempt {
+        delivery_id: uuid(row.try_get("delivery_id")?)?,
+        number: int(row, "number")?,
+        started_at: time(row.try_get("started_at")?)?,
+        duration_ms: row.try_get("duration_ms")?,
+        outcome: parse_outcome(row.try_get("outcome")?)?,
+        status_code: opt_int(row, "status_code")?,
+        error: row.try_get("error")?,
+        request: request.map(|text| from_json(text, "request")).transpose()?,
+        response_body: row.try_get("response_body")?,
+    })
+}

@@ -1,0 +1,189 @@
+//! Writes on SQLite. Each runs in a `BEGIN IMMEDIATE` transaction on the single write
+//! connection: a deferred transaction that later upgrades to a write would fail with
+//! SQLITE_BUSY instead of waiting for another process's writer.
+
+use super::rows::{self, ms, to_json};
+use super::{append, complete};
+use crate::common::{Holders, append_outcomes, delivery_columns};
+use crate::model::*;
+use crate::{Result, StoreError};
+use sqlx::sqlite::{SqliteConnection, SqlitePool, SqliteRow};
+use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
+use std::collections::HashSet;
+use uuid::Uuid;
+
+/// Bound parameters one statement may hold: SQLite's default limit since 3.32.
+pub(super) const MAX_PARAMS: usize = 32766;
+
+pub(super) async fn begin(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>> {
+    Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
+}
+
+/// Statements sent to SQLite's thread as one command. Each command is a round trip to that
+/// thread, and waking it costs more than most of these statements. sqlx runs every
+/// statement of the text in order, binding the `?` parameters in order (its docs call
+/// this SQLite-only behaviour deprecated; the conformance suite would catch its removal).
+/// Rows are told apart by their first column, `kind`.
+#[derive(Default)]
+pub(super) struct Command {
+    query: Option<QueryBuilder<Sqlite>>,
+}
+
+impl Command {
+    /// Start the next statement with `sql`; bind its values on the builder returned.
+    pub(super) fn statement(&mut self, sql: &str) -> &mut QueryBuilder<Sqlite> {
+        let started = self.query.is_some();
+        let query = self.query.get_or_insert_with(|| QueryBuilder::new(""));
+        if started {
+            query.push(";\n");
+        }
+        query.push(sql);
+        query
+    }
+
+    async fn run(self, conn: &mut SqliteConnection) -> Result<Vec<SqliteRow>> {
+        let Some(mut query) = self.query else {
+            return Ok(Vec::new());
+        };
+        // The text differs from batch to batch: caching it would only evict other statements.
+        Ok(query.build().persistent(false).fetch_all(conn).await?)
+    }
+}
+
+/// One transaction for the whole batch: appends, then completions, then claims.
+pub(super) async fn write(pool: &SqlitePool, batch: &WriteBatch<'_>) -> Result<WriteResults> {
+    if batch.is_empty() {
+        return Ok(WriteResults::default());
+    }
+    // SQLite's thread begins the transaction while this one encodes the statements.
+    let (tx, plan) = tokio::join!(begin(pool), async { Plan::new(batch) });
+    let (mut tx, plan) = (tx?, plan?);
+    let rows = plan.command.run(&mut tx).await?;
+    let results = Plan::results(batch, &plan.rounds, &plan.tokens, &rows)?;
+    tx.commit().await?;
+    Ok(results)
+}
+
+/// A batch's command, and what it takes to read the results back.
+struct Plan {
+    command: Command,
+    /// Completion rounds (see `completion_rounds`).
+    rounds: Vec<Vec<usize>>,
+    /// The lease token of each claim.
+    tokens: Vec<Uuid>,
+}
+
+impl Plan {
+    fn new(batch: &WriteBatch<'_>) -> Result<Plan> {
+        let mut command = Command::default();
+        append::push(&mut command, batch.appends)?;
+        let rounds = complete::push(&mut command, batch.completions)?;
+        let tokens = batch
+            .claims
+            .iter()
+            .enumerate()
+            .map(|(index, request)| push_claim(&mut command, index, request))
+            .collect();
+        Ok(Plan {
+            command,
+            rounds,
+            tokens,
+        })
+    }
+
+    fn results(
+        batch: &WriteBatch<'_>,
+        rounds: &[Vec<usize>],
+        tokens: &[Uuid],
+        rows: &[SqliteRow],
+    ) -> Result<WriteResults> {
+        let mut holders = Holders::new();
+        let mut completed = HashSet::new();
+        let mut claimed = vec![Vec::new(); batch.claims.len()];
+        for row in rows {
+            match row.try_get::<&str, _>("kind")? {
+                "holder" => holders.extend([append::holder(row)?]),
+                "completed" => completed.extend([complete::completed(row)?]),
+                "claim" => {
+                    let (index, delivery) = claimed_row(row)?;
+                    let (Some(claims), Some(&lease_token)) =
+                        (claimed.get_mut(index), tokens.get(index))
+                    else {
+                        return Err(StoreError::Corrupt(format!("no claim {index}")));
+                    };
+                    claims.push(ClaimedDelivery {
+                        delivery,
+                        lease_token,
+                    });
+                }
+                kind => return Err(StoreError::Corrupt(format!("unknown row kind {kind:?}"))),
+            }
+        }
+        for claims in &mut claimed {
+            // RETURNING has no order; callers expect oldest due first.
+            claims.sort_by_key(|claim| (claim.delivery.next_attempt_at, claim.delivery.id));
+        }
+        Ok(WriteResults {
+            appended: append_outcomes(batch.appends, &holders)?,
+            completed: complete::outcomes(batch.completions, rounds, &completed),
+            claimed,
+        })
+    }
+}
+
+/// Lease the due rows with one statement and one token for them all; returns the token.
+fn push_claim(command: &mut Command, index: usize, request: &ClaimRequest) -> Uuid {
+    let lease_token = Uuid::now_v7();
+    if request.limit == 0 {
+        return lease_token;
+    }
+    let now = ms(request.now);
+    let query = command.statement("UPDATE deliveries SET lease_owner = ");
+    query.push_bind(request.owner.clone());
+    query
+        .push(", lease_token = ")
+        .push_bind(lease_token.to_string());
+    query
+        .push(", lease_until = ")
+        .push_bind(ms(request.lease_until));
+    query.push(
+        " WHERE id IN (
+             SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ",
+    );
+    query.push_bind(now);
+    query
+        .push(" AND (lease_until IS NULL OR lease_until <= ")
+        .push_bind(now);
+    query.push(") ORDER BY next_attempt_at, id LIMIT ");
+    query.push_bind(i64::from(request.limit));
+    query.push(format!(
+        ") RETURNING 'claim' AS kind, {index} AS n, {}",
+        delivery_columns!()
+    ));
+    lease_token
+}
+
+/// A `claim` row: the claim's index and the delivery it leased.
+fn claimed_row(row: &SqliteRow) -> Result<(usize, Delivery)> {
+    let index: i64 = row.try_get("n")?;
+    let index = usize::try_from(index)
+        .map_err(|_| StoreError::Corrupt(format!("bad claim index {index}")))?;
+    Ok((index, rows::delivery(row)?))
+}
+
+pub(super) async fn release_leases(pool: &SqlitePool, lease_tokens: &[Uuid]) -> Result<u64> {
+    if lease_tokens.is_empty() {
+        return Ok(0);
+    }
+    let mut tx = begin(pool).await?;
+    let released = sqlx::query(
+        "UPDATE deliveries SET lease_owner = NULL, lease_token = NULL, lease_until = NULL
+         WHERE lease_token IN (SELECT value FROM json_each(?1))",
+    )
+    .bind(to_json(lease_tokens)?)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    Ok(released)
+}

@@ -1,0 +1,186 @@
+//! Leasing due deliveries: order, limits, expiry, release, and concurrent claimers.
+
+use crate::fixtures::*;
+use chrono::Duration;
+use herald_store::SharedStore;
+use herald_store::model::*;
+use std::collections::HashSet;
+use uuid::Uuid;
+
+pub async fn claim_respects_due_time_limit_and_order(store: SharedStore) {
+    // Seeded in id order; `tie` is due with `one` but has the larger id.
+    let ids = seed_due(&store, &[at(3), at(1), at(2), at(10), at(1)]).await;
+    let (three, one, two, ten, tie) = (ids[0], ids[1], ids[2], ids[3], ids[4]);
+    let now = at(5);
+    assert!(store.claim_due(&claim(now, 0)).await.unwrap().is_empty());
+
+    let first = store.claim_due(&claim(now, 2)).await.unwrap();
+    assert_eq!(
+        first.iter().map(|c| c.delivery.id).collect::<Vec<_>>(),
+        vec![one, tie]
+    );
+    for claimed in &first {
+        assert_eq!(
+            claimed.delivery.lease_until,
+            Some(now + Duration::seconds(30))
+        );
+        assert_eq!(claimed.delivery.status, DeliveryStatus::Pending);
+        assert!(!claimed.lease_token.is_nil());
+        let stored = delivery_of(&store, claimed.delivery.id).await;
+        assert_eq!(stored, claimed.delivery);
+    }
+    // One token per claim; the lease is fenced by (id, token).
+    assert_eq!(first[0].lease_token, first[1].lease_token);
+    let done = record(&first[0], NextStep::Succeeded, now);
+    assert!(store.complete_attempt(&done).await.unwrap());
+    assert_eq!(delivery_of(&store, tie).await, first[1].delivery);
+    let second = record(&first[1], NextStep::Succeeded, now);
+    assert!(store.complete_attempt(&second).await.unwrap());
+
+    assert_eq!(claim_ids(&store, now, 10).await, vec![two, three]);
+    assert!(claim_ids(&store, now, 10).await.is_empty());
+    // Due now, while the others are still leased.
+    assert_eq!(claim_ids(&store, at(10), 10).await, vec![ten]);
+}
+
+pub async fn expired_lease_is_claimed_again(store: SharedStore) {
+    let id = seed_due(&store, &[at(0)]).await[0];
+    let first = store.claim_due(&claim(at(0), 5)).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert!(claim_ids(&store, at(29), 5).await.is_empty());
+
+    // The lease ran until at(30); at that instant it has expired.
+    let mut request = claim(at(30), 5);
+    request.owner = "worker-2".to_string();
+    let second = store.claim_due(&request).await.unwrap();
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].delivery.id, id);
+    assert_eq!(second[0].delivery.lease_until, Some(at(60)));
+    assert_ne!(second[0].lease_token, first[0].lease_token);
+
+    let stale = record(&first[0], NextStep::Succeeded, at(31));
+    assert!(!store.complete_attempt(&stale).await.unwrap());
+    let current = record(&second[0], NextStep::Succeeded, at(31));
+    assert!(store.complete_attempt(&current).await.unwrap());
+}
+
+pub async fn stale_token_changes_nothing(store: SharedStore) {
+    seed_due(&store, &[at(0)]).await;
+    let claimed = store.claim_due(&claim(at(1), 1)).await.unwrap().remove(0);
+    let before = delivery_of(&store, claimed.delivery.id).await;
+
+    let mut forged = record(&claimed, NextStep::Dead, at(2));
+    forged.lease_token = Uuid::now_v7();
+    assert!(!store.complete_attempt(&forged).await.unwrap());
+    assert_eq!(delivery_of(&store, claimed.delivery.id).await, before);
+    assert!(
+        store
+            .list_attempts(claimed.delivery.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Once completed, the same token no longer holds the delivery.
+    let retry = NextStep::Retry {
+        at: at(100),
+        counts_against_schedule: true,
+    };
+    assert!(
+        store
+            .complete_attempt(&record(&claimed, retry, at(3)))
+            .await
+            .unwrap()
+    );
+    let after = delivery_of(&store, claimed.delivery.id).await;
+    assert!(
+        !store
+            .complete_attempt(&record(&claimed, NextStep::Dead, at(4)))
+            .await
+            .unwrap()
+    );
+    assert_eq!(delivery_of(&store, claimed.delivery.id).await, after);
+    assert_eq!(
+        store
+            .list_attempts(claimed.delivery.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+pub async fn release_leases_makes_rows_claimable(store: SharedStore) {
+    seed_due(&store, &[at(0), at(1), at(2)]).await;
+    let mut claimed = Vec::new();
+    for _ in 0..3 {
+        claimed.extend(store.claim_due(&claim(at(5), 1)).await.unwrap());
+    }
+    assert_eq!(claimed.len(), 3);
+    assert_eq!(store.release_leases(&[]).await.unwrap(), 0);
+
+    let tokens = [
+        claimed[0].lease_token,
+        claimed[2].lease_token,
+        Uuid::now_v7(),
+    ];
+    assert_eq!(store.release_leases(&tokens).await.unwrap(), 2);
+    let released = delivery_of(&store, claimed[0].delivery.id).await;
+    assert_eq!(released.lease_until, None);
+    assert_eq!(released.attempts, 0);
+    assert!(
+        delivery_of(&store, claimed[1].delivery.id)
+            .await
+            .lease_until
+            .is_some()
+    );
+
+    let again = claim_ids(&store, at(5), 10).await;
+    assert_eq!(again, vec![claimed[0].delivery.id, claimed[2].delivery.id]);
+    // Released tokens are dead.
+    let old = record(&claimed[0], NextStep::Succeeded, at(6));
+    assert!(!store.complete_attempt(&old).await.unwrap());
+}
+
+pub async fn release_leases_frees_every_row_of_a_claim(store: SharedStore) {
+    seed_due(&store, &[at(0), at(1), at(2)]).await;
+    let claimed = store.claim_due(&claim(at(5), 10)).await.unwrap();
+    assert_eq!(claimed.len(), 3);
+    let done = record(&claimed[1], NextStep::Succeeded, at(6));
+    assert!(store.complete_attempt(&done).await.unwrap());
+    // The token the three share now holds only the two not completed.
+    let released = store
+        .release_leases(&[claimed[0].lease_token])
+        .await
+        .unwrap();
+    assert_eq!(released, 2);
+    let again = claim_ids(&store, at(6), 10).await;
+    assert_eq!(again, vec![claimed[0].delivery.id, claimed[2].delivery.id]);
+}
+
+pub async fn concurrent_claims_never_overlap(store: SharedStore) {
+    let times: Vec<_> = (0..400).map(|i| at_ms(i * 10)).collect();
+    let seeded: HashSet<Uuid> = seed_due(&store, &times).await.into_iter().collect();
+    let claimers = (0..8).map(|worker| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let mut request = claim(at(60), 7);
+                request.owner = format!("worker-{worker}");
+                let batch = store.claim_due(&request).await.expect("claim");
+                if batch.is_empty() {
+                    return mine;
+                }
+                assert!(batch.len() <= 7);
+                mine.extend(batch.into_iter().map(|claimed| claimed.delivery.id));
+            }
+        })
+    });
+    let mut all = Vec::new();
+    for claimer in claimers.collect::<Vec<_>>() {
+        all.extend(claimer.await.unwrap());
+    }
+    assert_eq!(all.len(), 400, "a delivery was claimed twice or not at all");
+    assert_eq!(all.into_iter().collect::<HashSet<_>>(), seeded);
+}

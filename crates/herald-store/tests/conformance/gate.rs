@@ -1,0 +1,114 @@
+//! A store wrapper whose `write` waits for the test to open a gate, so tests can line up
+//! writer batches deterministically.
+
+use async_trait::async_trait;
+use herald_store::model::*;
+use herald_store::{Result, SharedStore, Store};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use tokio::sync::Semaphore;
+use uuid::Uuid;
+
+pub struct GatedStore {
+    inner: SharedStore,
+    gate: Semaphore,
+    entered: AtomicUsize,
+    batch_sizes: Mutex<Vec<usize>>,
+    unreachable: AtomicBool,
+}
+
+impl GatedStore {
+    pub fn new(inner: SharedStore) -> GatedStore {
+        GatedStore {
+            inner,
+            gate: Semaphore::new(0),
+            entered: AtomicUsize::new(0),
+            batch_sizes: Mutex::new(Vec::new()),
+            unreachable: AtomicBool::new(false),
+        }
+    }
+
+    /// Calls to `write` so far, waiting or not.
+    pub fn entered(&self) -> usize {
+        self.entered.load(Ordering::SeqCst)
+    }
+
+    pub fn open(&self) {
+        self.gate.add_permits(Semaphore::MAX_PERMITS / 2);
+    }
+
+    /// From now on, writes fail as if no connection could be had.
+    pub fn lose_connection(&self) {
+        self.unreachable.store(true, Ordering::SeqCst);
+    }
+
+    /// The size of every `write` batch in jobs, in call order.
+    pub fn batch_sizes(&self) -> Vec<usize> {
+        self.batch_sizes.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl Store for GatedStore {
+    fn backend(&self) -> &'static str {
+        self.inner.backend()
+    }
+    async fn migrate(&self) -> Result<()> {
+        self.inner.migrate().await
+    }
+    async fn ping(&self) -> Result<()> {
+        self.inner.ping().await
+    }
+    async fn write(&self, batch: &WriteBatch<'_>) -> Result<WriteResults> {
+        self.batch_sizes.lock().unwrap().push(batch.len());
+        self.entered.fetch_add(1, Ordering::SeqCst);
+        self.gate.acquire().await.expect("gate").forget();
+        if self.unreachable.load(Ordering::SeqCst) {
+            return Err(sqlx::Error::PoolTimedOut.into());
+        }
+        self.inner.write(batch).await
+    }
+    async fn get_event(&self, id: Uuid) -> Result<Option<Event>> {
+        self.inner.get_event(id).await
+    }
+    async fn list_events(&self, query: &EventQuery) -> Result<Vec<Event>> {
+        self.inner.list_events(query).await
+    }
+    async fn release_leases(&self, lease_tokens: &[Uuid]) -> Result<u64> {
+        self.inner.release_leases(lease_tokens).await
+    }
+    async fn get_delivery(&self, id: Uuid) -> Result<Option<Delivery>> {
+        self.inner.get_delivery(id).await
+    }
+    async fn list_deliveries(&self, query: &DeliveryQuery) -> Result<Vec<Delivery>> {
+        self.inner.list_deliveries(query).await
+    }
+    async fn list_attempts(&self, delivery_id: Uuid) -> Result<Vec<Attempt>> {
+        self.inner.list_attempts(delivery_id).await
+    }
+    async fn replay(&self, selector: &ReplaySelector, now: Timestamp) -> Result<Vec<Uuid>> {
+        self.inner.replay(selector, now).await
+    }
+    async fn queue_depth(&self, now: Timestamp) -> Result<QueueDepth> {
+        self.inner.queue_depth(now).await
+    }
+    async fn next_due_at(&self, now: Timestamp) -> Result<Option<Timestamp>> {
+        self.inner.next_due_at(now).await
+    }
+    async fn prune(&self, policy: &PrunePolicy) -> Result<PruneReport> {
+        self.inner.prune(policy).await
+    }
+}
+
+/// Yields until `ready` holds: the tests wait for queued work this way, not for a timer.
+/// The timeout only turns a bug into a failure instead of a hang.
+pub async fn until(mut ready: impl FnMut() -> bool) {
+    let wait = async {
+        while !ready() {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), wait)
+        .await
+        .expect("condition never held");
+}

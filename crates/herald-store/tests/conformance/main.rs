@@ -1,0 +1,77 @@
+//! The conformance suite: every scenario runs against SQLite (a temp file) and PostgreSQL
+//! (a fresh database, `HERALD_TEST_DATABASE_URL`, default
+//! `postgres://root@127.0.0.1:5432/test`). Without PostgreSQL the postgres tests say
+//! SKIPPED on stderr, except under `CI=true`, where they fail.
+
+mod batches;
+mod claims;
+mod completion;
+mod events;
+mod fixtures;
+mod gate;
+mod harness;
+mod maintenance;
+mod replay;
+mod specific;
+mod writer;
+
+/// For each `module::scenario`, a `sqlite::scenario` and a `postgres::scenario` test.
+macro_rules! conformance {
+    ($($module:ident :: $name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = crate::harness::SqliteDb::new().await;
+                    crate::$module::$name(db.store.clone()).await;
+                }
+            )*
+        }
+
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(db) = crate::harness::PgDb::new(stringify!($name)).await else {
+                        return;
+                    };
+                    crate::$module::$name(db.store.clone()).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    events::append_round_trips_every_field,
+    events::duplicate_dedup_key_reports_original,
+    events::duplicate_within_one_batch,
+    events::null_dedup_keys_never_conflict,
+    events::delivery_idempotency_conflict_is_ignored,
+    events::list_events_filters_and_pages,
+    claims::claim_respects_due_time_limit_and_order,
+    claims::expired_lease_is_claimed_again,
+    claims::stale_token_changes_nothing,
+    claims::release_leases_makes_rows_claimable,
+    claims::release_leases_frees_every_row_of_a_claim,
+    claims::concurrent_claims_never_overlap,
+    completion::complete_succeeded_records_attempt,
+    completion::complete_retry_and_dead_update_schedule,
+    replay::replay_by_ids_requeues_any_status,
+    replay::replay_by_filter_never_touches_pending,
+    maintenance::list_deliveries_filters_and_pages,
+    maintenance::queue_depth_counts,
+    maintenance::next_due_at_is_earliest_pending,
+    maintenance::next_due_at_waits_for_leases,
+    maintenance::prune_keeps_pending_and_referenced,
+    maintenance::migrate_again_is_harmless,
+    batches::write_mixes_jobs_in_one_transaction,
+    batches::write_empty_batch_does_nothing,
+    batches::write_large_batches,
+    writer::writer_batches_concurrent_appends,
+    writer::writer_isolates_a_failing_job,
+    writer::writer_fails_fast_without_a_connection,
+    writer::writer_finishes_queue_after_last_handle_drops,
+    writer::writer_completes_before_it_claims,
+    writer::writer_runs_a_job_mix_under_concurrency,
+);

@@ -1,0 +1,94 @@
+//! `/api/...`: the admin API, behind the bearer token named by `server.admin_secret`.
+//! It serves the same services as the CLI.
+
+use super::AppState;
+use super::error::ApiError;
+use crate::services::query::{DeliveryDetail, DeliveryFilter, EventFilter, ReplayRequest};
+use axum::Json;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::HeaderMap;
+use axum::middleware::Next;
+use axum::response::Response;
+use herald_store::model::{Delivery, Event};
+use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+pub async fn require_token(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let Some(expected) = &state.config.server.admin_token else {
+        return Err(ApiError::Forbidden(
+            "the admin API is off: set server.admin_secret".into(),
+        ));
+    };
+    let given = bearer(request.headers())
+        .ok_or_else(|| ApiError::Unauthorized("a bearer token is required".into()))?;
+    if !bool::from(given.as_bytes().ct_eq(expected.expose().as_bytes())) {
+        return Err(ApiError::Unauthorized(
+            "the bearer token is not valid".into(),
+        ));
+    }
+    Ok(next.run(request).await)
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
+pub async fn list_events(
+    State(state): State<AppState>,
+    Query(filter): Query<EventFilter>,
+) -> Result<Json<Vec<Event>>, ApiError> {
+    let query = filter
+        .to_query(state.clock.now())
+        .map_err(ApiError::BadRequest)?;
+    Ok(Json(state.queries.events(&query).await?))
+}
+
+pub async fn show_event(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Event>, ApiError> {
+    let event = state.queries.event(id).await?;
+    event
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("no event {id}")))
+}
+
+pub async fn list_deliveries(
+    State(state): State<AppState>,
+    Query(filter): Query<DeliveryFilter>,
+) -> Result<Json<Vec<Delivery>>, ApiError> {
+    let query = filter
+        .to_query(state.clock.now())
+        .map_err(ApiError::BadRequest)?;
+    Ok(Json(state.queries.deliveries(&query).await?))
+}
+
+pub async fn show_delivery(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+) -> Result<Json<DeliveryDetail>, ApiError> {
+    let delivery = state.queries.delivery(id).await?;
+    delivery
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("no delivery {id}")))
+}
+
+pub async fn replay(
+    State(state): State<AppState>,
+    Json(request): Json<ReplayRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let now = state.clock.now();
+    let selector = request.to_selector(now).map_err(ApiError::BadRequest)?;
+    let ids = state.queries.replay(&selector, now).await?;
+    state.wake.notify_one();
+    Ok(Json(json!({ "replayed": ids })))
+}

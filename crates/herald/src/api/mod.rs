@@ -1,0 +1,67 @@
+//! HTTP: routes and thin handlers. Each handler extracts, calls one service, and maps the
+//! result; no SQL and no business logic here.
+
+pub mod admin;
+pub mod error;
+pub mod hooks;
+pub mod ops;
+
+use crate::clock::SharedClock;
+use crate::config::SharedConfig;
+use crate::services::{Ingest, Queries};
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::sync::Arc;
+use tokio::sync::Notify;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+/// What handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: SharedConfig,
+    pub ingest: Arc<Ingest>,
+    pub queries: Queries,
+    pub clock: SharedClock,
+    pub metrics: PrometheusHandle,
+    /// Wakes the workers (after a replay).
+    pub wake: Arc<Notify>,
+}
+
+/// Admin request bodies are small; webhook bodies are limited per source instead.
+const ADMIN_BODY_LIMIT: usize = 1 << 20;
+
+pub fn router(state: AppState) -> Router {
+    let admin = Router::new()
+        .route("/events", get(admin::list_events))
+        .route("/events/{id}", get(admin::show_event))
+        .route("/deliveries", get(admin::list_deliveries))
+        .route("/deliveries/{id}", get(admin::show_delivery))
+        .route("/replay", post(admin::replay))
+        .layer(DefaultBodyLimit::max(ADMIN_BODY_LIMIT))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            admin::require_token,
+        ));
+    Router::new()
+        .route(
+            "/hooks/{source}",
+            post(hooks::receive).layer(DefaultBodyLimit::disable()),
+        )
+        .nest("/api", admin)
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        // A slow sender cannot hold a connection open (GitHub itself gives up after 10 s).
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            state.config.server.request_timeout,
+        ))
+        .layer(CatchPanicLayer::new())
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

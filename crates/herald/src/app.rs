@@ -1,0 +1,139 @@
+//! Assembling a running herald: store, writer, ingest, workers, retention and the HTTP
+//! router. `serve(listener, shutdown)` takes a bound listener so tests bind port 0.
+
+use crate::action::ActionDeps;
+use crate::api::{self, AppState};
+use crate::clock::SharedClock;
+use crate::config::{Config, SharedConfig};
+use crate::integrations::http::send;
+use crate::outbox::{Executor, Worker, WorkerSettings};
+use crate::services::{Ingest, Queries, retention};
+use crate::telemetry;
+use herald_store::{SharedStore, Writer};
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Jobs (appends, completions, claims) written per transaction at most.
+const MAX_WRITE_BATCH: usize = 256;
+
+pub struct App {
+    pub config: SharedConfig,
+    pub store: SharedStore,
+    pub state: AppState,
+    pub worker: Worker,
+    writer: JoinHandle<()>,
+}
+
+impl App {
+    /// Wire everything on an open, migrated store. Nothing runs until `serve`.
+    pub fn new(config: Config, store: SharedStore, clock: SharedClock) -> App {
+        let config: SharedConfig = Arc::new(config);
+        let wake = Arc::new(Notify::new());
+        let (writer, writer_task) = Writer::spawn(store.clone(), MAX_WRITE_BATCH);
+        let ingest = Arc::new(Ingest::new(
+            config.clone(),
+            writer.clone(),
+            clock.clone(),
+            wake.clone(),
+        ));
+        let deps = ActionDeps {
+            http: send::client(),
+            clock: clock.clone(),
+            response_body_limit: config.delivery.response_body_limit,
+        };
+        let executor = Arc::new(Executor::new(
+            config.clone(),
+            store.clone(),
+            writer.clone(),
+            deps,
+        ));
+        let settings = WorkerSettings {
+            concurrency: config.delivery.concurrency,
+            lease: config.delivery.lease,
+            poll_interval: config.delivery.poll_interval,
+            owner: worker_owner(),
+        };
+        let worker = Worker::new(
+            store.clone(),
+            writer,
+            executor,
+            clock.clone(),
+            settings,
+            wake.clone(),
+        );
+        let state = AppState {
+            config: config.clone(),
+            ingest,
+            queries: Queries::new(store.clone()),
+            clock,
+            metrics: telemetry::prometheus(),
+            wake,
+        };
+        App {
+            config,
+            store,
+            state,
+            worker,
+            writer: writer_task,
+        }
+    }
+
+    pub fn router(&self) -> axum::Router {
+        api::router(self.state.clone())
+    }
+
+    /// Serve until `shutdown`: then stop accepting, finish in-flight requests, give workers
+    /// `server.shutdown_grace` to finish their deliveries, and commit everything queued.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let App {
+            config,
+            store,
+            state,
+            worker,
+            writer,
+        } = self;
+        let router = api::router(state.clone());
+        let clock = state.clock.clone();
+        drop(state);
+        let workers_stop = CancellationToken::new();
+        let workers = tokio::spawn(worker.run(workers_stop.clone(), config.server.shutdown_grace));
+        let pruning = tokio::spawn(retention::run(
+            store,
+            clock,
+            config.retention.clone(),
+            shutdown.clone(),
+        ));
+        tracing::info!(address = %listener.local_addr()?, "herald is listening");
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+            .await;
+        tracing::info!("Stopped accepting requests; finishing in-flight work");
+        // The writer keeps running while workers finish: they record attempts through it.
+        workers_stop.cancel();
+        let _ = workers.await;
+        // The router and the workers held the last handles on the writer: it now drains
+        // and exits.
+        if let Err(error) = writer.await {
+            tracing::error!(error = %error, "The writer stopped abnormally");
+        }
+        shutdown.cancel();
+        let _ = pruning.await;
+        tracing::info!("herald stopped");
+        Ok(served?)
+    }
+}
+
+/// Names this process in lease columns: host and pid, plus a random suffix so two apps in
+/// one process (tests) differ.
+fn worker_owner() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "herald".to_string());
+    let suffix = uuid::Uuid::now_v7().simple().to_string();
+    format!("{host}:{}:{}", std::process::id(), &suffix[24..])
+}

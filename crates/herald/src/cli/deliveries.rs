@@ -1,0 +1,146 @@
+//! `herald deliveries list|show`.
+
+use super::output::{self, Page};
+use super::{load_config, open_store};
+use crate::services::Queries;
+use crate::services::query::{DeliveryDetail, DeliveryFilter};
+use anyhow::anyhow;
+use std::path::Path;
+use std::process::ExitCode;
+use uuid::Uuid;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Newest first.
+    List {
+        /// pending, succeeded or dead.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only deliveries of this rule.
+        #[arg(long)]
+        rule: Option<String>,
+        /// Only deliveries of this action.
+        #[arg(long)]
+        action: Option<String>,
+        /// Only deliveries of this event.
+        #[arg(long)]
+        event: Option<Uuid>,
+        #[command(flatten)]
+        page: Page,
+    },
+    /// One delivery with every attempt: request, status, latency, error, response.
+    Show {
+        id: Uuid,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub async fn run(path: &Path, command: Command) -> anyhow::Result<ExitCode> {
+    let config = load_config(path)?;
+    let queries = Queries::new(open_store(&config).await?);
+    match command {
+        Command::List {
+            status,
+            rule,
+            action,
+            event,
+            page,
+        } => {
+            let filter = DeliveryFilter {
+                status,
+                rule,
+                action,
+                event,
+                since: page.since,
+                until: page.until,
+                before: page.before,
+                limit: Some(page.limit),
+            };
+            let query = filter
+                .to_query(chrono::Utc::now())
+                .map_err(|e| anyhow!(e))?;
+            let deliveries = queries.deliveries(&query).await?;
+            if page.json {
+                return output::json(&deliveries).map(|()| ExitCode::SUCCESS);
+            }
+            let rows = deliveries
+                .iter()
+                .map(|d| {
+                    vec![
+                        d.id.to_string(),
+                        output::time(&d.created_at),
+                        d.rule.clone(),
+                        d.action.clone(),
+                        d.status.to_string(),
+                        d.attempts.to_string(),
+                        output::cut(&output::optional(&d.last_error), 40),
+                    ]
+                })
+                .collect();
+            output::table(
+                &[
+                    "id",
+                    "created",
+                    "rule",
+                    "action",
+                    "status",
+                    "attempts",
+                    "last error",
+                ],
+                rows,
+            );
+        }
+        Command::Show { id, json } => {
+            let detail = queries
+                .delivery(id)
+                .await?
+                .ok_or_else(|| anyhow!("no delivery {id}"))?;
+            if json {
+                return output::json(&detail).map(|()| ExitCode::SUCCESS);
+            }
+            print_detail(&detail)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_detail(detail: &DeliveryDetail) -> anyhow::Result<()> {
+    let d = &detail.delivery;
+    let next = if d.status == herald_store::model::DeliveryStatus::Pending {
+        output::time(&d.next_attempt_at)
+    } else {
+        "-".into()
+    };
+    output::fields(&[
+        ("id", d.id.to_string()),
+        ("event", output::optional(&d.event_id)),
+        ("rule", d.rule.clone()),
+        ("action", d.action.clone()),
+        ("status", d.status.to_string()),
+        ("attempts", d.attempts.to_string()),
+        ("next attempt", next),
+        ("last status", output::optional(&d.last_status_code)),
+        ("last error", output::optional(&d.last_error)),
+    ]);
+    for attempt in &detail.attempts {
+        println!(
+            "\nattempt {} at {}: {} in {} ms, status {}",
+            attempt.number,
+            output::time(&attempt.started_at),
+            attempt.outcome.as_str(),
+            attempt.duration_ms,
+            output::optional(&attempt.status_code)
+        );
+        if let Some(error) = &attempt.error {
+            println!("  error: {error}");
+        }
+        if let Some(request) = &attempt.request {
+            println!("  request: {}", serde_json::to_string(request)?);
+        }
+        if let Some(body) = &attempt.response_body {
+            println!("  response: {}", output::cut(body, 500));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,124 @@
+//! The `herald` command line. One file per command; each calls the same services as the
+//! admin API.
+
+mod check;
+mod deliveries;
+mod events;
+mod output;
+mod prune;
+mod replay;
+mod send;
+mod serve;
+
+use crate::config::{self, Config};
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use herald_store::SharedStore;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "herald",
+    version,
+    about = "Signed webhooks in; durable rules and retried actions out."
+)]
+pub struct Cli {
+    /// The configuration file.
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "HERALD_CONFIG",
+        default_value = "herald.toml"
+    )]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Receive webhooks and deliver actions until stopped (Ctrl-C or SIGTERM).
+    Serve(serve::Args),
+    /// Validate the configuration; every problem is reported with its line and column.
+    Check,
+    /// Create or upgrade the store's schema (serve also does this at start).
+    Migrate,
+    /// Feed a payload through the rules, as if a source had received it.
+    Send(send::Args),
+    /// The event log.
+    #[command(subcommand)]
+    Events(events::Command),
+    /// The outbox: deliveries and their attempts.
+    #[command(subcommand)]
+    Deliveries(deliveries::Command),
+    /// Re-queue deliveries, by id or by filter.
+    Replay(replay::Args),
+    /// Delete old records now, including dead letters (serve prunes on a schedule, without them).
+    Prune(prune::Args),
+}
+
+pub async fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(&cli.config, args).await,
+        Command::Check => check::run(&cli.config),
+        Command::Migrate => migrate(&cli.config).await,
+        Command::Send(args) => send::run(&cli.config, args).await,
+        Command::Events(command) => events::run(&cli.config, command).await,
+        Command::Deliveries(command) => deliveries::run(&cli.config, command).await,
+        Command::Replay(args) => replay::run(&cli.config, args).await,
+        Command::Prune(args) => prune::run(&cli.config, args).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Load the configuration, printing its problems (and warnings) to stderr.
+fn load_config(path: &std::path::Path) -> anyhow::Result<Config> {
+    match config::load(path) {
+        Ok(loaded) => {
+            if loaded.warnings.diagnostics.iter().any(|_| true) {
+                eprint!(
+                    "{}",
+                    loaded.warnings.render(std::io::stderr().is_terminal())
+                );
+            }
+            Ok(loaded.config)
+        }
+        Err(report) => {
+            eprint!("{}", report.render(std::io::stderr().is_terminal()));
+            anyhow::bail!(
+                "{} has {} error(s)",
+                path.display(),
+                report.errors().count()
+            )
+        }
+    }
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<SharedStore> {
+    crate::services::storage::open_migrated(&config.storage)
+        .await
+        .with_context(|| format!("cannot open the store ({})", describe_storage(config)))
+}
+
+fn describe_storage(config: &Config) -> String {
+    match &config.storage {
+        config::StorageConfig::Sqlite { path, .. } => format!("SQLite at {}", path.display()),
+        config::StorageConfig::Postgres { .. } => "PostgreSQL".to_string(),
+    }
+}
+
+async fn migrate(path: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let config = load_config(path)?;
+    open_store(&config).await?;
+    println!("schema is up to date ({})", describe_storage(&config));
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,74 @@
+//! Human tables and JSON for scripts.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
+use serde::Serialize;
+use uuid::Uuid;
+
+pub fn json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+pub fn table(headers: &[&str], rows: Vec<Vec<String>>) {
+    if rows.is_empty() {
+        println!("(none)");
+        return;
+    }
+    let mut table = Table::new();
+    table
+        .load_style(UTF8_BORDERS_ONLY)
+        .set_header(headers.to_vec());
+    for row in rows {
+        table.add_row(row);
+    }
+    println!("{table}");
+}
+
+/// `key  value` lines, aligned.
+pub fn fields(pairs: &[(&str, String)]) {
+    let width = pairs.iter().map(|(key, _)| key.len()).max().unwrap_or(0);
+    for (key, value) in pairs {
+        println!("{key:width$}  {value}");
+    }
+}
+
+pub fn time(at: &DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+pub fn optional<T: ToString>(value: &Option<T>) -> String {
+    value
+        .as_ref()
+        .map_or_else(|| "-".to_string(), ToString::to_string)
+}
+
+/// Cut long text for a table cell.
+pub fn cut(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_string()
+    } else {
+        let kept: String = text.chars().take(max.saturating_sub(1)).collect();
+        format!("{kept}…")
+    }
+}
+
+/// The time window and paging every `list` command takes.
+#[derive(Debug, clap::Args)]
+pub struct Page {
+    /// A time (2026-11-22T10:00:00Z) or an age (2h).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Before this time (or age).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Only records older than this id (the last id of the previous page).
+    #[arg(long)]
+    pub before: Option<Uuid>,
+    /// At most this many (up to 1000).
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,151 @@
+//! What kind builders (one per integration) use to turn their options into parts:
+//! secrets by name, templates, expressions, `${env:...}` values, durations.
+
+use super::diagnostic::{Diagnostic, Diagnostics};
+use super::document::{self, Item};
+use super::interpolate::Interpolator;
+use super::units;
+use crate::core::context::EVENT_VARIABLES;
+use crate::core::template::{self, Escape, ExprRef, TemplateEngine, TemplateRef};
+use crate::secret::Secret;
+use serde::de::DeserializeOwned;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+use toml::Spanned;
+
+pub struct Builder<'a> {
+    pub diagnostics: &'a mut Diagnostics,
+    pub templates: &'a mut TemplateEngine,
+    pub interpolator: &'a Interpolator,
+    pub secrets: &'a BTreeMap<String, Secret>,
+    /// Secrets referenced so far, to warn about unused ones.
+    pub used_secrets: &'a mut BTreeSet<String>,
+    /// Names templates are registered under, e.g. `action.sink`.
+    pub scope: String,
+}
+
+impl Builder<'_> {
+    /// Deserialize the kind's own options; unknown keys are errors.
+    pub fn options<T: DeserializeOwned>(&mut self, item: Item<'_>) -> Option<T> {
+        let result = document::typed(item);
+        self.diagnostics.take(result)
+    }
+
+    pub fn error(
+        &mut self,
+        span: impl Into<Option<std::ops::Range<usize>>>,
+        message: impl Into<String>,
+    ) {
+        self.diagnostics.error(span, message);
+    }
+
+    /// A named secret from `[secrets]`.
+    pub fn secret(&mut self, name: &Spanned<String>) -> Option<Secret> {
+        self.used_secrets.insert(name.get_ref().clone());
+        match self.secrets.get(name.get_ref()) {
+            Some(secret) => Some(secret.clone()),
+            None => {
+                self.diagnostics
+                    .push(undefined_secret(name.get_ref(), name.span()));
+                None
+            }
+        }
+    }
+
+    /// Every named secret of a non-empty list.
+    pub fn secret_list(&mut self, names: &Spanned<Vec<Spanned<String>>>) -> Option<Vec<Secret>> {
+        if names.get_ref().is_empty() {
+            self.error(names.span(), "list at least one secret");
+            return None;
+        }
+        let resolved: Vec<_> = names
+            .get_ref()
+            .iter()
+            .map(|name| self.secret(name))
+            .collect();
+        resolved.into_iter().collect()
+    }
+
+    /// A string with `${env:...}` / `${file:...}` references resolved.
+    pub fn interpolate(&mut self, value: &Spanned<String>) -> Option<String> {
+        let result = self.interpolator.resolve(value);
+        self.diagnostics.take(result)
+    }
+
+    pub fn duration(&mut self, value: &Spanned<String>) -> Option<Duration> {
+        self.diagnostics.take(units::duration(value))
+    }
+
+    /// An optional duration, or its default.
+    pub fn duration_or(
+        &mut self,
+        value: &Option<Spanned<String>>,
+        default: Duration,
+    ) -> Option<Duration> {
+        self.diagnostics
+            .take(units::optional_duration(value, default))
+    }
+
+    /// A template over `event`, `meta` and `headers`; `secret("...")` names must exist.
+    pub fn template(
+        &mut self,
+        part: &str,
+        source: &Spanned<String>,
+        escape: Escape,
+    ) -> Option<TemplateRef> {
+        let text = self.interpolate(source)?;
+        self.template_text(part, &Spanned::new(source.span(), text), escape)
+    }
+
+    /// Like [`Builder::template`], for text whose references are already resolved.
+    pub fn template_text(
+        &mut self,
+        part: &str,
+        source: &Spanned<String>,
+        escape: Escape,
+    ) -> Option<TemplateRef> {
+        let text = source.get_ref();
+        for name in template::secret_references(text) {
+            self.used_secrets.insert(name.clone());
+            if !self.secrets.contains_key(&name) {
+                self.diagnostics
+                    .push(undefined_secret(&name, source.span()));
+            }
+        }
+        let name = format!("{}.{part}", self.scope);
+        let result = self
+            .templates
+            .add_template(&name, text, escape, EVENT_VARIABLES);
+        self.diagnostics.take(result.map_err(|message| {
+            Diagnostic::error(
+                source.span(),
+                format!("bad template for `{part}`: {message}"),
+            )
+        }))
+    }
+
+    /// An expression over the given variables.
+    pub fn expression(
+        &mut self,
+        part: &str,
+        source: &Spanned<String>,
+        variables: &[&str],
+    ) -> Option<ExprRef> {
+        let name = format!("{}.{part}", self.scope);
+        let result = self
+            .templates
+            .add_expression(&name, source.get_ref(), variables);
+        self.diagnostics.take(result.map_err(|message| {
+            Diagnostic::error(
+                source.span(),
+                format!("bad expression for `{part}`: {message}"),
+            )
+        }))
+    }
+}
+
+fn undefined_secret(name: &str, span: std::ops::Range<usize>) -> Diagnostic {
+    Diagnostic::error(span, format!("undefined secret `{name}`")).with_help(format!(
+        "define it under [secrets], e.g. {name} = \"${{env:...}}\""
+    ))
+}

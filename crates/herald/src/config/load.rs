@@ -1,0 +1,324 @@
+//! Loading a configuration file: parse, resolve every reference, validate everything,
+//! and report every problem with its line and column.
+
+use super::actions::build_action;
+use super::build::Builder;
+use super::diagnostic::{Diagnostic, Diagnostics, Report, unreadable};
+use super::document::{self, Item, Table};
+use super::interpolate::{EnvLookup, Interpolator, has_reference, process_env};
+use super::model::{ActionConfig, Config, SourceConfig};
+use super::rules::build_rule;
+use super::sections;
+use super::sources::build_source;
+use crate::core::rules::Rule;
+use crate::core::template::TemplateEngine;
+use crate::secret::Secret;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
+use toml::Spanned;
+
+const SECTIONS: &[&str] = &[
+    "server",
+    "slack",
+    "storage",
+    "retention",
+    "delivery",
+    "secrets",
+    "sources",
+    "rules",
+    "actions",
+];
+
+/// A loaded configuration and the warnings found on the way.
+pub struct Loaded {
+    pub config: Config,
+    pub warnings: Report,
+}
+
+/// Load from a file, resolving `${env:...}` from the process environment.
+pub fn load(path: &Path) -> Result<Loaded, Report> {
+    load_with_env(path, process_env())
+}
+
+pub fn load_with_env(path: &Path, env: EnvLookup) -> Result<Loaded, Report> {
+    let text = std::fs::read_to_string(path).map_err(|error| unreadable(path, &error))?;
+    from_text(path, &text, env)
+}
+
+/// Load from text; `path` names the file in messages and anchors relative paths.
+pub fn from_text(path: &Path, text: &str, env: EnvLookup) -> Result<Loaded, Report> {
+    let config_dir = path
+        .parent()
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut diagnostics = Diagnostics::default();
+    let (root, syntax) = document::parse(text);
+    syntax.into_iter().for_each(|d| diagnostics.push(d));
+    let config = if diagnostics.has_errors() {
+        None
+    } else {
+        let interpolator = Interpolator::new(config_dir, env);
+        build(
+            path,
+            config_dir,
+            root.get_ref(),
+            &interpolator,
+            &mut diagnostics,
+        )
+    };
+    let mut items = diagnostics.into_vec();
+    items.sort_by_key(|d| d.span.as_ref().map_or(0, |s| s.start));
+    let report = Report {
+        path: path.to_path_buf(),
+        text: Arc::from(text),
+        diagnostics: items,
+    };
+    match config {
+        Some(config) if report.errors().next().is_none() => Ok(Loaded {
+            config,
+            warnings: report,
+        }),
+        _ => Err(report),
+    }
+}
+
+fn build(
+    path: &Path,
+    config_dir: &Path,
+    root: &Table<'_>,
+    interpolator: &Interpolator,
+    diagnostics: &mut Diagnostics,
+) -> Option<Config> {
+    let sections = top_level(root, diagnostics);
+    let get = |name: &str| sections.get(name).cloned();
+    let secrets = resolve_secrets(get("secrets"), interpolator, diagnostics);
+    let people = sections::people(get("slack"), diagnostics);
+    let mut templates = TemplateEngine::new(Arc::new(secrets.clone()), people);
+    let mut used_secrets = BTreeSet::new();
+    let mut builder = Builder {
+        diagnostics: &mut *diagnostics,
+        templates: &mut templates,
+        interpolator,
+        secrets: &secrets,
+        used_secrets: &mut used_secrets,
+        scope: "server".to_string(),
+    };
+    let server = sections::server(get("server"), &mut builder);
+    let storage = sections::storage(get("storage"), config_dir, &mut builder);
+    let retention = sections::retention(get("retention"), &mut builder);
+    let delivery = sections::delivery(get("delivery"), &mut builder);
+    let default_retry = delivery
+        .as_ref()
+        .map(|(_, _, retry)| retry.clone())
+        .unwrap_or_default();
+    let sources = named(get("sources"), "sources", &mut builder, |name, item, b| {
+        build_source(name, item, b)
+    });
+    let actions = named(get("actions"), "actions", &mut builder, |name, item, b| {
+        build_action(name, item, &default_retry, b)
+    });
+    let rules = build_rules(get("rules"), &sources, &actions, &mut builder);
+    if let Some((delivery, lease_span, _)) = &delivery {
+        check_lease(
+            delivery.lease,
+            lease_span.as_ref().map(|s| s.span()),
+            &actions,
+            builder.diagnostics,
+        );
+    }
+    warn_unused(
+        &sections,
+        &sources,
+        &actions,
+        &rules,
+        &secrets,
+        &used_secrets,
+        diagnostics,
+    );
+    Some(Config {
+        path: path.to_path_buf(),
+        server: server?,
+        storage: storage?,
+        retention: retention?,
+        delivery: delivery?.0,
+        sources: sources
+            .into_iter()
+            .map(|(name, (_, source))| (name, source))
+            .collect(),
+        rules: rules.into_values().map(|(_, rule)| rule).collect(),
+        actions: actions
+            .into_iter()
+            .map(|(name, (_, action))| (name, action))
+            .collect(),
+        templates,
+    })
+}
+
+/// The top-level sections, each a table; unknown keys are errors.
+fn top_level<'i>(root: &Table<'i>, diagnostics: &mut Diagnostics) -> BTreeMap<String, Item<'i>> {
+    let mut sections = BTreeMap::new();
+    for (key, value) in document::entries(root) {
+        if !SECTIONS.contains(&key.get_ref().as_str()) {
+            diagnostics.push(
+                Diagnostic::error(key.span(), format!("unknown section `{}`", key.get_ref()))
+                    .with_help(format!("known sections: {}", SECTIONS.join(", "))),
+            );
+            continue;
+        }
+        if diagnostics
+            .take(document::table(&value, &format!("`{}`", key.get_ref())))
+            .is_some()
+        {
+            sections.insert(key.get_ref().clone(), value);
+        }
+    }
+    sections
+}
+
+fn resolve_secrets(
+    item: Option<Item<'_>>,
+    interpolator: &Interpolator,
+    diagnostics: &mut Diagnostics,
+) -> BTreeMap<String, Secret> {
+    let mut secrets = BTreeMap::new();
+    let Some(table) = item.and_then(|item| diagnostics.take(document::table(&item, "`secrets`")))
+    else {
+        return secrets;
+    };
+    for (name, value) in document::entries(&table) {
+        let Some(text) = value.get_ref().as_str() else {
+            diagnostics.error(
+                value.span(),
+                format!("secret `{}` must be a string", name.get_ref()),
+            );
+            continue;
+        };
+        let spanned = Spanned::new(value.span(), text.to_string());
+        if !has_reference(text) {
+            diagnostics.push(
+                Diagnostic::warning(
+                    value.span(),
+                    format!("secret `{}` is written in the file", name.get_ref()),
+                )
+                .with_help(
+                    "prefer \"${env:NAME}\" or \"${file:PATH}\" so the file can be committed",
+                ),
+            );
+        }
+        if let Some(resolved) = diagnostics.take(interpolator.resolve(&spanned)) {
+            if resolved.is_empty() {
+                diagnostics.error(
+                    value.span(),
+                    format!("secret `{}` is empty", name.get_ref()),
+                );
+            }
+            secrets.insert(
+                name.get_ref().clone(),
+                Secret::new(name.get_ref().as_str(), resolved),
+            );
+        }
+    }
+    secrets
+}
+
+/// Build each entry of a `[section.NAME]` table; failed entries are left out (and reported).
+fn named<T>(
+    item: Option<Item<'_>>,
+    section: &str,
+    builder: &mut Builder<'_>,
+    build_one: impl Fn(&Spanned<String>, &Item<'_>, &mut Builder<'_>) -> Option<T>,
+) -> BTreeMap<String, (Spanned<String>, T)> {
+    let mut built = BTreeMap::new();
+    let Some(table) =
+        item.and_then(|item| builder.diagnostics.take(document::table(&item, section)))
+    else {
+        return built;
+    };
+    for (name, value) in document::entries(&table) {
+        builder.scope = format!("{section}.{}", name.get_ref());
+        if let Some(entry) = build_one(&name, &value, builder) {
+            built.insert(name.get_ref().clone(), (name, entry));
+        }
+    }
+    built
+}
+
+fn build_rules(
+    item: Option<Item<'_>>,
+    sources: &BTreeMap<String, (Spanned<String>, SourceConfig)>,
+    actions: &BTreeMap<String, (Spanned<String>, ActionConfig)>,
+    builder: &mut Builder<'_>,
+) -> BTreeMap<String, (Spanned<String>, Rule)> {
+    named(item, "rules", builder, |name, value, b| {
+        build_rule(name, value.clone(), sources, actions, b)
+    })
+}
+
+/// A lease shorter than an action's timeout would let a second worker start the same
+/// delivery while the first is still waiting for an answer.
+fn check_lease(
+    lease: std::time::Duration,
+    lease_span: Option<std::ops::Range<usize>>,
+    actions: &BTreeMap<String, (Spanned<String>, ActionConfig)>,
+    diagnostics: &mut Diagnostics,
+) {
+    for (name, (span, action)) in actions {
+        if action.timeout + std::time::Duration::from_secs(5) > lease {
+            diagnostics.push(Diagnostic::error(
+                lease_span.clone().or(Some(span.span())),
+                format!(
+                    "delivery.lease ({}) must exceed action `{name}`'s timeout ({}) by at least 5s",
+                    humantime::format_duration(lease),
+                    humantime::format_duration(action.timeout)
+                ),
+            ));
+        }
+    }
+}
+
+fn warn_unused(
+    sections: &BTreeMap<String, Item<'_>>,
+    sources: &BTreeMap<String, (Spanned<String>, SourceConfig)>,
+    actions: &BTreeMap<String, (Spanned<String>, ActionConfig)>,
+    rules: &BTreeMap<String, (Spanned<String>, Rule)>,
+    secrets: &BTreeMap<String, Secret>,
+    used_secrets: &BTreeSet<String>,
+    diagnostics: &mut Diagnostics,
+) {
+    let rule_list: Vec<&Rule> = rules.values().map(|(_, rule)| rule).collect();
+    for (name, (span, _)) in actions {
+        if !rule_list.iter().any(|rule| rule.actions.contains(name)) {
+            diagnostics.push(Diagnostic::warning(
+                span.span(),
+                format!("action `{name}` is not used by any rule"),
+            ));
+        }
+    }
+    for (name, (span, _)) in sources {
+        if !rule_list
+            .iter()
+            .any(|rule| rule.sources.iter().any(|s| s == name || s == "*"))
+        {
+            diagnostics.push(Diagnostic::warning(
+                span.span(),
+                format!("source `{name}` matches no rule: its events are stored but do nothing"),
+            ));
+        }
+    }
+    let secret_spans = sections
+        .get("secrets")
+        .and_then(|item| document::table(item, "").ok());
+    for name in secrets.keys().filter(|name| !used_secrets.contains(*name)) {
+        let span = secret_spans.as_ref().and_then(|table| {
+            document::entries(table)
+                .into_iter()
+                .find(|(key, _)| key.get_ref() == name)
+                .map(|(key, _)| key.span())
+        });
+        diagnostics.push(Diagnostic::warning(
+            span,
+            format!("secret `{name}` is not used"),
+        ));
+    }
+}

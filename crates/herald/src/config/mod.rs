@@ -1,0 +1,20 @@
+//! The configuration file: parsed, resolved and validated into ready-to-use types.
+//! `load` is the entry point; each section and kind has its own file.
+
+pub mod actions;
+pub mod build;
+pub mod diagnostic;
+pub mod document;
+pub mod interpolate;
+mod load;
+pub mod model;
+pub mod rules;
+mod sections;
+pub mod sources;
+pub mod units;
+
+pub use load::{Loaded, from_text, load, load_with_env};
+pub use model::*;
+
+#[cfg(test)]
+mod tests;

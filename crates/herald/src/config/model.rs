@@ -1,0 +1,104 @@
+//! The configuration once loaded: resolved, validated, ready to use.
+
+use crate::action::Action;
+use crate::core::retry::RetryPolicy;
+use crate::core::rules::Rule;
+use crate::core::template::{ExprRef, TemplateEngine};
+use crate::ingress::source::Source;
+use crate::secret::Secret;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
+
+pub struct Config {
+    /// The file it was loaded from.
+    pub path: PathBuf,
+    pub server: ServerConfig,
+    pub storage: StorageConfig,
+    pub retention: RetentionConfig,
+    pub delivery: DeliveryConfig,
+    pub sources: BTreeMap<String, SourceConfig>,
+    pub rules: Vec<Rule>,
+    pub actions: BTreeMap<String, ActionConfig>,
+    pub templates: TemplateEngine,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Bearer token of the admin API; the API is off without one.
+    pub admin_token: Option<Secret>,
+    /// How long in-flight deliveries may take to finish on shutdown.
+    pub shutdown_grace: Duration,
+    /// A request taking longer (a slow sender) is answered 408.
+    pub request_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub enum StorageConfig {
+    Sqlite {
+        path: PathBuf,
+        /// `synchronous = FULL`: a commit survives power loss, not only a crash.
+        fsync_every_commit: bool,
+    },
+    Postgres {
+        url: Secret,
+        max_connections: u32,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct RetentionConfig {
+    /// Events older than this are pruned (those still referenced by a delivery are kept).
+    pub events: Option<Duration>,
+    /// Succeeded deliveries older than this are pruned. Dead ones are kept.
+    pub deliveries: Option<Duration>,
+    /// How often pruning runs.
+    pub interval: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeliveryConfig {
+    /// Deliveries carried out at once by this process.
+    pub concurrency: usize,
+    /// How long a claimed delivery stays leased; must exceed any action's timeout.
+    pub lease: Duration,
+    /// How often idle workers look for due deliveries written by other processes.
+    pub poll_interval: Duration,
+    /// Bytes of each response body kept in the attempt log.
+    pub response_body_limit: usize,
+}
+
+pub struct SourceConfig {
+    pub name: String,
+    pub kind: &'static str,
+    pub source: Arc<dyn Source>,
+    pub max_body: u64,
+    /// Overrides of the kind's event type and dedup key, as expressions.
+    pub event_type: Option<ExprRef>,
+    pub dedup_key: Option<ExprRef>,
+}
+
+pub struct ActionConfig {
+    pub name: String,
+    pub kind: &'static str,
+    pub action: Arc<dyn Action>,
+    pub retry: RetryPolicy,
+    pub timeout: Duration,
+}
+
+impl Config {
+    pub fn action(&self, name: &str) -> Option<&ActionConfig> {
+        self.actions.get(name)
+    }
+
+    pub fn source(&self, name: &str) -> Option<&SourceConfig> {
+        self.sources.get(name)
+    }
+}
+
+pub type SharedConfig = Arc<Config>;

@@ -1,0 +1,100 @@
+//! `[rules.NAME]`: sources, event type globs, an optional filter, and actions.
+
+use super::build::Builder;
+use super::document::Item;
+use crate::core::context::EVENT_VARIABLES;
+use crate::core::rules::Rule;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use toml::Spanned;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    sources: Spanned<Vec<Spanned<String>>>,
+    #[serde(default)]
+    events: Option<Vec<Spanned<String>>>,
+    filter: Option<Spanned<String>>,
+    actions: Spanned<Vec<Spanned<String>>>,
+}
+
+/// Build a rule, checking that its sources and actions exist.
+pub fn build_rule<S, A>(
+    name: &Spanned<String>,
+    item: Item<'_>,
+    sources: &BTreeMap<String, S>,
+    actions: &BTreeMap<String, A>,
+    builder: &mut Builder<'_>,
+) -> Option<Rule> {
+    let raw: RawRule = builder.options(item)?;
+    let mut ok = true;
+    if raw.sources.get_ref().is_empty() {
+        builder.error(
+            raw.sources.span(),
+            "list at least one source (or \"*\" for all)",
+        );
+        ok = false;
+    }
+    for source in raw.sources.get_ref() {
+        if source.get_ref() != "*" && !sources.contains_key(source.get_ref()) {
+            builder.error(
+                source.span(),
+                format!("undefined source `{}`", source.get_ref()),
+            );
+            ok = false;
+        }
+    }
+    if raw.actions.get_ref().is_empty() {
+        builder.error(raw.actions.span(), "list at least one action");
+        ok = false;
+    }
+    for action in raw.actions.get_ref() {
+        if !actions.contains_key(action.get_ref()) {
+            builder.error(
+                action.span(),
+                format!("undefined action `{}`", action.get_ref()),
+            );
+            ok = false;
+        }
+    }
+    let events = event_globs(raw.events.as_deref(), builder);
+    let filter = raw
+        .filter
+        .as_ref()
+        .map(|filter| builder.expression("filter", filter, EVENT_VARIABLES));
+    Some(Rule {
+        name: name.get_ref().clone(),
+        sources: raw
+            .sources
+            .get_ref()
+            .iter()
+            .map(|s| s.get_ref().clone())
+            .collect(),
+        events: events?,
+        filter: filter.map(|f| f.ok_or(())).transpose().ok()?,
+        actions: raw
+            .actions
+            .get_ref()
+            .iter()
+            .map(|a| a.get_ref().clone())
+            .collect(),
+    })
+    .filter(|_| ok)
+}
+
+fn event_globs(
+    raw: Option<&[Spanned<String>]>,
+    builder: &mut Builder<'_>,
+) -> Option<Vec<glob::Pattern>> {
+    let Some(raw) = raw else {
+        return Some(vec![glob::Pattern::new("*").expect("valid glob")]);
+    };
+    let mut globs = Vec::new();
+    for text in raw {
+        match glob::Pattern::new(text.get_ref()) {
+            Ok(glob) => globs.push(glob),
+            Err(error) => builder.error(text.span(), format!("bad event pattern: {error}")),
+        }
+    }
+    (globs.len() == raw.len()).then_some(globs)
+}

@@ -1,0 +1,120 @@
+//! `[sources.NAME]`: the options every source kind shares, and the registry of kinds.
+
+use super::build::Builder;
+use super::document::{self, Item};
+use super::model::SourceConfig;
+use super::units::{self, RawSize};
+use crate::core::context::INBOUND_VARIABLES;
+use crate::ingress::source::Source;
+use crate::integrations::{circleci, generic_hmac, github, slack, standard_webhooks, token};
+use crate::secret::Secret;
+use serde::Deserialize;
+use std::sync::Arc;
+use toml::Spanned;
+
+/// Builds one kind's `Source` from its own options and the resolved secrets.
+pub type SourceBuilder = fn(Item<'_>, Vec<Secret>, &mut Builder<'_>) -> Option<Arc<dyn Source>>;
+
+pub struct SourceKind {
+    pub name: &'static str,
+    pub build: SourceBuilder,
+    pub default_max_body: u64,
+}
+
+const MIB: u64 = 1 << 20;
+
+/// Every source kind. A new integration adds its line here.
+pub const SOURCE_KINDS: &[SourceKind] = &[
+    SourceKind {
+        name: github::KIND,
+        build: github::config::build,
+        default_max_body: 25 * MIB,
+    },
+    SourceKind {
+        name: slack::KIND,
+        build: slack::config::build,
+        default_max_body: MIB,
+    },
+    SourceKind {
+        name: circleci::KIND,
+        build: circleci::config::build,
+        default_max_body: 5 * MIB,
+    },
+    SourceKind {
+        name: standard_webhooks::KIND,
+        build: standard_webhooks::config::build,
+        default_max_body: 5 * MIB,
+    },
+    SourceKind {
+        name: generic_hmac::KIND,
+        build: generic_hmac::config::build,
+        default_max_body: 5 * MIB,
+    },
+    SourceKind {
+        name: token::KIND,
+        build: token::config::build,
+        default_max_body: 5 * MIB,
+    },
+];
+
+const SHARED_KEYS: &[&str] = &["kind", "secrets", "max_body", "event_type", "dedup_key"];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SharedOptions {
+    #[allow(dead_code)]
+    kind: String,
+    secrets: Spanned<Vec<Spanned<String>>>,
+    max_body: Option<Spanned<RawSize>>,
+    event_type: Option<Spanned<String>>,
+    dedup_key: Option<Spanned<String>>,
+}
+
+pub fn build_source(
+    name: &Spanned<String>,
+    item: &Item<'_>,
+    builder: &mut Builder<'_>,
+) -> Option<SourceConfig> {
+    let table = builder
+        .diagnostics
+        .take(document::table(item, "a source"))?;
+    let kind_name = builder
+        .diagnostics
+        .take(document::kind(&table, name.span(), "source"))?;
+    let Some(kind) = SOURCE_KINDS.iter().find(|k| k.name == kind_name.get_ref()) else {
+        let known: Vec<_> = SOURCE_KINDS.iter().map(|k| k.name).collect();
+        builder.error(
+            kind_name.span(),
+            format!(
+                "unknown source kind `{}` (known: {})",
+                kind_name.get_ref(),
+                known.join(", ")
+            ),
+        );
+        return None;
+    };
+    let (shared, own) = document::split(&table, item.span(), SHARED_KEYS);
+    let shared: SharedOptions = builder.options(shared)?;
+    let secrets = builder.secret_list(&shared.secrets);
+    let max_body = match &shared.max_body {
+        Some(size) => builder.diagnostics.take(units::size(size)),
+        None => Some(kind.default_max_body),
+    };
+    let event_type = shared
+        .event_type
+        .as_ref()
+        .map(|expr| builder.expression("event_type", expr, INBOUND_VARIABLES));
+    let dedup_key = shared
+        .dedup_key
+        .as_ref()
+        .map(|expr| builder.expression("dedup_key", expr, INBOUND_VARIABLES));
+    let source = (kind.build)(own, secrets.clone().unwrap_or_default(), builder);
+    Some(SourceConfig {
+        name: name.get_ref().clone(),
+        kind: kind.name,
+        source: source.filter(|_| secrets.is_some())?,
+        max_body: max_body?,
+        event_type: event_type.map(|e| e.ok_or(())).transpose().ok()?,
+        dedup_key: dedup_key.map(|e| e.ok_or(())).transpose().ok()?,
+    })
+}

@@ -1,0 +1,218 @@
+use super::*;
+use crate::config::interpolate::EnvLookup;
+use std::path::Path;
+use std::sync::Arc;
+
+fn env() -> EnvLookup {
+    Arc::new(|name| match name {
+        "GITHUB_WEBHOOK_SECRET" => Some("It's a Secret to Everybody".into()),
+        "HERALD_SINK_URL" => Some("http://127.0.0.1:9999/sink".into()),
+        "SINK_TOKEN" => Some("tok-123".into()),
+        _ => None,
+    })
+}
+
+fn load(text: &str) -> Result<Loaded, diagnostic::Report> {
+    from_text(Path::new("/etc/herald/herald.toml"), text, env())
+}
+
+const VALID: &str = r#"
+[server]
+listen = "127.0.0.1:9000"
+admin_secret = "admin"
+
+[secrets]
+github = "${env:GITHUB_WEBHOOK_SECRET}"
+sink_token = "${env:SINK_TOKEN}"
+admin = "${env:SINK_TOKEN}"
+
+[sources.github]
+kind = "github"
+secrets = ["github"]
+
+[sources.pact]
+kind = "token"
+secrets = ["sink_token"]
+event_type = "event.eventType"
+
+[rules.forward]
+sources = ["github"]
+events = ["pull_request.*", "push"]
+filter = "event.repository.private == false"
+actions = ["sink", "audit"]
+
+[rules.pact]
+sources = ["pact"]
+actions = ["audit"]
+
+[actions.sink]
+kind = "http"
+url = "${env:HERALD_SINK_URL}"
+headers = { Authorization = "Bearer {{ secret('sink_token') }}" }
+retry = { schedule = ["1s", "5s"] }
+timeout = "10s"
+
+[actions.audit]
+kind = "log"
+message = "{{ meta.type }}"
+"#;
+
+#[test]
+fn a_valid_file_loads_with_defaults() {
+    let loaded = load(VALID).unwrap_or_else(|report| panic!("{report}"));
+    let config = &loaded.config;
+    assert_eq!(config.server.listen.to_string(), "127.0.0.1:9000");
+    assert_eq!(config.server.admin_token.as_ref().unwrap().name(), "admin");
+    assert!(
+        matches!(&config.storage, StorageConfig::Sqlite { path, fsync_every_commit: true }
+        if path == Path::new("/etc/herald/herald.db"))
+    );
+    assert_eq!(config.sources["github"].max_body, 25 << 20);
+    assert_eq!(config.sources["pact"].kind, "token");
+    assert!(config.sources["pact"].event_type.is_some());
+    assert_eq!(config.rules.len(), 2);
+    assert_eq!(config.actions["sink"].retry.max_attempts(), 3);
+    assert_eq!(
+        config.actions["sink"].timeout,
+        std::time::Duration::from_secs(10)
+    );
+    assert_eq!(config.actions["audit"].kind, "log");
+    assert_eq!(loaded.warnings.diagnostics, vec![]);
+}
+
+#[test]
+fn every_problem_is_reported_with_line_and_column() {
+    let text = r#"[server]
+listen = "nowhere"
+
+[secrets]
+gh = "${env:MISSING_SECRET}"
+
+[sources.github]
+kind = "github"
+secrets = ["gh", "nope"]
+colour = "blue"
+
+[sources.other]
+kind = "carrier-pigeon"
+secrets = ["gh"]
+
+[rules.r1]
+sources = ["github", "gitlab"]
+events = ["pull_request.[*"]
+filter = "event.action =="
+actions = ["sink", "missing"]
+
+[actions.sink]
+kind = "http"
+url = "http://example.com/{{ event.path }}"
+body = "{{ event.title"
+timeout = "ten seconds"
+
+[actions.audit]
+kind = "log"
+message = "{{ evnt.x }}"
+retry = { schedule = ["1s"], max_attempts = 3 }
+"#;
+    let report = load(text).err().expect("must fail");
+    let short = report.short();
+    let expected = [
+        "herald.toml:2:10: error: `listen` must be an address",
+        "herald.toml:5:6: error: environment variable MISSING_SECRET is not set",
+        "herald.toml:9:18: error: undefined secret `nope`",
+        "herald.toml:10:1: error: unknown field `colour`",
+        "herald.toml:13:8: error: unknown source kind `carrier-pigeon`",
+        "herald.toml:17:22: error: undefined source `gitlab`",
+        "herald.toml:18:11: error: bad event pattern",
+        "herald.toml:19:10: error: bad expression for `filter`",
+        "herald.toml:20:20: error: undefined action `missing`",
+        "herald.toml:24:7: error: the URL is a template: list the hosts",
+        "herald.toml:25:8: error: bad template for `body`",
+        "herald.toml:26:11: error: bad duration \"ten seconds\"",
+        "herald.toml:30:11: error: bad template for `message`: unknown variable evnt",
+        "herald.toml:31:9: error: give either `schedule` or",
+    ];
+    for line in expected {
+        assert!(short.contains(line), "missing {line:?} in:\n{short}");
+    }
+    assert!(
+        report.render(false).contains("here"),
+        "snippets label the place"
+    );
+}
+
+#[test]
+fn syntax_errors_and_unknown_sections_are_located() {
+    let report = load("[server\nlisten = 1\n").err().unwrap();
+    assert!(
+        report.short().starts_with("/etc/herald/herald.toml:1:"),
+        "{}",
+        report.short()
+    );
+    let report = load("[servers]\nlisten = \"x\"\n").err().unwrap();
+    assert!(
+        report
+            .short()
+            .contains("1:2: error: unknown section `servers`"),
+        "{}",
+        report.short()
+    );
+}
+
+#[test]
+fn secrets_never_appear_in_messages() {
+    let text = VALID.replace(
+        "listen = \"127.0.0.1:9000\"",
+        "listen = \"${env:SINK_TOKEN}\"",
+    );
+    let report = load(&text).err().expect("a token is not an address");
+    assert!(!report.render(false).contains("tok-123"));
+    assert!(!report.short().contains("tok-123"));
+}
+
+#[test]
+fn warns_about_inline_and_unused_things() {
+    let text = VALID
+        .replace(
+            "admin = \"${env:SINK_TOKEN}\"",
+            "admin = \"hunter2\"\nspare = \"${env:SINK_TOKEN}\"",
+        )
+        .replace("actions = [\"audit\"]\n", "actions = [\"sink\"]\n");
+    let loaded = load(&text).unwrap_or_else(|report| panic!("{report}"));
+    let warnings = loaded.warnings.short();
+    assert!(
+        warnings.contains("warning: secret `admin` is written in the file"),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains("warning: secret `spare` is not used"),
+        "{warnings}"
+    );
+    assert!(!warnings.contains("hunter2"));
+}
+
+#[test]
+fn a_lease_shorter_than_a_timeout_is_an_error() {
+    let text = format!("{VALID}\n[delivery]\nlease = \"12s\"\n");
+    let report = load(&text).err().expect("lease too short");
+    assert!(
+        report
+            .short()
+            .contains("must exceed action `sink`'s timeout"),
+        "{}",
+        report.short()
+    );
+}
+
+#[test]
+fn postgres_storage_keeps_its_url_secret() {
+    let text = format!(
+        "{VALID}\n[storage]\nbackend = \"postgres\"\nurl = \"postgres://u:${{env:SINK_TOKEN}}@db/herald\"\n"
+    );
+    let loaded = load(&text).unwrap_or_else(|report| panic!("{report}"));
+    let StorageConfig::Postgres { url, .. } = &loaded.config.storage else {
+        panic!("postgres")
+    };
+    assert_eq!(url.expose(), "postgres://u:tok-123@db/herald");
+    assert!(!format!("{:?}", loaded.config.storage).contains("tok-123"));
+}

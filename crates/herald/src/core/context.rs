@@ -1,0 +1,72 @@
+//! What templates and filters see: `event` (the payload), `meta` (id, source, type,
+//! received_at, dedup_key) and `headers` (the stored request headers, lowercase names).
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use minijinja::context;
+use minijinja::value::{Serde, Value};
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+/// Variables of rule filters and action templates.
+pub const EVENT_VARIABLES: &[&str] = &["event", "meta", "headers"];
+
+/// Variables of a source's `event_type` / `dedup_key` expressions (no id or type yet).
+pub const INBOUND_VARIABLES: &[&str] = &["event", "headers"];
+
+#[derive(Debug, Clone, Copy)]
+pub struct EventMeta<'a> {
+    pub id: Uuid,
+    pub source: &'a str,
+    pub event_type: &'a str,
+    pub received_at: DateTime<Utc>,
+    pub dedup_key: Option<&'a str>,
+}
+
+pub fn event_context(
+    meta: &EventMeta<'_>,
+    payload: &serde_json::Value,
+    headers: &BTreeMap<String, String>,
+) -> Value {
+    context! {
+        event => Value::from(Serde(payload)),
+        headers => Value::from(Serde(headers)),
+        meta => context! {
+            id => meta.id.to_string(),
+            source => meta.source,
+            type => meta.event_type,
+            received_at => meta.received_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+            dedup_key => meta.dedup_key,
+        },
+    }
+}
+
+/// The context of a stored event (workers, dry runs).
+pub fn stored_event_context(event: &herald_store::model::Event) -> Value {
+    let meta = EventMeta {
+        id: event.id,
+        source: &event.source,
+        event_type: &event.event_type,
+        received_at: event.received_at,
+        dedup_key: event.dedup_key.as_deref(),
+    };
+    event_context(&meta, &event.payload, &event.headers)
+}
+
+/// The context of an event about to be stored (routing).
+pub fn new_event_context(event: &herald_store::model::NewEvent) -> Value {
+    let meta = EventMeta {
+        id: event.id,
+        source: &event.source,
+        event_type: &event.event_type,
+        received_at: event.received_at,
+        dedup_key: event.dedup_key.as_deref(),
+    };
+    event_context(&meta, &event.payload, &event.headers)
+}
+
+pub fn inbound_context(payload: &serde_json::Value, headers: &BTreeMap<String, String>) -> Value {
+    context! {
+        event => Value::from(Serde(payload)),
+        headers => Value::from(Serde(headers)),
+    }
+}

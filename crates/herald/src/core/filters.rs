@@ -1,0 +1,166 @@
+//! Template filters herald adds to minijinja: Slack mrkdwn escaping, links and mentions,
+//! truncation, short SHAs and dates in a time zone.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use minijinja::value::{Kwargs, Value};
+use minijinja::{Environment, Error, ErrorKind};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// GitHub login → Slack user id, from `[slack] users`.
+pub type People = Arc<BTreeMap<String, String>>;
+
+pub fn register(env: &mut Environment<'static>, people: People) {
+    env.add_filter("slack_escape", slack_escape);
+    env.add_filter("slack_link", slack_link);
+    env.add_filter("slack_mention", move |login: String| {
+        slack_mention(&people, &login)
+    });
+    env.add_filter("truncate", truncate);
+    env.add_filter("short_sha", short_sha);
+    env.add_filter("datetime", datetime);
+}
+
+/// Slack's three control characters, escaped as Slack asks: `&`, `<`, `>`.
+pub fn slack_escape(text: String) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// `<url|text>`: the text is escaped, and `|` and `>` in the URL are percent-encoded so
+/// they cannot end the link early.
+pub fn slack_link(url: String, text: Option<String>) -> String {
+    let url = url
+        .replace('|', "%7C")
+        .replace('>', "%3E")
+        .replace('<', "%3C");
+    match text {
+        Some(text) if !text.is_empty() => format!("<{url}|{}>", slack_escape(text)),
+        _ => format!("<{url}>"),
+    }
+}
+
+/// `<@U123>` for a mapped GitHub login, otherwise `@login` (escaped) so the name still reads.
+pub fn slack_mention(people: &BTreeMap<String, String>, login: &str) -> String {
+    match people.get(login) {
+        Some(user_id) => format!("<@{user_id}>"),
+        None => format!("@{}", slack_escape(login.to_string())),
+    }
+}
+
+/// At most `length` characters (default 255), ending with `end` (default `…`) when cut.
+pub fn truncate(text: String, length: Option<usize>, end: Option<String>) -> String {
+    let length = length.unwrap_or(255);
+    let end = end.unwrap_or_else(|| "…".to_string());
+    if text.chars().count() <= length {
+        return text;
+    }
+    let keep = length.saturating_sub(end.chars().count());
+    let mut cut: String = text.chars().take(keep).collect();
+    cut.push_str(&end);
+    cut
+}
+
+/// The first `length` (default 7) characters of a commit SHA.
+pub fn short_sha(sha: String, length: Option<usize>) -> String {
+    sha.chars().take(length.unwrap_or(7)).collect()
+}
+
+/// A time (RFC 3339 text or unix seconds) formatted in a time zone:
+/// `{{ meta.received_at | datetime("%a %d %b %H:%M", tz="Europe/Athens") }}`.
+pub fn datetime(value: Value, format: Option<String>, kwargs: Kwargs) -> Result<String, Error> {
+    let tz: Option<String> = kwargs.get("tz")?;
+    kwargs.assert_all_used()?;
+    let at = parse_time(&value)?;
+    let format = format.unwrap_or_else(|| "%Y-%m-%d %H:%M %Z".to_string());
+    let zone: Tz = tz
+        .as_deref()
+        .unwrap_or("UTC")
+        .parse()
+        .map_err(|_| invalid(format!("unknown time zone {:?}", tz.unwrap_or_default())))?;
+    Ok(at.with_timezone(&zone).format(&format).to_string())
+}
+
+fn parse_time(value: &Value) -> Result<DateTime<Utc>, Error> {
+    if let Some(seconds) = value.as_i64() {
+        return DateTime::from_timestamp(seconds, 0)
+            .ok_or_else(|| invalid("timestamp out of range"));
+    }
+    let text = value
+        .as_str()
+        .ok_or_else(|| invalid("datetime needs an RFC 3339 time or unix seconds"))?;
+    DateTime::parse_from_rfc3339(text)
+        .map(|at| at.with_timezone(&Utc))
+        .map_err(|error| invalid(format!("{text:?} is not an RFC 3339 time: {error}")))
+}
+
+fn invalid(message: impl Into<String>) -> Error {
+    Error::new(ErrorKind::InvalidOperation, message.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(template: &str) -> Result<String, Error> {
+        let mut env = Environment::new();
+        let people = BTreeMap::from([("octocat".to_string(), "U024BE7LH".to_string())]);
+        register(&mut env, Arc::new(people));
+        env.render_str(template, minijinja::context! {})
+    }
+
+    #[test]
+    fn slack_text_helpers() {
+        let cases = [
+            (
+                r#"{{ "a < b & c > d" | slack_escape }}"#,
+                "a &lt; b &amp; c &gt; d",
+            ),
+            (
+                r#"{{ "https://x.io/a?b=1|2" | slack_link("PR <1> & co") }}"#,
+                "<https://x.io/a?b=1%7C2|PR &lt;1&gt; &amp; co>",
+            ),
+            (r#"{{ "https://x.io" | slack_link }}"#, "<https://x.io>"),
+            (r#"{{ "octocat" | slack_mention }}"#, "<@U024BE7LH>"),
+            (r#"{{ "<stranger>" | slack_mention }}"#, "@&lt;stranger&gt;"),
+            (r#"{{ "abcdefghij" | truncate(5) }}"#, "abcd…"),
+            (r#"{{ "abc" | truncate(5) }}"#, "abc"),
+            (r#"{{ "abcdefghij" | truncate(6, "...") }}"#, "abc..."),
+            (r#"{{ "1dc6aa69f0e0c3a2" | short_sha }}"#, "1dc6aa6"),
+            (r#"{{ "1dc6aa69f0e0c3a2" | short_sha(10) }}"#, "1dc6aa69f0"),
+        ];
+        for (template, expected) in cases {
+            assert_eq!(render(template).unwrap(), expected, "{template}");
+        }
+    }
+
+    #[test]
+    fn dates_in_a_time_zone() {
+        let cases = [
+            (
+                r#"{{ "2024-01-01T10:00:00Z" | datetime }}"#,
+                "2024-01-01 10:00 UTC",
+            ),
+            (
+                r#"{{ "2024-01-01T10:00:00Z" | datetime("%H:%M %Z", tz="Europe/Athens") }}"#,
+                "12:00 EET",
+            ),
+            (
+                r#"{{ 1704103200 | datetime("%a %b %d %Y", tz="America/New_York") }}"#,
+                "Mon Jan 01 2024",
+            ),
+        ];
+        for (template, expected) in cases {
+            assert_eq!(render(template).unwrap(), expected, "{template}");
+        }
+        let bad_zone =
+            render(r#"{{ "2024-01-01T10:00:00Z" | datetime(tz="Mars/Olympus") }}"#).unwrap_err();
+        assert!(
+            bad_zone.to_string().contains("unknown time zone"),
+            "{bad_zone}"
+        );
+        assert!(render(r#"{{ "yesterday" | datetime }}"#).is_err());
+    }
+}

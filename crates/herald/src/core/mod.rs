@@ -1,0 +1,9 @@
+//! The pure core: no I/O. Rules, templates, retry schedules and response classification
+//! are plain functions over plain data.
+
+pub mod classify;
+pub mod context;
+pub mod filters;
+pub mod retry;
+pub mod rules;
+pub mod template;

@@ -1,0 +1,173 @@
+//! Which rules an event matches, and so which deliveries it creates.
+
+use super::template::{ExprRef, RenderError, TemplateEngine};
+use minijinja::value::Value;
+
+/// A validated rule: sources, event type globs, an optional filter, and its actions.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub name: String,
+    /// Source names; `*` matches every source.
+    pub sources: Vec<String>,
+    pub events: Vec<glob::Pattern>,
+    pub filter: Option<ExprRef>,
+    pub actions: Vec<String>,
+}
+
+impl Rule {
+    fn accepts(&self, source: &str, event_type: &str) -> bool {
+        self.sources.iter().any(|s| s == "*" || s == source)
+            && self.events.iter().any(|glob| glob.matches(event_type))
+    }
+}
+
+/// One (rule, action) pair an event must be delivered to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Match<'a> {
+    pub rule: &'a str,
+    pub action: &'a str,
+}
+
+#[derive(Debug, Default)]
+pub struct Routing<'a> {
+    pub matches: Vec<Match<'a>>,
+    /// Rules whose filter failed on this event; they do not match.
+    pub errors: Vec<(&'a str, RenderError)>,
+}
+
+/// Match an event against every rule. `context` is built only if a filter needs it.
+pub fn route<'a>(
+    rules: &'a [Rule],
+    engine: &TemplateEngine,
+    source: &str,
+    event_type: &str,
+    context: impl FnOnce() -> Value,
+) -> Routing<'a> {
+    let mut routing = Routing::default();
+    let mut context = LazyContext::new(context);
+    for rule in rules.iter().filter(|rule| rule.accepts(source, event_type)) {
+        if let Some(filter) = &rule.filter {
+            match engine.is_true(filter, context.get()) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(error) => {
+                    routing.errors.push((&rule.name, error));
+                    continue;
+                }
+            }
+        }
+        routing
+            .matches
+            .extend(rule.actions.iter().map(|action| Match {
+                rule: &rule.name,
+                action,
+            }));
+    }
+    routing
+}
+
+struct LazyContext<F> {
+    build: Option<F>,
+    value: Option<Value>,
+}
+
+impl<F: FnOnce() -> Value> LazyContext<F> {
+    fn new(build: F) -> Self {
+        LazyContext {
+            build: Some(build),
+            value: None,
+        }
+    }
+
+    fn get(&mut self) -> &Value {
+        if self.value.is_none() {
+            let build = self.build.take().expect("built once");
+            self.value = Some(build());
+        }
+        self.value.as_ref().expect("just built")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::context::{EVENT_VARIABLES, inbound_context};
+    use serde_json::json;
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    fn rule(name: &str, sources: &[&str], events: &[&str], actions: &[&str]) -> Rule {
+        Rule {
+            name: name.into(),
+            sources: sources.iter().map(|s| s.to_string()).collect(),
+            events: events
+                .iter()
+                .map(|e| glob::Pattern::new(e).unwrap())
+                .collect(),
+            filter: None,
+            actions: actions.iter().map(|a| a.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn matches_by_source_and_type_glob_and_fans_out() {
+        let engine = TemplateEngine::new(Arc::default(), Arc::default());
+        let rules = vec![
+            rule(
+                "prs",
+                &["github"],
+                &["pull_request.*", "push"],
+                &["sink", "audit"],
+            ),
+            rule("all", &["*"], &["*"], &["audit"]),
+            rule("slack", &["slack"], &["*"], &["sink"]),
+        ];
+        let ctx = || inbound_context(&json!({}), &BTreeMap::new());
+        let routed = route(&rules, &engine, "github", "pull_request.opened", ctx);
+        let pairs: Vec<_> = routed.matches.iter().map(|m| (m.rule, m.action)).collect();
+        assert_eq!(
+            pairs,
+            vec![("prs", "sink"), ("prs", "audit"), ("all", "audit")]
+        );
+        let push = route(&rules, &engine, "github", "push", ctx);
+        assert_eq!(push.matches.len(), 3);
+        // `pull_request.*` does not match the bare type.
+        let bare = route(&rules, &engine, "github", "pull_request", ctx);
+        assert_eq!(bare.matches.len(), 1);
+    }
+
+    #[test]
+    fn filters_select_and_errors_do_not_match() {
+        let mut engine = TemplateEngine::new(Arc::default(), Arc::default());
+        let mut opened = rule("opened", &["github"], &["*"], &["sink"]);
+        opened.filter = Some(
+            engine
+                .add_expression("opened", "event.action == 'opened'", EVENT_VARIABLES)
+                .unwrap(),
+        );
+        let mut broken = rule("broken", &["github"], &["*"], &["sink"]);
+        broken.filter = Some(
+            engine
+                .add_expression("broken", "event.count / 0 > 1", EVENT_VARIABLES)
+                .unwrap(),
+        );
+        let rules = vec![opened, broken];
+        let payload = json!({"action": "opened", "count": 3});
+        let ctx = || inbound_context(&payload, &BTreeMap::new());
+        let routed = route(&rules, &engine, "github", "pull_request.opened", ctx);
+        assert_eq!(
+            routed.matches,
+            vec![Match {
+                rule: "opened",
+                action: "sink"
+            }]
+        );
+        assert_eq!(routed.errors.len(), 1);
+        assert_eq!(routed.errors[0].0, "broken");
+        let closed = json!({"action": "closed", "count": 3});
+        let none = route(&rules, &engine, "github", "x", || {
+            inbound_context(&closed, &BTreeMap::new())
+        });
+        assert!(none.matches.is_empty());
+    }
+}

@@ -1,0 +1,3 @@
+//! The way in: source kinds verify and read requests; the ingest service stores them.
+
+pub mod source;

@@ -1,0 +1,341 @@
+//! Pieces shared by the source kinds: HMAC, constant-time comparison, header and timestamp
+//! checks, and body decoding.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, KeyInit, Mac};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use sha2::Digest as _;
+use subtle::{Choice, ConstantTimeEq};
+
+use crate::ingress::source::{Inbound, ParseError, Parsed, RawRequest, VerifyError};
+use crate::secret::Secret;
+
+/// The hash behind an HMAC signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HmacAlgorithm {
+    Sha1,
+    Sha256,
+    Sha512,
+}
+
+/// How a signature is written in its header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignatureEncoding {
+    /// Hexadecimal, either case.
+    Hex,
+    /// Standard base64 with padding.
+    Base64,
+}
+
+impl HmacAlgorithm {
+    /// HMAC of the concatenated `parts`; parts avoid copying the body into a new buffer.
+    pub(crate) fn mac(self, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+        match self {
+            HmacAlgorithm::Sha1 => compute::<Hmac<sha1::Sha1>>(key, parts),
+            HmacAlgorithm::Sha256 => compute::<Hmac<sha2::Sha256>>(key, parts),
+            HmacAlgorithm::Sha512 => compute::<Hmac<sha2::Sha512>>(key, parts),
+        }
+    }
+}
+
+fn compute<M: Mac + KeyInit>(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    let mut mac = <M as KeyInit>::new_from_slice(key).expect("HMAC accepts keys of any length");
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().to_vec()
+}
+
+impl SignatureEncoding {
+    /// The signature bytes, or `None` when the text is not in this encoding.
+    pub(crate) fn decode(self, text: &str) -> Option<Vec<u8>> {
+        match self {
+            SignatureEncoding::Hex => hex::decode(text).ok(),
+            SignatureEncoding::Base64 => BASE64.decode(text).ok(),
+        }
+    }
+}
+
+/// The raw bytes of each configured secret, used as HMAC keys or tokens.
+pub(crate) fn secret_keys(secrets: &[Secret]) -> impl Iterator<Item = &[u8]> {
+    secrets.iter().map(|secret| secret.expose().as_bytes())
+}
+
+/// Accepts when any key signs `parts` to any of `tags`. Every pair is compared, so the
+/// timing does not tell which secret or tag matched.
+pub(crate) fn verify_any<'k>(
+    keys: impl IntoIterator<Item = &'k [u8]>,
+    algorithm: HmacAlgorithm,
+    parts: &[&[u8]],
+    tags: &[Vec<u8>],
+) -> Result<(), VerifyError> {
+    let mut matched = Choice::from(0);
+    for key in keys {
+        let expected = algorithm.mac(key, parts);
+        for tag in tags {
+            matched |= expected.as_slice().ct_eq(tag.as_slice());
+        }
+    }
+    if bool::from(matched) {
+        Ok(())
+    } else {
+        Err(VerifyError::SignatureMismatch)
+    }
+}
+
+/// Compares a presented credential with an expected one in constant time. Hashing first
+/// keeps the comparison independent of the expected length too.
+pub(crate) fn credential_eq(given: &[u8], expected: &[u8]) -> bool {
+    let given = sha2::Sha256::digest(given);
+    let expected = sha2::Sha256::digest(expected);
+    given.as_slice().ct_eq(expected.as_slice()).into()
+}
+
+/// True when `given` equals any secret; all secrets are compared.
+pub(crate) fn matches_any_secret(secrets: &[Secret], given: &[u8]) -> bool {
+    secret_keys(secrets).fold(false, |found, key| credential_eq(given, key) | found)
+}
+
+/// A header's text: missing, or present but not UTF-8, are different errors.
+pub(crate) fn required_header<'a>(
+    request: &RawRequest<'a>,
+    name: &str,
+) -> Result<&'a str, VerifyError> {
+    let value = request
+        .headers
+        .get(name)
+        .ok_or_else(|| VerifyError::MissingHeader(name.to_owned().into()))?;
+    value
+        .to_str()
+        .map_err(|_| VerifyError::MalformedHeader(name.to_owned().into()))
+}
+
+/// Checks a unix-seconds timestamp header is within `tolerance` of `now`, either way.
+pub(crate) fn check_timestamp(
+    raw: &str,
+    header: &str,
+    now: DateTime<Utc>,
+    tolerance: Duration,
+) -> Result<(), VerifyError> {
+    let timestamp: i64 = raw
+        .parse()
+        .map_err(|_| VerifyError::MalformedHeader(header.to_owned().into()))?;
+    if now.timestamp().abs_diff(timestamp) > tolerance.as_secs() {
+        return Err(VerifyError::StaleTimestamp);
+    }
+    Ok(())
+}
+
+/// `value` without `prefix`, comparing the prefix ASCII case-insensitively (`Bearer `,
+/// `sha256=` are not secret, and senders differ in case).
+pub(crate) fn strip_prefix_ignore_case<'a>(value: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = value.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &value[prefix.len()..])
+}
+
+/// A string field of a JSON object.
+pub(crate) fn str_field<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
+    value.get(key).and_then(Value::as_str)
+}
+
+/// A stored event built from its parts.
+pub(crate) fn event(
+    event_type: impl Into<String>,
+    dedup_key: Option<String>,
+    payload: Value,
+) -> Parsed {
+    Parsed::Event(Inbound {
+        event_type: event_type.into(),
+        dedup_key,
+        payload,
+    })
+}
+
+/// Parsing for kinds with no fixed payload shape (generic HMAC, token): the ingress
+/// overrides the event type and dedup key from configuration.
+pub(crate) fn generic_event(request: &RawRequest<'_>) -> Result<Parsed, ParseError> {
+    Ok(event("webhook", None, Body::read(request)?.into_value()))
+}
+
+const FORM: &str = "application/x-www-form-urlencoded";
+
+/// A request body read according to its content type.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Body {
+    /// No bytes, or only whitespace.
+    Empty,
+    Json(Value),
+    /// Form fields as JSON strings; a repeated field keeps its last value.
+    Form(Map<String, Value>),
+}
+
+impl Body {
+    /// Form-encoded when the content type says so; anything else must be JSON.
+    pub(crate) fn read(request: &RawRequest<'_>) -> Result<Body, ParseError> {
+        if request.body.trim_ascii().is_empty() {
+            return Ok(Body::Empty);
+        }
+        if request.content_type().as_deref() == Some(FORM) {
+            return Ok(Body::Form(form_fields(request.body)));
+        }
+        parse_json(request.body).map(Body::Json)
+    }
+
+    /// The body as one value: form fields become an object, no body becomes `null`.
+    pub(crate) fn into_value(self) -> Value {
+        match self {
+            Body::Empty => Value::Null,
+            Body::Json(value) => value,
+            Body::Form(fields) => Value::Object(fields),
+        }
+    }
+
+    /// A JSON document, sent either as the body or in a form's `payload` field.
+    pub(crate) fn into_document(self) -> Result<Value, ParseError> {
+        match self {
+            Body::Json(value) => Ok(value),
+            Body::Form(fields) => embedded_payload(&fields)
+                .unwrap_or_else(|| Err(ParseError::new("form body has no payload field"))),
+            Body::Empty => Err(ParseError::new("body is empty")),
+        }
+    }
+}
+
+/// The JSON in a form's `payload` field (GitHub form deliveries, Slack interactivity).
+pub(crate) fn embedded_payload(fields: &Map<String, Value>) -> Option<Result<Value, ParseError>> {
+    let text = fields.get("payload")?.as_str()?;
+    Some(
+        parse_json(text.as_bytes())
+            .map_err(|error| ParseError::new(format!("payload field: {error}"))),
+    )
+}
+
+pub(crate) fn parse_json(bytes: &[u8]) -> Result<Value, ParseError> {
+    serde_json::from_slice(bytes)
+        .map_err(|error| ParseError::new(format!("body is not valid JSON: {error}")))
+}
+
+fn form_fields(bytes: &[u8]) -> Map<String, Value> {
+    url::form_urlencoded::parse(bytes)
+        .map(|(key, value)| (key.into_owned(), Value::String(value.into_owned())))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::integrations::test_support::{TestRequest, at};
+
+    #[test]
+    fn timestamp_window_is_inclusive_and_symmetric() {
+        let window = Duration::from_secs(300);
+        let cases = [
+            ("1000", 1300, Ok(())),
+            ("1000", 700, Ok(())),
+            ("1000", 1301, Err(VerifyError::StaleTimestamp)),
+            ("1000", 699, Err(VerifyError::StaleTimestamp)),
+            (
+                "-9223372036854775808",
+                1000,
+                Err(VerifyError::StaleTimestamp),
+            ),
+            (
+                "1000.0",
+                1000,
+                Err(VerifyError::MalformedHeader("t".into())),
+            ),
+            ("", 1000, Err(VerifyError::MalformedHeader("t".into()))),
+        ];
+        for (raw, now, expected) in cases {
+            assert_eq!(
+                check_timestamp(raw, "t", at(now), window),
+                expected,
+                "{raw} at {now}"
+            );
+        }
+    }
+
+    #[test]
+    fn prefixes_match_ignoring_ascii_case() {
+        assert_eq!(
+            strip_prefix_ignore_case("Bearer abc", "bearer "),
+            Some("abc")
+        );
+        assert_eq!(strip_prefix_ignore_case("sha256=ab", ""), Some("sha256=ab"));
+        assert_eq!(strip_prefix_ignore_case("sha1=ab", "sha256="), None);
+        // A multi-byte character across the prefix boundary must not panic.
+        assert_eq!(strip_prefix_ignore_case("é", "x"), None);
+    }
+
+    #[test]
+    fn credentials_compare_whole_values() {
+        assert!(credential_eq(b"token", b"token"));
+        assert!(!credential_eq(b"token", b"tokens"));
+        assert!(!credential_eq(b"", b"token"));
+    }
+
+    #[test]
+    fn mixed_case_header_lookup_and_non_utf8_values() {
+        let request = TestRequest::new("").header("x-hub-signature-256", "a");
+        assert_eq!(
+            required_header(&request.raw(), "X-Hub-Signature-256"),
+            Ok("a")
+        );
+        let mut binary = TestRequest::new("");
+        let value = http::HeaderValue::from_bytes(&[0xff]).expect("opaque bytes");
+        binary.headers.insert("x-sig", value);
+        assert_eq!(
+            required_header(&binary.raw(), "x-sig"),
+            Err(VerifyError::MalformedHeader("x-sig".into()))
+        );
+    }
+
+    #[test]
+    fn bodies_by_content_type() {
+        let cases = [
+            (TestRequest::new(" \n"), Body::Empty),
+            (TestRequest::new("[1]"), Body::Json(json!([1]))),
+            (TestRequest::new("[1]").json(), Body::Json(json!([1]))),
+            (
+                TestRequest::new("a=1&b=%C3%A9").header(
+                    "content-type",
+                    "Application/X-WWW-Form-Urlencoded; charset=utf-8",
+                ),
+                Body::Form(
+                    json!({"a": "1", "b": "é"})
+                        .as_object()
+                        .cloned()
+                        .unwrap_or_default(),
+                ),
+            ),
+        ];
+        for (request, expected) in cases {
+            assert_eq!(Body::read(&request.raw()), Ok(expected));
+        }
+        assert!(Body::read(&TestRequest::new("a=1").raw()).is_err());
+    }
+
+    #[test]
+    fn documents_come_from_json_or_a_payload_field() {
+        let form = |body: &str| Body::read(&TestRequest::new(body).form().raw()).expect("form");
+        assert_eq!(
+            form("payload=%7B%22a%22%3A1%7D").into_document(),
+            Ok(json!({"a": 1}))
+        );
+        assert!(form("payload=%7B").into_document().is_err());
+        assert!(form("other=1").into_document().is_err());
+        assert!(Body::Empty.into_document().is_err());
+    }
+}

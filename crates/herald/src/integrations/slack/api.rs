@@ -1,0 +1,168 @@
+//! Slack Web API facts: how its answers classify. Slack answers most errors with HTTP 200
+//! and `{"ok": false, "error": "..."}`, so the body decides, not the status.
+
+use serde::Deserialize;
+use std::time::Duration;
+
+pub const DEFAULT_API_URL: &str = "https://slack.com/api";
+
+/// Errors that mean the token itself is bad: alert, do not retry.
+const CREDENTIAL_ERRORS: &[&str] = &[
+    "invalid_auth",
+    "not_authed",
+    "account_inactive",
+    "token_revoked",
+    "token_expired",
+    "no_permission",
+    "ekm_access_denied",
+];
+
+/// Errors Slack documents as transient.
+const TRANSIENT_ERRORS: &[&str] = &[
+    "internal_error",
+    "fatal_error",
+    "service_unavailable",
+    "request_timeout",
+    "team_added_to_org",
+];
+
+/// How long to wait when Slack rate-limits without saying for how long.
+const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(1);
+
+/// The fields herald reads from `chat.postMessage` and `chat.update` answers.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct Answer {
+    pub ok: bool,
+    pub error: Option<String>,
+    pub channel: Option<String>,
+    pub ts: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The call worked; `channel` is the channel id and `ts` the message's timestamp.
+    Done {
+        channel: Option<String>,
+        ts: Option<String>,
+    },
+    /// Slack asked to slow down: try again after this, without using up the schedule.
+    RateLimited { retry_after: Duration },
+    /// Worth retrying on the schedule.
+    Transient { error: String },
+    /// Retrying cannot help; `credential` marks a bad token.
+    Permanent { error: String, credential: bool },
+}
+
+/// Classify an answer from its HTTP status, `Retry-After` and body.
+pub fn classify(status: u16, retry_after: Option<Duration>, body: &str) -> Outcome {
+    if status == 429 {
+        return Outcome::RateLimited {
+            retry_after: retry_after.unwrap_or(DEFAULT_RATE_LIMIT_WAIT),
+        };
+    }
+    if status >= 500 {
+        return Outcome::Transient {
+            error: format!("HTTP {status} from Slack"),
+        };
+    }
+    let answer: Answer = match serde_json::from_str(body) {
+        Ok(answer) => answer,
+        Err(_) if status == 200 => {
+            return Outcome::Transient {
+                error: "Slack answered with something other than JSON".into(),
+            };
+        }
+        Err(_) => {
+            return Outcome::Permanent {
+                error: format!("HTTP {status} from Slack"),
+                credential: status == 401,
+            };
+        }
+    };
+    if answer.ok {
+        return Outcome::Done {
+            channel: answer.channel,
+            ts: answer.ts,
+        };
+    }
+    let error = answer.error.unwrap_or_else(|| "unknown_error".to_string());
+    match error.as_str() {
+        "ratelimited" | "rate_limited" => Outcome::RateLimited {
+            retry_after: retry_after.unwrap_or(DEFAULT_RATE_LIMIT_WAIT),
+        },
+        e if TRANSIENT_ERRORS.contains(&e) => Outcome::Transient { error },
+        e => Outcome::Permanent {
+            credential: CREDENTIAL_ERRORS.contains(&e),
+            error,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secs(n: u64) -> Option<Duration> {
+        Some(Duration::from_secs(n))
+    }
+
+    #[test]
+    fn answers_classify_as_slack_documents() {
+        let ok = r#"{"ok":true,"channel":"C1","ts":"111.222","message":{}}"#;
+        assert_eq!(
+            classify(200, None, ok),
+            Outcome::Done {
+                channel: Some("C1".into()),
+                ts: Some("111.222".into())
+            }
+        );
+        let permanent = |error: &str, credential: bool| Outcome::Permanent {
+            error: error.into(),
+            credential,
+        };
+        for (error, credential) in [
+            ("channel_not_found", false),
+            ("not_in_channel", false),
+            ("msg_too_long", false),
+            ("message_not_found", false),
+            ("is_archived", false),
+            ("invalid_auth", true),
+            ("token_revoked", true),
+        ] {
+            let body = format!(r#"{{"ok":false,"error":"{error}"}}"#);
+            assert_eq!(
+                classify(200, None, &body),
+                permanent(error, credential),
+                "{error}"
+            );
+        }
+        let limited = r#"{"ok":false,"error":"ratelimited"}"#;
+        assert_eq!(
+            classify(429, secs(3), limited),
+            Outcome::RateLimited {
+                retry_after: Duration::from_secs(3)
+            }
+        );
+        assert_eq!(
+            classify(200, None, limited),
+            Outcome::RateLimited {
+                retry_after: Duration::from_secs(1)
+            }
+        );
+        assert_eq!(
+            classify(200, None, r#"{"ok":false,"error":"internal_error"}"#),
+            Outcome::Transient {
+                error: "internal_error".into()
+            }
+        );
+        assert!(matches!(classify(503, None, ""), Outcome::Transient { .. }));
+        assert!(matches!(
+            classify(200, None, "<html>"),
+            Outcome::Transient { .. }
+        ));
+        assert_eq!(
+            classify(401, None, "nope"),
+            permanent("HTTP 401 from Slack", true)
+        );
+    }
+}

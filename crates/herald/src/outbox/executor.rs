@@ -1,0 +1,188 @@
+//! One attempt at one delivery, from the claimed row to the record of what happened.
+
+use crate::action::{ActionDeps, ActionInput, AttemptReport};
+use crate::clock::{self, SharedClock};
+use crate::config::SharedConfig;
+use crate::core::classify::Verdict;
+use crate::core::context::stored_event_context;
+use crate::telemetry;
+use herald_store::model::{AttemptRecord, ClaimedDelivery, Delivery, Event, NextStep};
+use herald_store::{SharedStore, StoreError, Writer};
+use std::time::{Duration, Instant};
+
+/// Rate-limit waits do not use up the retry schedule, but a delivery is given up after
+/// this many attempts in all, so a destination that always says "later" cannot keep it
+/// forever.
+const MAX_TOTAL_ATTEMPTS: i32 = 100;
+
+pub struct Executor {
+    config: SharedConfig,
+    /// Reads the delivery's event.
+    store: SharedStore,
+    /// Records the attempt, in a transaction shared with other writes.
+    writer: Writer,
+    deps: ActionDeps,
+    clock: SharedClock,
+}
+
+impl Executor {
+    pub fn new(config: SharedConfig, store: SharedStore, writer: Writer, deps: ActionDeps) -> Self {
+        let clock = deps.clock.clone();
+        Executor {
+            config,
+            store,
+            writer,
+            deps,
+            clock,
+        }
+    }
+
+    /// Attempt the delivery and record the outcome. Returns false if the lease was lost
+    /// meanwhile (someone else owns the delivery now; our result is dropped).
+    pub async fn run(&self, claimed: &ClaimedDelivery) -> Result<bool, StoreError> {
+        let record = self.attempt(claimed).await?;
+        self.record(record).await
+    }
+
+    /// Record an attempt; resolves once it is committed. False if the lease was lost.
+    pub async fn record(&self, record: AttemptRecord) -> Result<bool, StoreError> {
+        let delivery_id = record.delivery_id;
+        let kept = self.writer.complete(record).await?;
+        if !kept {
+            tracing::warn!(%delivery_id, "Lease lost before the attempt was recorded");
+        }
+        Ok(kept)
+    }
+
+    /// Plan and execute once, and decide the next step. Does not write.
+    pub async fn attempt(&self, claimed: &ClaimedDelivery) -> Result<AttemptRecord, StoreError> {
+        let delivery = &claimed.delivery;
+        let started_at = self.clock.now();
+        let timer = Instant::now();
+        let (report, request) = match self.load(delivery).await? {
+            Err(message) => (AttemptReport::permanent(message), None),
+            Ok(event) => self.plan_and_execute(delivery, &event).await,
+        };
+        let elapsed = timer.elapsed();
+        let next = self.next_step(delivery, &report);
+        self.observe(delivery, &report, next, elapsed);
+        Ok(AttemptRecord {
+            delivery_id: delivery.id,
+            lease_token: claimed.lease_token,
+            started_at,
+            duration_ms: elapsed.as_millis() as i64,
+            status_code: report.status_code.map(i32::from),
+            error: report.error,
+            request,
+            response_body: report.response_body,
+            next,
+            now: self.clock.now(),
+        })
+    }
+
+    /// The delivery's action and event, or why it cannot run at all.
+    async fn load(&self, delivery: &Delivery) -> Result<Result<Event, String>, StoreError> {
+        if self.config.action(&delivery.action).is_none() {
+            return Ok(Err(format!(
+                "action `{}` is no longer in the configuration",
+                delivery.action
+            )));
+        }
+        let Some(event_id) = delivery.event_id else {
+            return Ok(Err("the delivery has no event".to_string()));
+        };
+        Ok(match self.store.get_event(event_id).await? {
+            Some(event) => Ok(event),
+            None => Err(format!("event {event_id} is no longer stored")),
+        })
+    }
+
+    async fn plan_and_execute(
+        &self,
+        delivery: &Delivery,
+        event: &Event,
+    ) -> (AttemptReport, Option<serde_json::Value>) {
+        let action = &self.config.actions[&delivery.action];
+        let context = stored_event_context(event);
+        let input = ActionInput {
+            templates: &self.config.templates,
+            context: &context,
+        };
+        match action.action.plan(&input).await {
+            Err(error) => {
+                tracing::warn!(delivery_id = %delivery.id, error = %error, "Delivery cannot be rendered");
+                (AttemptReport::permanent(error.to_string()), None)
+            }
+            Ok(plan) => {
+                let report = action.action.execute(&plan, &self.deps).await;
+                (report, Some(plan.describe()))
+            }
+        }
+    }
+
+    fn next_step(&self, delivery: &Delivery, report: &AttemptReport) -> NextStep {
+        let retry_after = match report.verdict {
+            Verdict::Success => return NextStep::Succeeded,
+            Verdict::Permanent => return NextStep::Dead,
+            Verdict::Retry { retry_after } => retry_after,
+        };
+        if delivery.attempts + 1 >= MAX_TOTAL_ATTEMPTS {
+            return NextStep::Dead;
+        }
+        let Some(action) = self.config.action(&delivery.action) else {
+            return NextStep::Dead;
+        };
+        let counts = report.counts_against_schedule;
+        let failures = delivery.retries_used.max(0) as u32 + u32::from(counts);
+        let delay = if counts {
+            action
+                .retry
+                .delay_after_failure(failures, retry_after, rand::random())
+        } else {
+            // A wait the destination imposed: honour it, without spending the schedule.
+            Some(retry_after.unwrap_or(Duration::from_secs(1)))
+        };
+        match delay {
+            Some(delay) => NextStep::Retry {
+                at: clock::add(self.clock.now(), delay),
+                counts_against_schedule: counts,
+            },
+            None => NextStep::Dead,
+        }
+    }
+
+    fn observe(
+        &self,
+        delivery: &Delivery,
+        report: &AttemptReport,
+        next: NextStep,
+        elapsed: Duration,
+    ) {
+        let outcome = match next {
+            NextStep::Succeeded => "success",
+            NextStep::Retry { .. } => "retry",
+            NextStep::Dead => "dead",
+        };
+        telemetry::delivery_attempt(&delivery.action, outcome, elapsed);
+        if next == NextStep::Succeeded {
+            let since = (self.clock.now() - delivery.created_at)
+                .to_std()
+                .unwrap_or_default();
+            telemetry::delivered(&delivery.action, since);
+        }
+        let error = report.error.as_deref().unwrap_or("");
+        match next {
+            NextStep::Succeeded => {
+                tracing::debug!(delivery_id = %delivery.id, action = %delivery.action, "Delivered")
+            }
+            NextStep::Retry { at, .. } => tracing::warn!(
+                delivery_id = %delivery.id, action = %delivery.action, status = ?report.status_code,
+                error, retry_at = %at, "Delivery failed, will retry"
+            ),
+            NextStep::Dead => tracing::error!(
+                delivery_id = %delivery.id, action = %delivery.action, status = ?report.status_code,
+                error, "Delivery failed permanently; it is dead until replayed"
+            ),
+        }
+    }
+}

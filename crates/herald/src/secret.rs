@@ -1,0 +1,57 @@
+//! Named credentials. A [`Secret`] is resolved once when the configuration is loaded and
+//! is never printed, logged, serialised or returned by the API: `Debug` and `Display`
+//! show only its name.
+
+use secrecy::{ExposeSecret, SecretString};
+use std::fmt;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct Secret {
+    name: Arc<str>,
+    value: SecretString,
+}
+
+impl Secret {
+    pub fn new(name: impl Into<Arc<str>>, value: impl Into<String>) -> Self {
+        Secret {
+            name: name.into(),
+            value: SecretString::from(value.into()),
+        }
+    }
+
+    /// The name the configuration gives this secret (safe to show).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The secret value. Call only where it is used (a signature key, an auth header).
+    pub fn expose(&self) -> &str {
+        self.value.expose_secret()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret({:?}, [redacted])", self.name)
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[secret {}]", self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_and_display_never_show_the_value() {
+        let secret = Secret::new("github", "It's a Secret to Everybody");
+        assert_eq!(format!("{secret:?}"), r#"Secret("github", [redacted])"#);
+        assert_eq!(secret.to_string(), "[secret github]");
+        assert_eq!(secret.expose(), "It's a Secret to Everybody");
+    }
+}

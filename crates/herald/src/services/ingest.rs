@@ -1,0 +1,260 @@
+//! Accepting an event: verify, parse, route, and store it with its deliveries in one
+//! transaction (shared with concurrent writes by the `Writer`). The caller answers only
+//! after this returns.
+
+use crate::clock::SharedClock;
+use crate::config::{Config, SharedConfig, SourceConfig};
+use crate::core::context::{inbound_context, new_event_context};
+use crate::core::rules::route;
+use crate::ingress::source::{ParseError, Parsed, RawRequest, Reply, VerifyError};
+use crate::telemetry;
+use herald_store::model::{AppendOutcome, EventWithDeliveries, NewDelivery, NewEvent};
+use herald_store::{StoreError, Writer};
+use http::HeaderMap;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+/// Request headers never stored, whatever the source kind: they carry credentials.
+const CREDENTIAL_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "x-hub-signature",
+    "x-hub-signature-256",
+    "x-slack-signature",
+    "circleci-signature",
+    "webhook-signature",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("unknown source `{0}`")]
+    UnknownSource(String),
+    #[error("{0}")]
+    Unverified(VerifyError),
+    #[error("malformed request: {0}")]
+    Malformed(ParseError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum IngestOutcome {
+    /// Stored now; `deliveries` were queued.
+    Accepted { event_id: Uuid, deliveries: usize },
+    /// Seen before (same dedup key): nothing was stored or queued again.
+    Duplicate { event_id: Uuid },
+    /// A protocol exchange answered directly and not stored.
+    Reply(Reply),
+}
+
+/// An event ready to store, with the deliveries its rules create.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub item: EventWithDeliveries,
+    /// Rules whose filter failed on this event: (rule, error).
+    pub filter_errors: Vec<(String, String)>,
+}
+
+pub struct Ingest {
+    config: SharedConfig,
+    writer: Writer,
+    clock: SharedClock,
+    /// Wakes this process's workers as soon as deliveries are committed.
+    wake: Arc<Notify>,
+}
+
+impl Ingest {
+    pub fn new(
+        config: SharedConfig,
+        writer: Writer,
+        clock: SharedClock,
+        wake: Arc<Notify>,
+    ) -> Self {
+        Ingest {
+            config,
+            writer,
+            clock,
+            wake,
+        }
+    }
+
+    /// The body size limit of a source, checked before the body is read.
+    pub fn body_limit(&self, source: &str) -> Result<u64, IngestError> {
+        Ok(self.source(source)?.max_body)
+    }
+
+    /// Verify, parse and store a webhook request.
+    pub async fn receive(
+        &self,
+        source: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<IngestOutcome, IngestError> {
+        self.accept(source, RawRequest { headers, body }, true)
+            .await
+    }
+
+    /// Store an event without verifying it (`herald send`: the operator is trusted).
+    pub async fn inject(
+        &self,
+        source: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<IngestOutcome, IngestError> {
+        self.accept(source, RawRequest { headers, body }, false)
+            .await
+    }
+
+    async fn accept(
+        &self,
+        source: &str,
+        request: RawRequest<'_>,
+        verify: bool,
+    ) -> Result<IngestOutcome, IngestError> {
+        let source_config = self.source(source)?;
+        if verify && let Err(error) = source_config.source.verify(&request, self.clock.now()) {
+            telemetry::signature_failure(source, &error);
+            return Err(IngestError::Unverified(error));
+        }
+        match prepare(&self.config, source_config, &request, &self.clock)? {
+            Preparation::Reply(reply) => Ok(IngestOutcome::Reply(reply)),
+            Preparation::Event(prepared) => self.store(prepared).await,
+        }
+    }
+
+    async fn store(&self, prepared: Prepared) -> Result<IngestOutcome, IngestError> {
+        for (rule, error) in &prepared.filter_errors {
+            tracing::warn!(rule = %rule, error = %error, "Rule filter failed; the rule does not match");
+            telemetry::filter_error(rule);
+        }
+        let source = prepared.item.event.source.clone();
+        let deliveries = prepared.item.deliveries.len();
+        let outcome = self.writer.append(prepared.item).await?;
+        telemetry::event_stored(&source, matches!(outcome, AppendOutcome::Duplicate { .. }));
+        Ok(match outcome {
+            AppendOutcome::Stored { event_id } => {
+                if deliveries > 0 {
+                    self.wake.notify_one();
+                }
+                IngestOutcome::Accepted {
+                    event_id,
+                    deliveries,
+                }
+            }
+            AppendOutcome::Duplicate { event_id } => IngestOutcome::Duplicate { event_id },
+        })
+    }
+
+    fn source(&self, name: &str) -> Result<&SourceConfig, IngestError> {
+        self.config
+            .source(name)
+            .ok_or_else(|| IngestError::UnknownSource(name.to_string()))
+    }
+}
+
+/// Parse a verified request into an event and route it. Pure apart from reading the clock.
+pub fn prepare(
+    config: &Config,
+    source: &SourceConfig,
+    request: &RawRequest<'_>,
+    clock: &SharedClock,
+) -> Result<Preparation, IngestError> {
+    let inbound = match source
+        .source
+        .parse(request)
+        .map_err(IngestError::Malformed)?
+    {
+        Parsed::Reply(reply) => return Ok(Preparation::Reply(reply)),
+        Parsed::Event(inbound) => inbound,
+    };
+    let headers = stored_headers(request.headers, source);
+    let context = || inbound_context(&inbound.payload, &headers);
+    let event_type =
+        override_text(config, source.event_type.as_ref(), &context)?.unwrap_or(inbound.event_type);
+    let dedup_key = match override_text(config, source.dedup_key.as_ref(), &context)? {
+        Some(key) => Some(key),
+        None => inbound.dedup_key,
+    };
+    let now = clock.now();
+    let event = NewEvent {
+        id: Uuid::now_v7(),
+        source: source.name.clone(),
+        event_type,
+        dedup_key,
+        received_at: now,
+        headers,
+        payload: inbound.payload,
+    };
+    let routing = route(
+        &config.rules,
+        &config.templates,
+        &event.source,
+        &event.event_type,
+        || new_event_context(&event),
+    );
+    let deliveries = routing
+        .matches
+        .iter()
+        .map(|m| NewDelivery {
+            id: Uuid::now_v7(),
+            event_id: Some(event.id),
+            rule: m.rule.to_string(),
+            action: m.action.to_string(),
+            idempotency_key: format!("{}/{}/{}", event.id, m.rule, m.action),
+            created_at: now,
+            next_attempt_at: now,
+        })
+        .collect();
+    let filter_errors = routing
+        .errors
+        .into_iter()
+        .map(|(rule, error)| (rule.to_string(), error.to_string()))
+        .collect();
+    Ok(Preparation::Event(Prepared {
+        item: EventWithDeliveries { event, deliveries },
+        filter_errors,
+    }))
+}
+
+/// What a verified request becomes: an event to store or an immediate reply.
+pub enum Preparation {
+    Event(Prepared),
+    Reply(Reply),
+}
+
+/// A source's `event_type` / `dedup_key` expression, if configured and not empty.
+fn override_text(
+    config: &Config,
+    expr: Option<&crate::core::template::ExprRef>,
+    context: &impl Fn() -> minijinja::Value,
+) -> Result<Option<String>, IngestError> {
+    let Some(expr) = expr else { return Ok(None) };
+    let text = config
+        .templates
+        .eval_text(expr, &context())
+        .map_err(|error| IngestError::Malformed(ParseError::new(error.to_string())))?;
+    Ok(Some(text).filter(|text| !text.is_empty()))
+}
+
+/// Headers worth keeping with the event: lowercase names, credentials removed.
+fn stored_headers(headers: &HeaderMap, source: &SourceConfig) -> BTreeMap<String, String> {
+    let credential = source.source.credential_headers();
+    let mut stored: BTreeMap<String, String> = BTreeMap::new();
+    for (name, value) in headers {
+        if CREDENTIAL_HEADERS.contains(&name.as_str()) || credential.contains(name) {
+            continue;
+        }
+        let Ok(value) = value.to_str() else { continue };
+        stored
+            .entry(name.as_str().to_string())
+            .and_modify(|existing| {
+                existing.push_str(", ");
+                existing.push_str(value);
+            })
+            .or_insert_with(|| value.to_string());
+    }
+    stored
+}

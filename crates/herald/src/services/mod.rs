@@ -1,0 +1,11 @@
+//! What the HTTP handlers, the CLI and the workers call: one service per concern, over
+//! the store. No HTTP and no terminal formatting here.
+
+pub mod ingest;
+pub mod query;
+pub mod retention;
+pub mod storage;
+pub mod time;
+
+pub use ingest::{Ingest, IngestError, IngestOutcome};
+pub use query::Queries;

@@ -1,0 +1,12 @@
+//! End-to-end tests: the real router on port 0, a real SQLite store (and PostgreSQL where
+//! noted), fake destinations on port 0, and an injected clock.
+
+mod admin;
+mod cli;
+mod crash;
+mod delivery;
+mod docs;
+mod ingress;
+mod postgres;
+mod shutdown;
+mod support;

@@ -1,0 +1,115 @@
+//! The same flow on PostgreSQL: ingest, dedup, retry and delivery through the real app.
+
+use crate::support::*;
+use herald_store::model::{DeliveryQuery, DeliveryStatus};
+use sqlx::{Connection, Executor, PgConnection};
+use std::io::Write;
+
+const DEFAULT_URL: &str = "postgres://root@127.0.0.1:5432/test";
+
+/// A fresh database for one test, dropped afterwards; None when PostgreSQL is not
+/// reachable outside CI (said loudly), a failure in CI.
+struct FreshDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl FreshDatabase {
+    async fn create(test: &str) -> Option<(FreshDatabase, String)> {
+        let admin_url =
+            std::env::var("HERALD_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_URL.to_string());
+        let mut admin = match PgConnection::connect(&admin_url).await {
+            Ok(connection) => connection,
+            Err(error) if std::env::var("CI").as_deref() == Ok("true") => {
+                panic!("PostgreSQL not reachable at {admin_url} in CI: {error}")
+            }
+            Err(error) => {
+                let notice = format!(
+                    "SKIPPED (PostgreSQL not reachable at {admin_url}): {test} ({error})\n"
+                );
+                let _ = std::io::stderr().write_all(notice.as_bytes());
+                return None;
+            }
+        };
+        let name = format!("herald_it_{}", uuid::Uuid::now_v7().simple());
+        admin
+            .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .await
+            .unwrap();
+        let (base, _) = admin_url.rsplit_once('/').unwrap();
+        let url = format!("{base}/{name}");
+        Some((FreshDatabase { admin_url, name }, url))
+    }
+}
+
+impl Drop for FreshDatabase {
+    fn drop(&mut self) {
+        let (url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop runs outside async; a short-lived runtime on its own thread drops the database.
+        let _ = std::thread::spawn(move || {
+            tokio::runtime::Runtime::new().unwrap().block_on(async {
+                if let Ok(mut admin) = PgConnection::connect(&url).await {
+                    let _ = admin
+                        .execute(sqlx::AssertSqlSafe(format!(
+                            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                        )))
+                        .await;
+                }
+            })
+        })
+        .join();
+    }
+}
+
+#[tokio::test]
+async fn ingest_dedup_retry_and_delivery_on_postgres() {
+    let Some((_database, url)) =
+        FreshDatabase::create("ingest_dedup_retry_and_delivery_on_postgres").await
+    else {
+        return;
+    };
+    let config = GITHUB_TO_SINK.replace(
+        "[storage]\npath = \"herald.db\"",
+        &format!("[storage]\nbackend = \"postgres\"\nurl = \"{url}\""),
+    );
+    assert!(config.contains("backend = \"postgres\""));
+    let sink = Sink::start().await;
+    sink.script([answer(502)]);
+    let app = spawn_app(&config, &sink.url).await;
+    assert_eq!(app.store.backend(), "postgres");
+
+    let body = pull_request(3);
+    assert_eq!(
+        app.github("pull_request", "pg-1", &body, GITHUB_SECRET)
+            .await
+            .status(),
+        202
+    );
+    assert_eq!(
+        app.github("pull_request", "pg-1", &body, GITHUB_SECRET)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.github("pull_request", "pg-2", &body, "wrong")
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(app.deliver().await, 1);
+    app.advance(1.0);
+    assert_eq!(app.deliver().await, 1);
+    let deliveries = app
+        .store
+        .list_deliveries(&DeliveryQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(deliveries.len(), 1);
+    assert_eq!(deliveries[0].status, DeliveryStatus::Succeeded);
+    assert_eq!(deliveries[0].attempts, 2);
+    assert_eq!(sink.count(), 2);
+}
