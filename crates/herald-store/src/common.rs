@@ -2,7 +2,7 @@
 
 use crate::model::*;
 use crate::{Result, StoreError};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use uuid::Uuid;
 
 /// Page size when a query asks for 0 rows.
@@ -26,6 +26,11 @@ pub(crate) fn parse_status(value: &str) -> Result<DeliveryStatus> {
 pub(crate) fn parse_outcome(value: &str) -> Result<AttemptOutcome> {
     AttemptOutcome::parse(value)
         .ok_or_else(|| StoreError::Corrupt(format!("unknown attempt outcome {value:?}")))
+}
+
+pub(crate) fn parse_failure_kind(value: &str) -> Result<FailureKind> {
+    FailureKind::parse(value)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown failure kind {value:?}")))
 }
 
 pub(crate) fn to_i32(value: i64, column: &str) -> Result<i32> {
@@ -61,6 +66,33 @@ pub(crate) fn completion_rounds(records: &[AttemptRecord]) -> Vec<Vec<usize>> {
         *round += 1;
     }
     rounds
+}
+
+/// One row of the refs upsert: the last write of a (kind, key) in a batch, created at the
+/// time of the first, as if the records had run one after another.
+pub(crate) struct RefRow<'a> {
+    pub write: &'a RefWrite,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// The refs a batch of completions writes, one row per (kind, key) since an upsert may not
+/// touch a row twice; in key order, so concurrent batches lock the same rows in the same
+/// order.
+pub(crate) fn ref_rows(records: &[AttemptRecord]) -> Vec<RefRow<'_>> {
+    let mut rows: BTreeMap<(&str, &str), RefRow<'_>> = BTreeMap::new();
+    for record in records {
+        for write in &record.refs {
+            let key = (write.kind.as_str(), write.key.as_str());
+            let row = rows.entry(key).or_insert(RefRow {
+                write,
+                created_at: record.now,
+                updated_at: record.now,
+            });
+            (row.write, row.updated_at) = (write, record.now);
+        }
+    }
+    rows.into_values().collect()
 }
 
 /// The id of the event holding each (source, dedup key) after an append.
@@ -116,7 +148,14 @@ macro_rules! event_columns {
 macro_rules! delivery_columns {
     () => {
         "id, event_id, rule, action, idempotency_key, status, attempts, retries_used, \
-         next_attempt_at, lease_until, created_at, updated_at, last_status_code, last_error"
+         next_attempt_at, lease_until, created_at, updated_at, last_status_code, last_error, \
+         ordering_key, progress, failure_kind"
+    };
+}
+
+macro_rules! ref_columns {
+    () => {
+        "kind, key, data, created_at, updated_at"
     };
 }
 
@@ -127,7 +166,7 @@ macro_rules! attempt_columns {
     };
 }
 
-pub(crate) use {attempt_columns, delivery_columns, event_columns};
+pub(crate) use {attempt_columns, delivery_columns, event_columns, ref_columns};
 
 #[cfg(test)]
 mod tests {
@@ -148,5 +187,74 @@ mod tests {
             Err(StoreError::Corrupt(_))
         ));
         assert_eq!(parse_status("dead").unwrap(), DeliveryStatus::Dead);
+    }
+
+    #[test]
+    fn failure_kind_round_trips() {
+        for kind in FailureKind::ALL {
+            assert_eq!(parse_failure_kind(kind.as_str()).unwrap(), kind);
+        }
+        assert!(matches!(
+            parse_failure_kind("timeout"),
+            Err(StoreError::Corrupt(_))
+        ));
+        let json = serde_json::to_string(&FailureKind::Credential).unwrap();
+        assert_eq!(json, "\"credential\"");
+    }
+
+    fn record_writing(now_ms: i64, refs: &[(&str, &str, i64)]) -> AttemptRecord {
+        let now = chrono::DateTime::from_timestamp_millis(now_ms).unwrap();
+        AttemptRecord {
+            delivery_id: Uuid::now_v7(),
+            lease_token: Uuid::now_v7(),
+            started_at: now,
+            duration_ms: 0,
+            status_code: None,
+            error: None,
+            request: None,
+            response_body: None,
+            next: NextStep::Succeeded,
+            now,
+            progress: 0,
+            failure_kind: None,
+            refs: refs
+                .iter()
+                .map(|&(kind, key, n)| RefWrite {
+                    kind: kind.into(),
+                    key: key.into(),
+                    data: n.into(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn ref_rows_keep_the_last_write_of_each_key_in_key_order() {
+        let records = [
+            record_writing(1, &[("slack", "b", 1), ("github", "z", 2)]),
+            record_writing(2, &[("slack", "b", 3), ("slack", "a", 4)]),
+        ];
+        let rows: Vec<_> = ref_rows(&records)
+            .into_iter()
+            .map(|row| {
+                let write = row.write;
+                let (created, updated) = (row.created_at, row.updated_at);
+                let times = (created.timestamp_millis(), updated.timestamp_millis());
+                (
+                    write.kind.as_str(),
+                    write.key.as_str(),
+                    write.data.clone(),
+                    times,
+                )
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            vec![
+                ("github", "z", 2.into(), (1, 1)),
+                ("slack", "a", 4.into(), (2, 2)),
+                ("slack", "b", 3.into(), (1, 2)),
+            ]
+        );
     }
 }

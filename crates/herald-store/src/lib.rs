@@ -65,7 +65,9 @@ pub trait Store: Send + Sync + 'static {
     async fn list_events(&self, query: &EventQuery) -> Result<Vec<Event>>;
 
     /// Lease up to `limit` pending deliveries that are due and not leased (or whose lease
-    /// expired), oldest due first. They share one new lease token.
+    /// expired), oldest due first. They share one new lease token. A delivery with an
+    /// ordering key is leased only at the head of its key: no other pending delivery of
+    /// the key is older in (created_at, id) order or holds a live lease.
     async fn claim_due(&self, request: &ClaimRequest) -> Result<Vec<ClaimedDelivery>> {
         let claims = WriteBatch {
             claims: std::slice::from_ref(request),
@@ -75,7 +77,8 @@ pub trait Store: Send + Sync + 'static {
     }
 
     /// Record an attempt and move the delivery to its next step, in one transaction.
-    /// Returns false, and writes nothing, if the lease token no longer holds the delivery.
+    /// Returns false, and writes nothing but the record's refs, if the lease token no
+    /// longer holds the delivery.
     async fn complete_attempt(&self, record: &AttemptRecord) -> Result<bool> {
         let completions = WriteBatch {
             completions: std::slice::from_ref(record),
@@ -96,15 +99,22 @@ pub trait Store: Send + Sync + 'static {
     /// Oldest first.
     async fn list_attempts(&self, delivery_id: Uuid) -> Result<Vec<Attempt>>;
 
+    /// The ref last written for (kind, key) by an attempt record, if any.
+    async fn get_ref(&self, kind: &str, key: &str) -> Result<Option<Ref>>;
+
     /// Make the selected deliveries due now with a fresh retry schedule; returns their ids.
     /// Selecting by id re-queues any status except a delivery a worker holds a live lease
-    /// on (taking it would send twice); a filter never touches pending deliveries.
+    /// on (taking it would send twice); a filter never touches pending deliveries. Clears
+    /// the failure kind; progress restarts from 0 only for a delivery that had succeeded
+    /// (any other resumes after the steps it already did).
     async fn replay(&self, selector: &ReplaySelector, now: Timestamp) -> Result<Vec<Uuid>>;
 
     async fn queue_depth(&self, now: Timestamp) -> Result<QueueDepth>;
 
     /// When the next pending delivery can be claimed: its `next_attempt_at`, or the end of
-    /// its lease if it is leased at `now`. Idle workers sleep until then.
+    /// its lease if it is leased at `now`. Deliveries blocked behind another of their
+    /// ordering key are left out (the blocker's own time counts). Idle workers sleep until
+    /// then.
     async fn next_due_at(&self, now: Timestamp) -> Result<Option<Timestamp>>;
 
     async fn prune(&self, policy: &PrunePolicy) -> Result<PruneReport>;

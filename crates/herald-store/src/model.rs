@@ -1,4 +1,4 @@
-//! The records herald keeps: events, deliveries (the outbox) and their attempts.
+//! The records herald keeps: events, deliveries (the outbox), their attempts, and refs.
 //!
 //! These are plain data. Every timestamp is UTC and comes from the caller's clock, never
 //! from the database, so tests can move time.
@@ -76,6 +76,8 @@ pub struct NewDelivery {
     pub idempotency_key: String,
     pub created_at: Timestamp,
     pub next_attempt_at: Timestamp,
+    /// Deliveries sharing a key run one at a time, in (created_at, id) order.
+    pub ordering_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -139,6 +141,34 @@ pub struct Delivery {
     pub updated_at: Timestamp,
     pub last_status_code: Option<i32>,
     pub last_error: Option<String>,
+    pub ordering_key: Option<String>,
+    /// Steps of a multi-request action done so far; a retry resumes after them.
+    pub progress: i32,
+    /// Why the last attempt failed, when that matters beyond this delivery.
+    pub failure_kind: Option<FailureKind>,
+}
+
+/// Why an attempt failed, when the cause is shared with other deliveries (so operators can
+/// find every delivery a bad credential broke).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// The destination refused the credential (revoked or expired token).
+    Credential,
+}
+
+impl FailureKind {
+    pub const ALL: [FailureKind; 1] = [Self::Credential];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Credential => "credential",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == s)
+    }
 }
 
 /// A delivery claimed by a worker. Every delivery of one claim shares its token; (id,
@@ -216,6 +246,33 @@ pub struct AttemptRecord {
     pub next: NextStep,
     /// When the record is written; becomes the delivery's `updated_at`.
     pub now: Timestamp,
+    /// The delivery's progress after this attempt.
+    pub progress: i32,
+    /// Set on the delivery as is: a success or a plain retry clears it.
+    pub failure_kind: Option<FailureKind>,
+    /// What the external system returned, to remember. Written even when the lease token
+    /// no longer holds the delivery: the work was done either way.
+    pub refs: Vec<RefWrite>,
+}
+
+/// A ref to write (insert, or replace the data of the ref with the same kind and key).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RefWrite {
+    pub kind: String,
+    pub key: String,
+    pub data: Value,
+}
+
+/// What an external system returned for a key (a Slack message, a GitHub deployment), kept
+/// so later deliveries can refer to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ref {
+    pub kind: String,
+    pub key: String,
+    pub data: Value,
+    pub created_at: Timestamp,
+    /// The `now` of the last attempt record that wrote it.
+    pub updated_at: Timestamp,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -336,10 +393,13 @@ pub struct PrunePolicy {
     pub dead_before: Option<Timestamp>,
     /// Delete events received before this that no remaining delivery refers to.
     pub events_before: Option<Timestamp>,
+    /// Delete refs last written (`updated_at`) before this.
+    pub refs_before: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct PruneReport {
     pub events: u64,
     pub deliveries: u64,
+    pub refs: u64,
 }

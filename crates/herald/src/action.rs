@@ -5,12 +5,17 @@
 
 use crate::clock::SharedClock;
 use crate::core::classify::Verdict;
-use crate::core::template::{RenderError, TemplateEngine};
+use crate::core::template::{RenderError, TemplateEngine, TemplateRef};
+use crate::outbox::pacer::Pacer;
+use crate::secret::Secret;
 use async_trait::async_trait;
 use bytes::Bytes;
+use herald_store::SharedStore;
+pub use herald_store::model::FailureKind;
 use http::{HeaderName, HeaderValue, Method};
 use minijinja::value::Value;
 use serde_json::json;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What an action is rendered from.
@@ -18,6 +23,74 @@ pub struct ActionInput<'a> {
     pub templates: &'a TemplateEngine,
     /// `event`, `meta` and `headers` (see `core::context`).
     pub context: &'a Value,
+    /// What earlier deliveries remembered (a Slack message, a GitHub deployment).
+    pub refs: &'a dyn RefLookup,
+}
+
+/// Reads refs: what an external system returned for a key, kept in the store.
+#[async_trait]
+pub trait RefLookup: Send + Sync {
+    async fn get(&self, kind: &str, key: &str) -> Result<Option<serde_json::Value>, String>;
+}
+
+/// No refs at all: for routing, and dry runs without a store.
+pub struct NoRefs;
+
+#[async_trait]
+impl RefLookup for NoRefs {
+    async fn get(&self, _kind: &str, _key: &str) -> Result<Option<serde_json::Value>, String> {
+        Ok(None)
+    }
+}
+
+/// Refs as the store holds them.
+pub struct StoreRefs(pub SharedStore);
+
+#[async_trait]
+impl RefLookup for StoreRefs {
+    async fn get(&self, kind: &str, key: &str) -> Result<Option<serde_json::Value>, String> {
+        match self.0.get_ref(kind, key).await {
+            Ok(found) => Ok(found.map(|r| r.data)),
+            Err(error) => Err(format!("cannot read ref {kind}/{key}: {error}")),
+        }
+    }
+}
+
+/// Names a ref: its kind (shared by the actions that read it) and key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefKey {
+    pub kind: &'static str,
+    pub key: String,
+}
+
+/// A ref to remember, written with the attempt record.
+pub type RefWrite = herald_store::model::RefWrite;
+
+/// What to remember for `key`.
+pub fn ref_write(key: &RefKey, data: serde_json::Value) -> RefWrite {
+    RefWrite {
+        kind: key.kind.to_string(),
+        key: key.key.clone(),
+        data,
+    }
+}
+
+/// How an action's ordering key is made: a fixed prefix and a rendered part.
+#[derive(Debug, Clone)]
+pub struct OrderingKey {
+    pub prefix: String,
+    pub template: TemplateRef,
+}
+
+impl OrderingKey {
+    pub fn render(
+        &self,
+        templates: &TemplateEngine,
+        context: &Value,
+    ) -> Result<String, RenderError> {
+        let rendered = templates.render(&self.template, context)?;
+        Ok(format!("{}{}", self.prefix, rendered.trim()))
+    }
 }
 
 /// What actions may use while executing.
@@ -27,6 +100,8 @@ pub struct ActionDeps {
     pub clock: SharedClock,
     /// How much of a response body is kept in the attempt log.
     pub response_body_limit: usize,
+    /// Spaces out calls to destinations that rate-limit (Slack channels).
+    pub pacer: Arc<Pacer>,
 }
 
 /// Why an action could not be planned for this input. Always permanent: the same input
@@ -53,6 +128,75 @@ pub struct PlannedRequest {
     pub shown_headers: Vec<(String, String)>,
     /// Body as shown: secrets replaced by `[redacted]`.
     pub shown_body: Option<String>,
+    /// What the request does, in words, for dry runs ("reply in the thread of ...").
+    pub purpose: Option<String>,
+    /// Remember what the answer identifies (a message, a deployment) under this key.
+    pub remember: Option<RefKey>,
+    /// Calls with the same pace key are spaced out by the pacer.
+    pub pace_key: Option<String>,
+}
+
+impl PlannedRequest {
+    /// A POST of a JSON body; `shown` is the body with secrets redacted.
+    pub fn json(
+        url: url::Url,
+        body: &serde_json::Value,
+        shown: &serde_json::Value,
+        timeout: Duration,
+    ) -> Self {
+        PlannedRequest {
+            method: Method::POST,
+            shown_url: url.to_string(),
+            url,
+            headers: vec![(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json; charset=utf-8"),
+            )],
+            body: Some(Bytes::from(body.to_string())),
+            timeout,
+            shown_headers: vec![(
+                "content-type".to_string(),
+                "application/json; charset=utf-8".to_string(),
+            )],
+            shown_body: Some(serde_json::to_string_pretty(shown).unwrap_or_default()),
+            purpose: None,
+            remember: None,
+            pace_key: None,
+        }
+    }
+
+    /// `Authorization: Bearer <token>`, shown redacted.
+    pub fn bearer(mut self, token: &Secret) -> Self {
+        match HeaderValue::from_str(&format!("Bearer {}", token.expose())) {
+            Ok(mut value) => {
+                value.set_sensitive(true);
+                self.headers.push((http::header::AUTHORIZATION, value));
+                self.shown_headers
+                    .push(("authorization".into(), "Bearer [redacted]".into()));
+            }
+            // A token HTTP cannot carry: send none, and the destination answers 401.
+            Err(_) => self.shown_headers.push((
+                "authorization".into(),
+                "[the token is not a valid header value]".into(),
+            )),
+        }
+        self
+    }
+
+    /// A header with a static, non-secret value.
+    pub fn header(mut self, name: &'static str, value: &str) -> Self {
+        if let Ok(header) = HeaderValue::from_str(value) {
+            self.headers.push((HeaderName::from_static(name), header));
+            self.shown_headers
+                .push((name.to_string(), value.to_string()));
+        }
+        self
+    }
+
+    pub fn purpose(mut self, purpose: impl Into<String>) -> Self {
+        self.purpose = Some(purpose.into());
+        self
+    }
 }
 
 /// Everything an action would do for one input.
@@ -64,6 +208,21 @@ pub struct Plan {
 }
 
 impl Plan {
+    pub fn of(requests: Vec<PlannedRequest>) -> Self {
+        Plan {
+            requests,
+            message: None,
+        }
+    }
+
+    /// Nothing to send; the message says why.
+    pub fn note(message: impl Into<String>) -> Self {
+        Plan {
+            requests: Vec::new(),
+            message: Some(message.into()),
+        }
+    }
+
     /// The plan as JSON, with secrets redacted: printed by dry runs, kept in the attempt log.
     pub fn describe(&self) -> serde_json::Value {
         let requests: Vec<_> = self
@@ -75,12 +234,16 @@ impl Plan {
                     .iter()
                     .map(|(name, value)| (name.clone(), json!(value)))
                     .collect();
-                json!({
+                let mut shown = json!({
                     "method": request.method.as_str(),
                     "url": request.shown_url,
                     "headers": headers,
                     "body": request.shown_body,
-                })
+                });
+                if let Some(purpose) = &request.purpose {
+                    shown["purpose"] = json!(purpose);
+                }
+                shown
             })
             .collect();
         match &self.message {
@@ -101,6 +264,13 @@ pub struct AttemptReport {
     /// False for waits the destination imposed (rate limits) that should not use up the
     /// retry schedule.
     pub counts_against_schedule: bool,
+    /// Requests of the plan done so far, counting those done by earlier attempts; a retry
+    /// resumes after them.
+    pub done: usize,
+    /// What to remember from the answers.
+    pub refs: Vec<RefWrite>,
+    /// Why it failed, when that matters beyond this delivery (a bad token).
+    pub failure_kind: Option<FailureKind>,
 }
 
 impl AttemptReport {
@@ -111,7 +281,18 @@ impl AttemptReport {
             error: None,
             response_body,
             counts_against_schedule: true,
+            done: 0,
+            refs: Vec::new(),
+            failure_kind: None,
         }
+    }
+
+    /// This report, failed with `verdict` (keeping what was done and remembered).
+    pub fn failed(mut self, verdict: Verdict, status_code: Option<u16>, error: String) -> Self {
+        self.verdict = verdict;
+        self.status_code = status_code;
+        self.error = Some(error);
+        self
     }
 
     pub fn permanent(error: impl Into<String>) -> Self {
@@ -121,6 +302,9 @@ impl AttemptReport {
             error: Some(error.into()),
             response_body: None,
             counts_against_schedule: true,
+            done: 0,
+            refs: Vec::new(),
+            failure_kind: None,
         }
     }
 }
@@ -130,9 +314,16 @@ pub trait Action: Send + Sync + 'static {
     /// The configuration `kind` this implements, e.g. `http`.
     fn kind(&self) -> &'static str;
 
+    /// Deliveries with the same ordering key run one at a time, in the order their events
+    /// arrived (work on one Slack message, posts to one channel). Rendered at ingest.
+    fn ordering_key(&self) -> Option<&OrderingKey> {
+        None
+    }
+
     /// Render what would be done for this input, without doing it.
     async fn plan(&self, input: &ActionInput<'_>) -> Result<Plan, PlanError>;
 
-    /// Carry out a plan once and classify the outcome.
-    async fn execute(&self, plan: &Plan, deps: &ActionDeps) -> AttemptReport;
+    /// Carry out a plan once and classify the outcome. The first `done` requests were
+    /// carried out by earlier attempts and are skipped.
+    async fn execute(&self, plan: &Plan, deps: &ActionDeps, done: usize) -> AttemptReport;
 }

@@ -6,6 +6,7 @@ use crate::api::{self, AppState};
 use crate::clock::SharedClock;
 use crate::config::{Config, SharedConfig};
 use crate::integrations::http::send;
+use crate::outbox::pacer::Pacer;
 use crate::outbox::{Executor, Worker, WorkerSettings};
 use crate::services::{Ingest, Queries, retention};
 use crate::telemetry;
@@ -43,6 +44,7 @@ impl App {
             http: send::client(),
             clock: clock.clone(),
             response_body_limit: config.delivery.response_body_limit,
+            pacer: Arc::new(Pacer::new(config.slack.pace, config.slack.burst)),
         };
         let executor = Arc::new(Executor::new(
             config.clone(),

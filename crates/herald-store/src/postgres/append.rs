@@ -97,13 +97,13 @@ async fn find_events(conn: &mut PgConnection, keys: &[(&str, &str)]) -> Result<H
 async fn insert_deliveries(conn: &mut PgConnection, deliveries: &[&NewDelivery]) -> Result<()> {
     sqlx::query(
         "INSERT INTO deliveries (id, event_id, rule, action, idempotency_key, status, attempts,
-             retries_used, next_attempt_at, created_at, updated_at)
+             retries_used, next_attempt_at, created_at, updated_at, ordering_key)
          SELECT id, event_id, rule, action, idempotency_key, 'pending', 0, 0, next_attempt_at,
-             created_at, created_at
+             created_at, created_at, ordering_key
          FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[],
-             $6::timestamptz[], $7::timestamptz[])
+             $6::timestamptz[], $7::timestamptz[], $8::text[])
              WITH ORDINALITY AS d(id, event_id, rule, action, idempotency_key,
-                 next_attempt_at, created_at, n)
+                 next_attempt_at, created_at, ordering_key, n)
          ORDER BY n
          ON CONFLICT (idempotency_key) DO NOTHING",
     )
@@ -114,6 +114,7 @@ async fn insert_deliveries(conn: &mut PgConnection, deliveries: &[&NewDelivery])
     .bind(column(deliveries, |d| d.idempotency_key.as_str()))
     .bind(column(deliveries, |d| d.next_attempt_at))
     .bind(column(deliveries, |d| d.created_at))
+    .bind(column(deliveries, |d| d.ordering_key.as_deref()))
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -1,9 +1,10 @@
 //! Completing attempts on PostgreSQL: one statement per round updates every delivery whose
-//! lease token still holds and inserts the attempts of exactly those.
+//! lease token still holds and inserts the attempts of exactly those; one more upserts the
+//! refs of every record.
 
 use super::rows::column;
 use crate::Result;
-use crate::common::{completion_rounds, next_state};
+use crate::common::{completion_rounds, next_state, ref_rows};
 use crate::model::*;
 use sqlx::postgres::PgConnection;
 use sqlx::types::Json;
@@ -23,6 +24,7 @@ pub(super) async fn complete(
             done[index] = written.contains(&records[index].delivery_id);
         }
     }
+    upsert_refs(conn, records).await?;
     Ok(done)
 }
 
@@ -32,15 +34,17 @@ const COMPLETE: &str = "
     WITH done AS (
         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int4[],
             $5::timestamptz[], $6::int4[], $7::text[], $8::timestamptz[],
-            $9::timestamptz[], $10::int8[], $11::text[], $12::jsonb[], $13::text[])
+            $9::timestamptz[], $10::int8[], $11::text[], $12::jsonb[], $13::text[],
+            $14::int4[], $15::text[])
             AS t(id, token, status, counts, retry_at, code, error, done_at, started_at,
-                duration_ms, outcome, request, response_body)
+                duration_ms, outcome, request, response_body, progress, failure_kind)
     ), updated AS (
         UPDATE deliveries d SET
             status = done.status, attempts = d.attempts + 1,
             retries_used = d.retries_used + done.counts,
             next_attempt_at = COALESCE(done.retry_at, d.next_attempt_at),
             last_status_code = done.code, last_error = done.error, updated_at = done.done_at,
+            progress = done.progress, failure_kind = done.failure_kind,
             lease_owner = NULL, lease_token = NULL, lease_until = NULL
         FROM done
         WHERE d.id = done.id AND d.status = 'pending' AND d.lease_token = done.token
@@ -73,7 +77,38 @@ async fn complete_round(
         .bind(column(records, |r| r.next.outcome().as_str()))
         .bind(column(records, |r| r.request.as_ref().map(Json)))
         .bind(column(records, |r| r.response_body.as_deref()))
+        .bind(column(records, |r| r.progress))
+        .bind(column(records, |r| r.failure_kind.map(FailureKind::as_str)))
         .fetch_all(&mut *conn)
         .await?;
     Ok(written.into_iter().collect())
+}
+
+/// Insert or replace the records' refs, whether or not their token still held: the external
+/// system did the work, so what it returned must be remembered. Rows go in in key order
+/// (see `ref_rows`), so two replicas writing the same refs wait instead of deadlocking.
+async fn upsert_refs(conn: &mut PgConnection, records: &[AttemptRecord]) -> Result<()> {
+    let refs = ref_rows(records);
+    if refs.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<_> = refs.iter().collect();
+    sqlx::query(
+        "INSERT INTO refs (kind, key, data, created_at, updated_at)
+         SELECT kind, key, data, created_at, updated_at
+         FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::timestamptz[],
+             $5::timestamptz[])
+             WITH ORDINALITY AS r(kind, key, data, created_at, updated_at, n)
+         ORDER BY n
+         ON CONFLICT (kind, key) DO UPDATE SET data = excluded.data,
+             updated_at = excluded.updated_at",
+    )
+    .bind(column(&rows, |r| r.write.kind.as_str()))
+    .bind(column(&rows, |r| r.write.key.as_str()))
+    .bind(column(&rows, |r| Json(&r.write.data)))
+    .bind(column(&rows, |r| r.created_at))
+    .bind(column(&rows, |r| r.updated_at))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }

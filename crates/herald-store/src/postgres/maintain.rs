@@ -19,6 +19,10 @@ pub(super) async fn replay(
     query.push("next_attempt_at = ").push_bind(now);
     query.push(", updated_at = ").push_bind(now);
     query.push(", retries_used = 0, lease_owner = NULL, lease_token = NULL, lease_until = NULL");
+    // A dead delivery resumes after the steps it did; a succeeded one runs again in full.
+    query.push(
+        ", failure_kind = NULL, progress = CASE WHEN status = 'succeeded' THEN 0 ELSE progress END",
+    );
     match selector {
         ReplaySelector::Ids(ids) => {
             query
@@ -76,6 +80,10 @@ const PRUNE_EVENTS: &str = "DELETE FROM events e
                      AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = o.id)
                    LIMIT $2)";
 
+const PRUNE_REFS: &str = "DELETE FROM refs
+    WHERE updated_at < $1
+      AND (kind, key) IN (SELECT kind, key FROM refs WHERE updated_at < $1 LIMIT $2)";
+
 pub(super) async fn prune(pool: &PgPool, policy: &PrunePolicy) -> Result<PruneReport> {
     let mut report = PruneReport::default();
     if let Some(before) = policy.succeeded_before {
@@ -86,6 +94,9 @@ pub(super) async fn prune(pool: &PgPool, policy: &PrunePolicy) -> Result<PruneRe
     }
     if let Some(before) = policy.events_before {
         report.events += delete_in_chunks(pool, PRUNE_EVENTS, before).await?;
+    }
+    if let Some(before) = policy.refs_before {
+        report.refs += delete_in_chunks(pool, PRUNE_REFS, before).await?;
     }
     Ok(report)
 }

@@ -115,6 +115,10 @@ impl Store for PgStore {
         read::list_attempts(&self.pool, delivery_id).await
     }
 
+    async fn get_ref(&self, kind: &str, key: &str) -> Result<Option<Ref>> {
+        read::get_ref(&self.pool, kind, key).await
+    }
+
     async fn replay(&self, selector: &ReplaySelector, now: Timestamp) -> Result<Vec<Uuid>> {
         maintain::replay(&self.pool, selector, now).await
     }

@@ -1,8 +1,9 @@
 //! Reads on PostgreSQL.
 
 use super::rows;
+use super::write::key_is_free;
 use crate::Result;
-use crate::common::{attempt_columns, delivery_columns, event_columns, page_limit};
+use crate::common::{attempt_columns, delivery_columns, event_columns, page_limit, ref_columns};
 use crate::model::*;
 use sqlx::postgres::PgPool;
 use sqlx::{Postgres, QueryBuilder};
@@ -125,13 +126,33 @@ pub(super) async fn queue_depth(pool: &PgPool, now: Timestamp) -> Result<QueueDe
     Ok(QueueDepth { pending, due, dead })
 }
 
-pub(super) async fn next_due_at(pool: &PgPool, now: Timestamp) -> Result<Option<Timestamp>> {
-    let earliest: Option<Timestamp> = sqlx::query_scalar(
-        "SELECT MIN(CASE WHEN lease_until > $1 THEN lease_until ELSE next_attempt_at END) \
-         FROM deliveries WHERE status = 'pending'",
-    )
-    .bind(now)
-    .fetch_one(pool)
+pub(super) async fn get_ref(pool: &PgPool, kind: &str, key: &str) -> Result<Option<Ref>> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        ref_columns!(),
+        " FROM refs WHERE kind = $1 AND key = $2"
+    ))
+    .bind(kind)
+    .bind(key)
+    .fetch_optional(pool)
     .await?;
+    row.as_ref().map(rows::reference).transpose()
+}
+
+/// A delivery blocked behind another of its key is left out; what blocks it (an older
+/// delivery's retry time, a lease's end) is counted, so nothing due is missed.
+const NEXT_DUE_AT: &str = concat!(
+    "SELECT MIN(CASE WHEN d.lease_until > $1 THEN d.lease_until ELSE d.next_attempt_at END)
+     FROM deliveries d
+     WHERE d.status = 'pending' AND (d.lease_until > $1 OR ",
+    key_is_free!(),
+    ")"
+);
+
+pub(super) async fn next_due_at(pool: &PgPool, now: Timestamp) -> Result<Option<Timestamp>> {
+    let earliest: Option<Timestamp> = sqlx::query_scalar(NEXT_DUE_AT)
+        .bind(now)
+        .fetch_one(pool)
+        .await?;
     Ok(earliest)
 }

@@ -1,9 +1,9 @@
 //! Converting PostgreSQL rows to the model. Times, ids and JSON decode natively; only the
-//! status and outcome text need checking.
+//! status, outcome and failure kind text need checking.
 
 use crate::Result;
-use crate::common::{parse_outcome, parse_status};
-use crate::model::{Attempt, Delivery, Event};
+use crate::common::{parse_failure_kind, parse_outcome, parse_status};
+use crate::model::{Attempt, Delivery, Event, Ref};
 use serde_json::Value;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
@@ -25,6 +25,7 @@ pub(super) fn event(row: &PgRow) -> Result<Event> {
 }
 
 pub(super) fn delivery(row: &PgRow) -> Result<Delivery> {
+    let failure_kind: Option<&str> = row.try_get("failure_kind")?;
     Ok(Delivery {
         id: row.try_get("id")?,
         event_id: row.try_get("event_id")?,
@@ -40,6 +41,9 @@ pub(super) fn delivery(row: &PgRow) -> Result<Delivery> {
         updated_at: row.try_get("updated_at")?,
         last_status_code: row.try_get("last_status_code")?,
         last_error: row.try_get("last_error")?,
+        ordering_key: row.try_get("ordering_key")?,
+        progress: row.try_get("progress")?,
+        failure_kind: failure_kind.map(parse_failure_kind).transpose()?,
     })
 }
 
@@ -55,6 +59,17 @@ pub(super) fn attempt(row: &PgRow) -> Result<Attempt> {
         error: row.try_get("error")?,
         request: request.map(|Json(value)| value),
         response_body: row.try_get("response_body")?,
+    })
+}
+
+pub(super) fn reference(row: &PgRow) -> Result<Ref> {
+    let Json(data): Json<Value> = row.try_get("data")?;
+    Ok(Ref {
+        kind: row.try_get("kind")?,
+        key: row.try_get("key")?,
+        data,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
     })
 }
 

@@ -3,9 +3,10 @@
 
 use super::rows;
 use super::{append, complete};
-use crate::Result;
 use crate::common::delivery_columns;
 use crate::model::*;
+use crate::{Result, StoreError};
+use sqlx::Row;
 use sqlx::postgres::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -29,45 +30,125 @@ pub(super) async fn write(pool: &PgPool, batch: &WriteBatch<'_>) -> Result<Write
     })
 }
 
-/// Lease the due rows with one statement and one token for them all. Rows another
-/// transaction holds are skipped, so replicas never wait on each other's claims.
+/// The first key of the transaction-level advisory locks claims take on ordering keys (the
+/// second is the key's hash), apart from the single-key lock sqlx takes while migrating.
+const KEY_LOCK_CLASS: i32 = 0x6865_7264;
+
+/// Whether the delivery `d` may run as far as its ordering key goes: it has none, or it is
+/// the head of its key ((created_at, id) order) and no other delivery of the key is leased
+/// at `$1`. Shared with `next_due_at`.
+macro_rules! key_is_free {
+    () => {
+        "(d.ordering_key IS NULL OR (
+             NOT EXISTS (SELECT 1 FROM deliveries o
+                 WHERE o.ordering_key = d.ordering_key AND o.status = 'pending'
+                   AND (o.created_at, o.id) < (d.created_at, d.id))
+             AND NOT EXISTS (SELECT 1 FROM deliveries o
+                 WHERE o.ordering_key = d.ordering_key AND o.status = 'pending'
+                   AND o.lease_until > $1 AND o.id <> d.id)))"
+    };
+}
+
+pub(super) use key_is_free;
+
+/// Lock the due rows, skipping rows another transaction holds so replicas never wait on
+/// each other's claims; lease those without an ordering key at once, and of the others
+/// try to take their key's advisory lock. Rows of kind `leased` are leased; `keyed` rows
+/// hold their key's lock and are still to be checked (see `claim`). A keyed row whose key
+/// another claim holds is not returned: it stays locked, untouched, until commit.
+/// MATERIALIZED keeps each locking step to one evaluation, so LIMIT holds and no key is
+/// locked needlessly.
+const CLAIM: &str = concat!(
+    "WITH due AS MATERIALIZED (
+         SELECT d.id, d.ordering_key FROM deliveries d
+         WHERE d.status = 'pending' AND d.next_attempt_at <= $1
+           AND (d.lease_until IS NULL OR d.lease_until <= $1)
+           AND ",
+    key_is_free!(),
+    "
+         ORDER BY d.next_attempt_at, d.id
+         LIMIT $2
+         FOR UPDATE SKIP LOCKED
+     ), leased AS (
+         UPDATE deliveries
+         SET lease_owner = $3, lease_token = $4, lease_until = $5
+         WHERE id IN (SELECT id FROM due WHERE ordering_key IS NULL)
+         RETURNING ",
+    delivery_columns!(),
+    "
+     ), keyed AS MATERIALIZED (
+         SELECT id FROM due
+         WHERE ordering_key IS NOT NULL
+           AND pg_try_advisory_xact_lock($6, hashtext(ordering_key))
+     )
+     SELECT 'leased' AS kind, ",
+    delivery_columns!(),
+    " FROM leased
+     UNION ALL
+     SELECT 'keyed' AS kind, ",
+    delivery_columns!(),
+    " FROM deliveries WHERE id IN (SELECT id FROM keyed)"
+);
+
+/// Lease the locked keyed rows still free to run. This statement's snapshot is taken after
+/// their keys' locks: any claim that leased a row of one of these keys has committed by
+/// now (its lock is gone), so its lease is seen here.
+const CLAIM_KEYED: &str = concat!(
+    "UPDATE deliveries d SET lease_owner = $3, lease_token = $4, lease_until = $5
+     WHERE d.id = ANY($2) AND ",
+    key_is_free!(),
+    " RETURNING ",
+    delivery_columns!()
+);
+
+/// Lease due rows with one token for them all. Unkeyed rows take one statement. A keyed row
+/// takes a second: two claimers each reading a snapshot taken before the other's lease
+/// committed could both see their row as the head of the key (a replay or a late append
+/// can make an older row pending), so claims hold a transaction lock per key and check
+/// again once they hold it. Relies on READ COMMITTED (a new snapshot per statement).
 async fn claim(conn: &mut PgConnection, request: &ClaimRequest) -> Result<Vec<ClaimedDelivery>> {
     if request.limit == 0 {
         return Ok(Vec::new());
     }
     let lease_token = Uuid::now_v7();
-    // MATERIALIZED keeps the locking subquery to one evaluation, so LIMIT holds.
-    let found = sqlx::query(concat!(
-        "WITH due AS MATERIALIZED (
-             SELECT id FROM deliveries
-             WHERE status = 'pending' AND next_attempt_at <= $1
-               AND (lease_until IS NULL OR lease_until <= $1)
-             ORDER BY next_attempt_at, id
-             LIMIT $2
-             FOR UPDATE SKIP LOCKED
-         )
-         UPDATE deliveries
-         SET lease_owner = $3, lease_token = $4, lease_until = $5
-         WHERE id IN (SELECT id FROM due)
-         RETURNING ",
-        delivery_columns!()
-    ))
-    .bind(request.now)
-    .bind(i64::from(request.limit))
-    .bind(&request.owner)
-    .bind(lease_token)
-    .bind(request.lease_until)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut claimed = found
-        .iter()
-        .map(|row| {
-            Ok(ClaimedDelivery {
-                delivery: rows::delivery(row)?,
-                lease_token,
-            })
+    let found = sqlx::query(CLAIM)
+        .bind(request.now)
+        .bind(i64::from(request.limit))
+        .bind(&request.owner)
+        .bind(lease_token)
+        .bind(request.lease_until)
+        .bind(KEY_LOCK_CLASS)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut leased = Vec::with_capacity(found.len());
+    let mut keyed = Vec::new();
+    for row in &found {
+        match row.try_get::<&str, _>("kind")? {
+            "leased" => leased.push(rows::delivery(row)?),
+            "keyed" => keyed.push(row.try_get::<Uuid, _>("id")?),
+            kind => return Err(StoreError::Corrupt(format!("unknown row kind {kind:?}"))),
+        }
+    }
+    if !keyed.is_empty() {
+        let found = sqlx::query(CLAIM_KEYED)
+            .bind(request.now)
+            .bind(&keyed)
+            .bind(&request.owner)
+            .bind(lease_token)
+            .bind(request.lease_until)
+            .fetch_all(&mut *conn)
+            .await?;
+        for row in &found {
+            leased.push(rows::delivery(row)?);
+        }
+    }
+    let mut claimed: Vec<_> = leased
+        .into_iter()
+        .map(|delivery| ClaimedDelivery {
+            delivery,
+            lease_token,
         })
-        .collect::<Result<Vec<_>>>()?;
+        .collect();
     // RETURNING has no order; callers expect oldest due first.
     claimed.sort_by_key(|claim| (claim.delivery.next_attempt_at, claim.delivery.id));
     Ok(claimed)

@@ -1,19 +1,20 @@
 //! Completing attempts on SQLite: one INSERT records the attempts of the deliveries whose
 //! lease token still holds, then one `UPDATE … FROM` moves those deliveries to their next
-//! step, both in the batch's one command.
+//! step, and an upsert writes every record's refs, all in the batch's one command.
 
 use super::rows::{ms, to_json, uuid};
 use super::write::{Command, MAX_PARAMS};
 use crate::Result;
-use crate::common::{completion_rounds, next_state};
+use crate::common::{RefRow, completion_rounds, next_state, ref_rows};
 use crate::model::*;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use std::collections::HashSet;
 use uuid::Uuid;
 
-/// Parameters per row of the attempts INSERT, the wider of the two statements.
+/// Parameters per row of the delivery UPDATE, the widest of the round's two statements.
 const ATTEMPT_PARAMS: usize = 10;
+const REF_PARAMS: usize = 5;
 
 /// Push the statements of every round (see `completion_rounds`); the deliveries updated
 /// come back as rows of kind `completed`. Returns the rounds.
@@ -25,6 +26,13 @@ pub(super) fn push(command: &mut Command, records: &[AttemptRecord]) -> Result<V
             push_attempts(command, &picked)?;
             push_update(command, &picked, round);
         }
+    }
+    let refs = ref_rows(records)
+        .into_iter()
+        .map(|row| Ok((to_json(&row.write.data)?, row)))
+        .collect::<Result<Vec<_>>>()?;
+    for chunk in refs.chunks(MAX_PARAMS / REF_PARAMS) {
+        push_refs(command, chunk);
     }
     Ok(rounds)
 }
@@ -89,7 +97,8 @@ fn push_attempts(command: &mut Command, records: &[&AttemptRecord]) -> Result<()
 /// Move each delivery still leased under the record's token to its next step.
 fn push_update(command: &mut Command, records: &[&AttemptRecord], round: usize) {
     let query = command.statement(
-        "WITH done (delivery_id, token, new_status, counts, retry_at, code, error, done_at)
+        "WITH done (delivery_id, token, new_status, counts, retry_at, code, error, done_at,
+             new_progress, new_failure_kind)
          AS (",
     );
     query.push_values(records, |mut row, record| {
@@ -101,16 +110,36 @@ fn push_update(command: &mut Command, records: &[&AttemptRecord], round: usize) 
             .push_bind(retry_at.map(ms))
             .push_bind(record.status_code)
             .push_bind(record.error.clone())
-            .push_bind(ms(record.now));
+            .push_bind(ms(record.now))
+            .push_bind(record.progress)
+            .push_bind(record.failure_kind.map(FailureKind::as_str));
     });
     query.push(format!(
         ") UPDATE deliveries SET
              status = new_status, attempts = attempts + 1, retries_used = retries_used + counts,
              next_attempt_at = COALESCE(retry_at, next_attempt_at),
              last_status_code = code, last_error = error, updated_at = done_at,
+             progress = new_progress, failure_kind = new_failure_kind,
              lease_owner = NULL, lease_token = NULL, lease_until = NULL
          FROM done
          WHERE id = done.delivery_id AND status = 'pending' AND lease_token = done.token
          RETURNING 'completed' AS kind, {round} AS n, id"
     ));
+}
+
+/// Insert or replace the refs, whether or not their record's token still held: the external
+/// system did the work, so what it returned must be remembered.
+fn push_refs(command: &mut Command, refs: &[(String, RefRow<'_>)]) {
+    let query = command.statement("INSERT INTO refs (kind, key, data, created_at, updated_at) ");
+    query.push_values(refs, |mut row, (data, to_write)| {
+        row.push_bind(to_write.write.kind.clone())
+            .push_bind(to_write.write.key.clone())
+            .push_bind(data.clone())
+            .push_bind(ms(to_write.created_at))
+            .push_bind(ms(to_write.updated_at));
+    });
+    query.push(
+        " ON CONFLICT (kind, key) DO UPDATE SET data = excluded.data,
+             updated_at = excluded.updated_at",
+    );
 }

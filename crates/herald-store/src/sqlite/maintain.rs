@@ -21,6 +21,10 @@ pub(super) async fn replay(
     query.push("next_attempt_at = ").push_bind(ms(now));
     query.push(", updated_at = ").push_bind(ms(now));
     query.push(", retries_used = 0, lease_owner = NULL, lease_token = NULL, lease_until = NULL");
+    // A dead delivery resumes after the steps it did; a succeeded one runs again in full.
+    query.push(
+        ", failure_kind = NULL, progress = CASE WHEN status = 'succeeded' THEN 0 ELSE progress END",
+    );
     match selector {
         ReplaySelector::Ids(ids) => {
             query.push(" WHERE id IN (SELECT value FROM json_each(");
@@ -91,6 +95,15 @@ pub(super) async fn prune(pool: &SqlitePool, policy: &PrunePolicy) -> Result<Pru
                  WHERE e.received_at < ?1
                    AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id)
                  LIMIT ?2)",
+            before,
+        )
+        .await?;
+    }
+    if let Some(before) = policy.refs_before {
+        report.refs += delete_in_chunks(
+            pool,
+            "DELETE FROM refs WHERE rowid IN (SELECT rowid FROM refs
+                 WHERE updated_at < ?1 LIMIT ?2)",
             before,
         )
         .await?;

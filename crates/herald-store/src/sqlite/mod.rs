@@ -170,6 +170,10 @@ impl Store for SqliteStore {
         read::list_attempts(&self.read, delivery_id).await
     }
 
+    async fn get_ref(&self, kind: &str, key: &str) -> Result<Option<Ref>> {
+        read::get_ref(&self.read, kind, key).await
+    }
+
     async fn replay(&self, selector: &ReplaySelector, now: Timestamp) -> Result<Vec<Uuid>> {
         maintain::replay(&self.write, selector, now).await
     }

@@ -1,8 +1,9 @@
 //! Reads on SQLite, served by the read pool.
 
 use super::rows::{self, ms, time};
+use super::write::push_key_is_free;
 use crate::Result;
-use crate::common::{attempt_columns, delivery_columns, event_columns, page_limit};
+use crate::common::{attempt_columns, delivery_columns, event_columns, page_limit, ref_columns};
 use crate::model::*;
 use sqlx::sqlite::SqlitePool;
 use sqlx::{QueryBuilder, Sqlite};
@@ -127,13 +128,31 @@ pub(super) async fn queue_depth(pool: &SqlitePool, now: Timestamp) -> Result<Que
     Ok(QueueDepth { pending, due, dead })
 }
 
-pub(super) async fn next_due_at(pool: &SqlitePool, now: Timestamp) -> Result<Option<Timestamp>> {
-    let earliest: Option<i64> = sqlx::query_scalar(
-        "SELECT MIN(CASE WHEN lease_until > ? THEN lease_until ELSE next_attempt_at END) \
-         FROM deliveries WHERE status = 'pending'",
-    )
-    .bind(ms(now))
-    .fetch_one(pool)
+pub(super) async fn get_ref(pool: &SqlitePool, kind: &str, key: &str) -> Result<Option<Ref>> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        ref_columns!(),
+        " FROM refs WHERE kind = ?1 AND key = ?2"
+    ))
+    .bind(kind)
+    .bind(key)
+    .fetch_optional(pool)
     .await?;
+    row.as_ref().map(rows::reference).transpose()
+}
+
+pub(super) async fn next_due_at(pool: &SqlitePool, now: Timestamp) -> Result<Option<Timestamp>> {
+    let now = ms(now);
+    let mut query = QueryBuilder::<Sqlite>::new("SELECT MIN(CASE WHEN d.lease_until > ");
+    query.push_bind(now);
+    query.push(" THEN d.lease_until ELSE d.next_attempt_at END) FROM deliveries d");
+    // A delivery blocked behind another of its key is left out; what blocks it (an older
+    // delivery's retry time, a lease's end) is counted, so nothing due is missed.
+    query.push(" WHERE d.status = 'pending' AND (d.lease_until > ");
+    query.push_bind(now);
+    query.push(" OR ");
+    push_key_is_free(&mut query, now);
+    query.push(")");
+    let earliest: Option<i64> = query.build_query_scalar().fetch_one(pool).await?;
     earliest.map(time).transpose()
 }

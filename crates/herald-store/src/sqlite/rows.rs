@@ -1,8 +1,8 @@
 //! Converting between the model and SQLite's storage types: times as unix milliseconds,
 //! ids as hyphenated text, JSON as text.
 
-use crate::common::{parse_outcome, parse_status, to_i32};
-use crate::model::{Attempt, Delivery, Event, Timestamp};
+use crate::common::{parse_failure_kind, parse_outcome, parse_status, to_i32};
+use crate::model::{Attempt, Delivery, Event, Ref, Timestamp};
 use crate::{Result, StoreError};
 use chrono::DateTime;
 use serde::Serialize;
@@ -61,6 +61,7 @@ pub(super) fn event(row: &SqliteRow) -> Result<Event> {
 
 pub(super) fn delivery(row: &SqliteRow) -> Result<Delivery> {
     let event_id: Option<&str> = row.try_get("event_id")?;
+    let failure_kind: Option<&str> = row.try_get("failure_kind")?;
     Ok(Delivery {
         id: uuid(row.try_get("id")?)?,
         event_id: event_id.map(uuid).transpose()?,
@@ -76,6 +77,9 @@ pub(super) fn delivery(row: &SqliteRow) -> Result<Delivery> {
         updated_at: time(row.try_get("updated_at")?)?,
         last_status_code: opt_int(row, "last_status_code")?,
         last_error: row.try_get("last_error")?,
+        ordering_key: row.try_get("ordering_key")?,
+        progress: int(row, "progress")?,
+        failure_kind: failure_kind.map(parse_failure_kind).transpose()?,
     })
 }
 
@@ -91,5 +95,15 @@ pub(super) fn attempt(row: &SqliteRow) -> Result<Attempt> {
         error: row.try_get("error")?,
         request: request.map(|text| from_json(text, "request")).transpose()?,
         response_body: row.try_get("response_body")?,
+    })
+}
+
+pub(super) fn reference(row: &SqliteRow) -> Result<Ref> {
+    Ok(Ref {
+        kind: row.try_get("kind")?,
+        key: row.try_get("key")?,
+        data: from_json(row.try_get("data")?, "data")?,
+        created_at: time(row.try_get("created_at")?)?,
+        updated_at: time(row.try_get("updated_at")?)?,
     })
 }

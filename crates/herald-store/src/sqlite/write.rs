@@ -148,19 +148,40 @@ fn push_claim(command: &mut Command, index: usize, request: &ClaimRequest) -> Uu
         .push_bind(ms(request.lease_until));
     query.push(
         " WHERE id IN (
-             SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ",
+             SELECT d.id FROM deliveries d WHERE d.status = 'pending' AND d.next_attempt_at <= ",
     );
     query.push_bind(now);
     query
-        .push(" AND (lease_until IS NULL OR lease_until <= ")
+        .push(" AND (d.lease_until IS NULL OR d.lease_until <= ")
         .push_bind(now);
-    query.push(") ORDER BY next_attempt_at, id LIMIT ");
+    // SQLite has one writer, so the rows this sees are the rows it leases: of each key it
+    // takes the head alone, and a later claim sees the lease.
+    query.push(") AND ");
+    push_key_is_free(query, now);
+    query.push(" ORDER BY d.next_attempt_at, d.id LIMIT ");
     query.push_bind(i64::from(request.limit));
     query.push(format!(
         ") RETURNING 'claim' AS kind, {index} AS n, {}",
         delivery_columns!()
     ));
     lease_token
+}
+
+/// Whether the delivery `d` may run as far as its ordering key goes: it has none, or it is
+/// the head of its key ((created_at, id) order) and no other delivery of the key is leased
+/// at `now`. Shared with `next_due_at`.
+pub(super) fn push_key_is_free(query: &mut QueryBuilder<Sqlite>, now: i64) {
+    query.push(
+        "(d.ordering_key IS NULL OR (
+             NOT EXISTS (SELECT 1 FROM deliveries o
+                 WHERE o.ordering_key = d.ordering_key AND o.status = 'pending'
+                   AND (o.created_at, o.id) < (d.created_at, d.id))
+             AND NOT EXISTS (SELECT 1 FROM deliveries o
+                 WHERE o.ordering_key = d.ordering_key AND o.status = 'pending'
+                   AND o.lease_until > ",
+    );
+    query.push_bind(now);
+    query.push(" AND o.id <> d.id)))");
 }
 
 /// A `claim` row: the claim's index and the delivery it leased.

@@ -97,3 +97,41 @@ pub async fn complete_retry_and_dead_update_schedule(store: SharedStore) {
     assert_eq!(attempts[2].response_body, None);
     assert_eq!(attempts[1].started_at, limited.started_at);
 }
+
+pub async fn complete_sets_progress_and_failure_kind(store: SharedStore) {
+    let id = seed_due(&store, &[at(0)]).await[0];
+    let first = store.claim_due(&claim(at(1), 1)).await.unwrap().remove(0);
+    let mut refused = record(&first, retry_at(at(10)), at(2));
+    (refused.progress, refused.failure_kind) = (2, Some(FailureKind::Credential));
+    assert!(store.complete_attempt(&refused).await.unwrap());
+    let delivery = delivery_of(&store, id).await;
+    assert_eq!(delivery.progress, 2);
+    assert_eq!(delivery.failure_kind, Some(FailureKind::Credential));
+
+    // A stale token writes neither.
+    let mut stale = record(&first, NextStep::Succeeded, at(3));
+    (stale.progress, stale.failure_kind) = (5, None);
+    assert!(!store.complete_attempt(&stale).await.unwrap());
+    assert_eq!(delivery_of(&store, id).await, delivery);
+
+    // A plain retry clears the failure kind; progress is the record's, as is.
+    let second = store.claim_due(&claim(at(10), 1)).await.unwrap().remove(0);
+    let mut retried = record(&second, retry_at(at(20)), at(11));
+    retried.progress = 3;
+    assert!(store.complete_attempt(&retried).await.unwrap());
+    let delivery = delivery_of(&store, id).await;
+    assert_eq!((delivery.progress, delivery.failure_kind), (3, None));
+
+    let third = store.claim_due(&claim(at(20), 1)).await.unwrap().remove(0);
+    let mut dead = record(&third, NextStep::Dead, at(21));
+    (dead.progress, dead.failure_kind) = (3, Some(FailureKind::Credential));
+    assert!(store.complete_attempt(&dead).await.unwrap());
+    let delivery = delivery_of(&store, id).await;
+    assert_eq!(delivery.status, DeliveryStatus::Dead);
+    assert_eq!(delivery.failure_kind, Some(FailureKind::Credential));
+    let listed = store
+        .list_deliveries(&DeliveryQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(listed, vec![delivery]);
+}

@@ -25,6 +25,7 @@ pub async fn append_round_trips_every_field(store: SharedStore) {
     let mut to_slack = delivery(&first, "pr-opened", "slack");
     to_slack.created_at = at_ms(1_235);
     to_slack.next_attempt_at = at_ms(61_235);
+    to_slack.ordering_key = Some("slack:C1:ünïcode".to_string());
     let mut unlinked = delivery(&first, "pr-opened", "jira");
     unlinked.event_id = None;
     let mut bare = event("pact", None);
@@ -88,6 +89,9 @@ pub fn fresh_delivery(new: &NewDelivery) -> Delivery {
         updated_at: new.created_at,
         last_status_code: None,
         last_error: None,
+        ordering_key: new.ordering_key.clone(),
+        progress: 0,
+        failure_kind: None,
     }
 }
 

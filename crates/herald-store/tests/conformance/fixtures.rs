@@ -43,6 +43,7 @@ pub fn delivery(event: &NewEvent, rule: &str, action: &str) -> NewDelivery {
         idempotency_key: format!("{}:{rule}:{action}", event.id),
         created_at: event.received_at,
         next_attempt_at: event.received_at,
+        ordering_key: None,
     }
 }
 
@@ -65,6 +66,30 @@ pub async fn seed_due(store: &SharedStore, times: &[Timestamp]) -> Vec<Uuid> {
             let mut event = event("github", None);
             event.received_at = time;
             let delivery = delivery(&event, "notify", "slack");
+            item(event, vec![delivery])
+        })
+        .collect();
+    let ids = batch.iter().map(|item| item.deliveries[0].id).collect();
+    store.append_events(&batch).await.expect("seed");
+    ids
+}
+
+/// One event per spec, each with one delivery with that ordering key (None: no key),
+/// created and due at the times given; returns the delivery ids in the same order.
+pub async fn seed_keyed(
+    store: &SharedStore,
+    specs: &[(Option<&str>, Timestamp, Timestamp)],
+) -> Vec<Uuid> {
+    let batch: Vec<_> = specs
+        .iter()
+        .map(|&(key, created, due)| {
+            let mut event = event("github", None);
+            event.received_at = created;
+            let delivery = NewDelivery {
+                next_attempt_at: due,
+                ordering_key: key.map(str::to_string),
+                ..delivery(&event, "notify", "slack")
+            };
             item(event, vec![delivery])
         })
         .collect();
@@ -100,6 +125,9 @@ pub fn record(claimed: &ClaimedDelivery, next: NextStep, now: Timestamp) -> Atte
         response_body: Some("ok".to_string()),
         next,
         now,
+        progress: 0,
+        failure_kind: None,
+        refs: Vec::new(),
     }
 }
 
@@ -127,6 +155,31 @@ pub async fn complete_due(store: &SharedStore, now: Timestamp, steps: &HashMap<U
         steps.len(),
         "some deliveries to complete were not due"
     );
+}
+
+/// Claims one delivery due at `now` (the only one expected) and completes it with `next`.
+pub async fn claim_and_complete(store: &SharedStore, now: Timestamp, next: NextStep) -> Uuid {
+    let mut claimed = store.claim_due(&claim(now, 10)).await.expect("claim");
+    assert_eq!(claimed.len(), 1, "expected exactly one delivery to claim");
+    let claimed = claimed.remove(0);
+    let done = store.complete_attempt(&record(&claimed, next, now)).await;
+    assert!(done.expect("complete"), "lease lost");
+    claimed.delivery.id
+}
+
+pub fn retry_at(at: Timestamp) -> NextStep {
+    NextStep::Retry {
+        at,
+        counts_against_schedule: true,
+    }
+}
+
+pub fn ref_write(kind: &str, key: &str, data: serde_json::Value) -> RefWrite {
+    RefWrite {
+        kind: kind.to_string(),
+        key: key.to_string(),
+        data,
+    }
 }
 
 pub async fn delivery_of(store: &SharedStore, id: Uuid) -> Delivery {

@@ -86,6 +86,9 @@ impl Store for GatedStore {
     async fn list_attempts(&self, delivery_id: Uuid) -> Result<Vec<Attempt>> {
         self.inner.list_attempts(delivery_id).await
     }
+    async fn get_ref(&self, kind: &str, key: &str) -> Result<Option<Ref>> {
+        self.inner.get_ref(kind, key).await
+    }
     async fn replay(&self, selector: &ReplaySelector, now: Timestamp) -> Result<Vec<Uuid>> {
         self.inner.replay(selector, now).await
     }

@@ -11,6 +11,8 @@ mod fixtures;
 mod gate;
 mod harness;
 mod maintenance;
+mod ordering;
+mod refs;
 mod replay;
 mod specific;
 mod writer;
@@ -57,13 +59,26 @@ conformance!(
     claims::concurrent_claims_never_overlap,
     completion::complete_succeeded_records_attempt,
     completion::complete_retry_and_dead_update_schedule,
+    completion::complete_sets_progress_and_failure_kind,
+    refs::refs_are_upserted_with_completions,
+    refs::refs_are_written_when_the_lease_was_lost,
+    refs::refs_in_one_batch_keep_the_last_write,
+    ordering::ordering_key_runs_one_at_a_time_in_creation_order,
+    ordering::same_created_at_orders_by_id,
+    ordering::live_lease_of_a_later_delivery_blocks_the_head,
+    ordering::completion_frees_the_next_of_the_key,
+    ordering::expired_lease_of_the_head_is_claimed_again,
+    ordering::one_batch_leases_one_delivery_per_key,
+    ordering::concurrent_claims_keep_each_key_in_order,
     replay::replay_by_ids_requeues_any_status,
     replay::replay_by_filter_never_touches_pending,
+    replay::replay_clears_failure_kind_and_restarts_only_succeeded,
     maintenance::list_deliveries_filters_and_pages,
     maintenance::queue_depth_counts,
     maintenance::next_due_at_is_earliest_pending,
     maintenance::next_due_at_waits_for_leases,
     maintenance::prune_keeps_pending_and_referenced,
+    maintenance::prune_refs_by_last_write,
     maintenance::migrate_again_is_harmless,
     batches::write_mixes_jobs_in_one_transaction,
     batches::write_empty_batch_does_nothing,

@@ -184,6 +184,7 @@ pub async fn prune_keeps_pending_and_referenced(store: SharedStore) {
             succeeded_before: far,
             dead_before: far,
             events_before: far,
+            refs_before: None,
         }
     };
     assert_eq!(prune(&store, everything).await, (1, 1));
@@ -202,4 +203,39 @@ pub async fn migrate_again_is_harmless(store: SharedStore) {
     store.migrate().await.unwrap();
     store.ping().await.unwrap();
     assert_eq!(claim_ids(&store, at(1), 5).await, ids);
+}
+
+pub async fn prune_refs_by_last_write(store: SharedStore) {
+    let ids = seed_due(&store, &[at(0), at(1)]).await;
+    let claimed = store.claim_due(&claim(at(5), 2)).await.unwrap();
+    // "old" and "renewed" are written at 10 s; "renewed" again at 1000 s.
+    let writes = [
+        (&claimed[0], 10, vec!["old", "renewed"]),
+        (&claimed[1], 1_000, vec!["renewed", "new"]),
+    ];
+    for (claimed, second, keys) in writes {
+        let mut done = record(claimed, NextStep::Succeeded, at(second));
+        done.refs = keys
+            .into_iter()
+            .map(|key| ref_write("slack_message", key, serde_json::json!({ "key": key })))
+            .collect();
+        assert!(store.complete_attempt(&done).await.unwrap());
+    }
+    let report = store.prune(&PrunePolicy::default()).await.unwrap();
+    assert_eq!(report, PruneReport::default());
+    // Refs go by their own cutoff only.
+    let policy = with(|p: &mut PrunePolicy| p.refs_before = Some(at(500)));
+    let report = store.prune(&policy).await.unwrap();
+    let expected = PruneReport {
+        refs: 1,
+        ..PruneReport::default()
+    };
+    assert_eq!(report, expected);
+    assert_eq!(store.get_ref("slack_message", "old").await.unwrap(), None);
+    for key in ["renewed", "new"] {
+        assert!(store.get_ref("slack_message", key).await.unwrap().is_some());
+    }
+    assert!(store.get_delivery(ids[0]).await.unwrap().is_some());
+    let policy = with(|p: &mut PrunePolicy| p.refs_before = Some(at(1_001)));
+    assert_eq!(store.prune(&policy).await.unwrap().refs, 2);
 }

@@ -147,3 +147,38 @@ pub async fn replay_by_filter_never_touches_pending(store: SharedStore) {
     assert!(replay(ReplayFilter::default()).await.is_empty());
     assert_eq!(delivery_of(&store, ids[4]).await.next_attempt_at, at(5));
 }
+
+pub async fn replay_clears_failure_kind_and_restarts_only_succeeded(store: SharedStore) {
+    let ids = seed_due(&store, &[at(0), at(1), at(2)]).await;
+    let (succeeded, dead, waiting) = (ids[0], ids[1], ids[2]);
+    let claimed = store.claim_due(&claim(at(5), 3)).await.unwrap();
+    let steps = [NextStep::Succeeded, NextStep::Dead, retry(900)];
+    for (claimed, next) in claimed.iter().zip(steps) {
+        let mut done = record(claimed, next, at(6));
+        done.progress = 2;
+        done.failure_kind = Some(FailureKind::Credential);
+        assert!(store.complete_attempt(&done).await.unwrap());
+    }
+    let selector = ReplaySelector::Ids(ids.clone());
+    assert_eq!(store.replay(&selector, at(10)).await.unwrap(), ids);
+    let state = |delivery: Delivery| (delivery.progress, delivery.failure_kind);
+    // A succeeded delivery runs again in full; the others resume after the steps done.
+    assert_eq!(state(delivery_of(&store, succeeded).await), (0, None));
+    assert_eq!(state(delivery_of(&store, dead).await), (2, None));
+    assert_eq!(state(delivery_of(&store, waiting).await), (2, None));
+
+    // By filter too.
+    let claimed = store.claim_due(&claim(at(10), 1)).await.unwrap().remove(0);
+    let mut done = record(&claimed, NextStep::Dead, at(11));
+    (done.progress, done.failure_kind) = (1, Some(FailureKind::Credential));
+    assert!(store.complete_attempt(&done).await.unwrap());
+    let filter = ReplaySelector::Filter(ReplayFilter::default());
+    assert_eq!(
+        store.replay(&filter, at(12)).await.unwrap(),
+        vec![claimed.delivery.id]
+    );
+    assert_eq!(
+        state(delivery_of(&store, claimed.delivery.id).await),
+        (1, None)
+    );
+}

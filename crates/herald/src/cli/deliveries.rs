@@ -122,6 +122,13 @@ fn print_detail(detail: &DeliveryDetail) -> anyhow::Result<()> {
         ("next attempt", next),
         ("last status", output::optional(&d.last_status_code)),
         ("last error", output::optional(&d.last_error)),
+        (
+            "failure kind",
+            d.failure_kind
+                .map_or("-".into(), |kind| kind.as_str().to_string()),
+        ),
+        ("ordering key", output::optional(&d.ordering_key)),
+        ("steps done", d.progress.to_string()),
     ]);
     for attempt in &detail.attempts {
         println!(

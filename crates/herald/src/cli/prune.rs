@@ -39,6 +39,7 @@ pub async fn run(path: &Path, args: Args) -> anyhow::Result<ExitCode> {
         dead_before: args.dead_older_than.map(ago).transpose()?,
         succeeded_before: args.succeeded_older_than.map(ago).transpose()?,
         events_before: args.events_older_than.map(ago).transpose()?,
+        refs_before: None,
     };
     let report = retention::prune(&store, &policy).await?;
     println!(

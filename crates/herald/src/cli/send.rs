@@ -2,9 +2,9 @@
 //! rules and the exact requests that would be made, and store nothing.
 
 use super::{load_config, open_store, output};
-use crate::action::ActionInput;
+use crate::action::{ActionInput, NoRefs, RefLookup, StoreRefs};
 use crate::clock::{SharedClock, SystemClock};
-use crate::config::Config;
+use crate::config::{Config, StorageConfig};
 use crate::core::context::new_event_context;
 use crate::ingress::source::RawRequest;
 use crate::services::ingest::{self, Preparation, Prepared};
@@ -129,7 +129,8 @@ async fn dry_run(
         }
         Preparation::Event(prepared) => prepared,
     };
-    let report = plan_all(config, &prepared).await;
+    let refs = refs_for_dry_run(config).await;
+    let report = plan_all(config, &prepared, refs.as_ref()).await;
     if args.json {
         output::json(&report)?;
     } else {
@@ -138,13 +139,33 @@ async fn dry_run(
     Ok(ExitCode::SUCCESS)
 }
 
+/// What keyed actions remembered, so the plan says whether a message would be posted,
+/// replied to or updated. A store that does not exist yet is not created.
+async fn refs_for_dry_run(config: &Config) -> Box<dyn RefLookup> {
+    if let StorageConfig::Sqlite { path, .. } = &config.storage
+        && !path.exists()
+    {
+        return Box::new(NoRefs);
+    }
+    match open_store(config).await {
+        Ok(store) => Box::new(StoreRefs(store)),
+        Err(error) => {
+            eprintln!(
+                "warning: cannot read the store ({error:#}); planning as if no message or deployment was remembered"
+            );
+            Box::new(NoRefs)
+        }
+    }
+}
+
 /// The event, and for each matched (rule, action) its plan or why it cannot be planned.
-async fn plan_all(config: &Config, prepared: &Prepared) -> Value {
+async fn plan_all(config: &Config, prepared: &Prepared, refs: &dyn RefLookup) -> Value {
     let event = &prepared.item.event;
     let context = new_event_context(event);
     let input = ActionInput {
         templates: &config.templates,
         context: &context,
+        refs,
     };
     let mut deliveries = Vec::new();
     for delivery in &prepared.item.deliveries {
@@ -219,6 +240,9 @@ fn print_plan(plan: &Value) {
         println!("  log: {message}");
     }
     for request in plan["requests"].as_array().into_iter().flatten() {
+        if let Some(purpose) = request["purpose"].as_str() {
+            println!("  would {purpose}:");
+        }
         println!(
             "  {} {}",
             request["method"].as_str().unwrap_or_default(),

@@ -5,7 +5,7 @@ use super::document::{self, Item};
 use super::model::ActionConfig;
 use crate::action::Action;
 use crate::core::retry::{Backoff, RetryPolicy};
-use crate::integrations::{http, log};
+use crate::integrations::{github, http, log, slack};
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +32,26 @@ pub const ACTION_KINDS: &[ActionKind] = &[
     ActionKind {
         name: log::KIND,
         build: log::build,
+    },
+    ActionKind {
+        name: slack::ACTION_KIND,
+        build: slack::action_config::build,
+    },
+    ActionKind {
+        name: github::action_config::DISPATCH,
+        build: github::action_config::build_dispatch,
+    },
+    ActionKind {
+        name: github::action_config::COMMIT_STATUS,
+        build: github::action_config::build_status,
+    },
+    ActionKind {
+        name: github::action_config::DEPLOYMENT,
+        build: github::action_config::build_deployment,
+    },
+    ActionKind {
+        name: github::action_config::DEPLOYMENT_STATUS,
+        build: github::action_config::build_deployment_status,
     },
 ];
 

@@ -93,7 +93,7 @@ fn build(
     let sections = top_level(root, diagnostics);
     let get = |name: &str| sections.get(name).cloned();
     let secrets = resolve_secrets(get("secrets"), interpolator, diagnostics);
-    let people = sections::people(get("slack"), diagnostics);
+    let (people, slack) = sections::slack(get("slack"), diagnostics);
     let mut templates = TemplateEngine::new(Arc::new(secrets.clone()), people);
     let mut used_secrets = BTreeSet::new();
     let mut builder = Builder {
@@ -152,6 +152,7 @@ fn build(
             .map(|(name, (_, action))| (name, action))
             .collect(),
         templates,
+        slack,
     })
 }
 

@@ -25,6 +25,24 @@ pub struct Config {
     pub rules: Vec<Rule>,
     pub actions: BTreeMap<String, ActionConfig>,
     pub templates: TemplateEngine,
+    pub slack: SlackConfig,
+}
+
+/// `[slack]`: how Slack messages are paced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlackConfig {
+    /// At most one message per this period per token and channel, after a burst.
+    pub pace: Duration,
+    pub burst: u32,
+}
+
+impl Default for SlackConfig {
+    fn default() -> Self {
+        SlackConfig {
+            pace: Duration::from_secs(1),
+            burst: 3,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -57,6 +75,8 @@ pub struct RetentionConfig {
     pub events: Option<Duration>,
     /// Succeeded deliveries older than this are pruned. Dead ones are kept.
     pub deliveries: Option<Duration>,
+    /// Remembered messages and deployments not touched for this long are forgotten.
+    pub refs: Option<Duration>,
     /// How often pruning runs.
     pub interval: Duration,
 }

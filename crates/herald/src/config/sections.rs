@@ -1,11 +1,13 @@
-//! `[server]`, `[storage]`, `[retention]` and `[delivery]`.
+//! `[server]`, `[storage]`, `[retention]`, `[delivery]` and `[slack]`.
 
 use super::actions::{RawRetry, retry_policy};
 use super::build::Builder;
-use super::diagnostic::Diagnostics;
+use super::diagnostic::{Diagnostic, Diagnostics};
 use super::document;
 use super::document::Item;
-use super::model::{DEFAULT_LISTEN, DeliveryConfig, RetentionConfig, ServerConfig, StorageConfig};
+use super::model::{
+    DEFAULT_LISTEN, DeliveryConfig, RetentionConfig, ServerConfig, SlackConfig, StorageConfig,
+};
 use super::units::{self, RawSize};
 use crate::core::filters::People;
 use crate::core::retry::RetryPolicy;
@@ -127,6 +129,7 @@ pub fn storage(
 struct RawRetention {
     events: Option<Spanned<String>>,
     deliveries: Option<Spanned<String>>,
+    refs: Option<Spanned<String>>,
     interval: Option<Spanned<String>>,
 }
 
@@ -134,10 +137,12 @@ pub fn retention(item: Option<Item<'_>>, builder: &mut Builder<'_>) -> Option<Re
     let raw: RawRetention = section(item, builder)?;
     let events = age_or_never(&raw.events, 30 * DAY, builder);
     let deliveries = age_or_never(&raw.deliveries, 30 * DAY, builder);
+    let refs = age_or_never(&raw.refs, 90 * DAY, builder);
     let interval = builder.duration_or(&raw.interval, Duration::from_secs(3600));
     Some(RetentionConfig {
         events: events?,
         deliveries: deliveries?,
+        refs: refs?,
         interval: interval?,
     })
 }
@@ -221,13 +226,32 @@ struct RawSlack {
     /// GitHub login → Slack user id, for the `slack_mention` filter.
     #[serde(default)]
     users: BTreeMap<String, String>,
+    /// At most one message per this period per token and channel, after a burst.
+    pace: Option<Spanned<String>>,
+    burst: Option<Spanned<u32>>,
 }
 
-/// `[slack] users`: read before templates are built, since filters use it.
-pub fn people(item: Option<Item<'_>>, diagnostics: &mut Diagnostics) -> People {
-    let raw: Option<RawSlack> = match item {
-        Some(item) => diagnostics.take(document::typed(item)),
-        None => None,
+/// `[slack]`: the people map (read before templates are built, since filters use it) and
+/// the pacing of messages.
+pub fn slack(item: Option<Item<'_>>, diagnostics: &mut Diagnostics) -> (People, SlackConfig) {
+    let raw: RawSlack = match item {
+        Some(item) => diagnostics.take(document::typed(item)).unwrap_or_default(),
+        None => RawSlack::default(),
     };
-    Arc::new(raw.unwrap_or_default().users)
+    let defaults = SlackConfig::default();
+    let pace = diagnostics
+        .take(units::optional_duration(&raw.pace, defaults.pace))
+        .unwrap_or(defaults.pace);
+    let burst = match &raw.burst {
+        Some(burst) if *burst.get_ref() == 0 => {
+            diagnostics.push(Diagnostic::error(
+                burst.span(),
+                "`burst` must be at least 1",
+            ));
+            defaults.burst
+        }
+        Some(burst) => *burst.get_ref(),
+        None => defaults.burst,
+    };
+    (Arc::new(raw.users), SlackConfig { pace, burst })
 }

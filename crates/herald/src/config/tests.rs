@@ -216,3 +216,113 @@ fn postgres_storage_keeps_its_url_secret() {
     assert_eq!(url.expose(), "postgres://u:tok-123@db/herald");
     assert!(!format!("{:?}", loaded.config.storage).contains("tok-123"));
 }
+
+const SLACK_BASE: &str = r#"
+[secrets]
+github = "${env:GITHUB_WEBHOOK_SECRET}"
+bot = "${env:SINK_TOKEN}"
+
+[sources.github]
+kind = "github"
+secrets = ["github"]
+
+[rules.r]
+sources = ["github"]
+actions = ["a"]
+"#;
+
+fn load_action(action: &str) -> Result<Loaded, diagnostic::Report> {
+    load(&format!("{SLACK_BASE}\n[actions.a]\n{action}"))
+}
+
+#[test]
+fn slack_actions_that_cannot_work_are_load_errors() {
+    let cases = [
+        (
+            "kind = \"slack\"\ntoken = \"bot\"\ntext = \"hi\"",
+            "a Slack action needs `channel` and `text` or `blocks`",
+        ),
+        (
+            "kind = \"slack\"\ntoken = \"bot\"\nchannel = \"#c\"\ntext = \"hi\"\nupdate = true",
+            "need a `key`",
+        ),
+        (
+            "kind = \"slack\"\ntoken = \"bot\"\nkey = \"k\"\nif_missing = \"skip\"",
+            "would never do anything",
+        ),
+        (
+            "kind = \"slack\"\ntoken = \"nobody\"\nchannel = \"#c\"\ntext = \"hi\"",
+            "undefined secret `nobody`",
+        ),
+        (
+            "kind = \"slack\"\ntoken = \"bot\"\nchannel = \"#c\"\ntext = \"{{ event.x\"",
+            "text",
+        ),
+        (
+            "kind = \"slack\"\ntoken = \"bot\"\nchannel = \"#c\"\ntext = \"hi\"\ncolour = \"red\"",
+            "colour",
+        ),
+    ];
+    for (action, expected) in cases {
+        let report = load_action(action).err().expect(action).to_string();
+        assert!(report.contains(expected), "{action}\n{report}");
+        assert!(report.contains("herald.toml:"), "located: {report}");
+    }
+}
+
+#[test]
+fn a_keyed_slack_reply_from_another_rule_loads() {
+    let loaded = load_action(
+        "kind = \"slack\"\ntoken = \"bot\"\nkey = \"pr:{{ event.number }}\"\nreply_text = \"{{ event.action }}\"\nif_missing = \"skip\"",
+    )
+    .unwrap();
+    assert_eq!(loaded.config.actions["a"].kind, "slack");
+    assert_eq!(loaded.config.slack, SlackConfig::default());
+}
+
+#[test]
+fn slack_pacing_is_configurable_and_checked() {
+    let text = format!(
+        "{SLACK_BASE}\n[slack]\npace = \"250ms\"\nburst = 5\n\n[actions.a]\nkind = \"log\""
+    );
+    let loaded = load(&text).unwrap();
+    assert_eq!(
+        loaded.config.slack.pace,
+        std::time::Duration::from_millis(250)
+    );
+    assert_eq!(loaded.config.slack.burst, 5);
+    let bad = format!("{SLACK_BASE}\n[slack]\nburst = 0\n\n[actions.a]\nkind = \"log\"");
+    let report = load(&bad).err().unwrap().to_string();
+    assert!(report.contains("`burst` must be at least 1"), "{report}");
+}
+
+#[test]
+fn github_actions_check_their_options() {
+    let dispatch = "kind = \"github-dispatch\"\ntoken = \"bot\"\nrepository = \"acme/app\"\nevent_type = \"go\"\nclient_payload = '{\"sha\": {{ event.after }}}'";
+    assert_eq!(
+        load_action(dispatch).unwrap().config.actions["a"].kind,
+        "github-dispatch"
+    );
+    let cases = [
+        (
+            "kind = \"github-dispatch\"\ntoken = \"bot\"\nrepository = \"acme/app\"",
+            "event_type",
+        ),
+        (
+            "kind = \"github-status\"\ntoken = \"bot\"\nrepository = \"acme/app\"\nstate = \"success\"",
+            "sha",
+        ),
+        (
+            "kind = \"github-deployment-status\"\ntoken = \"bot\"\nrepository = \"acme/app\"\nstate = \"success\"",
+            "key",
+        ),
+        (
+            "kind = \"github-deployment\"\ntoken = \"bot\"\nrepository = \"acme/app\"\nref = \"main\"\nauto_merge = \"no\"",
+            "herald.toml:19:14: error: invalid type: string \"no\", expected a boolean",
+        ),
+    ];
+    for (action, expected) in cases {
+        let report = load_action(action).err().expect(action).to_string();
+        assert!(report.contains(expected), "{action}\n{report}");
+    }
+}

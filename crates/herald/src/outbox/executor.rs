@@ -1,6 +1,6 @@
 //! One attempt at one delivery, from the claimed row to the record of what happened.
 
-use crate::action::{ActionDeps, ActionInput, AttemptReport};
+use crate::action::{ActionDeps, ActionInput, AttemptReport, StoreRefs};
 use crate::clock::{self, SharedClock};
 use crate::config::SharedConfig;
 use crate::core::classify::Verdict;
@@ -60,7 +60,7 @@ impl Executor {
         let started_at = self.clock.now();
         let timer = Instant::now();
         let (report, request) = match self.load(delivery).await? {
-            Err(message) => (AttemptReport::permanent(message), None),
+            Err(message) => (self.unchanged(delivery, message), None),
             Ok(event) => self.plan_and_execute(delivery, &event).await,
         };
         let elapsed = timer.elapsed();
@@ -77,6 +77,9 @@ impl Executor {
             response_body: report.response_body,
             next,
             now: self.clock.now(),
+            progress: i32::try_from(report.done).unwrap_or(i32::MAX),
+            failure_kind: report.failure_kind,
+            refs: report.refs,
         })
     }
 
@@ -104,20 +107,30 @@ impl Executor {
     ) -> (AttemptReport, Option<serde_json::Value>) {
         let action = &self.config.actions[&delivery.action];
         let context = stored_event_context(event);
+        let refs = StoreRefs(self.store.clone());
         let input = ActionInput {
             templates: &self.config.templates,
             context: &context,
+            refs: &refs,
         };
         match action.action.plan(&input).await {
             Err(error) => {
                 tracing::warn!(delivery_id = %delivery.id, error = %error, "Delivery cannot be rendered");
-                (AttemptReport::permanent(error.to_string()), None)
+                (self.unchanged(delivery, error.to_string()), None)
             }
             Ok(plan) => {
-                let report = action.action.execute(&plan, &self.deps).await;
+                let done = usize::try_from(delivery.progress).unwrap_or(0);
+                let report = action.action.execute(&plan, &self.deps, done).await;
                 (report, Some(plan.describe()))
             }
         }
+    }
+
+    /// A permanent failure before anything was sent: the progress stays as it was.
+    fn unchanged(&self, delivery: &Delivery, error: String) -> AttemptReport {
+        let mut report = AttemptReport::permanent(error);
+        report.done = usize::try_from(delivery.progress).unwrap_or(0);
+        report
     }
 
     fn next_step(&self, delivery: &Delivery, report: &AttemptReport) -> NextStep {

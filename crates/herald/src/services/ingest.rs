@@ -11,6 +11,7 @@ use crate::telemetry;
 use herald_store::model::{AppendOutcome, EventWithDeliveries, NewDelivery, NewEvent};
 use herald_store::{StoreError, Writer};
 use http::HeaderMap;
+use std::cell::OnceCell;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -195,6 +196,7 @@ pub fn prepare(
         &event.event_type,
         || new_event_context(&event),
     );
+    let context = OnceCell::new();
     let deliveries = routing
         .matches
         .iter()
@@ -206,6 +208,9 @@ pub fn prepare(
             idempotency_key: format!("{}/{}/{}", event.id, m.rule, m.action),
             created_at: now,
             next_attempt_at: now,
+            ordering_key: ordering_key(config, m.action, || {
+                context.get_or_init(|| new_event_context(&event))
+            }),
         })
         .collect();
     let filter_errors = routing
@@ -217,6 +222,17 @@ pub fn prepare(
         item: EventWithDeliveries { event, deliveries },
         filter_errors,
     }))
+}
+
+/// The action's ordering key for this event. A key that cannot be rendered is left out:
+/// the delivery then fails on its own when it is planned, with the same error.
+fn ordering_key<'c>(
+    config: &Config,
+    action: &str,
+    context: impl FnOnce() -> &'c minijinja::Value,
+) -> Option<String> {
+    let key = config.action(action)?.action.ordering_key()?;
+    key.render(&config.templates, context()).ok()
 }
 
 /// What a verified request becomes: an event to store or an immediate reply.

@@ -15,6 +15,7 @@ pub fn scheduled_policy(config: &RetentionConfig, now: DateTime<Utc>) -> PrunePo
         succeeded_before: config.deliveries.map(|age| before(now, age)),
         dead_before: None,
         events_before: config.events.map(|age| before(now, age)),
+        refs_before: config.refs.map(|age| before(now, age)),
     }
 }
 
@@ -27,10 +28,11 @@ fn before(now: DateTime<Utc>, age: Duration) -> DateTime<Utc> {
 
 pub async fn prune(store: &SharedStore, policy: &PrunePolicy) -> Result<PruneReport, StoreError> {
     let report = store.prune(policy).await?;
-    if report.events + report.deliveries > 0 {
+    if report.events + report.deliveries + report.refs > 0 {
         tracing::info!(
             events = report.events,
             deliveries = report.deliveries,
+            refs = report.refs,
             "Pruned old records"
         );
     }

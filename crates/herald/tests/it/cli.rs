@@ -5,7 +5,7 @@ use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output};
 
-fn herald(dir: &Path, args: &[&str]) -> Output {
+pub fn herald(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_herald"))
         .args(args)
         .current_dir(dir)
@@ -17,7 +17,7 @@ fn herald(dir: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn stdout(output: &Output) -> String {
+pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 

@@ -210,16 +210,6 @@ async fn a_templated_url_cannot_leave_the_allowed_hosts() {
     );
 }
 
-trait ClockNow {
-    fn clock_now(&self) -> chrono::DateTime<chrono::Utc>;
-}
-
-impl ClockNow for TestApp {
-    fn clock_now(&self) -> chrono::DateTime<chrono::Utc> {
-        herald::clock::Clock::now(self.clock.as_ref())
-    }
-}
-
 #[tokio::test]
 async fn retention_prunes_old_events_and_succeeded_deliveries_but_keeps_dead_ones() {
     use herald::config::RetentionConfig;
@@ -240,6 +230,7 @@ async fn retention_prunes_old_events_and_succeeded_deliveries_but_keeps_dead_one
     let config = RetentionConfig {
         events: Some(Duration::from_secs(30 * 24 * 3600)),
         deliveries: Some(Duration::from_secs(30 * 24 * 3600)),
+        refs: None,
         interval: Duration::from_millis(20),
     };
     let stop = tokio_util::sync::CancellationToken::new();

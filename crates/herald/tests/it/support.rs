@@ -26,7 +26,7 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub http: reqwest::Client,
     shutdown: CancellationToken,
-    _dir: tempfile::TempDir,
+    _dir: Arc<tempfile::TempDir>,
 }
 
 pub fn start_time() -> DateTime<Utc> {
@@ -39,8 +39,14 @@ pub fn start_time() -> DateTime<Utc> {
 pub async fn spawn_app(config_text: &str, sink: &str) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let text = config_text.replace("{SINK}", sink);
+    std::fs::write(dir.path().join("herald.toml"), &text).unwrap();
+    spawn_in(Arc::new(dir)).await
+}
+
+/// Spawn herald on the configuration and store already in `dir`.
+async fn spawn_in(dir: Arc<tempfile::TempDir>) -> TestApp {
     let path = dir.path().join("herald.toml");
-    std::fs::write(&path, &text).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
     let loaded = config::from_text(&path, &text, Arc::new(|_| None))
         .unwrap_or_else(|report| panic!("{report}"));
     let store = herald::services::storage::open_migrated(&loaded.config.storage)
@@ -72,6 +78,35 @@ pub async fn spawn_app(config_text: &str, sink: &str) -> TestApp {
 }
 
 impl TestApp {
+    /// Stop this herald and start a new one on the same configuration and store, with a
+    /// fresh clock at the start time plus what this one had advanced.
+    pub async fn restart(self) -> TestApp {
+        let dir = self._dir.clone();
+        let elapsed = self.clock_now() - start_time();
+        drop(self);
+        let app = spawn_in(dir).await;
+        app.advance(elapsed.to_std().unwrap().as_secs_f64());
+        app
+    }
+
+    /// A second herald on the same configuration and store, as a replica would be.
+    pub async fn replica(&self) -> TestApp {
+        let app = spawn_in(self._dir.clone()).await;
+        let elapsed = self.clock_now() - start_time();
+        app.advance(elapsed.to_std().unwrap().as_secs_f64());
+        app
+    }
+
+    /// Now, on herald's clock.
+    pub fn clock_now(&self) -> DateTime<Utc> {
+        herald::clock::Clock::now(self.clock.as_ref())
+    }
+
+    /// The directory holding `herald.toml` and the store.
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.address)
     }

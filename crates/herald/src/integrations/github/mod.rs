@@ -1,5 +1,7 @@
 //! GitHub webhooks: `X-Hub-Signature-256` HMAC-SHA256 over the raw body.
 
+pub mod action;
+pub mod action_config;
 pub mod api;
 pub mod config;
 mod source;

@@ -72,12 +72,15 @@ impl Action for HttpAction {
                 shown_url,
                 shown_headers,
                 shown_body,
+                purpose: None,
+                remember: None,
+                pace_key: None,
             }],
             message: None,
         })
     }
 
-    async fn execute(&self, plan: &Plan, deps: &ActionDeps) -> AttemptReport {
+    async fn execute(&self, plan: &Plan, deps: &ActionDeps, _done: usize) -> AttemptReport {
         let Some(request) = plan.requests.first() else {
             return AttemptReport::permanent("nothing to send");
         };
@@ -98,16 +101,15 @@ impl Action for HttpAction {
                     status_code: Some(answer.status),
                     error,
                     response_body: Some(answer.body),
-                    counts_against_schedule: true,
+                    done: usize::from(verdict == Verdict::Success),
+                    ..AttemptReport::success(None, None)
                 }
             }
-            Err(error) => AttemptReport {
-                verdict: Verdict::Retry { retry_after: None },
-                status_code: None,
-                error: Some(error),
-                response_body: None,
-                counts_against_schedule: true,
-            },
+            Err(error) => AttemptReport::success(None, None).failed(
+                Verdict::Retry { retry_after: None },
+                None,
+                error,
+            ),
         }
     }
 }

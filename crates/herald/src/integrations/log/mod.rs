@@ -37,7 +37,7 @@ impl Action for LogAction {
         })
     }
 
-    async fn execute(&self, plan: &Plan, _deps: &ActionDeps) -> AttemptReport {
+    async fn execute(&self, plan: &Plan, _deps: &ActionDeps, _done: usize) -> AttemptReport {
         let message = plan.message.as_deref().unwrap_or_default();
         tracing::info!(target: "herald::log_action", message, "Log action");
         AttemptReport::success(None, None)

@@ -1,0 +1,335 @@
+//! GitHub REST actions: repository dispatch, commit status, deployment, deployment status.
+
+use super::api::{self, Outcome};
+use crate::action::{
+    Action, ActionDeps, ActionInput, AttemptReport, FailureKind, OrderingKey, Plan, PlanError,
+    PlannedRequest, RefKey, ref_write,
+};
+use crate::core::classify::Verdict;
+use crate::core::filters::truncate;
+use crate::core::template::TemplateRef;
+use crate::integrations::http::send;
+use crate::secret::Secret;
+use async_trait::async_trait;
+use serde_json::{Map, Value, json};
+use std::time::Duration;
+
+/// Deployment ids live under this ref kind, shared by the deployment and status actions.
+pub const DEPLOYMENT_REF_KIND: &str = "github-deployment";
+
+/// `event_type` of a repository dispatch: 1 to 100 characters.
+const MAX_EVENT_TYPE: usize = 100;
+/// `client_payload` of a repository dispatch: at most 10 top-level properties.
+const MAX_PAYLOAD_KEYS: usize = 10;
+/// Deployment status descriptions are cut to 140 characters, as GitHub requires.
+const MAX_DESCRIPTION: usize = 140;
+
+const COMMIT_STATES: &[&str] = &["error", "failure", "pending", "success"];
+const DEPLOYMENT_STATES: &[&str] = &[
+    "error",
+    "failure",
+    "inactive",
+    "in_progress",
+    "queued",
+    "pending",
+    "success",
+];
+
+/// Where and as whom every GitHub call goes.
+#[derive(Debug)]
+pub struct Client {
+    pub token: Secret,
+    pub api_url: String,
+    pub api_version: String,
+    pub repository: TemplateRef,
+    pub timeout: Duration,
+}
+
+/// One rendered field: a template and how its text goes into the body.
+#[derive(Debug, Clone)]
+pub struct Field {
+    pub name: &'static str,
+    pub template: TemplateRef,
+    pub kind: FieldKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    Text,
+    /// A JSON value (an object, a list, `true`).
+    Json,
+}
+
+#[derive(Debug)]
+pub enum Operation {
+    Dispatch,
+    CommitStatus {
+        sha: TemplateRef,
+    },
+    /// Creates a deployment; with a key, its id is remembered for status updates.
+    Deployment {
+        key: Option<TemplateRef>,
+    },
+    /// Posts a status to the deployment a key remembers.
+    DeploymentStatus {
+        key: TemplateRef,
+    },
+}
+
+#[derive(Debug)]
+pub struct GithubAction {
+    pub kind: &'static str,
+    pub client: Client,
+    pub operation: Operation,
+    /// Body fields given as plain values in the configuration (flags, lists).
+    pub fixed: Map<String, Value>,
+    /// Body fields rendered from templates, in order.
+    pub fields: Vec<Field>,
+    /// A deployment and the statuses of one key run one at a time, in order.
+    pub ordering: Option<OrderingKey>,
+}
+
+impl Operation {
+    /// The key whose deployment this operation creates or moves on.
+    pub fn deployment_key(&self) -> Option<&TemplateRef> {
+        match self {
+            Operation::Deployment { key: Some(key) } | Operation::DeploymentStatus { key } => {
+                Some(key)
+            }
+            _ => None,
+        }
+    }
+}
+
+#[async_trait]
+impl Action for GithubAction {
+    fn kind(&self) -> &'static str {
+        self.kind
+    }
+
+    fn ordering_key(&self) -> Option<&OrderingKey> {
+        self.ordering.as_ref()
+    }
+
+    async fn plan(&self, input: &ActionInput<'_>) -> Result<Plan, PlanError> {
+        let repository = self.repository(input)?;
+        let body = self.body(input)?;
+        let (path, remember, purpose) = match &self.operation {
+            Operation::Dispatch => {
+                check_dispatch(&body)?;
+                (
+                    format!("repos/{repository}/dispatches"),
+                    None,
+                    "repository dispatch".to_string(),
+                )
+            }
+            Operation::CommitStatus { sha } => {
+                let sha = input
+                    .templates
+                    .render(sha, input.context)?
+                    .trim()
+                    .to_string();
+                check_state(&body, COMMIT_STATES)?;
+                (
+                    format!("repos/{repository}/statuses/{sha}"),
+                    None,
+                    format!("commit status on {sha}"),
+                )
+            }
+            Operation::Deployment { key } => {
+                let remember = key
+                    .as_ref()
+                    .map(|key| input.templates.render(key, input.context))
+                    .transpose()?
+                    .map(|key| RefKey {
+                        kind: DEPLOYMENT_REF_KIND,
+                        key: key.trim().to_string(),
+                    });
+                let purpose = match &remember {
+                    Some(remember) => format!("create a deployment for key {:?}", remember.key),
+                    None => "create a deployment".to_string(),
+                };
+                (format!("repos/{repository}/deployments"), remember, purpose)
+            }
+            Operation::DeploymentStatus { key } => {
+                check_state(&body, DEPLOYMENT_STATES)?;
+                let key = input
+                    .templates
+                    .render(key, input.context)?
+                    .trim()
+                    .to_string();
+                let id = deployment_id(input, &key).await?;
+                let path = format!("repos/{repository}/deployments/{id}/statuses");
+                (
+                    path,
+                    None,
+                    format!("status of deployment {id} (key {key:?})"),
+                )
+            }
+        };
+        let url = url::Url::parse(&format!(
+            "{}/{path}",
+            self.client.api_url.trim_end_matches('/')
+        ))
+        .map_err(|error| PlanError::Invalid(format!("bad URL: {error}")))?;
+        let mut request = PlannedRequest::json(url, &body, &body, self.client.timeout)
+            .bearer(&self.client.token)
+            .header("accept", api::ACCEPT)
+            .header("x-github-api-version", &self.client.api_version)
+            .purpose(purpose);
+        request.remember = remember;
+        Ok(Plan::of(vec![request]))
+    }
+
+    async fn execute(&self, plan: &Plan, deps: &ActionDeps, done: usize) -> AttemptReport {
+        let mut report = AttemptReport::success(None, None);
+        report.done = done;
+        let Some(request) = plan.requests.get(done) else {
+            return report;
+        };
+        let answer = match send::send(request, deps).await {
+            Ok(answer) => answer,
+            Err(error) => return report.failed(Verdict::Retry { retry_after: None }, None, error),
+        };
+        let status = Some(answer.status);
+        report.status_code = status;
+        report.response_body = Some(answer.body.clone());
+        if matches!(self.operation, Operation::Deployment { .. }) && answer.status == 202 {
+            // GitHub merged the default branch into the ref instead of deploying; a retry
+            // deploys the merged ref.
+            let error = "HTTP 202 merged branch: GitHub merged the default branch into the ref; no deployment yet";
+            return report.failed(Verdict::Retry { retry_after: None }, status, error.into());
+        }
+        match api::classify(
+            answer.status,
+            &answer.headers,
+            &answer.body,
+            deps.clock.now(),
+        ) {
+            Outcome::Done => {
+                if let Some(remember) = &request.remember {
+                    let id = serde_json::from_str::<Value>(&answer.body)
+                        .ok()
+                        .and_then(|body| body["id"].as_u64());
+                    match id {
+                        Some(id) => report.refs.push(ref_write(remember, json!({ "id": id }))),
+                        None => {
+                            return report.failed(
+                                Verdict::Permanent,
+                                status,
+                                "the deployment answer has no id".into(),
+                            );
+                        }
+                    }
+                }
+                report.done += 1;
+                report
+            }
+            Outcome::RateLimited { retry_after } => {
+                report.counts_against_schedule = false;
+                report.failed(
+                    Verdict::Retry {
+                        retry_after: Some(retry_after),
+                    },
+                    status,
+                    "rate limited by GitHub".into(),
+                )
+            }
+            Outcome::Transient { error } => {
+                report.failed(Verdict::Retry { retry_after: None }, status, error)
+            }
+            Outcome::Permanent { error, credential } => {
+                if credential {
+                    report.failure_kind = Some(FailureKind::Credential);
+                }
+                report.failed(Verdict::Permanent, status, error)
+            }
+        }
+    }
+}
+
+impl GithubAction {
+    /// `owner/repo`, checked so it cannot reach another API path.
+    fn repository(&self, input: &ActionInput<'_>) -> Result<String, PlanError> {
+        let repository = input
+            .templates
+            .render(&self.client.repository, input.context)?
+            .trim()
+            .to_string();
+        let valid = |part: &str| {
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        };
+        match repository.split_once('/') {
+            Some((owner, repo)) if valid(owner) && valid(repo) && repo != ".." => Ok(repository),
+            _ => Err(PlanError::Invalid(format!(
+                "repository {repository:?} is not owner/name"
+            ))),
+        }
+    }
+
+    fn body(&self, input: &ActionInput<'_>) -> Result<Value, PlanError> {
+        let mut body = self.fixed.clone();
+        for field in &self.fields {
+            let text = input.templates.render(&field.template, input.context)?;
+            let value = match field.kind {
+                FieldKind::Text if field.name == "description" => {
+                    json!(truncate(text, Some(MAX_DESCRIPTION), None))
+                }
+                FieldKind::Text => json!(text),
+                FieldKind::Json => serde_json::from_str(&text).map_err(|error| {
+                    PlanError::Invalid(format!("`{}` is not valid JSON: {error}", field.name))
+                })?,
+            };
+            body.insert(field.name.to_string(), value);
+        }
+        Ok(Value::Object(body))
+    }
+}
+
+/// GitHub refuses these with 422; refusing before sending keeps the error clear.
+fn check_dispatch(body: &Value) -> Result<(), PlanError> {
+    let event_type = body["event_type"].as_str().unwrap_or_default();
+    let length = event_type.chars().count();
+    if length == 0 || length > MAX_EVENT_TYPE {
+        return Err(PlanError::Invalid(format!(
+            "event_type must be 1 to {MAX_EVENT_TYPE} characters, not {length}"
+        )));
+    }
+    match body.get("client_payload") {
+        None => Ok(()),
+        Some(Value::Object(payload)) if payload.len() <= MAX_PAYLOAD_KEYS => Ok(()),
+        Some(Value::Object(payload)) => Err(PlanError::Invalid(format!(
+            "client_payload has {} top-level keys; GitHub allows at most {MAX_PAYLOAD_KEYS}",
+            payload.len()
+        ))),
+        Some(_) => Err(PlanError::Invalid(
+            "client_payload must be a JSON object".into(),
+        )),
+    }
+}
+
+fn check_state(body: &Value, allowed: &[&str]) -> Result<(), PlanError> {
+    let state = body["state"].as_str().unwrap_or_default();
+    if allowed.contains(&state) {
+        Ok(())
+    } else {
+        Err(PlanError::Invalid(format!(
+            "state {state:?} is not one of {}",
+            allowed.join(", ")
+        )))
+    }
+}
+
+async fn deployment_id(input: &ActionInput<'_>, key: &str) -> Result<u64, PlanError> {
+    let known = input
+        .refs
+        .get(DEPLOYMENT_REF_KIND, key)
+        .await
+        .map_err(PlanError::Invalid)?;
+    known
+        .and_then(|data| data["id"].as_u64())
+        .ok_or_else(|| PlanError::Invalid(format!("no deployment recorded for key {key:?}")))
+}

@@ -1,0 +1,148 @@
+//! `kind = "slack"` options: `token` (a secret name), `channel`, `text`, `blocks`, and for a
+//! remembered message `key`, `reply_text`, `reply_blocks`, `update`, `if_missing`; `api_url`.
+
+use super::action::{Content, IfMissing, SlackAction, default_api_url};
+use crate::action::{Action, OrderingKey};
+use crate::config::actions::ActionCommon;
+use crate::config::build::Builder;
+use crate::config::document::Item;
+use crate::core::template::{Escape, TemplateRef};
+use serde::Deserialize;
+use std::sync::Arc;
+use toml::Spanned;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Options {
+    token: Spanned<String>,
+    channel: Option<Spanned<String>>,
+    text: Option<Spanned<String>>,
+    blocks: Option<Spanned<String>>,
+    key: Option<Spanned<String>>,
+    reply_text: Option<Spanned<String>>,
+    reply_blocks: Option<Spanned<String>>,
+    #[serde(default)]
+    update: bool,
+    if_missing: Option<Spanned<IfMissing>>,
+    api_url: Option<Spanned<String>>,
+}
+
+pub fn build(
+    options: Item<'_>,
+    common: &ActionCommon,
+    builder: &mut Builder<'_>,
+) -> Option<Arc<dyn Action>> {
+    let span = options.span();
+    let options: Options = builder.options(options)?;
+    check_shape(&options, span, builder)?;
+    let token = builder.secret(&options.token);
+    let channel = optional_template(builder, "channel", &options.channel, Escape::None);
+    let message = content(builder, "text", &options.text, "blocks", &options.blocks);
+    let reply = content(
+        builder,
+        "reply_text",
+        &options.reply_text,
+        "reply_blocks",
+        &options.reply_blocks,
+    );
+    let key = optional_template(builder, "key", &options.key, Escape::None);
+    let api_url = match &options.api_url {
+        Some(url) => builder.interpolate(url),
+        None => Some(default_api_url()),
+    };
+    let (token, channel, key) = (token?, channel?, key?);
+    // check_shape made sure there is a key or a channel.
+    let ordering = match (&key, &channel) {
+        (Some(key), _) => OrderingKey {
+            prefix: "slack:key:".into(),
+            template: key.clone(),
+        },
+        (None, Some(channel)) => OrderingKey {
+            prefix: format!("slack:channel:{}:", token.name()),
+            template: channel.clone(),
+        },
+        (None, None) => return None,
+    };
+    Some(Arc::new(SlackAction {
+        token,
+        api_url: api_url?,
+        channel,
+        message: message?,
+        key,
+        reply: reply?,
+        update: options.update,
+        if_missing: options.if_missing.map_or(IfMissing::Post, |m| *m.get_ref()),
+        timeout: common.timeout,
+        ordering,
+    }))
+}
+
+/// `Some(None)` when absent, `None` when the template does not compile (already reported).
+fn optional_template(
+    builder: &mut Builder<'_>,
+    name: &str,
+    source: &Option<Spanned<String>>,
+    escape: Escape,
+) -> Option<Option<TemplateRef>> {
+    match source {
+        Some(source) => builder.template(name, source, escape).map(Some),
+        None => Some(None),
+    }
+}
+
+/// Which options go together, so a mistake is a load error and not a dead delivery.
+fn check_shape(
+    options: &Options,
+    span: std::ops::Range<usize>,
+    builder: &mut Builder<'_>,
+) -> Option<()> {
+    let has_message = options.text.is_some() || options.blocks.is_some();
+    let has_reply = options.reply_text.is_some() || options.reply_blocks.is_some();
+    let if_missing = options
+        .if_missing
+        .as_ref()
+        .map_or(IfMissing::Post, |m| *m.get_ref());
+    let problem = if options.key.is_none() {
+        if has_reply || options.update || options.if_missing.is_some() {
+            Some("`reply_text`, `reply_blocks`, `update` and `if_missing` need a `key`")
+        } else if options.channel.is_none() || !has_message {
+            Some("a Slack action needs `channel` and `text` or `blocks`")
+        } else {
+            None
+        }
+    } else if if_missing == IfMissing::Post && (options.channel.is_none() || !has_message) {
+        Some(
+            "posting the first message for a key needs `channel` and `text` or `blocks` (or set if_missing = \"skip\")",
+        )
+    } else if options.update && !has_message {
+        Some("`update = true` re-renders `text` / `blocks`: give one")
+    } else if !has_reply && !options.update && if_missing != IfMissing::Post {
+        Some(
+            "this action would never do anything: give `reply_text`, `update = true` or if_missing = \"post\"",
+        )
+    } else {
+        None
+    };
+    match problem {
+        Some(message) => {
+            builder.error(span, message);
+            None
+        }
+        None => Some(()),
+    }
+}
+
+fn content(
+    builder: &mut Builder<'_>,
+    text_name: &str,
+    text: &Option<Spanned<String>>,
+    blocks_name: &str,
+    blocks: &Option<Spanned<String>>,
+) -> Option<Content> {
+    let text = optional_template(builder, text_name, text, Escape::None);
+    let blocks = optional_template(builder, blocks_name, blocks, Escape::Json);
+    Some(Content {
+        text: text?,
+        blocks: blocks?,
+    })
+}

@@ -1,0 +1,202 @@
+//! A fake Slack Web API: `chat.postMessage` and `chat.update`, answering as Slack does
+//! (HTTP 200 with `ok: false` for most errors, 429 with `Retry-After` when rate limited).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// One Web API call as the fake received it.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: String,
+    pub body: Value,
+    pub at: Instant,
+    /// What the fake answered: the ts it gave, or the error.
+    pub answered: Result<String, String>,
+}
+
+/// A scripted answer for the next call: an `ok:false` error, or HTTP 429 with Retry-After.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    Error(&'static str),
+    RateLimited { retry_after: u64 },
+}
+
+#[derive(Default)]
+struct Inner {
+    calls: Vec<Call>,
+    faults: VecDeque<Fault>,
+    /// ts → (channel id, text) of every message posted.
+    messages: BTreeMap<String, (String, String)>,
+    /// Last post per channel, to rate-limit like Slack (about one per second per channel).
+    last_post: BTreeMap<String, Instant>,
+    next_ts: u64,
+}
+
+#[derive(Clone)]
+pub struct FakeSlack {
+    pub url: String,
+    pub token: String,
+    /// Posts to one channel closer together than this are answered 429.
+    pub min_interval: Duration,
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl FakeSlack {
+    pub async fn start(token: &str, min_interval: Duration) -> FakeSlack {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let fake = FakeSlack {
+            url: format!("http://{}/api", listener.local_addr().unwrap()),
+            token: token.to_string(),
+            min_interval,
+            inner: Arc::default(),
+        };
+        let router = axum::Router::new()
+            .route("/api/{method}", axum::routing::post(call))
+            .with_state(fake.clone());
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        fake
+    }
+
+    pub fn fail_next(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.inner.lock().unwrap().faults.extend(faults);
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.inner.lock().unwrap().calls.clone()
+    }
+
+    /// The current text of a message.
+    pub fn text_of(&self, ts: &str) -> Option<String> {
+        self.inner
+            .lock()
+            .unwrap()
+            .messages
+            .get(ts)
+            .map(|(_, text)| text.clone())
+    }
+}
+
+/// Channel names become stable ids, as Slack resolves them.
+pub fn channel_id(channel: &str) -> String {
+    if channel.starts_with('C') && !channel.starts_with('#') {
+        return channel.to_string();
+    }
+    let name = channel.trim_start_matches('#');
+    format!("C{}", name.to_ascii_uppercase().replace(['-', '_'], ""))
+}
+
+async fn call(
+    State(fake): State<FakeSlack>,
+    Path(method): Path<String>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let authorized = headers.get("authorization").and_then(|v| v.to_str().ok())
+        == Some(&format!("Bearer {}", fake.token));
+    let json_body = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    let mut inner = fake.inner.lock().unwrap();
+    let answer = if !authorized {
+        Err("not_authed".to_string())
+    } else if !json_body {
+        Err("invalid_arguments".to_string())
+    } else {
+        match inner.faults.pop_front() {
+            Some(Fault::RateLimited { retry_after }) => {
+                record(&mut inner, &method, &body, Err("ratelimited".into()));
+                let mut response = (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    Json(json!({"ok": false, "error": "ratelimited"})),
+                )
+                    .into_response();
+                response
+                    .headers_mut()
+                    .insert("retry-after", retry_after.into());
+                return response;
+            }
+            Some(Fault::Error(error)) => Err(error.to_string()),
+            None => handle(&fake, &mut inner, &method, &body),
+        }
+    };
+    let rate_limited = answer.as_ref().err().is_some_and(|e| e == "ratelimited");
+    record(&mut inner, &method, &body, answer.clone());
+    match answer {
+        Ok(ts) => Json(json!({"ok": true, "channel": channel_id(body["channel"].as_str().unwrap_or_default()), "ts": ts, "message": {"text": body["text"]}})).into_response(),
+        Err(error) if rate_limited => {
+            let mut response = (StatusCode::TOO_MANY_REQUESTS, Json(json!({"ok": false, "error": error}))).into_response();
+            response.headers_mut().insert("retry-after", 1.into());
+            response
+        }
+        Err(error) => Json(json!({"ok": false, "error": error})).into_response(),
+    }
+}
+
+fn record(inner: &mut Inner, method: &str, body: &Value, answered: Result<String, String>) {
+    inner.calls.push(Call {
+        method: method.to_string(),
+        body: body.clone(),
+        at: Instant::now(),
+        answered,
+    });
+}
+
+fn handle(
+    fake: &FakeSlack,
+    inner: &mut Inner,
+    method: &str,
+    body: &Value,
+) -> Result<String, String> {
+    let channel = body["channel"].as_str().ok_or("channel_not_found")?;
+    let text = body["text"].as_str().unwrap_or_default();
+    if text.is_empty() && body.get("blocks").is_none() {
+        return Err("no_text".into());
+    }
+    if text.chars().count() > 40_000 {
+        return Err("msg_too_long".into());
+    }
+    match method {
+        "chat.postMessage" => {
+            let id = channel_id(channel);
+            if id == "CMISSING" {
+                return Err("channel_not_found".into());
+            }
+            let now = Instant::now();
+            if inner
+                .last_post
+                .get(&id)
+                .is_some_and(|last| now.duration_since(*last) < fake.min_interval)
+            {
+                return Err("ratelimited".into());
+            }
+            inner.last_post.insert(id.clone(), now);
+            inner.next_ts += 1;
+            let ts = format!("1700000000.{:06}", inner.next_ts);
+            inner.messages.insert(ts.clone(), (id, text.to_string()));
+            Ok(ts)
+        }
+        "chat.update" => {
+            // chat.update needs the channel id, not its name.
+            if channel.starts_with('#') {
+                return Err("channel_not_found".into());
+            }
+            let ts = body["ts"].as_str().ok_or("message_not_found")?;
+            match inner.messages.get_mut(ts) {
+                Some((id, current)) if id == channel => {
+                    *current = text.to_string();
+                    Ok(ts.to_string())
+                }
+                _ => Err("message_not_found".into()),
+            }
+        }
+        _ => Err("unknown_method".into()),
+    }
+}
