@@ -289,3 +289,40 @@ async fn a_commit_status_goes_to_the_sha_of_the_event() {
     assert_eq!(calls[0].body["context"], "herald/contracts");
     assert_eq!(only_delivery(&app).await.status, DeliveryStatus::Succeeded);
 }
+
+#[tokio::test]
+async fn a_merged_branch_202_is_retried_and_a_409_is_a_permanent_conflict() {
+    let github = FakeGithub::start(TOKEN).await;
+    github.script([Scripted {
+        status: 202,
+        headers: vec![],
+        body: json!({"message": "Auto-merged main into topic-branch on deployment."}),
+    }]);
+    let app = spawn_app(CONFIG, &github.url).await;
+    send(&app, "create", "c-1", json!({"ref": "topic-branch"})).await;
+    assert_eq!(app.deliver().await, 1);
+    let delivery = only_delivery(&app).await;
+    assert_eq!(delivery.status, DeliveryStatus::Pending);
+    assert!(delivery.last_error.unwrap().contains("merged branch"));
+    // The default policy's first delay: 5 s, shortened by up to 20% of jitter.
+    app.advance(5.0);
+    assert_eq!(app.deliver().await, 1);
+    assert_eq!(only_delivery(&app).await.status, DeliveryStatus::Succeeded);
+
+    github.script([Scripted {
+        status: 409,
+        headers: vec![],
+        body: json!({"message": "Conflict: Commit status checks failed for main."}),
+    }]);
+    send(&app, "create", "c-2", json!({"ref": "main"})).await;
+    assert_eq!(app.deliver().await, 1);
+    let dead: Vec<_> = all_deliveries(&app)
+        .await
+        .into_iter()
+        .filter(|d| d.status == DeliveryStatus::Dead)
+        .collect();
+    assert_eq!(dead.len(), 1);
+    let error = dead[0].last_error.as_deref().unwrap();
+    assert!(error.contains("HTTP 409 conflict"), "{error}");
+    assert!(error.contains("Commit status checks failed"), "{error}");
+}
