@@ -38,6 +38,19 @@ pub(crate) fn to_i32(value: i64, column: &str) -> Result<i32> {
         .map_err(|_| StoreError::Corrupt(format!("{column} {value} does not fit in 32 bits")))
 }
 
+/// Deliveries leased under one token, oldest due first (RETURNING has no order).
+pub(crate) fn leased(deliveries: Vec<Delivery>, lease_token: Uuid) -> Vec<ClaimedDelivery> {
+    let mut claimed: Vec<_> = deliveries
+        .into_iter()
+        .map(|delivery| ClaimedDelivery {
+            delivery,
+            lease_token,
+        })
+        .collect();
+    claimed.sort_by_key(|claim| (claim.delivery.next_attempt_at, claim.delivery.id));
+    claimed
+}
+
 /// What a completion writes to its delivery: status, retry time, and whether the attempt
 /// counts against the retry schedule.
 pub(crate) fn next_state(next: NextStep) -> (DeliveryStatus, Option<Timestamp>, bool) {
@@ -93,6 +106,68 @@ pub(crate) fn ref_rows(records: &[AttemptRecord]) -> Vec<RefRow<'_>> {
         }
     }
     rows.into_values().collect()
+}
+
+/// The states a put writes, one per (monitor, subject) since an upsert may not touch a row
+/// twice: the last of each in the input. In key order, so concurrent puts lock the same rows
+/// in the same order.
+pub(crate) fn monitor_rows(states: &[MonitorState]) -> Vec<&MonitorState> {
+    let mut rows: BTreeMap<(&str, &str), &MonitorState> = BTreeMap::new();
+    for state in states {
+        rows.insert((state.monitor.as_str(), state.subject.as_str()), state);
+    }
+    rows.into_values().collect()
+}
+
+/// Health per action: delivery counts by status, joined to what the action's attempts say.
+/// One pass over the attempts, newest first per action (the `latest` window): a running
+/// count of the failures and of the successes seen so far picks out the latest of each
+/// (count 1) and the failures before any success (the streak), with no per-action
+/// subquery. Both backends run this text as is; the order by name is left to `sorted`.
+pub(crate) const ACTION_HEALTH: &str = "
+    WITH counts AS (
+        SELECT action,
+            SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END) AS pending,
+            SUM(CASE WHEN status = 'dead' THEN 1 ELSE 0 END) AS dead
+        FROM deliveries GROUP BY action
+    ), ranked AS (
+        SELECT d.action, a.outcome <> 'success' AS failure, a.started_at, a.status_code,
+            a.error, d.failure_kind,
+            SUM(CASE WHEN a.outcome <> 'success' THEN 1 ELSE 0 END) OVER latest AS failures,
+            SUM(CASE WHEN a.outcome = 'success' THEN 1 ELSE 0 END) OVER latest AS successes
+        FROM attempts a JOIN deliveries d ON d.id = a.delivery_id
+        WINDOW latest AS (PARTITION BY d.action
+            ORDER BY a.started_at DESC, a.delivery_id DESC, a.number DESC
+            ROWS UNBOUNDED PRECEDING)
+    ), attempted AS (
+        SELECT action,
+            MAX(CASE WHEN NOT failure AND successes = 1 THEN started_at END) AS last_success_at,
+            MAX(CASE WHEN failure AND failures = 1 THEN started_at END) AS last_failure_at,
+            MAX(CASE WHEN failure AND failures = 1 THEN status_code END) AS last_failure_status,
+            MAX(CASE WHEN failure AND failures = 1 THEN error END) AS last_failure_error,
+            MAX(CASE WHEN failure AND failures = 1 THEN failure_kind END) AS last_failure_kind,
+            SUM(CASE WHEN successes = 0 THEN 1 ELSE 0 END) AS failure_streak
+        FROM ranked GROUP BY action
+    )
+    SELECT c.action, t.last_success_at, t.last_failure_at, t.last_failure_status,
+        t.last_failure_error, t.last_failure_kind,
+        COALESCE(t.failure_streak, 0) AS failure_streak, c.pending, c.dead
+    FROM counts c LEFT JOIN attempted t ON t.action = c.action";
+
+pub(crate) const SOURCE_HEALTH: &str = "
+    SELECT source, MAX(received_at) AS last_event_at, COUNT(*) AS events
+    FROM events GROUP BY source";
+
+pub(crate) const RULE_HEALTH: &str = "
+    SELECT rule, MAX(created_at) AS last_delivery_at,
+        SUM(CASE WHEN status = 'dead' THEN 1 ELSE 0 END) AS dead
+    FROM deliveries GROUP BY rule";
+
+/// `rows` ordered by `name`, in byte order: SQL would sort by the database's collation,
+/// which on PostgreSQL need not be bytewise.
+pub(crate) fn sorted<T>(mut rows: Vec<T>, name: impl Fn(&T) -> &str) -> Vec<T> {
+    rows.sort_by(|a, b| name(a).cmp(name(b)));
+    rows
 }
 
 /// The id of the event holding each (source, dedup key) after an append.
@@ -166,7 +241,13 @@ macro_rules! attempt_columns {
     };
 }
 
-pub(crate) use {attempt_columns, delivery_columns, event_columns, ref_columns};
+macro_rules! monitor_columns {
+    () => {
+        "monitor, subject, data, updated_at"
+    };
+}
+
+pub(crate) use {attempt_columns, delivery_columns, event_columns, monitor_columns, ref_columns};
 
 #[cfg(test)]
 mod tests {
@@ -226,6 +307,43 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    fn state(monitor: &str, subject: &str, data: i64) -> MonitorState {
+        MonitorState {
+            monitor: monitor.into(),
+            subject: subject.into(),
+            data: data.into(),
+            updated_at: chrono::DateTime::from_timestamp_millis(data).unwrap(),
+        }
+    }
+
+    #[test]
+    fn monitor_rows_keep_the_last_state_of_each_key_in_key_order() {
+        let states = [
+            state("m", "b", 1),
+            state("a", "z", 2),
+            state("m", "b", 3),
+            state("m", "a", 4),
+        ];
+        let rows: Vec<_> = monitor_rows(&states)
+            .into_iter()
+            .map(|s| (s.monitor.as_str(), s.subject.as_str(), s.data.clone()))
+            .collect();
+        assert_eq!(
+            rows,
+            vec![
+                ("a", "z", 2.into()),
+                ("m", "a", 4.into()),
+                ("m", "b", 3.into())
+            ]
+        );
+    }
+
+    #[test]
+    fn sorted_is_bytewise() {
+        let names = sorted(vec!["b", "B", "a", "_"], |name| name);
+        assert_eq!(names, vec!["B", "_", "a", "b"]);
     }
 
     #[test]

@@ -76,6 +76,14 @@ pub trait Store: Send + Sync + 'static {
         only(self.write(&claims).await?.claimed)
     }
 
+    /// Lease exactly these deliveries, those of them that are pending and not under a live
+    /// lease at `request.now`, whether due or not and whatever their ordering key says
+    /// (`herald test` runs a delivery it has just created). They share one new lease token,
+    /// as in a claim, and come back oldest due first. The ids bound the claim:
+    /// `request.limit` is not used.
+    async fn claim_ids(&self, ids: &[Uuid], request: &ClaimRequest)
+    -> Result<Vec<ClaimedDelivery>>;
+
     /// Record an attempt and move the delivery to its next step, in one transaction.
     /// Returns false, and writes nothing but the record's refs, if the lease token no
     /// longer holds the delivery.
@@ -118,6 +126,21 @@ pub trait Store: Send + Sync + 'static {
     async fn next_due_at(&self, now: Timestamp) -> Result<Option<Timestamp>>;
 
     async fn prune(&self, policy: &PrunePolicy) -> Result<PruneReport>;
+
+    /// Per action, source and rule: the latest successes and failures, failure streaks and
+    /// counts (see [`Health`]), from a few aggregate queries.
+    async fn health(&self) -> Result<Health>;
+
+    /// The states a monitor keeps, ordered by subject (byte order).
+    async fn monitor_states(&self, monitor: &str) -> Result<Vec<MonitorState>>;
+
+    /// Insert each state, or replace the data and `updated_at` of the one stored for its
+    /// (monitor, subject), all in one transaction. Of states sharing a (monitor, subject),
+    /// the last wins.
+    async fn put_monitor_states(&self, states: &[MonitorState]) -> Result<()>;
+
+    /// Delete the states of these subjects of a monitor; returns how many there were.
+    async fn delete_monitor_states(&self, monitor: &str, subjects: &[String]) -> Result<u64>;
 }
 
 pub type SharedStore = Arc<dyn Store>;

@@ -403,3 +403,64 @@ pub struct PruneReport {
     pub deliveries: u64,
     pub refs: u64,
 }
+
+/// What a monitor remembers about one subject between runs (e.g. whether it has already
+/// alerted on an action), so a restart or another replica picks up where it left off.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MonitorState {
+    pub monitor: String,
+    pub subject: String,
+    pub data: Value,
+    pub updated_at: Timestamp,
+}
+
+/// How actions, sources and rules are doing, from what the store holds (pruned records no
+/// longer count). Each list is sorted by name.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Health {
+    pub actions: Vec<ActionHealth>,
+    pub sources: Vec<SourceHealth>,
+    pub rules: Vec<RuleHealth>,
+}
+
+/// One action, over the attempts of its deliveries. Of two attempts with the same
+/// `started_at`, the one with the larger (delivery id, number) is the later.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ActionHealth {
+    pub action: String,
+    /// The latest attempt with outcome success.
+    pub last_success_at: Option<Timestamp>,
+    /// The latest attempt with outcome retry or failed.
+    pub last_failure_at: Option<Timestamp>,
+    /// That attempt's status code.
+    pub last_failure_status: Option<i32>,
+    /// That attempt's error.
+    pub last_failure_error: Option<String>,
+    /// The failure kind of that attempt's delivery, as it is now.
+    pub last_failure_kind: Option<FailureKind>,
+    /// Attempts with outcome retry or failed after the last success (all of them if none
+    /// succeeded).
+    pub failure_streak: i64,
+    /// Deliveries of the action that are pending.
+    pub pending: i64,
+    /// Deliveries of the action that are dead.
+    pub dead: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SourceHealth {
+    pub source: String,
+    /// When the newest stored event of the source was received.
+    pub last_event_at: Option<Timestamp>,
+    /// Events of the source stored.
+    pub events: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RuleHealth {
+    pub rule: String,
+    /// When the newest delivery the rule produced was created.
+    pub last_delivery_at: Option<Timestamp>,
+    /// Deliveries of the rule that are dead.
+    pub dead: i64,
+}

@@ -320,6 +320,11 @@ pub trait Action: Send + Sync + 'static {
         None
     }
 
+    /// Names of the secrets this action authenticates with, for credential alerts.
+    fn credential_secrets(&self) -> Vec<&str> {
+        Vec::new()
+    }
+
     /// Render what would be done for this input, without doing it.
     async fn plan(&self, input: &ActionInput<'_>) -> Result<Plan, PlanError>;
 

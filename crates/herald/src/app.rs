@@ -1,12 +1,11 @@
 //! Assembling a running herald: store, writer, ingest, workers, retention and the HTTP
 //! router. `serve(listener, shutdown)` takes a bound listener so tests bind port 0.
 
-use crate::action::ActionDeps;
 use crate::api::{self, AppState};
 use crate::clock::SharedClock;
 use crate::config::{Config, SharedConfig};
-use crate::integrations::http::send;
-use crate::outbox::pacer::Pacer;
+use crate::monitors::{Monitors, SignatureFailures};
+use crate::outbox::executor::action_deps;
 use crate::outbox::{Executor, Worker, WorkerSettings};
 use crate::services::{Ingest, Queries, retention};
 use crate::telemetry;
@@ -25,6 +24,7 @@ pub struct App {
     pub store: SharedStore,
     pub state: AppState,
     pub worker: Worker,
+    pub monitors: Arc<Monitors>,
     writer: JoinHandle<()>,
 }
 
@@ -34,23 +34,24 @@ impl App {
         let config: SharedConfig = Arc::new(config);
         let wake = Arc::new(Notify::new());
         let (writer, writer_task) = Writer::spawn(store.clone(), MAX_WRITE_BATCH);
-        let ingest = Arc::new(Ingest::new(
-            config.clone(),
-            writer.clone(),
-            clock.clone(),
-            wake.clone(),
-        ));
-        let deps = ActionDeps {
-            http: send::client(),
-            clock: clock.clone(),
-            response_body_limit: config.delivery.response_body_limit,
-            pacer: Arc::new(Pacer::new(config.slack.pace, config.slack.burst)),
-        };
-        let executor = Arc::new(Executor::new(
+        let signatures = Arc::new(SignatureFailures::default());
+        let ingest = Arc::new(
+            Ingest::new(config.clone(), writer.clone(), clock.clone(), wake.clone())
+                .with_signature_log(signatures.clone()),
+        );
+        let deps = action_deps(&config, clock.clone());
+        let monitor_wake = Arc::new(Notify::new());
+        let executor = Arc::new(
+            Executor::new(config.clone(), store.clone(), writer.clone(), deps)
+                .with_failure_wake(monitor_wake.clone()),
+        );
+        let monitors = Arc::new(Monitors::new(
             config.clone(),
             store.clone(),
-            writer.clone(),
-            deps,
+            ingest.clone(),
+            clock.clone(),
+            signatures,
+            monitor_wake,
         ));
         let settings = WorkerSettings {
             concurrency: config.delivery.concurrency,
@@ -61,7 +62,7 @@ impl App {
         let worker = Worker::new(
             store.clone(),
             writer,
-            executor,
+            executor.clone(),
             clock.clone(),
             settings,
             wake.clone(),
@@ -70,6 +71,7 @@ impl App {
             config: config.clone(),
             ingest,
             queries: Queries::new(store.clone()),
+            executor,
             clock,
             metrics: telemetry::prometheus(),
             wake,
@@ -79,6 +81,7 @@ impl App {
             store,
             state,
             worker,
+            monitors,
             writer: writer_task,
         }
     }
@@ -99,6 +102,7 @@ impl App {
             store,
             state,
             worker,
+            monitors,
             writer,
         } = self;
         let router = api::router(state.clone());
@@ -112,6 +116,7 @@ impl App {
             config.retention.clone(),
             shutdown.clone(),
         ));
+        let monitoring = tokio::spawn(monitors.run(shutdown.clone()));
         tracing::info!(address = %listener.local_addr()?, "herald is listening");
         let served = axum::serve(listener, router)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
@@ -120,12 +125,14 @@ impl App {
         // The writer keeps running while workers finish: they record attempts through it.
         workers_stop.cancel();
         let _ = workers.await;
+        // Monitors emit through the writer too: stop them before it drains.
+        shutdown.cancel();
+        let _ = monitoring.await;
         // The router and the workers held the last handles on the writer: it now drains
         // and exits.
         if let Err(error) = writer.await {
             tracing::error!(error = %error, "The writer stopped abnormally");
         }
-        shutdown.cancel();
         let _ = pruning.await;
         tracing::info!("herald stopped");
         Ok(served?)

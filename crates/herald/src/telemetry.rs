@@ -110,3 +110,27 @@ pub fn init_logging() {
         eprintln!("logging was already set up: {error}");
     }
 }
+
+/// Health per destination and source, refreshed by each monitor check.
+pub fn health(health: &herald_store::model::Health) {
+    for action in &health.actions {
+        let label = action.action.clone();
+        gauge!("herald_destination_failure_streak", "action" => label.clone())
+            .set(action.failure_streak as f64);
+        gauge!("herald_destination_dead", "action" => label.clone()).set(action.dead as f64);
+        if let Some(at) = action.last_success_at {
+            gauge!("herald_destination_last_success_timestamp_seconds", "action" => label.clone())
+                .set(at.timestamp() as f64);
+        }
+        if let Some(at) = action.last_failure_at {
+            gauge!("herald_destination_last_failure_timestamp_seconds", "action" => label)
+                .set(at.timestamp() as f64);
+        }
+    }
+    for source in &health.sources {
+        if let Some(at) = source.last_event_at {
+            gauge!("herald_source_last_event_timestamp_seconds", "source" => source.source.clone())
+                .set(at.timestamp() as f64);
+        }
+    }
+}

@@ -3,7 +3,9 @@
 
 mod append;
 mod complete;
+mod health;
 mod maintain;
+mod monitors;
 mod read;
 mod rows;
 mod write;
@@ -99,6 +101,14 @@ impl Store for PgStore {
         read::list_events(&self.pool, query).await
     }
 
+    async fn claim_ids(
+        &self,
+        ids: &[Uuid],
+        request: &ClaimRequest,
+    ) -> Result<Vec<ClaimedDelivery>> {
+        write::claim_ids(&self.pool, ids, request).await
+    }
+
     async fn release_leases(&self, lease_tokens: &[Uuid]) -> Result<u64> {
         write::release_leases(&self.pool, lease_tokens).await
     }
@@ -133,5 +143,21 @@ impl Store for PgStore {
 
     async fn prune(&self, policy: &PrunePolicy) -> Result<PruneReport> {
         maintain::prune(&self.pool, policy).await
+    }
+
+    async fn health(&self) -> Result<Health> {
+        health::health(&self.pool).await
+    }
+
+    async fn monitor_states(&self, monitor: &str) -> Result<Vec<MonitorState>> {
+        monitors::monitor_states(&self.pool, monitor).await
+    }
+
+    async fn put_monitor_states(&self, states: &[MonitorState]) -> Result<()> {
+        monitors::put_monitor_states(&self.pool, states).await
+    }
+
+    async fn delete_monitor_states(&self, monitor: &str, subjects: &[String]) -> Result<u64> {
+        monitors::delete_monitor_states(&self.pool, monitor, subjects).await
     }
 }

@@ -3,7 +3,9 @@
 
 use crate::Result;
 use crate::common::{parse_failure_kind, parse_outcome, parse_status};
-use crate::model::{Attempt, Delivery, Event, Ref};
+use crate::model::{
+    ActionHealth, Attempt, Delivery, Event, MonitorState, Ref, RuleHealth, SourceHealth,
+};
 use serde_json::Value;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
@@ -70,6 +72,47 @@ pub(super) fn reference(row: &PgRow) -> Result<Ref> {
         data,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+    })
+}
+
+pub(super) fn monitor_state(row: &PgRow) -> Result<MonitorState> {
+    let Json(data): Json<Value> = row.try_get("data")?;
+    Ok(MonitorState {
+        monitor: row.try_get("monitor")?,
+        subject: row.try_get("subject")?,
+        data,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+pub(super) fn action_health(row: &PgRow) -> Result<ActionHealth> {
+    let kind: Option<&str> = row.try_get("last_failure_kind")?;
+    Ok(ActionHealth {
+        action: row.try_get("action")?,
+        last_success_at: row.try_get("last_success_at")?,
+        last_failure_at: row.try_get("last_failure_at")?,
+        last_failure_status: row.try_get("last_failure_status")?,
+        last_failure_error: row.try_get("last_failure_error")?,
+        last_failure_kind: kind.map(parse_failure_kind).transpose()?,
+        failure_streak: row.try_get("failure_streak")?,
+        pending: row.try_get("pending")?,
+        dead: row.try_get("dead")?,
+    })
+}
+
+pub(super) fn source_health(row: &PgRow) -> Result<SourceHealth> {
+    Ok(SourceHealth {
+        source: row.try_get("source")?,
+        last_event_at: row.try_get("last_event_at")?,
+        events: row.try_get("events")?,
+    })
+}
+
+pub(super) fn rule_health(row: &PgRow) -> Result<RuleHealth> {
+    Ok(RuleHealth {
+        rule: row.try_get("rule")?,
+        last_delivery_at: row.try_get("last_delivery_at")?,
+        dead: row.try_get("dead")?,
     })
 }
 

@@ -3,7 +3,7 @@
 
 use super::rows;
 use super::{append, complete};
-use crate::common::delivery_columns;
+use crate::common::{delivery_columns, leased};
 use crate::model::*;
 use crate::{Result, StoreError};
 use sqlx::Row;
@@ -152,6 +152,38 @@ async fn claim(conn: &mut PgConnection, request: &ClaimRequest) -> Result<Vec<Cl
     // RETURNING has no order; callers expect oldest due first.
     claimed.sort_by_key(|claim| (claim.delivery.next_attempt_at, claim.delivery.id));
     Ok(claimed)
+}
+
+/// Lease the named deliveries that are pending and not leased at `$5`, due or not and
+/// whatever their ordering key, with one new token. A row another transaction is changing
+/// (a claim, a completion) is waited for, then checked again as it was committed, so a
+/// lease taken meanwhile is never stolen.
+const CLAIM_IDS: &str = concat!(
+    "UPDATE deliveries SET lease_owner = $1, lease_token = $2, lease_until = $3
+     WHERE id = ANY($4) AND status = 'pending' AND (lease_until IS NULL OR lease_until <= $5)
+     RETURNING ",
+    delivery_columns!()
+);
+
+pub(super) async fn claim_ids(
+    pool: &PgPool,
+    ids: &[Uuid],
+    request: &ClaimRequest,
+) -> Result<Vec<ClaimedDelivery>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let lease_token = Uuid::now_v7();
+    let found = sqlx::query(CLAIM_IDS)
+        .bind(&request.owner)
+        .bind(lease_token)
+        .bind(request.lease_until)
+        .bind(ids)
+        .bind(request.now)
+        .fetch_all(pool)
+        .await?;
+    let deliveries = found.iter().map(rows::delivery).collect::<Result<_>>()?;
+    Ok(leased(deliveries, lease_token))
 }
 
 pub(super) async fn release_leases(pool: &PgPool, lease_tokens: &[Uuid]) -> Result<u64> {

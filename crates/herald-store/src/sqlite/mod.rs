@@ -3,7 +3,9 @@
 
 mod append;
 mod complete;
+mod health;
 mod maintain;
+mod monitors;
 mod read;
 mod rows;
 mod write;
@@ -20,9 +22,13 @@ use uuid::Uuid;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
-/// Migration attempts: another process migrating the same file at once makes ours fail
-/// once, and the retry then sees its work as applied.
-const MIGRATE_ATTEMPTS: u32 = 3;
+/// Migration attempts. Another process migrating the same file at once makes ours fail
+/// where it applied a migration first; the retry then sees that one as applied. Each
+/// failure so means one more migration applied, and one attempt per migration, plus one,
+/// always suffices.
+fn migrate_attempts() -> usize {
+    MIGRATOR.iter().count() + 1
+}
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -128,7 +134,7 @@ impl Store for SqliteStore {
         loop {
             match MIGRATOR.run(&self.write).await {
                 Ok(()) => return Ok(()),
-                Err(err) if attempt < MIGRATE_ATTEMPTS => {
+                Err(err) if attempt < migrate_attempts() => {
                     tracing::warn!(%err, attempt, "sqlite migration failed; retrying");
                     attempt += 1;
                 }
@@ -152,6 +158,14 @@ impl Store for SqliteStore {
 
     async fn list_events(&self, query: &EventQuery) -> Result<Vec<Event>> {
         read::list_events(&self.read, query).await
+    }
+
+    async fn claim_ids(
+        &self,
+        ids: &[Uuid],
+        request: &ClaimRequest,
+    ) -> Result<Vec<ClaimedDelivery>> {
+        write::claim_ids(&self.write, ids, request).await
     }
 
     async fn release_leases(&self, lease_tokens: &[Uuid]) -> Result<u64> {
@@ -188,5 +202,21 @@ impl Store for SqliteStore {
 
     async fn prune(&self, policy: &PrunePolicy) -> Result<PruneReport> {
         maintain::prune(&self.write, policy).await
+    }
+
+    async fn health(&self) -> Result<Health> {
+        health::health(&self.read).await
+    }
+
+    async fn monitor_states(&self, monitor: &str) -> Result<Vec<MonitorState>> {
+        monitors::monitor_states(&self.read, monitor).await
+    }
+
+    async fn put_monitor_states(&self, states: &[MonitorState]) -> Result<()> {
+        monitors::put_monitor_states(&self.write, states).await
+    }
+
+    async fn delete_monitor_states(&self, monitor: &str, subjects: &[String]) -> Result<u64> {
+        monitors::delete_monitor_states(&self.write, monitor, subjects).await
     }
 }

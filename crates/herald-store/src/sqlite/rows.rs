@@ -2,7 +2,9 @@
 //! ids as hyphenated text, JSON as text.
 
 use crate::common::{parse_failure_kind, parse_outcome, parse_status, to_i32};
-use crate::model::{Attempt, Delivery, Event, Ref, Timestamp};
+use crate::model::{
+    ActionHealth, Attempt, Delivery, Event, MonitorState, Ref, RuleHealth, SourceHealth, Timestamp,
+};
 use crate::{Result, StoreError};
 use chrono::DateTime;
 use serde::Serialize;
@@ -105,5 +107,45 @@ pub(super) fn reference(row: &SqliteRow) -> Result<Ref> {
         data: from_json(row.try_get("data")?, "data")?,
         created_at: time(row.try_get("created_at")?)?,
         updated_at: time(row.try_get("updated_at")?)?,
+    })
+}
+
+pub(super) fn monitor_state(row: &SqliteRow) -> Result<MonitorState> {
+    Ok(MonitorState {
+        monitor: row.try_get("monitor")?,
+        subject: row.try_get("subject")?,
+        data: from_json(row.try_get("data")?, "data")?,
+        updated_at: time(row.try_get("updated_at")?)?,
+    })
+}
+
+pub(super) fn action_health(row: &SqliteRow) -> Result<ActionHealth> {
+    let kind: Option<&str> = row.try_get("last_failure_kind")?;
+    Ok(ActionHealth {
+        action: row.try_get("action")?,
+        last_success_at: opt_time(row.try_get("last_success_at")?)?,
+        last_failure_at: opt_time(row.try_get("last_failure_at")?)?,
+        last_failure_status: opt_int(row, "last_failure_status")?,
+        last_failure_error: row.try_get("last_failure_error")?,
+        last_failure_kind: kind.map(parse_failure_kind).transpose()?,
+        failure_streak: row.try_get("failure_streak")?,
+        pending: row.try_get("pending")?,
+        dead: row.try_get("dead")?,
+    })
+}
+
+pub(super) fn source_health(row: &SqliteRow) -> Result<SourceHealth> {
+    Ok(SourceHealth {
+        source: row.try_get("source")?,
+        last_event_at: opt_time(row.try_get("last_event_at")?)?,
+        events: row.try_get("events")?,
+    })
+}
+
+pub(super) fn rule_health(row: &SqliteRow) -> Result<RuleHealth> {
+    Ok(RuleHealth {
+        rule: row.try_get("rule")?,
+        last_delivery_at: opt_time(row.try_get("last_delivery_at")?)?,
+        dead: row.try_get("dead")?,
     })
 }

@@ -4,7 +4,7 @@
 
 use super::rows::{self, ms, to_json};
 use super::{append, complete};
-use crate::common::{Holders, append_outcomes, delivery_columns};
+use crate::common::{Holders, append_outcomes, delivery_columns, leased};
 use crate::model::*;
 use crate::{Result, StoreError};
 use sqlx::sqlite::{SqliteConnection, SqlitePool, SqliteRow};
@@ -190,6 +190,37 @@ fn claimed_row(row: &SqliteRow) -> Result<(usize, Delivery)> {
     let index = usize::try_from(index)
         .map_err(|_| StoreError::Corrupt(format!("bad claim index {index}")))?;
     Ok((index, rows::delivery(row)?))
+}
+
+/// Lease the named deliveries that are pending and not leased at `now`, due or not and
+/// whatever their ordering key, with one new token.
+pub(super) async fn claim_ids(
+    pool: &SqlitePool,
+    ids: &[Uuid],
+    request: &ClaimRequest,
+) -> Result<Vec<ClaimedDelivery>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let lease_token = Uuid::now_v7();
+    let mut tx = begin(pool).await?;
+    let found = sqlx::query(concat!(
+        "UPDATE deliveries SET lease_owner = ?1, lease_token = ?2, lease_until = ?3
+         WHERE id IN (SELECT value FROM json_each(?4)) AND status = 'pending'
+           AND (lease_until IS NULL OR lease_until <= ?5)
+         RETURNING ",
+        delivery_columns!()
+    ))
+    .bind(&request.owner)
+    .bind(lease_token.to_string())
+    .bind(ms(request.lease_until))
+    .bind(to_json(ids)?)
+    .bind(ms(request.now))
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let deliveries = found.iter().map(rows::delivery).collect::<Result<_>>()?;
+    Ok(leased(deliveries, lease_token))
 }
 
 pub(super) async fn release_leases(pool: &SqlitePool, lease_tokens: &[Uuid]) -> Result<u64> {

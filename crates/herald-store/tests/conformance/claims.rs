@@ -4,7 +4,7 @@ use crate::fixtures::*;
 use chrono::Duration;
 use herald_store::SharedStore;
 use herald_store::model::*;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
 pub async fn claim_respects_due_time_limit_and_order(store: SharedStore) {
@@ -182,5 +182,114 @@ pub async fn concurrent_claims_never_overlap(store: SharedStore) {
         all.extend(claimer.await.unwrap());
     }
     assert_eq!(all.len(), 400, "a delivery was claimed twice or not at all");
+    assert_eq!(all.into_iter().collect::<HashSet<_>>(), seeded);
+}
+
+pub async fn claim_ids_leases_only_the_named_pending_ones(store: SharedStore) {
+    // `behind` waits behind `head` on key k; `later` is not due for a while.
+    let specs = [
+        (None, at(0), at(0)),
+        (None, at(0), at(0)),
+        (None, at(0), at(0)),
+        (None, at(0), at(100)),
+        (Some("k"), at(0), at(0)),
+        (Some("k"), at(1), at(1)),
+        (None, at(0), at(0)),
+        (None, at(0), at(0)),
+    ];
+    let ids = seed_keyed(&store, &specs).await;
+    let [held, done, dead, later, head, behind, unnamed, expired] = ids[..] else {
+        unreachable!()
+    };
+    assert!(
+        store
+            .claim_ids(&[], &claim(at(1), 5))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let steps = HashMap::from([(done, NextStep::Succeeded), (dead, NextStep::Dead)]);
+    complete_due(&store, at(2), &steps).await;
+    // A lease that has run out by at(50), and one a worker holds until at(70).
+    let stale = store.claim_ids(&[expired], &claim(at(3), 1)).await.unwrap();
+    assert_eq!(stale.len(), 1);
+    let live = store.claim_due(&claim(at(40), 1)).await.unwrap();
+    assert_eq!(live[0].delivery.id, held);
+
+    // The ids bound the claim, not the limit.
+    let mut request = claim(at(50), 0);
+    request.owner = "herald-test".to_string();
+    let named = [
+        held,
+        done,
+        dead,
+        later,
+        behind,
+        expired,
+        Uuid::now_v7(),
+        later,
+    ];
+    let claimed = store.claim_ids(&named, &request).await.unwrap();
+    let found: Vec<Uuid> = claimed.iter().map(|c| c.delivery.id).collect();
+    // Oldest due first, due or not, ordering key or not.
+    assert_eq!(found, vec![expired, behind, later]);
+    let token = claimed[0].lease_token;
+    for claim in &claimed {
+        assert_eq!(claim.lease_token, token);
+        assert_eq!(claim.delivery.lease_until, Some(at(80)));
+        assert_eq!(delivery_of(&store, claim.delivery.id).await, claim.delivery);
+    }
+    assert!(![stale[0].lease_token, live[0].lease_token].contains(&token));
+    assert!(store.claim_ids(&named, &request).await.unwrap().is_empty());
+
+    // The stale lease is fenced off; the live one still holds.
+    let late = record(&stale[0], NextStep::Succeeded, at(51));
+    assert!(!store.complete_attempt(&late).await.unwrap());
+    let held_done = record(&live[0], NextStep::Succeeded, at(51));
+    assert!(store.complete_attempt(&held_done).await.unwrap());
+    // The lease on `behind` blocks its key as any lease does.
+    assert_eq!(claim_ids(&store, at(52), 10).await, vec![unnamed]);
+    let behind_done = record(&claimed[1], NextStep::Succeeded, at(53));
+    assert!(store.complete_attempt(&behind_done).await.unwrap());
+    assert_eq!(claim_ids(&store, at(54), 10).await, vec![head]);
+}
+
+pub async fn claim_ids_and_claims_never_overlap(store: SharedStore) {
+    let times: Vec<_> = (0..200).map(|i| at_ms(i * 10)).collect();
+    let ids = seed_due(&store, &times).await;
+    let seeded: HashSet<Uuid> = ids.iter().copied().collect();
+    let chunks: Vec<Vec<Uuid>> = ids.chunks(10).map(<[Uuid]>::to_vec).collect();
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let batch = store.claim_due(&claim(at(60), 5)).await.expect("claim");
+                if batch.is_empty() {
+                    return mine;
+                }
+                mine.extend(batch.into_iter().map(|claimed| claimed.delivery.id));
+            }
+        }));
+    }
+    for runner in 0..4 {
+        let (store, mut chunks) = (store.clone(), chunks.clone());
+        // Each runner walks the chunks from its own starting point, so they collide.
+        chunks.rotate_left(runner * 5);
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            for chunk in chunks {
+                let batch = store.claim_ids(&chunk, &claim(at(60), 0)).await;
+                mine.extend(batch.expect("claim ids").into_iter().map(|c| c.delivery.id));
+            }
+            mine
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    assert_eq!(all.len(), 200, "a delivery was leased twice or not at all");
     assert_eq!(all.into_iter().collect::<HashSet<_>>(), seeded);
 }

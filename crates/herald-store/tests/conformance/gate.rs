@@ -74,6 +74,13 @@ impl Store for GatedStore {
     async fn list_events(&self, query: &EventQuery) -> Result<Vec<Event>> {
         self.inner.list_events(query).await
     }
+    async fn claim_ids(
+        &self,
+        ids: &[Uuid],
+        request: &ClaimRequest,
+    ) -> Result<Vec<ClaimedDelivery>> {
+        self.inner.claim_ids(ids, request).await
+    }
     async fn release_leases(&self, lease_tokens: &[Uuid]) -> Result<u64> {
         self.inner.release_leases(lease_tokens).await
     }
@@ -100,6 +107,18 @@ impl Store for GatedStore {
     }
     async fn prune(&self, policy: &PrunePolicy) -> Result<PruneReport> {
         self.inner.prune(policy).await
+    }
+    async fn health(&self) -> Result<Health> {
+        self.inner.health().await
+    }
+    async fn monitor_states(&self, monitor: &str) -> Result<Vec<MonitorState>> {
+        self.inner.monitor_states(monitor).await
+    }
+    async fn put_monitor_states(&self, states: &[MonitorState]) -> Result<()> {
+        self.inner.put_monitor_states(states).await
+    }
+    async fn delete_monitor_states(&self, monitor: &str, subjects: &[String]) -> Result<u64> {
+        self.inner.delete_monitor_states(monitor, subjects).await
     }
 }
 

@@ -10,7 +10,9 @@ mod events;
 mod fixtures;
 mod gate;
 mod harness;
+mod health;
 mod maintenance;
+mod monitors;
 mod ordering;
 mod refs;
 mod replay;
@@ -57,6 +59,8 @@ conformance!(
     claims::release_leases_makes_rows_claimable,
     claims::release_leases_frees_every_row_of_a_claim,
     claims::concurrent_claims_never_overlap,
+    claims::claim_ids_leases_only_the_named_pending_ones,
+    claims::claim_ids_and_claims_never_overlap,
     completion::complete_succeeded_records_attempt,
     completion::complete_retry_and_dead_update_schedule,
     completion::complete_sets_progress_and_failure_kind,
@@ -80,6 +84,11 @@ conformance!(
     maintenance::prune_keeps_pending_and_referenced,
     maintenance::prune_refs_by_last_write,
     maintenance::migrate_again_is_harmless,
+    health::health_reports_streaks_failures_and_counts,
+    health::health_breaks_started_at_ties_by_delivery_then_number,
+    monitors::monitor_states_are_upserted_and_listed_by_subject,
+    monitors::delete_monitor_states_counts_and_keeps_other_monitors,
+    monitors::put_many_monitor_states_at_once,
     batches::write_mixes_jobs_in_one_transaction,
     batches::write_empty_batch_does_nothing,
     batches::write_large_batches,

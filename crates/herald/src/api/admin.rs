@@ -4,6 +4,8 @@
 use super::AppState;
 use super::error::ApiError;
 use crate::services::query::{DeliveryDetail, DeliveryFilter, EventFilter, ReplayRequest};
+use crate::services::status::StatusReport;
+use crate::services::trial::{TrialError, TrialInput, TrialReport, run_trial};
 use axum::Json;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::HeaderMap;
@@ -80,6 +82,50 @@ pub async fn show_delivery(
     delivery
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("no delivery {id}")))
+}
+
+pub async fn status(State(state): State<AppState>) -> Result<Json<StatusReport>, ApiError> {
+    Ok(Json(
+        crate::services::status::status(&state.config, state.queries.store()).await?,
+    ))
+}
+
+/// `{"payload": {...}, "type": "...", "source": "..."}`, all optional.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestRequest {
+    payload: Option<Value>,
+    #[serde(rename = "type")]
+    event_type: Option<String>,
+    source: Option<String>,
+}
+
+pub async fn test_rule(
+    State(state): State<AppState>,
+    Path(rule): Path<String>,
+    body: Option<Json<TestRequest>>,
+) -> Result<Json<TrialReport>, ApiError> {
+    let request = body.map(|Json(body)| body).unwrap_or_default();
+    let input = TrialInput {
+        payload: request.payload,
+        event_type: request.event_type,
+        source: request.source,
+    };
+    let report = run_trial(
+        &state.config,
+        state.queries.store(),
+        &state.executor,
+        &state.clock,
+        &rule,
+        input,
+    )
+    .await
+    .map_err(|error| match error {
+        TrialError::Store(error) => ApiError::from(error),
+        TrialError::UnknownRule(_) => ApiError::NotFound(error.to_string()),
+        other => ApiError::BadRequest(other.to_string()),
+    })?;
+    Ok(Json(report))
 }
 
 pub async fn replay(

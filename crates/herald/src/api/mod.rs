@@ -8,6 +8,7 @@ pub mod ops;
 
 use crate::clock::SharedClock;
 use crate::config::SharedConfig;
+use crate::outbox::Executor;
 use crate::services::{Ingest, Queries};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -26,6 +27,8 @@ pub struct AppState {
     pub config: SharedConfig,
     pub ingest: Arc<Ingest>,
     pub queries: Queries,
+    /// Runs `POST /api/rules/{rule}/test` deliveries at once.
+    pub executor: Arc<Executor>,
     pub clock: SharedClock,
     pub metrics: PrometheusHandle,
     /// Wakes the workers (after a replay).
@@ -42,6 +45,8 @@ pub fn router(state: AppState) -> Router {
         .route("/deliveries", get(admin::list_deliveries))
         .route("/deliveries/{id}", get(admin::show_delivery))
         .route("/replay", post(admin::replay))
+        .route("/status", get(admin::status))
+        .route("/rules/{rule}/test", post(admin::test_rule))
         .layer(DefaultBodyLimit::max(ADMIN_BODY_LIMIT))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

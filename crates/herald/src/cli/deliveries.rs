@@ -4,6 +4,7 @@ use super::output::{self, Page};
 use super::{load_config, open_store};
 use crate::services::Queries;
 use crate::services::query::{DeliveryDetail, DeliveryFilter};
+use crate::services::trial::TEST_PREFIX;
 use anyhow::anyhow;
 use std::path::Path;
 use std::process::ExitCode;
@@ -129,6 +130,14 @@ fn print_detail(detail: &DeliveryDetail) -> anyhow::Result<()> {
         ),
         ("ordering key", output::optional(&d.ordering_key)),
         ("steps done", d.progress.to_string()),
+        (
+            "test",
+            if d.idempotency_key.starts_with(TEST_PREFIX) {
+                "yes (sent by `herald test`)".into()
+            } else {
+                "no".into()
+            },
+        ),
     ]);
     for attempt in &detail.attempts {
         println!(

@@ -4,11 +4,14 @@
 mod check;
 mod deliveries;
 mod events;
+mod init;
 mod output;
 mod prune;
 mod replay;
 mod send;
 mod serve;
+mod status;
+mod test;
 
 use crate::config::{self, Config};
 use anyhow::Context;
@@ -58,6 +61,12 @@ enum Command {
     Replay(replay::Args),
     /// Delete old records now, including dead letters (serve prunes on a schedule, without them).
     Prune(prune::Args),
+    /// Write a ready-made, commented configuration for a common workflow (`--list` shows them).
+    Init(init::Args),
+    /// Health per destination, source and rule, and the monitors' open alerts.
+    Status(status::Args),
+    /// Send one real request through a rule's actions now, and show request, answer and verdict.
+    Test(test::Args),
 }
 
 pub async fn run(cli: Cli) -> ExitCode {
@@ -70,6 +79,9 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Deliveries(command) => deliveries::run(&cli.config, command).await,
         Command::Replay(args) => replay::run(&cli.config, args).await,
         Command::Prune(args) => prune::run(&cli.config, args).await,
+        Command::Init(args) => init::run(args),
+        Command::Status(args) => status::run(&cli.config, args).await,
+        Command::Test(args) => test::run(&cli.config, args).await,
     };
     match result {
         Ok(code) => code,

@@ -7,6 +7,7 @@ use super::diagnostic::{Diagnostic, Diagnostics, Report, unreadable};
 use super::document::{self, Item, Table};
 use super::interpolate::{EnvLookup, Interpolator, has_reference, process_env};
 use super::model::{ActionConfig, Config, SourceConfig};
+use super::monitors::{self, Known, build_monitor};
 use super::rules::build_rule;
 use super::sections;
 use super::sources::build_source;
@@ -28,6 +29,8 @@ const SECTIONS: &[&str] = &[
     "sources",
     "rules",
     "actions",
+    "monitors",
+    "monitoring",
 ];
 
 /// A loaded configuration and the warnings found on the way.
@@ -93,6 +96,7 @@ fn build(
     let sections = top_level(root, diagnostics);
     let get = |name: &str| sections.get(name).cloned();
     let secrets = resolve_secrets(get("secrets"), interpolator, diagnostics);
+    let secret_origins = secret_origins(get("secrets"));
     let (people, slack) = sections::slack(get("slack"), diagnostics);
     let mut templates = TemplateEngine::new(Arc::new(secrets.clone()), people);
     let mut used_secrets = BTreeSet::new();
@@ -119,6 +123,18 @@ fn build(
         build_action(name, item, &default_retry, b)
     });
     let rules = build_rules(get("rules"), &sources, &actions, &mut builder);
+    let known = Known {
+        sources: &|name| sources.contains_key(name),
+        actions: &|name| actions.contains_key(name),
+    };
+    let monitors = named(
+        get("monitors"),
+        "monitors",
+        &mut builder,
+        |name, item, b| build_monitor(name, item, &known, b),
+    );
+    builder.scope = "server".to_string();
+    let monitoring_interval = monitors::interval(get("monitoring"), &mut builder);
     if let Some((delivery, lease_span, _)) = &delivery {
         check_lease(
             delivery.lease,
@@ -153,6 +169,12 @@ fn build(
             .collect(),
         templates,
         slack,
+        monitors: monitors
+            .into_iter()
+            .map(|(name, (_, monitor))| (name, monitor))
+            .collect(),
+        monitoring_interval: monitoring_interval?,
+        secret_origins,
     })
 }
 
@@ -221,6 +243,25 @@ fn resolve_secrets(
         }
     }
     secrets
+}
+
+/// Where each secret is read from (`${env:GITHUB_TOKEN}`), for runbooks; never the value.
+fn secret_origins(item: Option<Item<'_>>) -> BTreeMap<String, String> {
+    let Some(table) = item.and_then(|item| document::table(&item, "`secrets`").ok()) else {
+        return BTreeMap::new();
+    };
+    document::entries(&table)
+        .into_iter()
+        .filter_map(|(name, value)| {
+            let text = value.get_ref().as_str()?;
+            let origin = if has_reference(text) {
+                text.to_string()
+            } else {
+                "the configuration file (inline)".to_string()
+            };
+            Some((name.get_ref().clone(), origin))
+        })
+        .collect()
 }
 
 /// Build each entry of a `[section.NAME]` table; failed entries are left out (and reported).

@@ -8,6 +8,7 @@ pub mod document;
 pub mod interpolate;
 mod load;
 pub mod model;
+pub mod monitors;
 pub mod rules;
 mod sections;
 pub mod sources;

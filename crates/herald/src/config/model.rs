@@ -26,6 +26,11 @@ pub struct Config {
     pub actions: BTreeMap<String, ActionConfig>,
     pub templates: TemplateEngine,
     pub slack: SlackConfig,
+    pub monitors: super::monitors::Monitors,
+    /// How often monitors check.
+    pub monitoring_interval: Duration,
+    /// Where each secret is read from, e.g. `${env:GITHUB_TOKEN}` (never its value).
+    pub secret_origins: BTreeMap<String, String>,
 }
 
 /// `[slack]`: how Slack messages are paced.

@@ -3,7 +3,7 @@
 use super::build::Builder;
 use super::document::Item;
 use crate::core::context::EVENT_VARIABLES;
-use crate::core::rules::Rule;
+use crate::core::rules::{HERALD_SOURCE, Rule};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use toml::Spanned;
@@ -36,7 +36,10 @@ pub fn build_rule<S, A>(
         ok = false;
     }
     for source in raw.sources.get_ref() {
-        if source.get_ref() != "*" && !sources.contains_key(source.get_ref()) {
+        let known = source.get_ref() == "*"
+            || source.get_ref() == HERALD_SOURCE
+            || sources.contains_key(source.get_ref());
+        if !known {
             builder.error(
                 source.span(),
                 format!("undefined source `{}`", source.get_ref()),
@@ -82,7 +85,7 @@ pub fn build_rule<S, A>(
     .filter(|_| ok)
 }
 
-fn event_globs(
+pub(super) fn event_globs(
     raw: Option<&[Spanned<String>]>,
     builder: &mut Builder<'_>,
 ) -> Option<Vec<glob::Pattern>> {

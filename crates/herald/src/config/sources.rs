@@ -75,6 +75,13 @@ pub fn build_source(
     item: &Item<'_>,
     builder: &mut Builder<'_>,
 ) -> Option<SourceConfig> {
+    if name.get_ref() == crate::core::rules::HERALD_SOURCE {
+        builder.error(
+            name.span(),
+            "`herald` is the source of herald's own alerts; give this source another name",
+        );
+        return None;
+    }
     let table = builder
         .diagnostics
         .take(document::table(item, "a source"))?;

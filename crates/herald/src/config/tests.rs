@@ -326,3 +326,56 @@ fn github_actions_check_their_options() {
         assert!(report.contains(expected), "{action}\n{report}");
     }
 }
+
+#[test]
+fn monitors_are_checked_at_load() {
+    let base = format!("{SLACK_BASE}\n[actions.a]\nkind = \"log\"\n");
+    let good = format!(
+        "{base}\n[monitoring]\ninterval = \"30s\"\n\n[monitors.token]\nkind = \"credential\"\nactions = [\"a\"]\n\n[monitors.quiet]\nkind = \"staleness\"\nsource = \"github\"\nevents = [\"push\"]\ngroup = \"{{{{ event.repository.name }}}}\"\nevery = \"2h\"\n"
+    );
+    let loaded = load(&good).unwrap();
+    assert_eq!(loaded.config.monitors.len(), 2);
+    assert_eq!(
+        loaded.config.monitoring_interval,
+        std::time::Duration::from_secs(30)
+    );
+    let cases = [
+        ("kind = \"psychic\"", "unknown monitor kind `psychic`"),
+        (
+            "kind = \"credential\"\nactions = [\"nope\"]",
+            "undefined action `nope`",
+        ),
+        (
+            "kind = \"failure-streak\"\nthreshold = 0",
+            "must be at least 1",
+        ),
+        (
+            "kind = \"staleness\"\nsource = \"nowhere\"\nevery = \"1h\"",
+            "undefined source `nowhere`",
+        ),
+        (
+            "kind = \"staleness\"\nsource = \"github\"\nevery = \"often\"",
+            "often",
+        ),
+        (
+            "kind = \"signature-failures\"\nwindow = \"5m\"\ncolour = 1",
+            "colour",
+        ),
+        (
+            "kind = \"credential\"\nthreshold = 3",
+            "`threshold` is for `failure-streak`",
+        ),
+    ];
+    for (monitor, expected) in cases {
+        let text = format!("{base}\n[monitors.m]\n{monitor}\n");
+        let report = load(&text).err().expect(monitor).to_string();
+        assert!(report.contains(expected), "{monitor}\n{report}");
+    }
+    let herald_source =
+        format!("{base}\n[sources.herald]\nkind = \"github\"\nsecrets = [\"github\"]\n");
+    let report = load(&herald_source).err().unwrap().to_string();
+    assert!(
+        report.contains("`herald` is the source of herald's own alerts"),
+        "{report}"
+    );
+}

@@ -3,6 +3,10 @@
 use super::template::{ExprRef, RenderError, TemplateEngine};
 use minijinja::value::Value;
 
+/// The source of herald's own events (monitor alerts). `*` does not include it, so a
+/// catch-all rule cannot feed alerts back into the destinations they are about.
+pub const HERALD_SOURCE: &str = "herald";
+
 /// A validated rule: sources, event type globs, an optional filter, and its actions.
 #[derive(Debug, Clone)]
 pub struct Rule {
@@ -16,7 +20,9 @@ pub struct Rule {
 
 impl Rule {
     fn accepts(&self, source: &str, event_type: &str) -> bool {
-        self.sources.iter().any(|s| s == "*" || s == source)
+        self.sources
+            .iter()
+            .any(|s| s == source || (s == "*" && source != HERALD_SOURCE))
             && self.events.iter().any(|glob| glob.matches(event_type))
     }
 }

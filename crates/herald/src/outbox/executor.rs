@@ -8,12 +8,27 @@ use crate::core::context::stored_event_context;
 use crate::telemetry;
 use herald_store::model::{AttemptRecord, ClaimedDelivery, Delivery, Event, NextStep};
 use herald_store::{SharedStore, StoreError, Writer};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::Notify;
 
 /// Rate-limit waits do not use up the retry schedule, but a delivery is given up after
 /// this many attempts in all, so a destination that always says "later" cannot keep it
 /// forever.
 const MAX_TOTAL_ATTEMPTS: i32 = 100;
+
+/// What actions use while executing, as configured: one HTTP client, the Slack pacer.
+pub fn action_deps(config: &crate::config::Config, clock: SharedClock) -> ActionDeps {
+    ActionDeps {
+        http: crate::integrations::http::send::client(),
+        clock,
+        response_body_limit: config.delivery.response_body_limit,
+        pacer: Arc::new(super::pacer::Pacer::new(
+            config.slack.pace,
+            config.slack.burst,
+        )),
+    }
+}
 
 pub struct Executor {
     config: SharedConfig,
@@ -23,6 +38,8 @@ pub struct Executor {
     writer: Writer,
     deps: ActionDeps,
     clock: SharedClock,
+    /// Rung after a credential failure, so monitors alert at once.
+    failure_wake: Option<Arc<Notify>>,
 }
 
 impl Executor {
@@ -34,7 +51,14 @@ impl Executor {
             writer,
             deps,
             clock,
+            failure_wake: None,
         }
+    }
+
+    /// Ring `wake` after an attempt that failed on its credentials.
+    pub fn with_failure_wake(mut self, wake: Arc<Notify>) -> Self {
+        self.failure_wake = Some(wake);
+        self
     }
 
     /// Attempt the delivery and record the outcome. Returns false if the lease was lost
@@ -65,6 +89,11 @@ impl Executor {
         };
         let elapsed = timer.elapsed();
         let next = self.next_step(delivery, &report);
+        if report.failure_kind.is_some()
+            && let Some(wake) = &self.failure_wake
+        {
+            wake.notify_one();
+        }
         self.observe(delivery, &report, next, elapsed);
         Ok(AttemptRecord {
             delivery_id: delivery.id,

@@ -5,8 +5,9 @@
 use crate::clock::SharedClock;
 use crate::config::{Config, SharedConfig, SourceConfig};
 use crate::core::context::{inbound_context, new_event_context};
-use crate::core::rules::route;
+use crate::core::rules::{HERALD_SOURCE, route};
 use crate::ingress::source::{ParseError, Parsed, RawRequest, Reply, VerifyError};
+use crate::monitors::SignatureFailures;
 use crate::telemetry;
 use herald_store::model::{AppendOutcome, EventWithDeliveries, NewDelivery, NewEvent};
 use herald_store::{StoreError, Writer};
@@ -65,6 +66,8 @@ pub struct Ingest {
     clock: SharedClock,
     /// Wakes this process's workers as soon as deliveries are committed.
     wake: Arc<Notify>,
+    /// Rejected signatures, for the signature-failures monitor.
+    signature_failures: Arc<SignatureFailures>,
 }
 
 impl Ingest {
@@ -79,7 +82,14 @@ impl Ingest {
             writer,
             clock,
             wake,
+            signature_failures: Arc::default(),
         }
+    }
+
+    /// Record rejected signatures in `log` (shared with the monitors).
+    pub fn with_signature_log(mut self, log: Arc<SignatureFailures>) -> Self {
+        self.signature_failures = log;
+        self
     }
 
     /// The body size limit of a source, checked before the body is read.
@@ -118,12 +128,33 @@ impl Ingest {
         let source_config = self.source(source)?;
         if verify && let Err(error) = source_config.source.verify(&request, self.clock.now()) {
             telemetry::signature_failure(source, &error);
+            self.signature_failures.record(source, self.clock.now());
             return Err(IngestError::Unverified(error));
         }
         match prepare(&self.config, source_config, &request, &self.clock)? {
             Preparation::Reply(reply) => Ok(IngestOutcome::Reply(reply)),
             Preparation::Event(prepared) => self.store(prepared).await,
         }
+    }
+
+    /// Store one of herald's own events (a monitor alert) and route it like any other.
+    /// A repeated dedup key stores nothing: that is what makes an alert go out once.
+    pub async fn emit(
+        &self,
+        event_type: &str,
+        dedup_key: String,
+        payload: serde_json::Value,
+    ) -> Result<IngestOutcome, IngestError> {
+        let event = NewEvent {
+            id: Uuid::now_v7(),
+            source: HERALD_SOURCE.to_string(),
+            event_type: event_type.to_string(),
+            dedup_key: Some(dedup_key),
+            received_at: self.clock.now(),
+            headers: BTreeMap::new(),
+            payload,
+        };
+        self.store(route_event(&self.config, event)).await
     }
 
     async fn store(&self, prepared: Prepared) -> Result<IngestOutcome, IngestError> {
@@ -179,16 +210,21 @@ pub fn prepare(
         Some(key) => Some(key),
         None => inbound.dedup_key,
     };
-    let now = clock.now();
     let event = NewEvent {
         id: Uuid::now_v7(),
         source: source.name.clone(),
         event_type,
         dedup_key,
-        received_at: now,
+        received_at: clock.now(),
         headers,
         payload: inbound.payload,
     };
+    Ok(Preparation::Event(route_event(config, event)))
+}
+
+/// Match an event against the rules: the deliveries it creates. Pure.
+pub fn route_event(config: &Config, event: NewEvent) -> Prepared {
+    let now = event.received_at;
     let routing = route(
         &config.rules,
         &config.templates,
@@ -218,10 +254,10 @@ pub fn prepare(
         .into_iter()
         .map(|(rule, error)| (rule.to_string(), error.to_string()))
         .collect();
-    Ok(Preparation::Event(Prepared {
+    Prepared {
         item: EventWithDeliveries { event, deliveries },
         filter_errors,
-    }))
+    }
 }
 
 /// The action's ordering key for this event. A key that cannot be rendered is left out:

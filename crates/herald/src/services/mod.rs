@@ -4,8 +4,10 @@
 pub mod ingest;
 pub mod query;
 pub mod retention;
+pub mod status;
 pub mod storage;
 pub mod time;
+pub mod trial;
 
 pub use ingest::{Ingest, IngestError, IngestOutcome};
 pub use query::Queries;

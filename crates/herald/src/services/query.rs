@@ -26,6 +26,10 @@ impl Queries {
         Queries { store }
     }
 
+    pub fn store(&self) -> &SharedStore {
+        &self.store
+    }
+
     pub async fn events(&self, query: &EventQuery) -> Result<Vec<Event>, StoreError> {
         self.store.list_events(query).await
     }

@@ -111,6 +111,10 @@ impl Action for GithubAction {
         self.ordering.as_ref()
     }
 
+    fn credential_secrets(&self) -> Vec<&str> {
+        vec![self.client.token.name()]
+    }
+
     async fn plan(&self, input: &ActionInput<'_>) -> Result<Plan, PlanError> {
         let repository = self.repository(input)?;
         let body = self.body(input)?;

@@ -77,6 +77,10 @@ impl Action for SlackAction {
         Some(&self.ordering)
     }
 
+    fn credential_secrets(&self) -> Vec<&str> {
+        vec![self.token.name()]
+    }
+
     async fn plan(&self, input: &ActionInput<'_>) -> Result<Plan, PlanError> {
         let Some(key_template) = &self.key else {
             let channel = self.channel(input)?;

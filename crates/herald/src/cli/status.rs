@@ -1,0 +1,113 @@
+//! `herald status`: health per destination, source and rule, and open alerts.
+
+use super::output;
+use super::{load_config, open_store};
+use crate::services::status::{StatusReport, status};
+use std::path::Path;
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(path: &Path, args: Args) -> anyhow::Result<ExitCode> {
+    let config = load_config(path)?;
+    let store = open_store(&config).await?;
+    let report = status(&config, &store).await?;
+    if args.json {
+        output::json(&report)?;
+    } else {
+        print(&report);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print(report: &StatusReport) {
+    println!("destinations");
+    let rows: Vec<Vec<String>> = report
+        .health
+        .actions
+        .iter()
+        .map(|a| {
+            let failure = match (&a.last_failure_at, &a.last_failure_error) {
+                (Some(at), error) => format!(
+                    "{} {} {}",
+                    output::time(at),
+                    output::optional(&a.last_failure_status),
+                    output::cut(&output::optional(error), 50)
+                ),
+                (None, _) => "-".into(),
+            };
+            vec![
+                a.action.clone(),
+                a.last_success_at.as_ref().map_or("-".into(), output::time),
+                failure,
+                a.last_failure_kind
+                    .map_or("-".into(), |k| k.as_str().to_string()),
+                a.failure_streak.to_string(),
+                a.pending.to_string(),
+                a.dead.to_string(),
+            ]
+        })
+        .collect();
+    output::table(
+        &[
+            "ACTION",
+            "LAST SUCCESS",
+            "LAST FAILURE",
+            "KIND",
+            "STREAK",
+            "PENDING",
+            "DEAD",
+        ],
+        rows,
+    );
+    println!("\nsources");
+    let rows: Vec<Vec<String>> = report
+        .health
+        .sources
+        .iter()
+        .map(|s| {
+            vec![
+                s.source.clone(),
+                s.last_event_at.as_ref().map_or("-".into(), output::time),
+                s.events.to_string(),
+            ]
+        })
+        .collect();
+    output::table(&["SOURCE", "LAST EVENT", "EVENTS"], rows);
+    println!("\nrules");
+    let rows: Vec<Vec<String>> = report
+        .health
+        .rules
+        .iter()
+        .map(|r| {
+            vec![
+                r.rule.clone(),
+                r.last_delivery_at.as_ref().map_or("-".into(), output::time),
+                r.dead.to_string(),
+            ]
+        })
+        .collect();
+    output::table(&["RULE", "LAST DELIVERY", "DEAD"], rows);
+    println!("\nopen alerts");
+    if report.alerts.is_empty() {
+        println!("none");
+    }
+    for alert in &report.alerts {
+        println!(
+            "{} ({}) on {} since {}",
+            alert.monitor,
+            alert.kind,
+            if alert.subject.is_empty() {
+                "-"
+            } else {
+                &alert.subject
+            },
+            output::time(&alert.since)
+        );
+    }
+}

@@ -1,0 +1,89 @@
+//! Ready-made, commented configurations for common workflows (`herald init --preset NAME`).
+//! Each is a file under examples/presets/, embedded in the binary so `init` needs nothing
+//! else, and loaded by the docs test like every other example.
+
+/// One preset: its name on the command line, a one-line description, and the file.
+pub struct Preset {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub text: &'static str,
+}
+
+/// Every preset. A new one adds its file under examples/presets/ and its line here.
+pub const PRESETS: &[Preset] = &[Preset {
+    name: "pact-github",
+    description: "Pact Broker contract_requiring_verification_published → GitHub repository_dispatch to the provider's verification workflow",
+    text: include_str!("../../../examples/presets/pact-github.toml"),
+}];
+
+pub fn find(name: &str) -> Option<&'static Preset> {
+    PRESETS.iter().find(|preset| preset.name == name)
+}
+
+pub fn names() -> Vec<&'static str> {
+    PRESETS.iter().map(|preset| preset.name).collect()
+}
+
+/// The environment variables a configuration reads (`${env:NAME}`), in order, once each.
+/// Comments are skipped: they may show references the file does not use.
+pub fn env_vars(text: &str) -> Vec<&str> {
+    let mut names = Vec::new();
+    for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
+        let mut rest = line;
+        while let Some(start) = rest.find("${env:") {
+            let after = &rest[start + "${env:".len()..];
+            let Some(end) = after.find('}') else { break };
+            let name = &after[..end];
+            // `$${env:X}` is a literal, not a reference.
+            let escaped = rest[..start].ends_with('$');
+            if !escaped && !names.contains(&name) {
+                names.push(name);
+            }
+            rest = &after[end + 1..];
+        }
+    }
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+    use std::sync::Arc;
+
+    #[test]
+    fn names_are_unique_and_findable() {
+        let names = names();
+        for name in &names {
+            assert_eq!(find(name).unwrap().name, *name);
+            assert_eq!(names.iter().filter(|n| n == &name).count(), 1, "{name}");
+        }
+        assert!(find("nope").is_none());
+    }
+
+    #[test]
+    fn every_preset_loads_with_its_variables_set() {
+        for preset in PRESETS {
+            let vars: Vec<String> = env_vars(preset.text)
+                .into_iter()
+                .map(String::from)
+                .collect();
+            assert!(!vars.is_empty(), "{}", preset.name);
+            let env = Arc::new(move |name: &str| {
+                vars.iter()
+                    .any(|v| v == name)
+                    .then(|| format!("value-of-{name}"))
+            });
+            let loaded = crate::config::from_text(Path::new("herald.toml"), preset.text, env)
+                .unwrap_or_else(|report| panic!("{}: {}", preset.name, report.short()));
+            assert_eq!(loaded.warnings.warnings().count(), 0, "{}", preset.name);
+        }
+    }
+
+    #[test]
+    fn env_vars_skip_comments_and_escapes() {
+        let text =
+            "# ${env:IN_A_COMMENT}\na = \"${env:A}:${env:B}\"\nb = \"$${env:LITERAL} ${env:A}\"\n";
+        assert_eq!(env_vars(text), ["A", "B"]);
+    }
+}
