@@ -23,6 +23,10 @@ pub(crate) fn parse_status(value: &str) -> Result<DeliveryStatus> {
     value.parse().map_err(StoreError::Corrupt)
 }
 
+pub(crate) fn parse_window_status(value: &str) -> Result<WindowStatus> {
+    value.parse().map_err(StoreError::Corrupt)
+}
+
 pub(crate) fn parse_outcome(value: &str) -> Result<AttemptOutcome> {
     AttemptOutcome::parse(value)
         .ok_or_else(|| StoreError::Corrupt(format!("unknown attempt outcome {value:?}")))
@@ -224,7 +228,7 @@ macro_rules! delivery_columns {
     () => {
         "id, event_id, rule, action, idempotency_key, status, attempts, retries_used, \
          next_attempt_at, lease_until, created_at, updated_at, last_status_code, last_error, \
-         ordering_key, progress, failure_kind"
+         ordering_key, progress, failure_kind, window_id"
     };
 }
 
@@ -247,7 +251,31 @@ macro_rules! monitor_columns {
     };
 }
 
-pub(crate) use {attempt_columns, delivery_columns, event_columns, monitor_columns, ref_columns};
+macro_rules! window_columns {
+    () => {
+        "id, rule, group_key, status, opened_at, last_event_at, due_at, count, flushed_at, forced"
+    };
+}
+
+/// What an append reads of each open window it adds to (see `windows::OpenWindow`).
+macro_rules! open_window_columns {
+    () => {
+        "w.id, w.rule, w.group_key, w.opened_at, w.last_event_at, w.due_at, w.count, w.forced, \
+         w.not_before"
+    };
+}
+
+/// What a flush's UPDATE returns (see `windows::Flushed`).
+macro_rules! flushed_columns {
+    () => {
+        "rule, group_key, count, claimed_count, quiet_ms, bucket_ms, max_wait_ms, max_count"
+    };
+}
+
+pub(crate) use {
+    attempt_columns, delivery_columns, event_columns, flushed_columns, monitor_columns,
+    open_window_columns, ref_columns, window_columns,
+};
 
 #[cfg(test)]
 mod tests {

@@ -8,6 +8,7 @@ mod common;
 pub mod model;
 pub mod postgres;
 pub mod sqlite;
+mod windows;
 pub mod writer;
 
 use async_trait::async_trait;
@@ -51,6 +52,11 @@ pub trait Store: Send + Sync + 'static {
     /// Write a batch of events with their deliveries in one transaction.
     /// An event whose (source, dedup key) is already stored, in the database or earlier in
     /// the same batch, is reported as a duplicate and its deliveries are not written.
+    /// A stored event joins its windows in the same transaction (see [`WindowEntry`]): the
+    /// open window of each (rule, group key), or a new one opened at its `received_at`.
+    /// Joining sets the window's `count`, `last_event_at` and `due_at`
+    /// ([`WindowTiming::due_at`]), except that a forced window stays due and a deferred one
+    /// is not due before its deferral ends.
     async fn append_events(&self, batch: &[EventWithDeliveries]) -> Result<Vec<AppendOutcome>> {
         let appends = WriteBatch {
             appends: batch,
@@ -141,6 +147,63 @@ pub trait Store: Send + Sync + 'static {
 
     /// Delete the states of these subjects of a monitor; returns how many there were.
     async fn delete_monitor_states(&self, monitor: &str, subjects: &[String]) -> Result<u64>;
+
+    /// Lease up to `limit` open windows that are due at `now` and not under a live lease,
+    /// oldest due first, under one new token. The claim fences the window's events at its
+    /// `count`: see [`Store::window_events`] and [`Store::flush_window`].
+    async fn claim_due_windows(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<ClaimedWindow>>;
+
+    async fn get_window(&self, id: Uuid) -> Result<Option<Window>>;
+
+    /// The window's events in the order they joined. Once claimed, only the events it held
+    /// at its last claim, which are those a flush covers; a deferral lifts the fence.
+    async fn window_events(&self, window_id: Uuid) -> Result<Vec<Event>>;
+
+    /// In one transaction: close the window leased under `lease_token` (flushed at `now`,
+    /// lease cleared) and insert `deliveries` with its id as `window_id`, ignoring any whose
+    /// idempotency key is taken. Events that joined after the claim move, in order, to a new
+    /// open window of the same rule and group. Returns false, writing nothing, if the token
+    /// no longer holds the window or it is already flushed.
+    async fn flush_window(
+        &self,
+        window_id: Uuid,
+        lease_token: Uuid,
+        deliveries: &[NewDelivery],
+        now: Timestamp,
+    ) -> Result<bool>;
+
+    /// Give back the lease and make the window due at `due_at` (a calendar postpones the
+    /// flush); appends do not make it due earlier. A forced window stays due as it is.
+    /// Returns false, writing nothing, if the token no longer holds the window.
+    async fn defer_window(
+        &self,
+        window_id: Uuid,
+        lease_token: Uuid,
+        due_at: Timestamp,
+    ) -> Result<bool>;
+
+    /// Newest opened first.
+    async fn list_windows(&self, query: &WindowQuery) -> Result<Vec<Window>>;
+
+    /// Make the open windows of `rule` (all rules if None) and `group_key` (all groups if
+    /// None) due at `now` and forced (their calendar no longer defers them); returns their
+    /// ids, sorted.
+    async fn flush_now(
+        &self,
+        rule: Option<&str>,
+        group_key: Option<&str>,
+        now: Timestamp,
+    ) -> Result<Vec<Uuid>>;
+
+    /// The earliest `due_at` of the open windows not under a live lease at `now`. A leased
+    /// window is left out though it can be claimed again once its lease ends: sleep no
+    /// longer than a lease.
+    async fn next_window_due_at(&self, now: Timestamp) -> Result<Option<Timestamp>>;
 }
 
 pub type SharedStore = Arc<dyn Store>;

@@ -45,6 +45,8 @@ pub struct Event {
 pub struct EventWithDeliveries {
     pub event: NewEvent,
     pub deliveries: Vec<NewDelivery>,
+    /// The windows the event joins, if it is stored (a duplicate joins none).
+    pub windows: Vec<WindowEntry>,
 }
 
 /// What happened to one event of an append batch.
@@ -78,6 +80,8 @@ pub struct NewDelivery {
     pub next_attempt_at: Timestamp,
     /// Deliveries sharing a key run one at a time, in (created_at, id) order.
     pub ordering_key: Option<String>,
+    /// The window whose flush made the delivery (a flush sets it whatever is given).
+    pub window_id: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -146,6 +150,8 @@ pub struct Delivery {
     pub progress: i32,
     /// Why the last attempt failed, when that matters beyond this delivery.
     pub failure_kind: Option<FailureKind>,
+    /// The window whose flush made the delivery.
+    pub window_id: Option<Uuid>,
 }
 
 /// Why an attempt failed, when the cause is shared with other deliveries (so operators can
@@ -391,7 +397,8 @@ pub struct PrunePolicy {
     pub succeeded_before: Option<Timestamp>,
     /// Delete dead deliveries (and their attempts) updated before this. Explicit only.
     pub dead_before: Option<Timestamp>,
-    /// Delete events received before this that no remaining delivery refers to.
+    /// Delete events received before this that no remaining delivery or window refers to,
+    /// and first the windows flushed before this that no remaining delivery refers to.
     pub events_before: Option<Timestamp>,
     /// Delete refs last written (`updated_at`) before this.
     pub refs_before: Option<Timestamp>,
@@ -402,6 +409,8 @@ pub struct PruneReport {
     pub events: u64,
     pub deliveries: u64,
     pub refs: u64,
+    /// Flushed windows, with their membership rows.
+    pub windows: u64,
 }
 
 /// What a monitor remembers about one subject between runs (e.g. whether it has already
@@ -463,4 +472,238 @@ pub struct RuleHealth {
     pub last_delivery_at: Option<Timestamp>,
     /// Deliveries of the rule that are dead.
     pub dead: i64,
+}
+
+/// An event joining the open window of (rule, group key), with the timing that places the
+/// window's flush.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowEntry {
+    pub rule: String,
+    pub group_key: String,
+    pub timing: WindowTiming,
+}
+
+/// When a window is due; see [`WindowTiming::due_at`]. Durations in milliseconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowTiming {
+    /// Due once no event has joined for this long.
+    pub quiet_ms: Option<i64>,
+    /// Due at the end of the bucket (multiples of this since the unix epoch) of the last
+    /// event. Not positive: no bucket.
+    pub bucket_ms: Option<i64>,
+    /// Due at the latest this long after the window opened.
+    pub max_wait_ms: i64,
+    /// Due at once when the window holds this many events.
+    pub max_count: Option<i64>,
+}
+
+impl WindowTiming {
+    /// When a window opened at `opened_at`, whose last event came at `last_event_at` and
+    /// which holds `count` events, is due: at its last event once it holds `max_count`;
+    /// otherwise at the later of `last + quiet` and the end of the last event's bucket (or
+    /// at its last event with neither), but no later than `opened_at + max_wait`.
+    pub fn due_at(&self, opened_at: Timestamp, last_event_at: Timestamp, count: i64) -> Timestamp {
+        if self.max_count.is_some_and(|max| count >= max) {
+            return last_event_at;
+        }
+        let quiet = self.quiet_ms.map(|ms| add_ms(last_event_at, ms));
+        let bucket = self
+            .bucket_ms
+            .filter(|&ms| ms > 0)
+            .map(|ms| end_of_bucket(last_event_at, ms));
+        // `None` orders before any time, so this is the later of those that apply.
+        let settled = quiet.max(bucket).unwrap_or(last_event_at);
+        settled.min(add_ms(opened_at, self.max_wait_ms))
+    }
+}
+
+/// `time` plus `ms` (negative counts as zero); saturates instead of overflowing.
+fn add_ms(time: Timestamp, ms: i64) -> Timestamp {
+    chrono::TimeDelta::try_milliseconds(ms.max(0))
+        .and_then(|delta| time.checked_add_signed(delta))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// The first multiple of `bucket_ms` since the unix epoch strictly after `time`.
+fn end_of_bucket(time: Timestamp, bucket_ms: i64) -> Timestamp {
+    time.timestamp_millis()
+        .div_euclid(bucket_ms)
+        .checked_add(1)
+        .and_then(|n| n.checked_mul(bucket_ms))
+        .and_then(DateTime::from_timestamp_millis)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WindowStatus {
+    /// Gathering events (possibly leased by a flusher right now).
+    Open,
+    /// Closed by a flush; its deliveries were written with it.
+    Flushed,
+}
+
+impl WindowStatus {
+    pub const ALL: [WindowStatus; 2] = [Self::Open, Self::Flushed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Flushed => "flushed",
+        }
+    }
+}
+
+impl fmt::Display for WindowStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for WindowStatus {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| format!("unknown window status {s:?} (expected open or flushed)"))
+    }
+}
+
+/// The events of one rule and group key gathered until a flush.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Window {
+    pub id: Uuid,
+    pub rule: String,
+    pub group_key: String,
+    pub status: WindowStatus,
+    /// When its first event was received.
+    pub opened_at: Timestamp,
+    /// The latest `received_at` of its events.
+    pub last_event_at: Timestamp,
+    /// When it may be flushed.
+    pub due_at: Timestamp,
+    /// Events it holds.
+    pub count: i64,
+    pub flushed_at: Option<Timestamp>,
+    /// Made due by [`crate::Store::flush_now`]: flush it whatever its calendar says.
+    pub forced: bool,
+}
+
+/// A window leased by a flusher. Every window of one claim shares its token; (id, token)
+/// fences the lease, as for deliveries. The flush covers the `window.count` events it held
+/// when claimed (what [`crate::Store::window_events`] returns while it is leased).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimedWindow {
+    pub window: Window,
+    pub lease_token: Uuid,
+}
+
+/// Filters for listing windows; every field narrows the result.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WindowQuery {
+    pub rule: Option<String>,
+    pub status: Option<WindowStatus>,
+    pub limit: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    /// Seconds after 2026-01-01 (a whole number of minutes and hours since the epoch).
+    fn at(seconds: i64) -> Timestamp {
+        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap() + chrono::Duration::seconds(seconds)
+    }
+
+    fn timing(quiet: Option<i64>, bucket: Option<i64>, max_wait: i64) -> WindowTiming {
+        WindowTiming {
+            quiet_ms: quiet.map(|s| s * 1000),
+            bucket_ms: bucket.map(|s| s * 1000),
+            max_wait_ms: max_wait * 1000,
+            max_count: None,
+        }
+    }
+
+    #[test]
+    fn quiet_only_waits_after_the_last_event() {
+        let quiet = timing(Some(10), None, 300);
+        assert_eq!(quiet.due_at(at(0), at(0), 1), at(10));
+        assert_eq!(quiet.due_at(at(0), at(7), 2), at(17));
+    }
+
+    #[test]
+    fn bucket_only_ends_at_the_next_boundary() {
+        let minute = timing(None, Some(60), 3600);
+        assert_eq!(minute.due_at(at(5), at(5), 1), at(60));
+        assert_eq!(minute.due_at(at(5), at(59), 2), at(60));
+        // A boundary itself belongs to the bucket it starts.
+        assert_eq!(minute.due_at(at(5), at(60), 3), at(120));
+        // Before the epoch too.
+        let early = DateTime::from_timestamp_millis(-90_000).unwrap();
+        let boundary = DateTime::from_timestamp_millis(-60_000).unwrap();
+        assert_eq!(minute.due_at(early, early, 1), boundary);
+    }
+
+    #[test]
+    fn quiet_and_bucket_take_the_later() {
+        let both = timing(Some(10), Some(60), 3600);
+        assert_eq!(both.due_at(at(0), at(20), 2), at(60));
+        assert_eq!(both.due_at(at(0), at(55), 3), at(65));
+    }
+
+    #[test]
+    fn neither_quiet_nor_bucket_is_due_at_the_last_event() {
+        assert_eq!(timing(None, None, 300).due_at(at(0), at(4), 2), at(4));
+        // A bucket of zero is no bucket.
+        assert_eq!(timing(None, Some(0), 300).due_at(at(0), at(4), 2), at(4));
+    }
+
+    #[test]
+    fn max_wait_caps_a_steady_stream() {
+        let quiet = timing(Some(10), None, 300);
+        let opened = at(0);
+        let mut first_capped = None;
+        for n in 0..120 {
+            let last = at(n * 5);
+            let due = quiet.due_at(opened, last, n + 1);
+            assert!(due <= at(300), "event {n}: due at {due}");
+            if due == at(300) {
+                first_capped.get_or_insert(n);
+            }
+        }
+        // Quiet alone would keep moving it: the cap takes over at 290 s + 10 s.
+        assert_eq!(first_capped, Some(58));
+    }
+
+    #[test]
+    fn max_count_makes_it_due_at_once() {
+        let counted = WindowTiming {
+            max_count: Some(3),
+            ..timing(Some(10), Some(60), 300)
+        };
+        assert_eq!(counted.due_at(at(0), at(2), 2), at(60));
+        assert_eq!(counted.due_at(at(0), at(2), 3), at(2));
+        assert_eq!(counted.due_at(at(0), at(4), 4), at(4));
+    }
+
+    #[test]
+    fn huge_durations_saturate() {
+        let forever = timing(
+            Some(i64::MAX / 1000),
+            Some(i64::MAX / 1000),
+            i64::MAX / 1000,
+        );
+        assert_eq!(forever.due_at(at(0), at(0), 1), DateTime::<Utc>::MAX_UTC);
+    }
+
+    #[test]
+    fn window_status_round_trips() {
+        for status in WindowStatus::ALL {
+            assert_eq!(status.as_str().parse::<WindowStatus>().unwrap(), status);
+        }
+        assert!("closed".parse::<WindowStatus>().is_err());
+    }
 }

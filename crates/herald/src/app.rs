@@ -6,6 +6,7 @@ use crate::clock::SharedClock;
 use crate::config::{Config, SharedConfig};
 use crate::monitors::{Monitors, SignatureFailures};
 use crate::outbox::executor::action_deps;
+use crate::outbox::flusher::Flusher;
 use crate::outbox::{Executor, Worker, WorkerSettings};
 use crate::services::{Ingest, Queries, retention};
 use crate::telemetry;
@@ -25,6 +26,7 @@ pub struct App {
     pub state: AppState,
     pub worker: Worker,
     pub monitors: Arc<Monitors>,
+    pub flusher: Arc<Flusher>,
     writer: JoinHandle<()>,
 }
 
@@ -45,6 +47,12 @@ impl App {
             Executor::new(config.clone(), store.clone(), writer.clone(), deps)
                 .with_failure_wake(monitor_wake.clone()),
         );
+        let flusher = Arc::new(Flusher::new(
+            config.clone(),
+            store.clone(),
+            clock.clone(),
+            wake.clone(),
+        ));
         let monitors = Arc::new(Monitors::new(
             config.clone(),
             store.clone(),
@@ -82,6 +90,7 @@ impl App {
             state,
             worker,
             monitors,
+            flusher,
             writer: writer_task,
         }
     }
@@ -103,6 +112,7 @@ impl App {
             state,
             worker,
             monitors,
+            flusher,
             writer,
         } = self;
         let router = api::router(state.clone());
@@ -117,6 +127,7 @@ impl App {
             shutdown.clone(),
         ));
         let monitoring = tokio::spawn(monitors.run(shutdown.clone()));
+        let flushing = tokio::spawn(flusher.run(shutdown.clone(), config.delivery.poll_interval));
         tracing::info!(address = %listener.local_addr()?, "herald is listening");
         let served = axum::serve(listener, router)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
@@ -134,6 +145,7 @@ impl App {
             tracing::error!(error = %error, "The writer stopped abnormally");
         }
         let _ = pruning.await;
+        let _ = flushing.await;
         tracing::info!("herald stopped");
         Ok(served?)
     }

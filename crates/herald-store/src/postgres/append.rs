@@ -2,6 +2,7 @@
 //! passed as arrays and expanded with `unnest`, so the SQL is the same for any batch size.
 
 use super::rows::column;
+use super::windows;
 use crate::Result;
 use crate::common::{Holders, append_outcomes, keys_not_in};
 use crate::model::*;
@@ -38,9 +39,11 @@ pub(super) async fn append(
         .flat_map(|item| &item.deliveries)
         .collect();
     if !deliveries.is_empty() {
-        insert_deliveries(conn, &deliveries).await?;
+        insert_deliveries(conn, &deliveries, None).await?;
     }
-    append_outcomes(items, &holders)
+    let outcomes = append_outcomes(items, &holders)?;
+    windows::append(conn, items, &outcomes).await?;
+    Ok(outcomes)
 }
 
 /// The id, source and dedup key of each event inserted.
@@ -94,16 +97,22 @@ async fn find_events(conn: &mut PgConnection, keys: &[(&str, &str)]) -> Result<H
         .collect())
 }
 
-async fn insert_deliveries(conn: &mut PgConnection, deliveries: &[&NewDelivery]) -> Result<()> {
+/// Insert pending deliveries, skipping taken idempotency keys; `window_id`, if given,
+/// replaces theirs (a flush names its window).
+pub(super) async fn insert_deliveries(
+    conn: &mut PgConnection,
+    deliveries: &[&NewDelivery],
+    window_id: Option<Uuid>,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO deliveries (id, event_id, rule, action, idempotency_key, status, attempts,
-             retries_used, next_attempt_at, created_at, updated_at, ordering_key)
+             retries_used, next_attempt_at, created_at, updated_at, ordering_key, window_id)
          SELECT id, event_id, rule, action, idempotency_key, 'pending', 0, 0, next_attempt_at,
-             created_at, created_at, ordering_key
+             created_at, created_at, ordering_key, window_id
          FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[],
-             $6::timestamptz[], $7::timestamptz[], $8::text[])
+             $6::timestamptz[], $7::timestamptz[], $8::text[], $9::uuid[])
              WITH ORDINALITY AS d(id, event_id, rule, action, idempotency_key,
-                 next_attempt_at, created_at, ordering_key, n)
+                 next_attempt_at, created_at, ordering_key, window_id, n)
          ORDER BY n
          ON CONFLICT (idempotency_key) DO NOTHING",
     )
@@ -115,6 +124,7 @@ async fn insert_deliveries(conn: &mut PgConnection, deliveries: &[&NewDelivery])
     .bind(column(deliveries, |d| d.next_attempt_at))
     .bind(column(deliveries, |d| d.created_at))
     .bind(column(deliveries, |d| d.ordering_key.as_deref()))
+    .bind(column(deliveries, |d| window_id.or(d.window_id)))
     .execute(&mut *conn)
     .await?;
     Ok(())

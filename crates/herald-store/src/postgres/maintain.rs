@@ -72,12 +72,22 @@ const PRUNE_DEAD: &str = "DELETE FROM deliveries
     WHERE status = 'dead' AND updated_at < $1
       AND id IN (SELECT id FROM deliveries WHERE status = 'dead' AND updated_at < $1 LIMIT $2)";
 
+/// Their window_events rows go with them (ON DELETE CASCADE). A flushed window never gains
+/// a delivery, so the check cannot go stale.
+const PRUNE_WINDOWS: &str = "DELETE FROM windows w
+    WHERE w.id IN (SELECT o.id FROM windows o
+                   WHERE o.status = 'flushed' AND o.flushed_at < $1
+                     AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.window_id = o.id)
+                   LIMIT $2)";
+
 const PRUNE_EVENTS: &str = "DELETE FROM events e
     WHERE e.received_at < $1
       AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id)
+      AND NOT EXISTS (SELECT 1 FROM window_events we WHERE we.event_id = e.id)
       AND e.id IN (SELECT o.id FROM events o
                    WHERE o.received_at < $1
                      AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = o.id)
+                     AND NOT EXISTS (SELECT 1 FROM window_events we WHERE we.event_id = o.id)
                    LIMIT $2)";
 
 const PRUNE_REFS: &str = "DELETE FROM refs
@@ -93,6 +103,8 @@ pub(super) async fn prune(pool: &PgPool, policy: &PrunePolicy) -> Result<PruneRe
         report.deliveries += delete_in_chunks(pool, PRUNE_DEAD, before).await?;
     }
     if let Some(before) = policy.events_before {
+        // Windows first: the events of those deleted may go with this same cutoff.
+        report.windows += delete_in_chunks(pool, PRUNE_WINDOWS, before).await?;
         report.events += delete_in_chunks(pool, PRUNE_EVENTS, before).await?;
     }
     if let Some(before) = policy.refs_before {

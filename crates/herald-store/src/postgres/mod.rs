@@ -8,6 +8,7 @@ mod maintain;
 mod monitors;
 mod read;
 mod rows;
+mod windows;
 mod write;
 
 use crate::model::*;
@@ -159,5 +160,58 @@ impl Store for PgStore {
 
     async fn delete_monitor_states(&self, monitor: &str, subjects: &[String]) -> Result<u64> {
         monitors::delete_monitor_states(&self.pool, monitor, subjects).await
+    }
+
+    async fn claim_due_windows(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<ClaimedWindow>> {
+        windows::claim_due_windows(&self.pool, now, lease_until, limit).await
+    }
+
+    async fn get_window(&self, id: Uuid) -> Result<Option<Window>> {
+        windows::get_window(&self.pool, id).await
+    }
+
+    async fn window_events(&self, window_id: Uuid) -> Result<Vec<Event>> {
+        windows::window_events(&self.pool, window_id).await
+    }
+
+    async fn flush_window(
+        &self,
+        window_id: Uuid,
+        lease_token: Uuid,
+        deliveries: &[NewDelivery],
+        now: Timestamp,
+    ) -> Result<bool> {
+        windows::flush_window(&self.pool, window_id, lease_token, deliveries, now).await
+    }
+
+    async fn defer_window(
+        &self,
+        window_id: Uuid,
+        lease_token: Uuid,
+        due_at: Timestamp,
+    ) -> Result<bool> {
+        windows::defer_window(&self.pool, window_id, lease_token, due_at).await
+    }
+
+    async fn list_windows(&self, query: &WindowQuery) -> Result<Vec<Window>> {
+        windows::list_windows(&self.pool, query).await
+    }
+
+    async fn flush_now(
+        &self,
+        rule: Option<&str>,
+        group_key: Option<&str>,
+        now: Timestamp,
+    ) -> Result<Vec<Uuid>> {
+        windows::flush_now(&self.pool, rule, group_key, now).await
+    }
+
+    async fn next_window_due_at(&self, now: Timestamp) -> Result<Option<Timestamp>> {
+        windows::next_window_due_at(&self.pool, now).await
     }
 }

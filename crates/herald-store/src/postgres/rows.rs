@@ -2,10 +2,12 @@
 //! status, outcome and failure kind text need checking.
 
 use crate::Result;
-use crate::common::{parse_failure_kind, parse_outcome, parse_status};
+use crate::common::{parse_failure_kind, parse_outcome, parse_status, parse_window_status};
 use crate::model::{
-    ActionHealth, Attempt, Delivery, Event, MonitorState, Ref, RuleHealth, SourceHealth,
+    ActionHealth, Attempt, Delivery, Event, MonitorState, Ref, RuleHealth, SourceHealth, Window,
+    WindowTiming,
 };
+use crate::windows::{Flushed, OpenWindow};
 use serde_json::Value;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
@@ -46,6 +48,51 @@ pub(super) fn delivery(row: &PgRow) -> Result<Delivery> {
         ordering_key: row.try_get("ordering_key")?,
         progress: row.try_get("progress")?,
         failure_kind: failure_kind.map(parse_failure_kind).transpose()?,
+        window_id: row.try_get("window_id")?,
+    })
+}
+
+pub(super) fn window(row: &PgRow) -> Result<Window> {
+    Ok(Window {
+        id: row.try_get("id")?,
+        rule: row.try_get("rule")?,
+        group_key: row.try_get("group_key")?,
+        status: parse_window_status(row.try_get("status")?)?,
+        opened_at: row.try_get("opened_at")?,
+        last_event_at: row.try_get("last_event_at")?,
+        due_at: row.try_get("due_at")?,
+        count: row.try_get("count")?,
+        flushed_at: row.try_get("flushed_at")?,
+        forced: row.try_get("forced")?,
+    })
+}
+
+pub(super) fn open_window(row: &PgRow) -> Result<OpenWindow> {
+    Ok(OpenWindow {
+        id: row.try_get("id")?,
+        rule: row.try_get("rule")?,
+        group_key: row.try_get("group_key")?,
+        opened_at: row.try_get("opened_at")?,
+        last_event_at: row.try_get("last_event_at")?,
+        due_at: row.try_get("due_at")?,
+        count: row.try_get("count")?,
+        forced: row.try_get("forced")?,
+        not_before: row.try_get("not_before")?,
+    })
+}
+
+pub(super) fn flushed(row: &PgRow) -> Result<Flushed> {
+    Ok(Flushed {
+        rule: row.try_get("rule")?,
+        group_key: row.try_get("group_key")?,
+        count: row.try_get("count")?,
+        claimed_count: row.try_get("claimed_count")?,
+        timing: WindowTiming {
+            quiet_ms: row.try_get("quiet_ms")?,
+            bucket_ms: row.try_get("bucket_ms")?,
+            max_wait_ms: row.try_get("max_wait_ms")?,
+            max_count: row.try_get("max_count")?,
+        },
     })
 }
 

@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use uuid::Uuid;
 
 const EVENT_PARAMS: usize = 7;
-const DELIVERY_PARAMS: usize = 9;
+const DELIVERY_PARAMS: usize = 10;
 const KEY_PARAMS: usize = 2;
 
 /// Insert the events (a repeated key, stored or earlier in the batch, inserts nothing),
@@ -78,9 +78,9 @@ fn push_events<'a>(
 fn push_deliveries(command: &mut Command, deliveries: &[(&NewDelivery, Uuid)]) {
     let query = command.statement(
         "INSERT INTO deliveries (id, event_id, rule, action, idempotency_key, next_attempt_at,
-             created_at, updated_at, ordering_key, status, attempts, retries_used)
+             created_at, updated_at, ordering_key, window_id, status, attempts, retries_used)
          SELECT column1, column2, column3, column4, column5, column6, column7, column7,
-             column9, 'pending', 0, 0
+             column9, column10, 'pending', 0, 0
          FROM (",
     );
     query.push_values(deliveries, |mut row, (delivery, event_id)| {
@@ -92,7 +92,8 @@ fn push_deliveries(command: &mut Command, deliveries: &[(&NewDelivery, Uuid)]) {
             .push_bind(ms(delivery.next_attempt_at))
             .push_bind(ms(delivery.created_at))
             .push_bind(event_id.to_string())
-            .push_bind(delivery.ordering_key.clone());
+            .push_bind(delivery.ordering_key.clone())
+            .push_bind(delivery.window_id.map(|id| id.to_string()));
     });
     query.push(
         ") WHERE EXISTS (SELECT 1 FROM events WHERE events.id = column8)

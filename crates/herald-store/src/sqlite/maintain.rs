@@ -89,11 +89,23 @@ pub(super) async fn prune(pool: &SqlitePool, policy: &PrunePolicy) -> Result<Pru
         .await?;
     }
     if let Some(before) = policy.events_before {
+        // Windows first: the events of those deleted may go with this same cutoff. Their
+        // window_events rows go with them (ON DELETE CASCADE).
+        report.windows += delete_in_chunks(
+            pool,
+            "DELETE FROM windows WHERE id IN (SELECT w.id FROM windows w
+                 WHERE w.status = 'flushed' AND w.flushed_at < ?1
+                   AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.window_id = w.id)
+                 LIMIT ?2)",
+            before,
+        )
+        .await?;
         report.events += delete_in_chunks(
             pool,
             "DELETE FROM events WHERE id IN (SELECT e.id FROM events e
                  WHERE e.received_at < ?1
                    AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id)
+                   AND NOT EXISTS (SELECT 1 FROM window_events we WHERE we.event_id = e.id)
                  LIMIT ?2)",
             before,
         )

@@ -1,10 +1,12 @@
 //! Converting between the model and SQLite's storage types: times as unix milliseconds,
 //! ids as hyphenated text, JSON as text.
 
-use crate::common::{parse_failure_kind, parse_outcome, parse_status, to_i32};
+use crate::common::{parse_failure_kind, parse_outcome, parse_status, parse_window_status, to_i32};
 use crate::model::{
     ActionHealth, Attempt, Delivery, Event, MonitorState, Ref, RuleHealth, SourceHealth, Timestamp,
+    Window, WindowTiming,
 };
+use crate::windows::{Flushed, OpenWindow};
 use crate::{Result, StoreError};
 use chrono::DateTime;
 use serde::Serialize;
@@ -22,7 +24,7 @@ pub(super) fn time(ms: i64) -> Result<Timestamp> {
         .ok_or_else(|| StoreError::Corrupt(format!("timestamp {ms} ms is out of range")))
 }
 
-fn opt_time(ms: Option<i64>) -> Result<Option<Timestamp>> {
+pub(super) fn opt_time(ms: Option<i64>) -> Result<Option<Timestamp>> {
     ms.map(time).transpose()
 }
 
@@ -62,11 +64,10 @@ pub(super) fn event(row: &SqliteRow) -> Result<Event> {
 }
 
 pub(super) fn delivery(row: &SqliteRow) -> Result<Delivery> {
-    let event_id: Option<&str> = row.try_get("event_id")?;
     let failure_kind: Option<&str> = row.try_get("failure_kind")?;
     Ok(Delivery {
         id: uuid(row.try_get("id")?)?,
-        event_id: event_id.map(uuid).transpose()?,
+        event_id: opt_uuid(row, "event_id")?,
         rule: row.try_get("rule")?,
         action: row.try_get("action")?,
         idempotency_key: row.try_get("idempotency_key")?,
@@ -82,6 +83,56 @@ pub(super) fn delivery(row: &SqliteRow) -> Result<Delivery> {
         ordering_key: row.try_get("ordering_key")?,
         progress: int(row, "progress")?,
         failure_kind: failure_kind.map(parse_failure_kind).transpose()?,
+        window_id: opt_uuid(row, "window_id")?,
+    })
+}
+
+fn opt_uuid(row: &SqliteRow, column: &str) -> Result<Option<Uuid>> {
+    let id: Option<&str> = row.try_get(column)?;
+    id.map(uuid).transpose()
+}
+
+pub(super) fn window(row: &SqliteRow) -> Result<Window> {
+    Ok(Window {
+        id: uuid(row.try_get("id")?)?,
+        rule: row.try_get("rule")?,
+        group_key: row.try_get("group_key")?,
+        status: parse_window_status(row.try_get("status")?)?,
+        opened_at: time(row.try_get("opened_at")?)?,
+        last_event_at: time(row.try_get("last_event_at")?)?,
+        due_at: time(row.try_get("due_at")?)?,
+        count: row.try_get("count")?,
+        flushed_at: opt_time(row.try_get("flushed_at")?)?,
+        forced: row.try_get("forced")?,
+    })
+}
+
+pub(super) fn open_window(row: &SqliteRow) -> Result<OpenWindow> {
+    Ok(OpenWindow {
+        id: uuid(row.try_get("id")?)?,
+        rule: row.try_get("rule")?,
+        group_key: row.try_get("group_key")?,
+        opened_at: time(row.try_get("opened_at")?)?,
+        last_event_at: time(row.try_get("last_event_at")?)?,
+        due_at: time(row.try_get("due_at")?)?,
+        count: row.try_get("count")?,
+        forced: row.try_get("forced")?,
+        not_before: opt_time(row.try_get("not_before")?)?,
+    })
+}
+
+pub(super) fn flushed(row: &SqliteRow) -> Result<Flushed> {
+    Ok(Flushed {
+        rule: row.try_get("rule")?,
+        group_key: row.try_get("group_key")?,
+        count: row.try_get("count")?,
+        claimed_count: row.try_get("claimed_count")?,
+        timing: WindowTiming {
+            quiet_ms: row.try_get("quiet_ms")?,
+            bucket_ms: row.try_get("bucket_ms")?,
+            max_wait_ms: row.try_get("max_wait_ms")?,
+            max_count: row.try_get("max_count")?,
+        },
     })
 }
 

@@ -3,7 +3,7 @@
 //! SQLITE_BUSY instead of waiting for another process's writer.
 
 use super::rows::{self, ms, to_json};
-use super::{append, complete};
+use super::{append, complete, windows};
 use crate::common::{Holders, append_outcomes, delivery_columns, leased};
 use crate::model::*;
 use crate::{Result, StoreError};
@@ -41,7 +41,7 @@ impl Command {
         query
     }
 
-    async fn run(self, conn: &mut SqliteConnection) -> Result<Vec<SqliteRow>> {
+    pub(super) async fn run(self, conn: &mut SqliteConnection) -> Result<Vec<SqliteRow>> {
         let Some(mut query) = self.query else {
             return Ok(Vec::new());
         };
@@ -60,6 +60,8 @@ pub(super) async fn write(pool: &SqlitePool, batch: &WriteBatch<'_>) -> Result<W
     let (mut tx, plan) = (tx?, plan?);
     let rows = plan.command.run(&mut tx).await?;
     let results = Plan::results(batch, &plan.rounds, &plan.tokens, &rows)?;
+    // Which events join windows depends on which were stored: known only now.
+    windows::append(&mut tx, batch.appends, &results.appended).await?;
     tx.commit().await?;
     Ok(results)
 }

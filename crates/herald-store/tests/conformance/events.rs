@@ -92,6 +92,7 @@ pub fn fresh_delivery(new: &NewDelivery) -> Delivery {
         ordering_key: new.ordering_key.clone(),
         progress: 0,
         failure_kind: None,
+        window_id: new.window_id,
     }
 }
 

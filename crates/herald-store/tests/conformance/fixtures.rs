@@ -44,11 +44,16 @@ pub fn delivery(event: &NewEvent, rule: &str, action: &str) -> NewDelivery {
         created_at: event.received_at,
         next_attempt_at: event.received_at,
         ordering_key: None,
+        window_id: None,
     }
 }
 
 pub fn item(event: NewEvent, deliveries: Vec<NewDelivery>) -> EventWithDeliveries {
-    EventWithDeliveries { event, deliveries }
+    EventWithDeliveries {
+        event,
+        deliveries,
+        windows: Vec::new(),
+    }
 }
 
 pub async fn append(store: &SharedStore, item: EventWithDeliveries) -> AppendOutcome {

@@ -120,6 +120,56 @@ impl Store for GatedStore {
     async fn delete_monitor_states(&self, monitor: &str, subjects: &[String]) -> Result<u64> {
         self.inner.delete_monitor_states(monitor, subjects).await
     }
+    async fn claim_due_windows(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<ClaimedWindow>> {
+        self.inner.claim_due_windows(now, lease_until, limit).await
+    }
+    async fn get_window(&self, id: Uuid) -> Result<Option<Window>> {
+        self.inner.get_window(id).await
+    }
+    async fn window_events(&self, window_id: Uuid) -> Result<Vec<Event>> {
+        self.inner.window_events(window_id).await
+    }
+    async fn flush_window(
+        &self,
+        window_id: Uuid,
+        lease_token: Uuid,
+        deliveries: &[NewDelivery],
+        now: Timestamp,
+    ) -> Result<bool> {
+        let inner = &self.inner;
+        inner
+            .flush_window(window_id, lease_token, deliveries, now)
+            .await
+    }
+    async fn defer_window(
+        &self,
+        window_id: Uuid,
+        lease_token: Uuid,
+        due_at: Timestamp,
+    ) -> Result<bool> {
+        self.inner
+            .defer_window(window_id, lease_token, due_at)
+            .await
+    }
+    async fn list_windows(&self, query: &WindowQuery) -> Result<Vec<Window>> {
+        self.inner.list_windows(query).await
+    }
+    async fn flush_now(
+        &self,
+        rule: Option<&str>,
+        group_key: Option<&str>,
+        now: Timestamp,
+    ) -> Result<Vec<Uuid>> {
+        self.inner.flush_now(rule, group_key, now).await
+    }
+    async fn next_window_due_at(&self, now: Timestamp) -> Result<Option<Timestamp>> {
+        self.inner.next_window_due_at(now).await
+    }
 }
 
 /// Yields until `ready` holds: the tests wait for queued work this way, not for a timer.

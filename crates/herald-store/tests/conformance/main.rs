@@ -17,6 +17,7 @@ mod ordering;
 mod refs;
 mod replay;
 mod specific;
+mod windows;
 mod writer;
 
 /// For each `module::scenario`, a `sqlite::scenario` and a `postgres::scenario` test.
@@ -98,4 +99,20 @@ conformance!(
     writer::writer_finishes_queue_after_last_handle_drops,
     writer::writer_completes_before_it_claims,
     writer::writer_runs_a_job_mix_under_concurrency,
+    windows::events_of_one_group_join_one_window_in_order,
+    windows::another_group_or_rule_opens_its_own_window,
+    windows::duplicate_event_joins_no_window,
+    windows::after_a_flush_a_new_event_opens_a_new_window,
+    windows::claim_takes_due_windows_oldest_first,
+    windows::flush_writes_deliveries_with_the_window,
+    windows::lost_lease_flushes_and_defers_nothing,
+    windows::defer_releases_the_lease_and_postpones,
+    windows::events_after_the_claim_move_to_a_new_window,
+    windows::concurrent_flushes_have_one_winner,
+    windows::concurrent_appends_share_one_window,
+    windows::appends_racing_flushes_lose_no_event,
+    windows::list_windows_filters_and_orders,
+    windows::flush_now_forces_matching_windows,
+    windows::next_window_due_at_skips_leased_windows,
+    windows::prune_keeps_open_windows_and_their_events,
 );

@@ -188,6 +188,7 @@ async fn assert_upgraded(store: &SharedStore, id: uuid::Uuid) {
     let delivery = delivery_of(store, id).await;
     assert_eq!(delivery.ordering_key, None);
     assert_eq!((delivery.progress, delivery.failure_kind), (0, None));
+    assert_eq!(delivery.window_id, None);
     assert_eq!(claim_ids(store, at(1), 5).await, vec![id]);
 }
 

@@ -6,12 +6,13 @@ use super::error::ApiError;
 use crate::services::query::{DeliveryDetail, DeliveryFilter, EventFilter, ReplayRequest};
 use crate::services::status::StatusReport;
 use crate::services::trial::{TrialError, TrialInput, TrialReport, run_trial};
+use crate::services::windows::{self, FlushRequest, WindowFilter};
 use axum::Json;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::Response;
-use herald_store::model::{Delivery, Event};
+use herald_store::model::{Delivery, Event, Window};
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
@@ -126,6 +127,25 @@ pub async fn test_rule(
         other => ApiError::BadRequest(other.to_string()),
     })?;
     Ok(Json(report))
+}
+
+pub async fn list_windows(
+    State(state): State<AppState>,
+    Query(filter): Query<WindowFilter>,
+) -> Result<Json<Vec<Window>>, ApiError> {
+    let windows = windows::list(state.queries.store(), &filter)
+        .await?
+        .map_err(ApiError::BadRequest)?;
+    Ok(Json(windows))
+}
+
+pub async fn flush_windows(
+    State(state): State<AppState>,
+    body: Option<Json<FlushRequest>>,
+) -> Result<Json<Value>, ApiError> {
+    let request = body.map(|Json(body)| body).unwrap_or_default();
+    let ids = windows::flush_now(state.queries.store(), &state.clock, &request).await?;
+    Ok(Json(json!({ "flushing": ids })))
 }
 
 pub async fn replay(

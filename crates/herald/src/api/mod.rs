@@ -46,6 +46,8 @@ pub fn router(state: AppState) -> Router {
         .route("/deliveries/{id}", get(admin::show_delivery))
         .route("/replay", post(admin::replay))
         .route("/status", get(admin::status))
+        .route("/windows", get(admin::list_windows))
+        .route("/windows/flush", post(admin::flush_windows))
         .route("/rules/{rule}/test", post(admin::test_rule))
         .layer(DefaultBodyLimit::max(ADMIN_BODY_LIMIT))
         .route_layer(axum::middleware::from_fn_with_state(

@@ -12,6 +12,7 @@ mod send;
 mod serve;
 mod status;
 mod test;
+mod windows;
 
 use crate::config::{self, Config};
 use anyhow::Context;
@@ -67,6 +68,9 @@ enum Command {
     Status(status::Args),
     /// Send one real request through a rule's actions now, and show request, answer and verdict.
     Test(test::Args),
+    /// Aggregation windows: list the open ones, or flush them now.
+    #[command(subcommand)]
+    Windows(windows::Command),
 }
 
 pub async fn run(cli: Cli) -> ExitCode {
@@ -82,6 +86,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Init(args) => init::run(args),
         Command::Status(args) => status::run(&cli.config, args).await,
         Command::Test(args) => test::run(&cli.config, args).await,
+        Command::Windows(command) => windows::run(&cli.config, command).await,
     };
     match result {
         Ok(code) => code,

@@ -5,7 +5,7 @@ use super::diagnostic::{Diagnostic, Diagnostics};
 use super::document::{self, Item};
 use super::interpolate::Interpolator;
 use super::units;
-use crate::core::context::EVENT_VARIABLES;
+use crate::core::context::TEMPLATE_VARIABLES;
 use crate::core::template::{self, Escape, ExprRef, TemplateEngine, TemplateRef};
 use crate::secret::Secret;
 use serde::de::DeserializeOwned;
@@ -115,7 +115,7 @@ impl Builder<'_> {
         let name = format!("{}.{part}", self.scope);
         let result = self
             .templates
-            .add_template(&name, text, escape, EVENT_VARIABLES);
+            .add_template(&name, text, escape, TEMPLATE_VARIABLES);
         self.diagnostics.take(result.map_err(|message| {
             Diagnostic::error(
                 source.span(),

@@ -13,6 +13,7 @@ pub mod rules;
 mod sections;
 pub mod sources;
 pub mod units;
+pub mod window;
 
 pub use load::{Loaded, from_text, load, load_with_env};
 pub use model::*;

@@ -2,6 +2,7 @@
 
 use super::build::Builder;
 use super::document::Item;
+use super::window::RawWindow;
 use crate::core::context::EVENT_VARIABLES;
 use crate::core::rules::{HERALD_SOURCE, Rule};
 use serde::Deserialize;
@@ -16,6 +17,7 @@ struct RawRule {
     events: Option<Vec<Spanned<String>>>,
     filter: Option<Spanned<String>>,
     actions: Spanned<Vec<Spanned<String>>>,
+    window: Option<Spanned<RawWindow>>,
 }
 
 /// Build a rule, checking that its sources and actions exist.
@@ -65,6 +67,10 @@ pub fn build_rule<S, A>(
         .filter
         .as_ref()
         .map(|filter| builder.expression("filter", filter, EVENT_VARIABLES));
+    let window = raw
+        .window
+        .as_ref()
+        .map(|window| super::window::build_window(window, builder));
     Some(Rule {
         name: name.get_ref().clone(),
         sources: raw
@@ -81,6 +87,7 @@ pub fn build_rule<S, A>(
             .iter()
             .map(|a| a.get_ref().clone())
             .collect(),
+        window: window.map(|w| w.ok_or(())).transpose().ok()?,
     })
     .filter(|_| ok)
 }

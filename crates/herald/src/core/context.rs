@@ -7,8 +7,12 @@ use minijinja::value::{Serde, Value};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
-/// Variables of rule filters and action templates.
+/// Variables of rule filters.
 pub const EVENT_VARIABLES: &[&str] = &["event", "meta", "headers"];
+
+/// Variables of templates: an event's, and `window` for the deliveries of a window flush
+/// (where `event`, `meta` and `headers` are those of its last event).
+pub const TEMPLATE_VARIABLES: &[&str] = &["event", "meta", "headers", "window"];
 
 /// Variables of a source's `event_type` / `dedup_key` expressions (no id or type yet).
 pub const INBOUND_VARIABLES: &[&str] = &["event", "headers"];
@@ -37,6 +41,36 @@ pub fn event_context(
             received_at => meta.received_at.to_rfc3339_opts(SecondsFormat::Millis, true),
             dedup_key => meta.dedup_key,
         },
+    }
+}
+
+/// The context of a window's flush: its events in order, counts, and the last event as
+/// `event` / `meta` / `headers`, so an action written for single events also works.
+pub fn window_context(
+    window: &herald_store::model::Window,
+    events: &[herald_store::model::Event],
+) -> Value {
+    let entries: Vec<Value> = events.iter().map(stored_event_context).collect();
+    let mut types: BTreeMap<&str, usize> = BTreeMap::new();
+    for event in events {
+        *types.entry(event.event_type.as_str()).or_default() += 1;
+    }
+    let time = |at: DateTime<Utc>| at.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let window_value = context! {
+        id => window.id.to_string(),
+        rule => window.rule.clone(),
+        key => window.group_key.clone(),
+        count => events.len(),
+        types => types,
+        opened_at => time(window.opened_at),
+        first_at => events.first().map(|e| time(e.received_at)),
+        last_at => events.last().map(|e| time(e.received_at)),
+        events => entries,
+    };
+    let last = events.last().map(stored_event_context);
+    match last {
+        Some(last) => context! { window => window_value, ..last },
+        None => context! { window => window_value },
     }
 }
 

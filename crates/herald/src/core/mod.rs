@@ -7,3 +7,4 @@ pub mod filters;
 pub mod retry;
 pub mod rules;
 pub mod template;
+pub mod window;

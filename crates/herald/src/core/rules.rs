@@ -16,6 +16,8 @@ pub struct Rule {
     pub events: Vec<glob::Pattern>,
     pub filter: Option<ExprRef>,
     pub actions: Vec<String>,
+    /// Gather matching events and run the actions once per flush, instead of per event.
+    pub window: Option<super::window::WindowSpec>,
 }
 
 impl Rule {
@@ -112,6 +114,7 @@ mod tests {
                 .collect(),
             filter: None,
             actions: actions.iter().map(|a| a.to_string()).collect(),
+            window: None,
         }
     }
 

@@ -4,9 +4,9 @@ use crate::action::{ActionDeps, ActionInput, AttemptReport, StoreRefs};
 use crate::clock::{self, SharedClock};
 use crate::config::SharedConfig;
 use crate::core::classify::Verdict;
-use crate::core::context::stored_event_context;
+use crate::core::context::{stored_event_context, window_context};
 use crate::telemetry;
-use herald_store::model::{AttemptRecord, ClaimedDelivery, Delivery, Event, NextStep};
+use herald_store::model::{AttemptRecord, ClaimedDelivery, Delivery, NextStep};
 use herald_store::{SharedStore, StoreError, Writer};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -85,7 +85,7 @@ impl Executor {
         let timer = Instant::now();
         let (report, request) = match self.load(delivery).await? {
             Err(message) => (self.unchanged(delivery, message), None),
-            Ok(event) => self.plan_and_execute(delivery, &event).await,
+            Ok(context) => self.plan_and_execute(delivery, &context).await,
         };
         let elapsed = timer.elapsed();
         let next = self.next_step(delivery, &report);
@@ -112,19 +112,29 @@ impl Executor {
         })
     }
 
-    /// The delivery's action and event, or why it cannot run at all.
-    async fn load(&self, delivery: &Delivery) -> Result<Result<Event, String>, StoreError> {
+    /// What the delivery's templates see (its event, or its window), or why it cannot run.
+    async fn load(
+        &self,
+        delivery: &Delivery,
+    ) -> Result<Result<minijinja::Value, String>, StoreError> {
         if self.config.action(&delivery.action).is_none() {
             return Ok(Err(format!(
                 "action `{}` is no longer in the configuration",
                 delivery.action
             )));
         }
+        if let Some(window_id) = delivery.window_id {
+            let Some(window) = self.store.get_window(window_id).await? else {
+                return Ok(Err(format!("window {window_id} is no longer stored")));
+            };
+            let events = self.store.window_events(window_id).await?;
+            return Ok(Ok(window_context(&window, &events)));
+        }
         let Some(event_id) = delivery.event_id else {
             return Ok(Err("the delivery has no event".to_string()));
         };
         Ok(match self.store.get_event(event_id).await? {
-            Some(event) => Ok(event),
+            Some(event) => Ok(stored_event_context(&event)),
             None => Err(format!("event {event_id} is no longer stored")),
         })
     }
@@ -132,14 +142,13 @@ impl Executor {
     async fn plan_and_execute(
         &self,
         delivery: &Delivery,
-        event: &Event,
+        context: &minijinja::Value,
     ) -> (AttemptReport, Option<serde_json::Value>) {
         let action = &self.config.actions[&delivery.action];
-        let context = stored_event_context(event);
         let refs = StoreRefs(self.store.clone());
         let input = ActionInput {
             templates: &self.config.templates,
-            context: &context,
+            context,
             refs: &refs,
         };
         match action.action.plan(&input).await {

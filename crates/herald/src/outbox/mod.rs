@@ -2,6 +2,7 @@
 //! classify, record the attempt and schedule the next one.
 
 pub mod executor;
+pub mod flusher;
 pub mod pacer;
 pub mod worker;
 

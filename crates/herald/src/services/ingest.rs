@@ -6,10 +6,11 @@ use crate::clock::SharedClock;
 use crate::config::{Config, SharedConfig, SourceConfig};
 use crate::core::context::{inbound_context, new_event_context};
 use crate::core::rules::{HERALD_SOURCE, route};
+use crate::core::window::WindowSpec;
 use crate::ingress::source::{ParseError, Parsed, RawRequest, Reply, VerifyError};
 use crate::monitors::SignatureFailures;
 use crate::telemetry;
-use herald_store::model::{AppendOutcome, EventWithDeliveries, NewDelivery, NewEvent};
+use herald_store::model::{AppendOutcome, EventWithDeliveries, NewDelivery, NewEvent, WindowEntry};
 use herald_store::{StoreError, Writer};
 use http::HeaderMap;
 use std::cell::OnceCell;
@@ -224,7 +225,6 @@ pub fn prepare(
 
 /// Match an event against the rules: the deliveries it creates. Pure.
 pub fn route_event(config: &Config, event: NewEvent) -> Prepared {
-    let now = event.received_at;
     let routing = route(
         &config.rules,
         &config.templates,
@@ -232,31 +232,81 @@ pub fn route_event(config: &Config, event: NewEvent) -> Prepared {
         &event.event_type,
         || new_event_context(&event),
     );
-    let context = OnceCell::new();
-    let deliveries = routing
-        .matches
-        .iter()
-        .map(|m| NewDelivery {
-            id: Uuid::now_v7(),
-            event_id: Some(event.id),
-            rule: m.rule.to_string(),
-            action: m.action.to_string(),
-            idempotency_key: format!("{}/{}/{}", event.id, m.rule, m.action),
-            created_at: now,
-            next_attempt_at: now,
-            ordering_key: ordering_key(config, m.action, || {
-                context.get_or_init(|| new_event_context(&event))
-            }),
-        })
-        .collect();
-    let filter_errors = routing
+    let mut filter_errors: Vec<(String, String)> = routing
         .errors
         .into_iter()
         .map(|(rule, error)| (rule.to_string(), error.to_string()))
         .collect();
+    let context = OnceCell::new();
+    let event_context = || context.get_or_init(|| new_event_context(&event));
+    let mut deliveries = Vec::new();
+    let mut windows: Vec<WindowEntry> = Vec::new();
+    for m in &routing.matches {
+        let window = config
+            .rules
+            .iter()
+            .find(|rule| rule.name == m.rule)
+            .and_then(|rule| rule.window.as_ref());
+        let Some(window) = window else {
+            let ordering_key = ordering_key(config, m.action, event_context);
+            deliveries.push(event_delivery(&event, m.rule, m.action, ordering_key));
+            continue;
+        };
+        // A windowed rule gathers the event once, whatever its number of actions.
+        if windows.iter().any(|entry| entry.rule == m.rule) {
+            continue;
+        }
+        match window_group(config, window, event_context()) {
+            Ok(group_key) => windows.push(WindowEntry {
+                rule: m.rule.to_string(),
+                group_key,
+                timing: window.timing.clone(),
+            }),
+            Err(error) => filter_errors.push((m.rule.to_string(), error)),
+        }
+    }
     Prepared {
-        item: EventWithDeliveries { event, deliveries },
+        item: EventWithDeliveries {
+            event,
+            deliveries,
+            windows,
+        },
         filter_errors,
+    }
+}
+
+fn event_delivery(
+    event: &NewEvent,
+    rule: &str,
+    action: &str,
+    ordering_key: Option<String>,
+) -> NewDelivery {
+    NewDelivery {
+        id: Uuid::now_v7(),
+        event_id: Some(event.id),
+        rule: rule.to_string(),
+        action: action.to_string(),
+        idempotency_key: format!("{}/{rule}/{action}", event.id),
+        created_at: event.received_at,
+        next_attempt_at: event.received_at,
+        ordering_key,
+        window_id: None,
+    }
+}
+
+/// The window group an event belongs to: the rendered `group`, or one group for all.
+fn window_group(
+    config: &Config,
+    window: &WindowSpec,
+    context: &minijinja::Value,
+) -> Result<String, String> {
+    match &window.group {
+        Some(template) => config
+            .templates
+            .render(template, context)
+            .map(|group| group.trim().to_string())
+            .map_err(|error| format!("window group: {error}")),
+        None => Ok(String::new()),
     }
 }
 

@@ -8,6 +8,7 @@ pub mod status;
 pub mod storage;
 pub mod time;
 pub mod trial;
+pub mod windows;
 
 pub use ingest::{Ingest, IngestError, IngestOutcome};
 pub use query::Queries;

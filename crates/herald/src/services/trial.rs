@@ -83,7 +83,11 @@ pub async fn run_trial(
     let deliveries = test_deliveries(rule, &event);
     let ids: Vec<Uuid> = deliveries.iter().map(|d| d.id).collect();
     store
-        .append_events(&[EventWithDeliveries { event, deliveries }])
+        .append_events(&[EventWithDeliveries {
+            event,
+            deliveries,
+            windows: Vec::new(),
+        }])
         .await?;
     let now = clock.now();
     let request = ClaimRequest {
@@ -201,6 +205,7 @@ fn test_deliveries(rule: &Rule, event: &NewEvent) -> Vec<NewDelivery> {
             created_at: event.received_at,
             next_attempt_at: later,
             ordering_key: None,
+            window_id: None,
         })
         .collect()
 }

@@ -15,3 +15,4 @@ mod presets;
 mod shutdown;
 mod slack_actions;
 mod support;
+mod windows;

@@ -23,8 +23,12 @@ pub struct Call {
 /// A scripted answer for the next call: an `ok:false` error, or HTTP 429 with Retry-After.
 #[derive(Debug, Clone)]
 pub enum Fault {
+    /// Answer this call normally (to fail a later one).
+    Pass,
     Error(&'static str),
-    RateLimited { retry_after: u64 },
+    RateLimited {
+        retry_after: u64,
+    },
 }
 
 #[derive(Default)]
@@ -124,7 +128,7 @@ async fn call(
                 return response;
             }
             Some(Fault::Error(error)) => Err(error.to_string()),
-            None => handle(&fake, &mut inner, &method, &body),
+            Some(Fault::Pass) | None => handle(&fake, &mut inner, &method, &body),
         }
     };
     let rate_limited = answer.as_ref().err().is_some_and(|e| e == "ratelimited");
