@@ -134,6 +134,9 @@ pub struct PlannedRequest {
     pub remember: Option<RefKey>,
     /// Calls with the same pace key are spaced out by the pacer.
     pub pace_key: Option<String>,
+    /// Slack: post in the thread of the message the previous request posted (its `ts` is
+    /// known only once that answer is in).
+    pub thread_from_previous: bool,
 }
 
 impl PlannedRequest {
@@ -162,6 +165,7 @@ impl PlannedRequest {
             purpose: None,
             remember: None,
             pace_key: None,
+            thread_from_previous: false,
         }
     }
 
@@ -205,6 +209,10 @@ pub struct Plan {
     pub requests: Vec<PlannedRequest>,
     /// What a `log` action records instead of sending.
     pub message: Option<String>,
+    /// The action's number of the first request: steps before it are done already (a
+    /// keyed message that exists needs no root post), so a retry resumes at the same step
+    /// whichever way it is planned.
+    pub first_step: usize,
 }
 
 impl Plan {
@@ -212,7 +220,15 @@ impl Plan {
         Plan {
             requests,
             message: None,
+            first_step: 0,
         }
+    }
+
+    /// The requests still to send when `done` steps are done.
+    pub fn remaining(&self, done: usize) -> impl Iterator<Item = &PlannedRequest> {
+        self.requests
+            .iter()
+            .skip(done.saturating_sub(self.first_step))
     }
 
     /// Nothing to send; the message says why.
@@ -220,6 +236,7 @@ impl Plan {
         Plan {
             requests: Vec::new(),
             message: Some(message.into()),
+            first_step: 0,
         }
     }
 

@@ -31,6 +31,7 @@ const SECTIONS: &[&str] = &[
     "actions",
     "monitors",
     "monitoring",
+    "vars",
 ];
 
 /// A loaded configuration and the warnings found on the way.
@@ -98,7 +99,8 @@ fn build(
     let secrets = resolve_secrets(get("secrets"), interpolator, diagnostics);
     let secret_origins = secret_origins(get("secrets"));
     let (people, slack) = sections::slack(get("slack"), diagnostics);
-    let mut templates = TemplateEngine::new(Arc::new(secrets.clone()), people);
+    let vars = template_vars(get("vars"), diagnostics);
+    let mut templates = TemplateEngine::with_vars(Arc::new(secrets.clone()), people, vars);
     let mut used_secrets = BTreeSet::new();
     let mut builder = Builder {
         diagnostics: &mut *diagnostics,
@@ -243,6 +245,17 @@ fn resolve_secrets(
         }
     }
     secrets
+}
+
+/// `[vars]`: constants for templates (`vars.repos[name]`), any TOML values.
+fn template_vars(item: Option<Item<'_>>, diagnostics: &mut Diagnostics) -> minijinja::Value {
+    let Some(item) = item else {
+        return minijinja::Value::from(());
+    };
+    let vars: Option<serde_json::Value> = diagnostics.take(document::typed(item));
+    vars.map_or(minijinja::Value::from(()), |vars| {
+        minijinja::Value::from(minijinja::value::Serde(vars))
+    })
 }
 
 /// Where each secret is read from (`${env:GITHUB_TOKEN}`), for runbooks; never the value.

@@ -1,5 +1,5 @@
 //! Template filters herald adds to minijinja: Slack mrkdwn escaping, links and mentions,
-//! truncation, short SHAs and dates in a time zone.
+//! truncation, short SHAs, dates in a time zone, and URL and name helpers.
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -20,6 +20,50 @@ pub fn register(env: &mut Environment<'static>, people: People) {
     env.add_filter("truncate", truncate);
     env.add_filter("short_sha", short_sha);
     env.add_filter("datetime", datetime);
+    env.add_filter("dash_lower", dash_lower);
+    env.add_filter("before", before);
+    env.add_filter("path_after", path_after);
+}
+
+/// Every uppercase ASCII letter becomes `-` and its lowercase, and one leading `-` is
+/// dropped: `ProductsAPI` → `products-a-p-i` (the pact-slack-aggregator's repository names).
+pub fn dash_lower(text: String) -> String {
+    let mut out = String::with_capacity(text.len() + 4);
+    for c in text.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('-');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    match out.strip_prefix('-') {
+        Some(rest) => rest.to_string(),
+        None => out,
+    }
+}
+
+/// The text before the first `separator` (all of it when absent):
+/// `{{ url | before("/pacts/") }}` is a Pact Broker's base URL.
+pub fn before(text: String, separator: String) -> String {
+    match text.find(&separator) {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
+}
+
+/// The path segment after `/<name>/`: `{{ url | path_after("pact-version") }}`. Empty
+/// when the URL has no such segment.
+pub fn path_after(text: String, name: String) -> String {
+    let marker = format!("/{name}/");
+    match text.find(&marker) {
+        Some(at) => text[at + marker.len()..]
+            .split(['/', '?', '#'])
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+        None => String::new(),
+    }
 }
 
 /// Slack's three control characters, escaped as Slack asks: `&`, `<`, `>`.
@@ -103,6 +147,24 @@ fn invalid(message: impl Into<String>) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_and_urls() {
+        assert_eq!(dash_lower("ProductsAPI".into()), "products-a-p-i");
+        assert_eq!(dash_lower("engine".into()), "engine");
+        assert_eq!(dash_lower("ServiceA".into()), "service-a");
+        let url = "https://b/pacts/provider/P/consumer/C/pact-version/aaa111/metadata/x";
+        assert_eq!(before(url.into(), "/pacts/".into()), "https://b");
+        assert_eq!(before("no-sep".into(), "/pacts/".into()), "no-sep");
+        assert_eq!(path_after(url.into(), "pact-version".into()), "aaa111");
+        let result =
+            "https://b/pacts/provider/P/consumer/C/pact-version/bbb/verification-results/42";
+        assert_eq!(
+            path_after(result.into(), "verification-results".into()),
+            "42"
+        );
+        assert_eq!(path_after("https://b/x".into(), "pact-version".into()), "");
+    }
 
     fn render(template: &str) -> Result<String, Error> {
         let mut env = Environment::new();

@@ -64,6 +64,11 @@ impl TemplateEngine {
     /// `secrets` are what `secret("name")` may return inside templates; `people` maps
     /// GitHub logins to Slack user ids for `slack_mention`.
     pub fn new(secrets: Arc<BTreeMap<String, Secret>>, people: People) -> Self {
+        Self::with_vars(secrets, people, Value::from(()))
+    }
+
+    /// As `new`, with `[vars]`: constants every template and filter sees as `vars`.
+    pub fn with_vars(secrets: Arc<BTreeMap<String, Secret>>, people: People, vars: Value) -> Self {
         let mut expressions = Environment::new();
         expressions.set_undefined_behavior(UndefinedBehavior::Chainable);
         expressions.set_fuel(Some(FUEL));
@@ -82,6 +87,10 @@ impl TemplateEngine {
         });
         filters::register(&mut expressions, people.clone());
         filters::register(&mut templates, people);
+        if !vars.is_none() {
+            expressions.add_global("vars", vars.clone());
+            templates.add_global("vars", vars);
+        }
         TemplateEngine {
             expressions,
             templates,

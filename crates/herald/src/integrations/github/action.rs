@@ -188,7 +188,7 @@ impl Action for GithubAction {
     async fn execute(&self, plan: &Plan, deps: &ActionDeps, done: usize) -> AttemptReport {
         let mut report = AttemptReport::success(None, None);
         report.done = done;
-        let Some(request) = plan.requests.get(done) else {
+        let Some(request) = plan.remaining(done).next() else {
             return report;
         };
         let answer = match send::send(request, deps).await {

@@ -75,8 +75,10 @@ impl Action for HttpAction {
                 purpose: None,
                 remember: None,
                 pace_key: None,
+                thread_from_previous: false,
             }],
             message: None,
+            first_step: 0,
         })
     }
 

@@ -31,10 +31,7 @@ impl Action for LogAction {
         let message = input
             .templates
             .render_redacted(&self.message, input.context)?;
-        Ok(Plan {
-            requests: Vec::new(),
-            message: Some(message),
-        })
+        Ok(Plan::note(message))
     }
 
     async fn execute(&self, plan: &Plan, _deps: &ActionDeps, _done: usize) -> AttemptReport {

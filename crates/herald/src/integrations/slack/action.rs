@@ -55,6 +55,8 @@ pub struct SlackAction {
     /// Re-render the keyed message with `message` when it already exists.
     pub update: bool,
     pub if_missing: IfMissing,
+    /// When the root is posted now, also post the reply in its new thread.
+    pub reply_to_new: bool,
     pub timeout: Duration,
     /// The key's message, or else the channel: work on one message, and plain posts to one
     /// channel, happen one at a time and in order.
@@ -107,8 +109,18 @@ impl Action for SlackAction {
 
     async fn execute(&self, plan: &Plan, deps: &ActionDeps, done: usize) -> AttemptReport {
         let mut report = AttemptReport::success(None, None);
-        report.done = done;
-        for request in plan.requests.iter().skip(done) {
+        report.done = done.max(plan.first_step);
+        // The message the previous step posted: a reply to a new root goes in its thread.
+        let mut posted: Option<(String, String)> = None;
+        for planned in plan.remaining(done) {
+            let threaded;
+            let request = match (&posted, planned.thread_from_previous) {
+                (Some((channel, ts)), true) => {
+                    threaded = in_thread(planned, channel, ts);
+                    &threaded
+                }
+                _ => planned,
+            };
             let channel = request.pace_key.as_deref().unwrap_or_default();
             deps.pacer.wait(channel).await;
             let answer = match send::send(request, deps).await {
@@ -123,12 +135,13 @@ impl Action for SlackAction {
             report.response_body = Some(answer.body.clone());
             match api::classify(answer.status, retry_after, &answer.body) {
                 Outcome::Done { channel, ts } => {
-                    if let (Some(remember), Some(channel), Some(ts)) =
-                        (&request.remember, channel, ts)
-                    {
-                        report
-                            .refs
-                            .push(ref_write(remember, json!({ "channel": channel, "ts": ts })));
+                    if let (Some(channel), Some(ts)) = (channel, ts) {
+                        if let Some(remember) = &request.remember {
+                            report
+                                .refs
+                                .push(ref_write(remember, json!({ "channel": channel, "ts": ts })));
+                        }
+                        posted = Some((channel, ts));
                     }
                     report.done += 1;
                 }
@@ -192,12 +205,18 @@ impl SlackAction {
                     kind: REF_KIND,
                     key: key.to_string(),
                 };
-                Ok(Plan::of(vec![self.request(
-                    "chat.postMessage",
-                    body,
-                    purpose,
-                    Some(remember),
-                )?]))
+                let mut requests =
+                    vec![self.request("chat.postMessage", body, purpose, Some(remember))?];
+                if self.reply_to_new && !self.reply.is_empty() {
+                    let fields = [("channel", json!(channel))];
+                    if let Some(body) = self.reply_body(input, &fields)? {
+                        let purpose = "reply in the thread of that new message".to_string();
+                        let mut reply = self.request("chat.postMessage", body, purpose, None)?;
+                        reply.thread_from_previous = true;
+                        requests.push(reply);
+                    }
+                }
+                Ok(Plan::of(requests))
             }
         }
     }
@@ -210,12 +229,13 @@ impl SlackAction {
         known: &Known,
     ) -> Result<Plan, PlanError> {
         let mut requests = Vec::new();
-        if !self.reply.is_empty() {
-            let fields = [
-                ("channel", json!(known.channel)),
-                ("thread_ts", json!(known.ts)),
-            ];
-            let body = self.body(input, &self.reply, &fields)?;
+        let fields = [
+            ("channel", json!(known.channel)),
+            ("thread_ts", json!(known.ts)),
+        ];
+        if !self.reply.is_empty()
+            && let Some(body) = self.reply_body(input, &fields)?
+        {
             let purpose = format!(
                 "reply in the thread of key {key:?} ({} {})",
                 known.channel, known.ts
@@ -236,7 +256,26 @@ impl SlackAction {
                 "the message for key {key:?} exists: nothing to do"
             )));
         }
-        Ok(Plan::of(requests))
+        // Step 0 (posting the root) is done: a retry of a delivery that posted it resumes
+        // with the reply, planned this way.
+        Ok(Plan {
+            first_step: 1,
+            ..Plan::of(requests)
+        })
+    }
+
+    /// The reply's body, or none when its text renders empty (nothing to say this time).
+    fn reply_body(
+        &self,
+        input: &ActionInput<'_>,
+        fields: &[(&str, Value)],
+    ) -> Result<Option<(Value, Value)>, PlanError> {
+        let (body, shown) = self.body(input, &self.reply, fields)?;
+        let empty = body.get("blocks").is_none()
+            && body["text"]
+                .as_str()
+                .is_none_or(|text| text.trim().is_empty());
+        Ok((!empty).then_some((body, shown)))
     }
 
     /// A JSON body: the given fields plus rendered text and blocks.
@@ -306,4 +345,24 @@ fn known_message(data: &Value) -> Option<Known> {
 /// The default API base when `api_url` is not set.
 pub fn default_api_url() -> String {
     api::DEFAULT_API_URL.to_string()
+}
+
+/// `planned`, posted in the thread of `ts` in `channel` (the id Slack answered with).
+fn in_thread(planned: &PlannedRequest, channel: &str, ts: &str) -> PlannedRequest {
+    let mut request = planned.clone();
+    let patch = |text: &str| -> Option<String> {
+        let mut body: Value = serde_json::from_str(text).ok()?;
+        body["channel"] = json!(channel);
+        body["thread_ts"] = json!(ts);
+        Some(body.to_string())
+    };
+    if let Some(body) = request
+        .body
+        .as_ref()
+        .and_then(|b| std::str::from_utf8(b).ok())
+        .and_then(patch)
+    {
+        request.body = Some(bytes::Bytes::from(body));
+    }
+    request
 }

@@ -1,5 +1,6 @@
 //! `kind = "slack"` options: `token` (a secret name), `channel`, `text`, `blocks`, and for a
-//! remembered message `key`, `reply_text`, `reply_blocks`, `update`, `if_missing`; `api_url`.
+//! remembered message `key`, `reply_text`, `reply_blocks`, `update`, `reply_to_new`,
+//! `if_missing`; `api_url`.
 
 use super::action::{Content, IfMissing, SlackAction, default_api_url};
 use crate::action::{Action, OrderingKey};
@@ -23,6 +24,8 @@ struct Options {
     reply_blocks: Option<Spanned<String>>,
     #[serde(default)]
     update: bool,
+    #[serde(default)]
+    reply_to_new: bool,
     if_missing: Option<Spanned<IfMissing>>,
     api_url: Option<Spanned<String>>,
 }
@@ -72,6 +75,7 @@ pub fn build(
         reply: reply?,
         update: options.update,
         if_missing: options.if_missing.map_or(IfMissing::Post, |m| *m.get_ref()),
+        reply_to_new: options.reply_to_new,
         timeout: common.timeout,
         ordering,
     }))
@@ -103,8 +107,10 @@ fn check_shape(
         .as_ref()
         .map_or(IfMissing::Post, |m| *m.get_ref());
     let problem = if options.key.is_none() {
-        if has_reply || options.update || options.if_missing.is_some() {
-            Some("`reply_text`, `reply_blocks`, `update` and `if_missing` need a `key`")
+        if has_reply || options.update || options.reply_to_new || options.if_missing.is_some() {
+            Some(
+                "`reply_text`, `reply_blocks`, `update`, `reply_to_new` and `if_missing` need a `key`",
+            )
         } else if options.channel.is_none() || !has_message {
             Some("a Slack action needs `channel` and `text` or `blocks`")
         } else {
@@ -116,6 +122,10 @@ fn check_shape(
         )
     } else if options.update && !has_message {
         Some("`update = true` re-renders `text` / `blocks`: give one")
+    } else if options.reply_to_new && !has_reply {
+        Some(
+            "`reply_to_new = true` posts `reply_text` / `reply_blocks` in the new thread: give one",
+        )
     } else if !has_reply && !options.update && if_missing != IfMissing::Post {
         Some(
             "this action would never do anything: give `reply_text`, `update = true` or if_missing = \"post\"",
