@@ -10,11 +10,18 @@ pub struct Preset {
 }
 
 /// Every preset. A new one adds its file under examples/presets/ and its line here.
-pub const PRESETS: &[Preset] = &[Preset {
-    name: "pact-github",
-    description: "Pact Broker contract_requiring_verification_published → GitHub repository_dispatch to the provider's verification workflow",
-    text: include_str!("../../../examples/presets/pact-github.toml"),
-}];
+pub const PRESETS: &[Preset] = &[
+    Preset {
+        name: "pact-github",
+        description: "Pact Broker contract_requiring_verification_published → GitHub repository_dispatch to the provider's verification workflow",
+        text: include_str!("../../../examples/presets/pact-github.toml"),
+    },
+    Preset {
+        name: "pact-slack",
+        description: "Pact Broker publications and verifications → a Slack digest per pacticipant version, and a thread per contract in each provider's channel",
+        text: include_str!("../../../examples/presets/pact-slack.toml"),
+    },
+];
 
 pub fn find(name: &str) -> Option<&'static Preset> {
     PRESETS.iter().find(|preset| preset.name == name)

@@ -10,6 +10,7 @@ mod fakes;
 mod github_actions;
 mod ingress;
 mod monitors;
+mod pact_slack;
 mod postgres;
 mod presets;
 mod shutdown;

@@ -291,14 +291,11 @@ impl SlackAction {
             .collect();
         let mut shown = body.clone();
         if let Some(text) = &content.text {
-            body.insert(
-                "text".into(),
-                json!(input.templates.render(text, input.context)?),
-            );
-            shown.insert(
-                "text".into(),
-                json!(input.templates.render_redacted(text, input.context)?),
-            );
+            // A template's last line break (a loop's, say) is not part of the message.
+            let rendered = input.templates.render(text, input.context)?;
+            body.insert("text".into(), json!(rendered.trim_end_matches('\n')));
+            let redacted = input.templates.render_redacted(text, input.context)?;
+            shown.insert("text".into(), json!(redacted.trim_end_matches('\n')));
         }
         if let Some(blocks) = &content.blocks {
             let rendered = input.templates.render(blocks, input.context)?;

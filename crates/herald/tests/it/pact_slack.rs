@@ -1,0 +1,330 @@
+//! The `pact-slack` preset against a fake Slack: the old aggregator's scenarios (reference
+//! §8) with the fixes it lacked — retries counted once, no double roots, no re-posts.
+
+use crate::fakes::slack::{Call, FakeSlack, Fault, channel_id};
+use crate::support::*;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const TOKEN: &str = "pact-webhook-token";
+const BOT: &str = "xoxb-pact";
+const B: &str = "https://broker.example";
+const G: &str = "https://github.com/acme";
+
+/// The preset as `herald init` writes it, with literal secrets, the fake Slack, and the
+/// scenario's organisation and repository map.
+fn preset(slack: &str) -> String {
+    let mut text = herald::presets::find("pact-slack")
+        .unwrap()
+        .text
+        .to_string();
+    for (from, to) in [
+        ("\"${env:PACT_WEBHOOK_TOKEN}\"", format!("\"{TOKEN}\"")),
+        ("\"${env:SLACK_BOT_TOKEN}\"", format!("\"{BOT}\"")),
+        ("https://github.com/your-org", G.to_string()),
+        (
+            "{ SomeService = \"some-service-repo\" }",
+            "{ Engine = \"engine-repo\" }".to_string(),
+        ),
+        ("[slack]", "[slack]".to_string()),
+    ] {
+        text = text.replace(from, &to);
+    }
+    text = text.replace(
+        "kind = \"slack\"\n",
+        &format!("kind = \"slack\"\napi_url = \"{slack}\"\n"),
+    );
+    text + "\n[slack]\npace = \"1ms\"\nburst = 1000\n"
+}
+
+fn publication() -> Value {
+    json!({
+        "eventType": "contract_requiring_verification_published",
+        "providerName": "ProductsAPI", "consumerName": "Engine",
+        "pactUrl": format!("{B}/pacts/provider/ProductsAPI/consumer/Engine/pact-version/aaa111/metadata/Y3Y9MQ"),
+        "consumerVersionBranch": "feature/x", "providerVersionBranch": "master",
+        "consumerVersionNumber": "c0ffee1234567890", "providerVersionNumber": "beef5678901234",
+        "providerVersionDescriptions": "latest from main branch"
+    })
+}
+
+fn verification(n: u32) -> Value {
+    json!({
+        "eventType": "provider_verification_published",
+        "providerName": "ProductsAPI", "consumerName": "Engine",
+        "githubVerificationStatus": "success",
+        "verificationResultUrl": format!("{B}/pacts/provider/ProductsAPI/consumer/Engine/pact-version/aaa111/verification-results/{n}"),
+        "consumerVersionBranch": "feature/x", "providerVersionBranch": "feature/p",
+        "consumerVersionNumber": "c0ffee1234567890", "providerVersionNumber": "beef5678901234"
+    })
+}
+
+fn with(mut base: Value, changes: Value) -> Value {
+    for (key, value) in changes.as_object().unwrap() {
+        base[key] = value.clone();
+    }
+    base
+}
+
+async fn start() -> (FakeSlack, TestApp) {
+    let slack = FakeSlack::start(BOT, Duration::ZERO).await;
+    let app = spawn_app(&preset(&slack.url), "").await;
+    // The tests' clock starts on a Sunday at 10:00 UTC; move to Monday 10:00, inside the
+    // digest's working hours.
+    app.advance(24.0 * 3600.0);
+    (slack, app)
+}
+
+async fn post(app: &TestApp, body: &Value) {
+    let response = app
+        .http
+        .post(app.url("/hooks/pact"))
+        .bearer_auth(TOKEN)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+}
+
+/// Deliver everything due, flushing due windows first.
+async fn settle(app: &TestApp) {
+    app.app.flusher.run_once().await.unwrap();
+    while app.deliver().await > 0 {}
+}
+
+fn text(call: &Call) -> &str {
+    call.body["text"].as_str().unwrap()
+}
+
+fn channel_calls(slack: &FakeSlack, channel: &str) -> Vec<Call> {
+    slack
+        .calls()
+        .into_iter()
+        .filter(|c| {
+            c.body["channel"] == channel || c.body["channel"] == channel_id(channel).as_str()
+        })
+        .collect()
+}
+
+const RSP: &str = "<https://broker.example/pacts/provider/ProductsAPI/consumer/Engine/pact-version/aaa111/metadata/Y3Y9MQ|Contract> by consumer *Engine*. First published at <https://github.com/acme/engine-repo/tree/feature/x|feature/x> <https://github.com/acme/engine-repo/commit/c0ffee1234567890|c0ffee1>. <https://broker.example/pacts/provider/ProductsAPI/consumer/Engine/version/c0ffee1234567890/diff/previous-distinct|Diff> with previous distinct version of this pact.";
+
+#[tokio::test]
+async fn a2_a_publication_makes_a_provider_thread_and_a_digest() {
+    let (slack, app) = start().await;
+    app.advance(5.0);
+    post(&app, &publication()).await;
+    settle(&app).await;
+    let calls = slack.calls();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].body["channel"], "#pact-ProductsAPI");
+    assert_eq!(text(&calls[0]), RSP);
+
+    app.advance(25.0);
+    settle(&app).await;
+    assert_eq!(slack.calls().len(), 1, "10:00:30: the bucket is still open");
+    app.advance(30.0);
+    settle(&app).await;
+    let digest = channel_calls(&slack, "#ci");
+    assert_eq!(digest.len(), 2, "{digest:?}");
+    assert_eq!(
+        text(&digest[0]),
+        "*Engine* <https://github.com/acme/engine-repo/tree/feature/x|feature/x> <https://github.com/acme/engine-repo/commit/c0ffee1234567890|c0ffee1>\nPact publications: 1 "
+    );
+    assert_eq!(
+        digest[1].body["thread_ts"],
+        digest[0].answered.clone().unwrap()
+    );
+    assert_eq!(
+        text(&digest[1]),
+        "Published <https://broker.example/pacts/provider/ProductsAPI/consumer/Engine/pact-version/aaa111/metadata/Y3Y9MQ|contract> to be verified from provider *ProductsAPI* <https://github.com/acme/products-a-p-i/tree/master|master> <https://github.com/acme/products-a-p-i/commit/beef5678901234|beef567> - latest from main branch. <https://broker.example/pacts/provider/ProductsAPI/consumer/Engine/version/c0ffee1234567890/diff/previous-distinct|Diff> with previous distinct version of this pact."
+    );
+}
+
+#[tokio::test]
+async fn a3_a_verification_without_a_publication_finds_the_contract_and_replies() {
+    let (slack, app) = start().await;
+    post(&app, &verification(101)).await;
+    settle(&app).await;
+    let calls = slack.calls();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert!(text(&calls[0]).starts_with("<https://broker.example/pacts/provider/ProductsAPI/consumer/Engine/version/c0ffee1234567890|Contract> by consumer *Engine*. (Unknown first publication) Found at <https://github.com/acme/engine-repo/tree/feature/x|feature/x>"), "{}", text(&calls[0]));
+    assert_eq!(
+        calls[1].body["thread_ts"],
+        calls[0].answered.clone().unwrap()
+    );
+    assert_eq!(
+        text(&calls[1]),
+        "- ✅ <https://broker.example/pacts/provider/ProductsAPI/consumer/Engine/pact-version/aaa111/verification-results/101|Results> *ProductsAPI* <https://github.com/acme/products-a-p-i/tree/feature/p|feature/p> <https://github.com/acme/products-a-p-i/commit/beef5678901234|beef567>\nVerified Engine <https://github.com/acme/engine-repo/tree/feature/x|feature/x> <https://github.com/acme/engine-repo/commit/c0ffee1234567890|c0ffee1>"
+    );
+    app.advance(70.0);
+    settle(&app).await;
+    let digest = channel_calls(&slack, "#ci");
+    assert_eq!(
+        text(&digest[0]),
+        "*ProductsAPI* <https://github.com/acme/products-a-p-i/tree/feature/p|feature/p> <https://github.com/acme/products-a-p-i/commit/beef5678901234|beef567>\nPact verifications: ✅1 "
+    );
+    assert_eq!(
+        text(&digest[1]),
+        "Verified consumers:\n- ✅ <https://broker.example/pacts/provider/ProductsAPI/consumer/Engine/pact-version/aaa111/verification-results/101|Results> | <https://broker.example/pacts/provider/ProductsAPI/consumer/Engine/pact-version/aaa111|Pact> *Engine* <https://github.com/acme/engine-repo/tree/feature/x|feature/x> <https://github.com/acme/engine-repo/commit/c0ffee1234567890|c0ffee1>"
+    );
+}
+
+#[tokio::test]
+async fn a4_a_verification_on_main_updates_the_root_and_replies() {
+    let (slack, app) = start().await;
+    post(&app, &publication()).await;
+    settle(&app).await;
+    let root = slack.calls()[0].answered.clone().unwrap();
+    post(
+        &app,
+        &with(
+            verification(101),
+            json!({"providerVersionBranch": "master"}),
+        ),
+    )
+    .await;
+    settle(&app).await;
+    let failed = with(
+        verification(102),
+        json!({"providerVersionBranch": "master", "githubVerificationStatus": "failure", "providerVersionNumber": "dead000011112222"}),
+    );
+    post(&app, &failed).await;
+    settle(&app).await;
+    let calls = slack.calls();
+    let methods: Vec<&str> = calls.iter().map(|c| c.method.as_str()).collect();
+    assert_eq!(
+        methods,
+        [
+            "chat.postMessage",
+            "chat.postMessage",
+            "chat.update",
+            "chat.postMessage",
+            "chat.update"
+        ]
+    );
+    assert_eq!(calls[2].body["ts"], root);
+    assert!(text(&calls[2]).contains("Last verification on (ProductsAPI) *<https://github.com/acme/products-a-p-i/tree/master|master>* <https://github.com/acme/products-a-p-i/commit/beef5678901234|beef567> on Mon Nov 23 2026: ✅ <https://broker.example/pacts/provider/ProductsAPI/consumer/Engine/pact-version/aaa111/verification-results/101|Results>"), "{}", text(&calls[2]));
+    assert!(
+        text(&calls[4]).contains("|dead000> on Mon Nov 23 2026: 😢 <"),
+        "{}",
+        text(&calls[4])
+    );
+    assert!(text(&calls[3]).starts_with("- 😢 <"));
+    assert_eq!(calls[3].body["thread_ts"], root);
+    assert_eq!(slack.text_of(&root).unwrap(), text(&calls[4]));
+}
+
+#[tokio::test]
+async fn a5_verifications_of_one_version_aggregate_sorted_by_consumer() {
+    let (slack, app) = start().await;
+    app.advance(10.0);
+    let web = |n: u32, status: &str, version: &str| {
+        with(
+            verification(n),
+            json!({"consumerName": "WebApp", "githubVerificationStatus": status, "consumerVersionBranch": "main", "consumerVersionNumber": version, "verificationResultUrl": format!("{B}/pacts/provider/ProductsAPI/consumer/WebApp/pact-version/bbb222/verification-results/{n}")}),
+        )
+    };
+    post(&app, &web(205, "failure", "1111111aaaa")).await;
+    app.advance(10.0);
+    post(&app, &verification(204)).await;
+    app.advance(5.0);
+    post(&app, &web(203, "success", "2222222bbbb")).await;
+    app.advance(37.0);
+    settle(&app).await;
+    let digest = channel_calls(&slack, "#ci");
+    assert_eq!(digest.len(), 2);
+    assert!(
+        text(&digest[0]).ends_with("\nPact verifications: ✅2 😢1"),
+        "{}",
+        text(&digest[0])
+    );
+    let lines: Vec<&str> = text(&digest[1]).lines().collect();
+    assert_eq!(lines[0], "Verified consumers:");
+    assert!(
+        lines[1].contains("/204|Results>") && lines[1].contains("*Engine*"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[2].starts_with("- 😢") && lines[2].contains("/205|Results>"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[3].starts_with("- ✅") && lines[3].contains("/203|Results>"),
+        "{lines:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_broker_retry_is_counted_once_and_two_first_events_make_one_root() {
+    let (slack, app) = start().await;
+    // The publication and a verification of a new contract arrive together; the broker
+    // then retries the verification.
+    let (publication, verification) = (publication(), verification(7));
+    tokio::join!(post(&app, &publication), post(&app, &verification));
+    post(&app, &verification).await;
+    settle(&app).await;
+    let thread = channel_calls(&slack, "#pact-ProductsAPI");
+    let roots = thread
+        .iter()
+        .filter(|c| c.body.get("thread_ts").is_none() && c.method == "chat.postMessage")
+        .count();
+    assert_eq!(roots, 1, "{thread:?}");
+    let replies = thread
+        .iter()
+        .filter(|c| c.body.get("thread_ts").is_some())
+        .count();
+    assert_eq!(replies, 1);
+    app.advance(70.0);
+    settle(&app).await;
+    let digest = channel_calls(&slack, "#ci");
+    let summaries: Vec<&str> = digest
+        .iter()
+        .filter(|c| c.body.get("thread_ts").is_none())
+        .map(text)
+        .collect();
+    assert_eq!(summaries.len(), 2, "{summaries:?}");
+    assert!(
+        summaries
+            .iter()
+            .any(|s| s.ends_with("Pact verifications: ✅1 ")),
+        "{summaries:?}"
+    );
+}
+
+#[tokio::test]
+async fn a9_a_slack_failure_mid_flush_never_reposts_what_was_posted() {
+    let (slack, app) = start().await;
+    app.advance(5.0);
+    post(
+        &app,
+        &with(verification(1), json!({"providerVersionNumber": "pv1"})),
+    )
+    .await;
+    app.advance(1.0);
+    post(
+        &app,
+        &with(verification(2), json!({"providerVersionNumber": "pv2"})),
+    )
+    .await;
+    settle(&app).await;
+    let before = slack.calls().len();
+    app.advance(55.0);
+    // The third digest post (pv2's summary) is rate-limited.
+    slack.fail_next([Fault::Pass, Fault::Pass, Fault::Error("ratelimited")]);
+    settle(&app).await;
+    app.advance(120.0);
+    settle(&app).await;
+    let digest: Vec<Call> = slack.calls()[before..].to_vec();
+    let posted: Vec<String> = digest
+        .iter()
+        .filter(|c| c.answered.is_ok())
+        .map(|c| text(c).to_string())
+        .collect();
+    assert_eq!(posted.len(), 4, "{posted:?}");
+    let summaries = posted
+        .iter()
+        .filter(|t| t.starts_with("*ProductsAPI*"))
+        .count();
+    assert_eq!(summaries, 2, "each summary posted once: {posted:?}");
+}
