@@ -328,3 +328,136 @@ async fn a9_a_slack_failure_mid_flush_never_reposts_what_was_posted() {
         .count();
     assert_eq!(summaries, 2, "each summary posted once: {posted:?}");
 }
+
+#[tokio::test]
+async fn a6_a8_the_quiet_period_boundary_and_the_five_minute_cap() {
+    let (slack, app) = start().await;
+    // A6 boundary: one event at 10:00:50 is published once its bucket ends and it has been
+    // quiet for 10 s: at 10:01:00.
+    app.advance(50.0);
+    post(&app, &verification(1)).await;
+    settle(&app).await;
+    app.advance(9.9);
+    settle(&app).await;
+    assert!(channel_calls(&slack, "#ci").is_empty());
+    app.advance(0.1);
+    settle(&app).await;
+    assert_eq!(channel_calls(&slack, "#ci").len(), 2);
+
+    // A8: one version, an event at 30 s past every minute and a flush attempt 1 s later
+    // (the aggregator's triggers). Each event keeps the window active, so nothing is
+    // published until the 5-minute cap: then the window goes out with every event so far.
+    // (The aggregator published the oldest event alone and kept the rest; herald flushes
+    // the window — no event is held longer than 5 minutes either way.)
+    let (slack, app) = start().await;
+    for i in 0..7u32 {
+        app.advance(if i == 0 { 30.0 } else { 59.0 });
+        let v = with(
+            verification(100 + i),
+            json!({"consumerName": format!("C{i}")}),
+        );
+        post(&app, &v).await;
+        app.advance(1.0);
+        settle(&app).await;
+        let summaries = channel_calls(&slack, "#ci")
+            .into_iter()
+            .filter(|c| c.body.get("thread_ts").is_none())
+            .count();
+        let expected = if i < 5 { 0 } else { 1 };
+        assert_eq!(summaries, expected, "after the event of minute {i}");
+    }
+    let digest = channel_calls(&slack, "#ci");
+    let details = text(&digest[1]);
+    assert!(
+        details.contains("*C0*") && details.contains("*C5*") && !details.contains("*C6*"),
+        "{details}"
+    );
+    assert!(
+        text(&digest[0]).ends_with("Pact verifications: ✅6 "),
+        "{}",
+        text(&digest[0])
+    );
+}
+
+#[tokio::test]
+async fn a7_a12_groups_are_per_pacticipant_and_a_republication_adds_no_root() {
+    let (slack, app) = start().await;
+    // A12: the same contract published for a second provider version: one root only.
+    post(&app, &publication()).await;
+    let again = with(
+        publication(),
+        json!({"providerVersionBranch": "", "providerVersionNumber": "prod1234567890", "providerVersionDescriptions": "deployed in production"}),
+    );
+    post(&app, &again).await;
+    // A7: another pacticipant's verification with the same version string.
+    post(
+        &app,
+        &with(
+            verification(9),
+            json!({"providerName": "Other", "providerVersionNumber": "c0ffee1234567890"}),
+        ),
+    )
+    .await;
+    settle(&app).await;
+    let roots = channel_calls(&slack, "#pact-ProductsAPI")
+        .into_iter()
+        .filter(|c| c.body.get("thread_ts").is_none())
+        .count();
+    assert_eq!(roots, 1);
+    app.advance(60.0);
+    settle(&app).await;
+    let summaries: Vec<String> = channel_calls(&slack, "#ci")
+        .iter()
+        .filter(|c| c.body.get("thread_ts").is_none())
+        .map(|c| text(c).to_string())
+        .collect();
+    assert_eq!(summaries.len(), 2, "{summaries:?}");
+    assert!(
+        summaries
+            .iter()
+            .any(|s| s.starts_with("*Engine*") && s.ends_with("Pact publications: 2 ")),
+        "{summaries:?}"
+    );
+    assert!(
+        summaries.iter().any(|s| s.starts_with("*Other* ")
+            && s.contains("<https://github.com/acme/other/commit/c0ffee1234567890|c0ffee1>")),
+        "{summaries:?}"
+    );
+    let engine_details = channel_calls(&slack, "#ci")
+        .into_iter()
+        .map(|c| text(&c).to_string())
+        .find(|t| t.contains("deployed in production"))
+        .unwrap();
+    assert!(engine_details.contains("*ProductsAPI*  <https://github.com/acme/products-a-p-i/commit/prod1234567890|prod123> - deployed in production."), "{engine_details}");
+}
+
+#[test]
+fn a14_the_digest_calendar_is_the_aggregators_working_hours() {
+    let text = herald::presets::find("pact-slack").unwrap().text;
+    let env = std::sync::Arc::new(|_: &str| Some("x".to_string()));
+    let loaded = herald::config::from_text(std::path::Path::new("herald.toml"), text, env).unwrap();
+    let rule = loaded
+        .config
+        .rules
+        .iter()
+        .find(|r| r.name == "digest")
+        .unwrap();
+    let calendar = rule.window.as_ref().unwrap().calendar.as_ref().unwrap();
+    let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+    // 2024-01-01 is a Monday, 2024-01-06 a Saturday.
+    for (time, allowed) in [
+        ("2024-01-01T10:02:00Z", true),
+        ("2024-01-01T07:58:00Z", false),
+        ("2024-01-01T08:00:00Z", true),
+        ("2024-01-01T20:58:00Z", true),
+        ("2024-01-01T21:00:00Z", true),
+        ("2024-01-01T21:02:00Z", false),
+        ("2024-01-06T10:00:00Z", false),
+        ("2024-01-06T10:02:00Z", false),
+        ("2024-01-06T12:00:00Z", true),
+        ("2024-01-06T00:00:00Z", true),
+        ("2024-01-07T20:00:00Z", true),
+    ] {
+        assert_eq!(calendar.allows(at(time)), allowed, "{time}");
+    }
+}
