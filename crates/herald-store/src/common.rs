@@ -85,12 +85,16 @@ pub(crate) fn completion_rounds(records: &[AttemptRecord]) -> Vec<Vec<usize>> {
     rounds
 }
 
-/// One row of the refs upsert: the last write of a (kind, key) in a batch, created at the
-/// time of the first, as if the records had run one after another.
+/// One row of the refs a batch writes: the last write of a (kind, key) in the batch, as if
+/// the records had run one after another. An upsert is created at the time of the first
+/// write since the key was last deleted in the batch, or since the batch began.
 pub(crate) struct RefRow<'a> {
     pub write: &'a RefWrite,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// An upsert after a delete of its key in this batch: the stored row, if any, is gone,
+    /// so its creation time is `created_at` rather than the stored one.
+    pub recreated: bool,
 }
 
 /// The refs a batch of completions writes, one row per (kind, key) since an upsert may not
@@ -105,7 +109,11 @@ pub(crate) fn ref_rows(records: &[AttemptRecord]) -> Vec<RefRow<'_>> {
                 write,
                 created_at: record.now,
                 updated_at: record.now,
+                recreated: false,
             });
+            if row.write.delete && !write.delete {
+                (row.created_at, row.recreated) = (record.now, true);
+            }
             (row.write, row.updated_at) = (write, record.now);
         }
     }
@@ -234,7 +242,7 @@ macro_rules! delivery_columns {
 
 macro_rules! ref_columns {
     () => {
-        "kind, key, data, created_at, updated_at"
+        "kind, key, data, ref_group, created_at, updated_at"
     };
 }
 
@@ -332,6 +340,7 @@ mod tests {
                     kind: kind.into(),
                     key: key.into(),
                     data: n.into(),
+                    ..RefWrite::default()
                 })
                 .collect(),
         }
@@ -400,6 +409,39 @@ mod tests {
                 ("github", "z", 2.into(), (1, 1)),
                 ("slack", "a", 4.into(), (2, 2)),
                 ("slack", "b", 3.into(), (1, 2)),
+            ]
+        );
+    }
+
+    #[test]
+    fn ref_rows_apply_deletes_in_order() {
+        let mut records = [
+            record_writing(1, &[("k", "a", 1), ("k", "b", 2), ("k", "c", 3)]),
+            record_writing(2, &[("k", "a", 0), ("k", "b", 0), ("k", "b", 5)]),
+            record_writing(3, &[("k", "c", 0), ("k", "d", 0)]),
+        ];
+        // Data 0 marks a delete.
+        for write in records.iter_mut().flat_map(|r| r.refs.iter_mut()) {
+            write.delete = write.data == 0;
+        }
+        let rows: Vec<_> = ref_rows(&records)
+            .into_iter()
+            .map(|row| {
+                let times = (
+                    row.created_at.timestamp_millis(),
+                    row.updated_at.timestamp_millis(),
+                );
+                let write = row.write;
+                (write.key.as_str(), write.delete, row.recreated, times)
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            vec![
+                ("a", true, false, (1, 2)),
+                ("b", false, true, (2, 2)),
+                ("c", true, false, (1, 3)),
+                ("d", true, false, (3, 3)),
             ]
         );
     }

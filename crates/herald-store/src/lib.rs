@@ -116,6 +116,10 @@ pub trait Store: Send + Sync + 'static {
     /// The ref last written for (kind, key) by an attempt record, if any.
     async fn get_ref(&self, kind: &str, key: &str) -> Result<Option<Ref>>;
 
+    /// The refs of `kind` last written with this group, newest `updated_at` first (ties by
+    /// key, in byte order).
+    async fn list_refs(&self, kind: &str, group: &str) -> Result<Vec<Ref>>;
+
     /// Make the selected deliveries due now with a fresh retry schedule; returns their ids.
     /// Selecting by id re-queues any status except a delivery a worker holds a live lease
     /// on (taking it would send twice); a filter never touches pending deliveries. Clears

@@ -261,12 +261,22 @@ pub struct AttemptRecord {
     pub refs: Vec<RefWrite>,
 }
 
-/// A ref to write (insert, or replace the data of the ref with the same kind and key).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A ref to write: insert it, or replace the data and group of the ref with the same kind
+/// and key; or, with `delete`, delete that ref (if there is one). The writes of a record
+/// apply in order.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RefWrite {
     pub kind: String,
     pub key: String,
+    /// Ignored by a delete.
     pub data: Value,
+    /// The group the ref is listed under by [`Store::list_refs`](crate::Store::list_refs);
+    /// an upsert sets it (None clears it). Ignored by a delete.
+    #[serde(default)]
+    pub group: Option<String>,
+    /// Delete the (kind, key) ref instead of writing it.
+    #[serde(default)]
+    pub delete: bool,
 }
 
 /// What an external system returned for a key (a Slack message, a GitHub deployment), kept
@@ -276,6 +286,8 @@ pub struct Ref {
     pub kind: String,
     pub key: String,
     pub data: Value,
+    /// The group of the last write, if it had one.
+    pub group: Option<String>,
     pub created_at: Timestamp,
     /// The `now` of the last attempt record that wrote it.
     pub updated_at: Timestamp,

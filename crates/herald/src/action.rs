@@ -31,6 +31,13 @@ pub struct ActionInput<'a> {
 #[async_trait]
 pub trait RefLookup: Send + Sync {
     async fn get(&self, kind: &str, key: &str) -> Result<Option<serde_json::Value>, String>;
+
+    /// Refs of a kind in one group, newest first: (key, data).
+    async fn group(
+        &self,
+        kind: &str,
+        group: &str,
+    ) -> Result<Vec<(String, serde_json::Value)>, String>;
 }
 
 /// No refs at all: for routing, and dry runs without a store.
@@ -40,6 +47,14 @@ pub struct NoRefs;
 impl RefLookup for NoRefs {
     async fn get(&self, _kind: &str, _key: &str) -> Result<Option<serde_json::Value>, String> {
         Ok(None)
+    }
+
+    async fn group(
+        &self,
+        _kind: &str,
+        _group: &str,
+    ) -> Result<Vec<(String, serde_json::Value)>, String> {
+        Ok(Vec::new())
     }
 }
 
@@ -54,6 +69,17 @@ impl RefLookup for StoreRefs {
             Err(error) => Err(format!("cannot read ref {kind}/{key}: {error}")),
         }
     }
+
+    async fn group(
+        &self,
+        kind: &str,
+        group: &str,
+    ) -> Result<Vec<(String, serde_json::Value)>, String> {
+        match self.0.list_refs(kind, group).await {
+            Ok(found) => Ok(found.into_iter().map(|r| (r.key, r.data)).collect()),
+            Err(error) => Err(format!("cannot read refs {kind} of {group}: {error}")),
+        }
+    }
 }
 
 /// Names a ref: its kind (shared by the actions that read it) and key.
@@ -66,13 +92,54 @@ pub struct RefKey {
 /// A ref to remember, written with the attempt record.
 pub type RefWrite = herald_store::model::RefWrite;
 
-/// What to remember for `key`.
-pub fn ref_write(key: &RefKey, data: serde_json::Value) -> RefWrite {
+/// What to remember for `key`, in `group`.
+pub fn ref_write(key: &RefKey, data: serde_json::Value, group: Option<&str>) -> RefWrite {
     RefWrite {
         kind: key.kind.to_string(),
         key: key.key.clone(),
         data,
+        group: group.map(str::to_string),
+        delete: false,
     }
+}
+
+/// Forget `key`.
+pub fn ref_delete(key: &RefKey) -> RefWrite {
+    RefWrite {
+        kind: key.kind.to_string(),
+        key: key.key.clone(),
+        data: serde_json::Value::Null,
+        group: None,
+        delete: true,
+    }
+}
+
+/// What a request's success changes in the refs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Remember {
+    /// What the answer identifies (Slack: channel and ts; GitHub: the deployment id), with
+    /// `extra` fields, under `key` in `group`.
+    Answer {
+        key: RefKey,
+        extra: serde_json::Value,
+        group: Option<String>,
+    },
+    /// One more reply to the remembered message (`known`: its data as planned, unless an
+    /// earlier request of the same attempt remembered it).
+    Replied {
+        key: RefKey,
+        known: Option<serde_json::Value>,
+        group: Option<String>,
+    },
+    /// The remembered message now reads `text`.
+    Retext {
+        key: RefKey,
+        text: String,
+        known: Option<serde_json::Value>,
+        group: Option<String>,
+    },
+    /// Forget the key (a superseded or retired Slack thread).
+    Forget(RefKey),
 }
 
 /// How an action's ordering key is made: a fixed prefix and a rendered part.
@@ -130,13 +197,17 @@ pub struct PlannedRequest {
     pub shown_body: Option<String>,
     /// What the request does, in words, for dry runs ("reply in the thread of ...").
     pub purpose: Option<String>,
-    /// Remember what the answer identifies (a message, a deployment) under this key.
-    pub remember: Option<RefKey>,
+    /// What this request's success changes in the refs.
+    pub remember: Option<Remember>,
+    /// The action's number for this request. Numbers are the same however the action is
+    /// planned (a keyed message that exists needs no root post), so a retry resumes after
+    /// the steps already done.
+    pub step: usize,
     /// Calls with the same pace key are spaced out by the pacer.
     pub pace_key: Option<String>,
-    /// Slack: post in the thread of the message the previous request posted (its `ts` is
-    /// known only once that answer is in).
-    pub thread_from_previous: bool,
+    /// Slack: set this body field (`thread_ts` to reply, `ts` to update) to the `ts` of
+    /// the message the previous request posted, known only once its answer is in.
+    pub follow_previous: Option<&'static str>,
 }
 
 impl PlannedRequest {
@@ -164,9 +235,16 @@ impl PlannedRequest {
             shown_body: Some(serde_json::to_string_pretty(shown).unwrap_or_default()),
             purpose: None,
             remember: None,
+            step: 0,
             pace_key: None,
-            thread_from_previous: false,
+            follow_previous: None,
         }
+    }
+
+    /// This request as step `step`.
+    pub fn step(mut self, step: usize) -> Self {
+        self.step = step;
+        self
     }
 
     /// `Authorization: Bearer <token>`, shown redacted.
@@ -209,26 +287,25 @@ pub struct Plan {
     pub requests: Vec<PlannedRequest>,
     /// What a `log` action records instead of sending.
     pub message: Option<String>,
-    /// The action's number of the first request: steps before it are done already (a
-    /// keyed message that exists needs no root post), so a retry resumes at the same step
-    /// whichever way it is planned.
-    pub first_step: usize,
 }
 
 impl Plan {
-    pub fn of(requests: Vec<PlannedRequest>) -> Self {
+    /// A plan of these requests, numbered in order unless they carry their own steps.
+    pub fn of(mut requests: Vec<PlannedRequest>) -> Self {
+        if requests.iter().all(|r| r.step == 0) {
+            for (step, request) in requests.iter_mut().enumerate() {
+                request.step = step;
+            }
+        }
         Plan {
             requests,
             message: None,
-            first_step: 0,
         }
     }
 
-    /// The requests still to send when `done` steps are done.
+    /// The requests still to send when the steps before `done` are done.
     pub fn remaining(&self, done: usize) -> impl Iterator<Item = &PlannedRequest> {
-        self.requests
-            .iter()
-            .skip(done.saturating_sub(self.first_step))
+        self.requests.iter().filter(move |r| r.step >= done)
     }
 
     /// Nothing to send; the message says why.
@@ -236,7 +313,6 @@ impl Plan {
         Plan {
             requests: Vec::new(),
             message: Some(message.into()),
-            first_step: 0,
         }
     }
 

@@ -1,6 +1,6 @@
 //! Completing attempts on PostgreSQL: one statement per round updates every delivery whose
 //! lease token still holds and inserts the attempts of exactly those; one more upserts the
-//! refs of every record.
+//! refs of every record, and another, if any are deleted, deletes them.
 
 use super::rows::column;
 use crate::Result;
@@ -84,9 +84,11 @@ async fn complete_round(
     Ok(written.into_iter().collect())
 }
 
-/// Insert or replace the records' refs, whether or not their token still held: the external
-/// system did the work, so what it returned must be remembered. Rows go in in key order
-/// (see `ref_rows`), so two replicas writing the same refs wait instead of deadlocking.
+/// Write the records' refs, whether or not their token still held: the external system did
+/// the work, so what it returned must be remembered. One upsert takes every row in key
+/// order (see `ref_rows`), deleted ones too, so two replicas writing the same refs wait
+/// instead of deadlocking; then, on rows this transaction already holds, the deletes go
+/// and the refs written anew after a delete take their new creation time.
 async fn upsert_refs(conn: &mut PgConnection, records: &[AttemptRecord]) -> Result<()> {
     let refs = ref_rows(records);
     if refs.is_empty() {
@@ -94,20 +96,45 @@ async fn upsert_refs(conn: &mut PgConnection, records: &[AttemptRecord]) -> Resu
     }
     let rows: Vec<_> = refs.iter().collect();
     sqlx::query(
-        "INSERT INTO refs (kind, key, data, created_at, updated_at)
-         SELECT kind, key, data, created_at, updated_at
-         FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::timestamptz[],
-             $5::timestamptz[])
-             WITH ORDINALITY AS r(kind, key, data, created_at, updated_at, n)
+        "INSERT INTO refs (kind, key, data, ref_group, created_at, updated_at)
+         SELECT kind, key, data, ref_group, created_at, updated_at
+         FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::timestamptz[],
+             $6::timestamptz[])
+             WITH ORDINALITY AS r(kind, key, data, ref_group, created_at, updated_at, n)
          ORDER BY n
          ON CONFLICT (kind, key) DO UPDATE SET data = excluded.data,
-             updated_at = excluded.updated_at",
+             ref_group = excluded.ref_group, updated_at = excluded.updated_at",
     )
     .bind(column(&rows, |r| r.write.kind.as_str()))
     .bind(column(&rows, |r| r.write.key.as_str()))
     .bind(column(&rows, |r| Json(&r.write.data)))
+    .bind(column(&rows, |r| r.write.group.as_deref()))
     .bind(column(&rows, |r| r.created_at))
     .bind(column(&rows, |r| r.updated_at))
+    .execute(&mut *conn)
+    .await?;
+    let cleared: Vec<_> = refs
+        .iter()
+        .filter(|r| r.write.delete || r.recreated)
+        .collect();
+    if cleared.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "WITH r AS (
+             SELECT * FROM unnest($1::text[], $2::text[], $3::bool[], $4::timestamptz[])
+                 AS t(kind, key, gone, created_at)
+         ), deleted AS (
+             DELETE FROM refs USING r
+             WHERE refs.kind = r.kind AND refs.key = r.key AND r.gone
+         )
+         UPDATE refs SET created_at = r.created_at FROM r
+         WHERE refs.kind = r.kind AND refs.key = r.key AND NOT r.gone",
+    )
+    .bind(column(&cleared, |r| r.write.kind.as_str()))
+    .bind(column(&cleared, |r| r.write.key.as_str()))
+    .bind(column(&cleared, |r| r.write.delete))
+    .bind(column(&cleared, |r| r.created_at))
     .execute(&mut *conn)
     .await?;
     Ok(())

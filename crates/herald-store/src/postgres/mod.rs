@@ -130,6 +130,10 @@ impl Store for PgStore {
         read::get_ref(&self.pool, kind, key).await
     }
 
+    async fn list_refs(&self, kind: &str, group: &str) -> Result<Vec<Ref>> {
+        read::list_refs(&self.pool, kind, group).await
+    }
+
     async fn replay(&self, selector: &ReplaySelector, now: Timestamp) -> Result<Vec<Uuid>> {
         maintain::replay(&self.pool, selector, now).await
     }

@@ -139,6 +139,21 @@ pub(super) async fn get_ref(pool: &PgPool, kind: &str, key: &str) -> Result<Opti
     row.as_ref().map(rows::reference).transpose()
 }
 
+pub(super) async fn list_refs(pool: &PgPool, kind: &str, group: &str) -> Result<Vec<Ref>> {
+    // Keys in byte order, as on SQLite, whatever the database's collation.
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        ref_columns!(),
+        " FROM refs WHERE kind = $1 AND ref_group = $2
+         ORDER BY updated_at DESC, key COLLATE \"C\""
+    ))
+    .bind(kind)
+    .bind(group)
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(rows::reference).collect()
+}
+
 /// A delivery blocked behind another of its key is left out; what blocks it (an older
 /// delivery's retry time, a lease's end) is counted, so nothing due is missed.
 const NEXT_DUE_AT: &str = concat!(

@@ -117,6 +117,7 @@ pub(super) fn reference(row: &PgRow) -> Result<Ref> {
         kind: row.try_get("kind")?,
         key: row.try_get("key")?,
         data,
+        group: row.try_get("ref_group")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })

@@ -1,6 +1,7 @@
 //! Completing attempts on SQLite: one INSERT records the attempts of the deliveries whose
 //! lease token still holds, then one `UPDATE … FROM` moves those deliveries to their next
-//! step, and an upsert writes every record's refs, all in the batch's one command.
+//! step, and a delete and an upsert write every record's refs, all in the batch's one
+//! command.
 
 use super::rows::{ms, to_json, uuid};
 use super::write::{Command, MAX_PARAMS};
@@ -14,7 +15,8 @@ use uuid::Uuid;
 
 /// Parameters per row of the delivery UPDATE, the widest of the round's two statements.
 const ATTEMPT_PARAMS: usize = 10;
-const REF_PARAMS: usize = 5;
+const REF_PARAMS: usize = 6;
+const REF_KEY_PARAMS: usize = 2;
 
 /// Push the statements of every round (see `completion_rounds`); the deliveries updated
 /// come back as rows of kind `completed`. Returns the rounds.
@@ -27,8 +29,19 @@ pub(super) fn push(command: &mut Command, records: &[AttemptRecord]) -> Result<V
             push_update(command, &picked, round);
         }
     }
-    let refs = ref_rows(records)
-        .into_iter()
+    // One writer at a time on SQLite: deletes first (the deleted refs, and those written
+    // anew after a delete in this batch), then the upserts.
+    let rows = ref_rows(records);
+    let cleared: Vec<&RefRow<'_>> = rows
+        .iter()
+        .filter(|row| row.write.delete || row.recreated)
+        .collect();
+    for chunk in cleared.chunks(MAX_PARAMS / REF_KEY_PARAMS) {
+        push_ref_deletes(command, chunk);
+    }
+    let refs = rows
+        .iter()
+        .filter(|row| !row.write.delete)
         .map(|row| Ok((to_json(&row.write.data)?, row)))
         .collect::<Result<Vec<_>>>()?;
     for chunk in refs.chunks(MAX_PARAMS / REF_PARAMS) {
@@ -127,19 +140,35 @@ fn push_update(command: &mut Command, records: &[&AttemptRecord], round: usize) 
     ));
 }
 
+/// Delete these refs, whether or not their record's token still held.
+fn push_ref_deletes(command: &mut Command, refs: &[&RefRow<'_>]) {
+    let query = command.statement("DELETE FROM refs WHERE (kind, key) IN (VALUES ");
+    let mut keys = query.separated(", ");
+    for row in refs {
+        keys.push("(")
+            .push_bind_unseparated(row.write.kind.clone())
+            .push_unseparated(", ")
+            .push_bind_unseparated(row.write.key.clone())
+            .push_unseparated(")");
+    }
+    query.push(")");
+}
+
 /// Insert or replace the refs, whether or not their record's token still held: the external
 /// system did the work, so what it returned must be remembered.
-fn push_refs(command: &mut Command, refs: &[(String, RefRow<'_>)]) {
-    let query = command.statement("INSERT INTO refs (kind, key, data, created_at, updated_at) ");
+fn push_refs(command: &mut Command, refs: &[(String, &RefRow<'_>)]) {
+    let query =
+        command.statement("INSERT INTO refs (kind, key, data, ref_group, created_at, updated_at) ");
     query.push_values(refs, |mut row, (data, to_write)| {
         row.push_bind(to_write.write.kind.clone())
             .push_bind(to_write.write.key.clone())
             .push_bind(data.clone())
+            .push_bind(to_write.write.group.clone())
             .push_bind(ms(to_write.created_at))
             .push_bind(ms(to_write.updated_at));
     });
     query.push(
         " ON CONFLICT (kind, key) DO UPDATE SET data = excluded.data,
-             updated_at = excluded.updated_at",
+             ref_group = excluded.ref_group, updated_at = excluded.updated_at",
     );
 }

@@ -189,6 +189,10 @@ impl Store for SqliteStore {
         read::get_ref(&self.read, kind, key).await
     }
 
+    async fn list_refs(&self, kind: &str, group: &str) -> Result<Vec<Ref>> {
+        read::list_refs(&self.read, kind, group).await
+    }
+
     async fn replay(&self, selector: &ReplaySelector, now: Timestamp) -> Result<Vec<Uuid>> {
         maintain::replay(&self.write, selector, now).await
     }

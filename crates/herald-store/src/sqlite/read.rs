@@ -141,6 +141,19 @@ pub(super) async fn get_ref(pool: &SqlitePool, kind: &str, key: &str) -> Result<
     row.as_ref().map(rows::reference).transpose()
 }
 
+pub(super) async fn list_refs(pool: &SqlitePool, kind: &str, group: &str) -> Result<Vec<Ref>> {
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        ref_columns!(),
+        " FROM refs WHERE kind = ?1 AND ref_group = ?2 ORDER BY updated_at DESC, key"
+    ))
+    .bind(kind)
+    .bind(group)
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(rows::reference).collect()
+}
+
 pub(super) async fn next_due_at(pool: &SqlitePool, now: Timestamp) -> Result<Option<Timestamp>> {
     let now = ms(now);
     let mut query = QueryBuilder::<Sqlite>::new("SELECT MIN(CASE WHEN d.lease_until > ");

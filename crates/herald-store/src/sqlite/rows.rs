@@ -156,6 +156,7 @@ pub(super) fn reference(row: &SqliteRow) -> Result<Ref> {
         kind: row.try_get("kind")?,
         key: row.try_get("key")?,
         data: from_json(row.try_get("data")?, "data")?,
+        group: row.try_get("ref_group")?,
         created_at: time(row.try_get("created_at")?)?,
         updated_at: time(row.try_get("updated_at")?)?,
     })

@@ -184,6 +184,21 @@ pub fn ref_write(kind: &str, key: &str, data: serde_json::Value) -> RefWrite {
         kind: kind.to_string(),
         key: key.to_string(),
         data,
+        ..RefWrite::default()
+    }
+}
+
+pub fn grouped_ref_write(kind: &str, key: &str, group: &str, data: serde_json::Value) -> RefWrite {
+    RefWrite {
+        group: Some(group.to_string()),
+        ..ref_write(kind, key, data)
+    }
+}
+
+pub fn ref_delete(kind: &str, key: &str) -> RefWrite {
+    RefWrite {
+        delete: true,
+        ..ref_write(kind, key, serde_json::Value::Null)
     }
 }
 

@@ -96,6 +96,9 @@ impl Store for GatedStore {
     async fn get_ref(&self, kind: &str, key: &str) -> Result<Option<Ref>> {
         self.inner.get_ref(kind, key).await
     }
+    async fn list_refs(&self, kind: &str, group: &str) -> Result<Vec<Ref>> {
+        self.inner.list_refs(kind, group).await
+    }
     async fn replay(&self, selector: &ReplaySelector, now: Timestamp) -> Result<Vec<Uuid>> {
         self.inner.replay(selector, now).await
     }

@@ -244,6 +244,92 @@ async fn postgres_upgrade_keeps_existing_deliveries() {
     assert_upgraded(&db.store, id).await;
 }
 
+/// A ref written under schema 0004 reads back with no group, and takes one when written.
+async fn assert_refs_upgraded(store: &SharedStore) {
+    store.migrate().await.unwrap();
+    let old = store
+        .get_ref("slack_message", "C1:1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (old.data, old.group),
+        (serde_json::json!({ "ts": "1" }), None)
+    );
+    assert_eq!((old.created_at, old.updated_at), (at(0), at(1)));
+    assert!(
+        store
+            .list_refs("slack_message", "g")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let id = seed_due(store, &[at(2)]).await[0];
+    let claimed = store.claim_ids(&[id], &claim(at(2), 1)).await.unwrap();
+    let mut done = record(&claimed[0], herald_store::model::NextStep::Succeeded, at(3));
+    done.refs = vec![grouped_ref_write(
+        "slack_message",
+        "C1:1",
+        "g",
+        serde_json::json!(2),
+    )];
+    assert!(store.complete_attempt(&done).await.unwrap());
+    let listed = store.list_refs("slack_message", "g").await.unwrap();
+    let times: Vec<_> = listed
+        .iter()
+        .map(|r| (r.created_at, r.updated_at))
+        .collect();
+    assert_eq!(times, vec![(at(0), at(3))]);
+}
+
+#[tokio::test]
+async fn sqlite_upgrade_gives_existing_refs_no_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("herald.db");
+    let store = SqliteStore::open(&file, SqliteOptions::default())
+        .await
+        .unwrap();
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", file.display()))
+        .await
+        .unwrap();
+    migrator("sqlite").await.run_to(4, &pool).await.unwrap();
+    sqlx::query(
+        "INSERT INTO refs (kind, key, data, created_at, updated_at)
+         VALUES ('slack_message', 'C1:1', '{\"ts\":\"1\"}', ?1, ?2)",
+    )
+    .bind(at(0).timestamp_millis())
+    .bind(at(1).timestamp_millis())
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    assert_refs_upgraded(&(Arc::new(store) as SharedStore)).await;
+}
+
+#[tokio::test]
+async fn postgres_upgrade_gives_existing_refs_no_group() {
+    let Some(db) = PgDb::empty("postgres_upgrade_gives_existing_refs_no_group").await else {
+        return;
+    };
+    let mut conn = sqlx::PgConnection::connect_with(&db.options).await.unwrap();
+    migrator("postgres")
+        .await
+        .run_to(4, &mut conn)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO refs (kind, key, data, created_at, updated_at)
+         VALUES ('slack_message', 'C1:1', '{\"ts\":\"1\"}', $1, $2)",
+    )
+    .bind(at(0))
+    .bind(at(1))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+    assert_refs_upgraded(&db.store).await;
+}
+
 #[tokio::test]
 async fn sqlite_bad_failure_kind_is_corrupt() {
     let db = crate::harness::SqliteDb::new().await;

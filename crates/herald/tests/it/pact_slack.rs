@@ -461,3 +461,151 @@ fn a14_the_digest_calendar_is_the_aggregators_working_hours() {
         assert_eq!(calendar.allows(at(time)), allowed, "{time}");
     }
 }
+
+fn contract(version: &str, pact: &str, branch: &str) -> Value {
+    with(
+        publication(),
+        json!({
+            "consumerVersionBranch": branch,
+            "consumerVersionNumber": version,
+            "pactUrl": format!("{B}/pacts/provider/ProductsAPI/consumer/Engine/pact-version/{pact}/metadata/x"),
+        }),
+    )
+}
+
+#[tokio::test]
+async fn a10_a_new_contract_on_a_feature_branch_supersedes_the_old_one() {
+    let (slack, app) = start().await;
+    post(&app, &contract("v1aaaaaaaa", "p1", "feature/y")).await;
+    settle(&app).await;
+    let r1 = slack.calls()[0].answered.clone().unwrap();
+    app.advance(1.0);
+    post(&app, &contract("v2bbbbbbbb", "p2", "feature/y")).await;
+    settle(&app).await;
+    let calls = slack.calls();
+    assert_eq!(calls.len(), 4, "{calls:?}");
+    assert!(text(&calls[1]).contains("pact-version/p2"));
+    assert_eq!(calls[2].method, "chat.postMessage");
+    assert_eq!(calls[2].body["thread_ts"], r1.as_str());
+    assert_eq!(
+        text(&calls[2]),
+        "🧹 *Deprecated pact!*\nThis thread will stop receiving updates!"
+    );
+    assert_eq!(calls[3].method, "chat.update");
+    assert_eq!(calls[3].body["ts"], r1.as_str());
+    assert!(
+        text(&calls[3]).contains("pact-version/p1")
+            && text(&calls[3])
+                .ends_with("\n🧹 *Deprecated pact!*\nThis thread will stop receiving updates!")
+    );
+    // p1 is forgotten: a later verification of it opens a new, "found" root.
+    let late = with(
+        verification(5),
+        json!({"verificationResultUrl": format!("{B}/pacts/provider/ProductsAPI/consumer/Engine/pact-version/p1/verification-results/5"), "consumerVersionBranch": "feature/y"}),
+    );
+    post(&app, &late).await;
+    settle(&app).await;
+    let calls = slack.calls();
+    assert!(
+        text(&calls[4]).contains("(Unknown first publication) Found at"),
+        "{}",
+        text(&calls[4])
+    );
+    assert_ne!(calls[4].answered.clone().unwrap(), r1);
+}
+
+#[tokio::test]
+async fn a11_the_main_branch_keeps_two_contracts() {
+    let (slack, app) = start().await;
+    for (n, pact) in ["p1", "p2", "p3"].iter().enumerate() {
+        post(&app, &contract(&format!("v{n}aaaaaaa"), pact, "master")).await;
+        settle(&app).await;
+        app.advance(1.0);
+    }
+    let calls = slack.calls();
+    let roots: Vec<String> = calls
+        .iter()
+        .filter(|c| c.method == "chat.postMessage" && c.body.get("thread_ts").is_none())
+        .map(|c| c.answered.clone().unwrap())
+        .collect();
+    assert_eq!(roots.len(), 3);
+    let notices: Vec<&Call> = calls
+        .iter()
+        .filter(|c| text(c).contains("Deprecated pact"))
+        .collect();
+    assert_eq!(
+        notices.len(),
+        2,
+        "a reply and an update, for p1 only: {calls:?}"
+    );
+    assert_eq!(notices[0].body["thread_ts"], roots[0].as_str());
+    assert_eq!(notices[1].body["ts"], roots[0].as_str());
+}
+
+#[tokio::test]
+async fn a13_a_full_thread_continues_under_a_new_root() {
+    let slack = FakeSlack::start(BOT, Duration::ZERO).await;
+    let text_config = preset(&slack.url).replace("max_replies = 100", "max_replies = 2");
+    let app = spawn_app(&text_config, "").await;
+    app.advance(24.0 * 3600.0);
+    post(&app, &publication()).await;
+    settle(&app).await;
+    let first_root = slack.calls()[0].answered.clone().unwrap();
+    post(
+        &app,
+        &with(verification(1), json!({"providerVersionBranch": "master"})),
+    )
+    .await;
+    settle(&app).await;
+    post(&app, &verification(2)).await;
+    settle(&app).await;
+    let before = slack.calls().len();
+    post(&app, &verification(3)).await;
+    settle(&app).await;
+    let calls = slack.calls()[before..].to_vec();
+    let methods: Vec<&str> = calls.iter().map(|c| c.method.as_str()).collect();
+    assert_eq!(
+        methods,
+        ["chat.update", "chat.postMessage", "chat.postMessage"],
+        "{calls:?}"
+    );
+    assert_eq!(calls[0].body["ts"], first_root.as_str());
+    assert!(
+        text(&calls[0]).contains("Last verification on (ProductsAPI)"),
+        "the master line stays: {}",
+        text(&calls[0])
+    );
+    assert!(text(&calls[0]).ends_with("🧵 *Thread discontinued*\nThis thread will stop receiving updates due to many replies. A new thread has been opened for new updates for this contract."));
+    assert!(calls[1].body.get("thread_ts").is_none());
+    assert!(
+        text(&calls[1]).contains("Last verification on (ProductsAPI)")
+            && !text(&calls[1]).contains("discontinued")
+    );
+    let new_root = calls[1].answered.clone().unwrap();
+    assert_eq!(calls[2].body["thread_ts"], new_root.as_str());
+    assert!(text(&calls[2]).contains("/verification-results/3|Results>"));
+    // The next verification replies in the new thread.
+    post(&app, &verification(4)).await;
+    settle(&app).await;
+    let last = slack.calls().last().unwrap().clone();
+    assert_eq!(last.body["thread_ts"], new_root.as_str());
+}
+
+#[tokio::test]
+async fn a_failed_first_reply_is_retried_alone_in_the_thread_already_posted() {
+    let (slack, app) = start().await;
+    slack.fail_next([Fault::Pass, Fault::Error("internal_error")]);
+    post(&app, &verification(11)).await;
+    settle(&app).await;
+    let calls = slack.calls();
+    assert_eq!(calls.len(), 2);
+    assert!(calls[1].answered.is_err());
+    let root = calls[0].answered.clone().unwrap();
+    // The default retry policy waits at most 5 s before the first retry.
+    app.advance(5.0);
+    settle(&app).await;
+    let calls = slack.calls();
+    assert_eq!(calls.len(), 3, "only the reply again: {calls:?}");
+    assert_eq!(calls[2].body["thread_ts"], root.as_str());
+    assert!(calls[2].answered.is_ok());
+}

@@ -3,7 +3,7 @@
 use super::api::{self, Outcome};
 use crate::action::{
     Action, ActionDeps, ActionInput, AttemptReport, FailureKind, OrderingKey, Plan, PlanError,
-    PlannedRequest, RefKey, ref_write,
+    PlannedRequest, RefKey, Remember, ref_write,
 };
 use crate::core::classify::Verdict;
 use crate::core::filters::truncate;
@@ -181,7 +181,11 @@ impl Action for GithubAction {
             .header("accept", api::ACCEPT)
             .header("x-github-api-version", &self.client.api_version)
             .purpose(purpose);
-        request.remember = remember;
+        request.remember = remember.map(|key| Remember::Answer {
+            key,
+            extra: json!({}),
+            group: None,
+        });
         Ok(Plan::of(vec![request]))
     }
 
@@ -211,12 +215,16 @@ impl Action for GithubAction {
             deps.clock.now(),
         ) {
             Outcome::Done => {
-                if let Some(remember) = &request.remember {
+                if let Some(Remember::Answer { key: remember, .. }) = &request.remember {
                     let id = serde_json::from_str::<Value>(&answer.body)
                         .ok()
                         .and_then(|body| body["id"].as_u64());
                     match id {
-                        Some(id) => report.refs.push(ref_write(remember, json!({ "id": id }))),
+                        Some(id) => {
+                            report
+                                .refs
+                                .push(ref_write(remember, json!({ "id": id }), None))
+                        }
                         None => {
                             return report.failed(
                                 Verdict::Permanent,
@@ -226,7 +234,7 @@ impl Action for GithubAction {
                         }
                     }
                 }
-                report.done += 1;
+                report.done = request.step + 1;
                 report
             }
             Outcome::RateLimited { retry_after } => {

@@ -74,11 +74,11 @@ impl Action for HttpAction {
                 shown_body,
                 purpose: None,
                 remember: None,
+                step: 0,
                 pace_key: None,
-                thread_from_previous: false,
+                follow_previous: None,
             }],
             message: None,
-            first_step: 0,
         })
     }
 

@@ -1,10 +1,10 @@
 //! `kind = "slack"`: post a message, and with a `key`, remember it so later events reply in
-//! its thread and/or update it in place.
+//! its thread and/or update it in place (planning in `plan.rs`).
 
 use super::api::{self, Outcome};
 use crate::action::{
     Action, ActionDeps, ActionInput, AttemptReport, FailureKind, OrderingKey, Plan, PlanError,
-    PlannedRequest, RefKey, ref_write,
+    PlannedRequest, RefKey, Remember, ref_delete, ref_write,
 };
 use crate::core::classify::Verdict;
 use crate::core::template::TemplateRef;
@@ -12,6 +12,7 @@ use crate::integrations::http::send;
 use crate::secret::Secret;
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// Refs of Slack messages live under this kind, shared by every Slack action.
@@ -42,6 +43,24 @@ impl Content {
     }
 }
 
+/// Older threads of the same group are retired when this action runs: each gets `notice`
+/// as a reply and appended to its root, and is forgotten.
+#[derive(Debug, Clone)]
+pub struct Supersede {
+    pub group: TemplateRef,
+    /// How many threads of the group stay, this one included (a template).
+    pub keep: TemplateRef,
+    pub notice: String,
+}
+
+/// A thread with `max_replies` replies is closed with `notice` and continued under a new
+/// root that repeats the old one.
+#[derive(Debug, Clone)]
+pub struct Rotation {
+    pub max_replies: u64,
+    pub notice: String,
+}
+
 #[derive(Debug)]
 pub struct SlackAction {
     pub token: Secret,
@@ -57,16 +76,12 @@ pub struct SlackAction {
     pub if_missing: IfMissing,
     /// When the root is posted now, also post the reply in its new thread.
     pub reply_to_new: bool,
+    pub rotation: Option<Rotation>,
+    pub supersede: Option<Supersede>,
     pub timeout: Duration,
     /// The key's message, or else the channel: work on one message, and plain posts to one
     /// channel, happen one at a time and in order.
     pub ordering: OrderingKey,
-}
-
-/// The existing message a key names.
-struct Known {
-    channel: String,
-    ts: String,
 }
 
 #[async_trait]
@@ -84,40 +99,21 @@ impl Action for SlackAction {
     }
 
     async fn plan(&self, input: &ActionInput<'_>) -> Result<Plan, PlanError> {
-        let Some(key_template) = &self.key else {
-            let channel = self.channel(input)?;
-            let body = self.body(input, &self.message, &[("channel", json!(channel))])?;
-            let request =
-                self.request("chat.postMessage", body, format!("post to {channel}"), None)?;
-            return Ok(Plan::of(vec![request]));
-        };
-        let key = input
-            .templates
-            .render(key_template, input.context)?
-            .trim()
-            .to_string();
-        let known = input
-            .refs
-            .get(REF_KIND, &key)
-            .await
-            .map_err(PlanError::Invalid)?;
-        match known.as_ref().and_then(known_message) {
-            Some(known) => self.plan_existing(input, &key, &known),
-            None => self.plan_missing(input, &key),
-        }
+        super::plan::plan(self, input).await
     }
 
     async fn execute(&self, plan: &Plan, deps: &ActionDeps, done: usize) -> AttemptReport {
         let mut report = AttemptReport::success(None, None);
-        report.done = done.max(plan.first_step);
+        report.done = done;
+        let mut refs = Remembered::default();
         // The message the previous step posted: a reply to a new root goes in its thread.
         let mut posted: Option<(String, String)> = None;
         for planned in plan.remaining(done) {
-            let threaded;
-            let request = match (&posted, planned.thread_from_previous) {
-                (Some((channel, ts)), true) => {
-                    threaded = in_thread(planned, channel, ts);
-                    &threaded
+            let followed;
+            let request = match (&posted, planned.follow_previous) {
+                (Some((channel, ts)), Some(field)) => {
+                    followed = follow(planned, field, channel, ts);
+                    &followed
                 }
                 _ => planned,
             };
@@ -136,14 +132,12 @@ impl Action for SlackAction {
             match api::classify(answer.status, retry_after, &answer.body) {
                 Outcome::Done { channel, ts } => {
                     if let (Some(channel), Some(ts)) = (channel, ts) {
-                        if let Some(remember) = &request.remember {
-                            report
-                                .refs
-                                .push(ref_write(remember, json!({ "channel": channel, "ts": ts })));
-                        }
                         posted = Some((channel, ts));
                     }
-                    report.done += 1;
+                    if let Some(remember) = &request.remember {
+                        report.refs.push(refs.apply(remember, posted.as_ref()));
+                    }
+                    report.done = request.step + 1;
                 }
                 Outcome::RateLimited { retry_after } => {
                     report.counts_against_schedule = false;
@@ -170,8 +164,68 @@ impl Action for SlackAction {
     }
 }
 
+/// The remembered messages as this attempt changes them: several steps may change one
+/// (post a new root, then reply in it), each from the state the previous one left.
+#[derive(Default)]
+struct Remembered {
+    data: HashMap<String, Value>,
+}
+
+impl Remembered {
+    fn apply(
+        &mut self,
+        remember: &Remember,
+        posted: Option<&(String, String)>,
+    ) -> herald_store::model::RefWrite {
+        let (key, data, group) = match remember {
+            Remember::Forget(key) => {
+                self.data.remove(&key.key);
+                return ref_delete(key);
+            }
+            Remember::Answer { key, extra, group } => {
+                let mut data = extra.clone();
+                if let Some((channel, ts)) = posted {
+                    data["channel"] = json!(channel);
+                    data["ts"] = json!(ts);
+                }
+                (key, data, group)
+            }
+            Remember::Replied { key, known, group } => {
+                let mut data = self.current(key, known);
+                let replies = data["replies"].as_u64().unwrap_or(0);
+                data["replies"] = json!(replies + 1);
+                (key, data, group)
+            }
+            Remember::Retext {
+                key,
+                text,
+                known,
+                group,
+            } => {
+                let mut data = self.current(key, known);
+                data["text"] = json!(text);
+                (key, data, group)
+            }
+        };
+        // A message keeps the group it was posted in, whichever action writes it next.
+        let group = group
+            .clone()
+            .or_else(|| data["group"].as_str().map(str::to_string));
+        self.data.insert(key.key.clone(), data.clone());
+        ref_write(key, data, group.as_deref())
+    }
+
+    fn current(&self, key: &RefKey, known: &Option<Value>) -> Value {
+        self.data
+            .get(&key.key)
+            .cloned()
+            .or_else(|| known.clone())
+            .unwrap_or_else(|| json!({}))
+    }
+}
+
 impl SlackAction {
-    fn channel(&self, input: &ActionInput<'_>) -> Result<String, PlanError> {
+    pub(super) fn channel(&self, input: &ActionInput<'_>) -> Result<String, PlanError> {
         let template = self
             .channel
             .as_ref()
@@ -187,85 +241,8 @@ impl SlackAction {
         Ok(channel)
     }
 
-    /// No message yet for the key: post the root and remember it, skip, or fail.
-    fn plan_missing(&self, input: &ActionInput<'_>, key: &str) -> Result<Plan, PlanError> {
-        match self.if_missing {
-            IfMissing::Skip => Ok(Plan::note(format!(
-                "no Slack message for key {key:?} yet: nothing to do"
-            ))),
-            IfMissing::Fail => Err(PlanError::Invalid(format!(
-                "no Slack message for key {key:?}"
-            ))),
-            IfMissing::Post => {
-                let channel = self.channel(input)?;
-                let body = self.body(input, &self.message, &[("channel", json!(channel))])?;
-                let purpose =
-                    format!("post the root message for key {key:?} to {channel} (none yet)");
-                let remember = RefKey {
-                    kind: REF_KIND,
-                    key: key.to_string(),
-                };
-                let mut requests =
-                    vec![self.request("chat.postMessage", body, purpose, Some(remember))?];
-                if self.reply_to_new && !self.reply.is_empty() {
-                    let fields = [("channel", json!(channel))];
-                    if let Some(body) = self.reply_body(input, &fields)? {
-                        let purpose = "reply in the thread of that new message".to_string();
-                        let mut reply = self.request("chat.postMessage", body, purpose, None)?;
-                        reply.thread_from_previous = true;
-                        requests.push(reply);
-                    }
-                }
-                Ok(Plan::of(requests))
-            }
-        }
-    }
-
-    /// The key's message exists: reply in its thread and/or update it.
-    fn plan_existing(
-        &self,
-        input: &ActionInput<'_>,
-        key: &str,
-        known: &Known,
-    ) -> Result<Plan, PlanError> {
-        let mut requests = Vec::new();
-        let fields = [
-            ("channel", json!(known.channel)),
-            ("thread_ts", json!(known.ts)),
-        ];
-        if !self.reply.is_empty()
-            && let Some(body) = self.reply_body(input, &fields)?
-        {
-            let purpose = format!(
-                "reply in the thread of key {key:?} ({} {})",
-                known.channel, known.ts
-            );
-            requests.push(self.request("chat.postMessage", body, purpose, None)?);
-        }
-        if self.update {
-            let fields = [("channel", json!(known.channel)), ("ts", json!(known.ts))];
-            let body = self.body(input, &self.message, &fields)?;
-            let purpose = format!(
-                "update the message of key {key:?} ({} {})",
-                known.channel, known.ts
-            );
-            requests.push(self.request("chat.update", body, purpose, None)?);
-        }
-        if requests.is_empty() {
-            return Ok(Plan::note(format!(
-                "the message for key {key:?} exists: nothing to do"
-            )));
-        }
-        // Step 0 (posting the root) is done: a retry of a delivery that posted it resumes
-        // with the reply, planned this way.
-        Ok(Plan {
-            first_step: 1,
-            ..Plan::of(requests)
-        })
-    }
-
-    /// The reply's body, or none when its text renders empty (nothing to say this time).
-    fn reply_body(
+    /// The reply's body, or none when it renders empty (nothing to say this time).
+    pub(super) fn reply_body(
         &self,
         input: &ActionInput<'_>,
         fields: &[(&str, Value)],
@@ -279,7 +256,7 @@ impl SlackAction {
     }
 
     /// A JSON body: the given fields plus rendered text and blocks.
-    fn body(
+    pub(super) fn body(
         &self,
         input: &ActionInput<'_>,
         content: &Content,
@@ -313,12 +290,12 @@ impl SlackAction {
         Ok((Value::Object(body), Value::Object(shown)))
     }
 
-    fn request(
+    /// A Web API call with a JSON body, paced per token and channel.
+    pub(super) fn request(
         &self,
         method: &str,
         (body, shown): (Value, Value),
         purpose: String,
-        remember: Option<RefKey>,
     ) -> Result<PlannedRequest, PlanError> {
         let url = url::Url::parse(&format!("{}/{method}", self.api_url.trim_end_matches('/')))
             .map_err(|error| PlanError::Invalid(format!("bad api_url: {error}")))?;
@@ -326,17 +303,9 @@ impl SlackAction {
         let mut request = PlannedRequest::json(url, &body, &shown, self.timeout)
             .bearer(&self.token)
             .purpose(purpose);
-        request.remember = remember;
         request.pace_key = Some(format!("{}:{channel}", self.token.name()));
         Ok(request)
     }
-}
-
-fn known_message(data: &Value) -> Option<Known> {
-    Some(Known {
-        channel: data["channel"].as_str()?.to_string(),
-        ts: data["ts"].as_str()?.to_string(),
-    })
 }
 
 /// The default API base when `api_url` is not set.
@@ -344,13 +313,14 @@ pub fn default_api_url() -> String {
     api::DEFAULT_API_URL.to_string()
 }
 
-/// `planned`, posted in the thread of `ts` in `channel` (the id Slack answered with).
-fn in_thread(planned: &PlannedRequest, channel: &str, ts: &str) -> PlannedRequest {
+/// `planned` aimed at the message the previous step posted: its `field` (`thread_ts` or
+/// `ts`) set to that `ts`, and its channel to the id Slack answered with.
+fn follow(planned: &PlannedRequest, field: &str, channel: &str, ts: &str) -> PlannedRequest {
     let mut request = planned.clone();
     let patch = |text: &str| -> Option<String> {
         let mut body: Value = serde_json::from_str(text).ok()?;
         body["channel"] = json!(channel);
-        body["thread_ts"] = json!(ts);
+        body[field] = json!(ts);
         Some(body.to_string())
     };
     if let Some(body) = request

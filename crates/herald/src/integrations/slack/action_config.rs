@@ -1,8 +1,8 @@
 //! `kind = "slack"` options: `token` (a secret name), `channel`, `text`, `blocks`, and for a
 //! remembered message `key`, `reply_text`, `reply_blocks`, `update`, `reply_to_new`,
-//! `if_missing`; `api_url`.
+//! `if_missing`, `max_replies`, `rotation_notice`, `supersede`; `api_url`.
 
-use super::action::{Content, IfMissing, SlackAction, default_api_url};
+use super::action::{Content, IfMissing, Rotation, SlackAction, Supersede, default_api_url};
 use crate::action::{Action, OrderingKey};
 use crate::config::actions::ActionCommon;
 use crate::config::build::Builder;
@@ -27,8 +27,22 @@ struct Options {
     #[serde(default)]
     reply_to_new: bool,
     if_missing: Option<Spanned<IfMissing>>,
+    max_replies: Option<Spanned<u64>>,
+    rotation_notice: Option<String>,
+    supersede: Option<Spanned<RawSupersede>>,
     api_url: Option<Spanned<String>>,
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSupersede {
+    group: Spanned<String>,
+    keep: Option<Spanned<String>>,
+    notice: Option<String>,
+}
+
+const ROTATION_NOTICE: &str = "🧵 *Thread discontinued*\nThis thread will stop receiving updates due to many replies. A new thread has been opened for new updates.";
+const SUPERSEDED_NOTICE: &str = "🧹 *Superseded!*\nThis thread will stop receiving updates!";
 
 pub fn build(
     options: Item<'_>,
@@ -53,6 +67,11 @@ pub fn build(
         Some(url) => builder.interpolate(url),
         None => Some(default_api_url()),
     };
+    let rotation = rotation(&options, builder);
+    let supersede = options
+        .supersede
+        .as_ref()
+        .map(|raw| build_supersede(raw, builder));
     let (token, channel, key) = (token?, channel?, key?);
     // check_shape made sure there is a key or a channel.
     let ordering = match (&key, &channel) {
@@ -76,9 +95,47 @@ pub fn build(
         update: options.update,
         if_missing: options.if_missing.map_or(IfMissing::Post, |m| *m.get_ref()),
         reply_to_new: options.reply_to_new,
+        rotation: rotation?,
+        supersede: supersede.map(|s| s.ok_or(())).transpose().ok()?,
         timeout: common.timeout,
         ordering,
     }))
+}
+
+fn rotation(options: &Options, builder: &mut Builder<'_>) -> Option<Option<Rotation>> {
+    match &options.max_replies {
+        Some(max) if *max.get_ref() == 0 => {
+            builder.error(max.span(), "`max_replies` must be at least 1");
+            None
+        }
+        Some(max) => Some(Some(Rotation {
+            max_replies: *max.get_ref(),
+            notice: options
+                .rotation_notice
+                .clone()
+                .unwrap_or_else(|| ROTATION_NOTICE.to_string()),
+        })),
+        None => Some(None),
+    }
+}
+
+fn build_supersede(raw: &Spanned<RawSupersede>, builder: &mut Builder<'_>) -> Option<Supersede> {
+    let raw = raw.get_ref();
+    let group = builder.template("supersede.group", &raw.group, Escape::None);
+    let keep_default = Spanned::new(raw.group.span(), "1".to_string());
+    let keep = builder.template(
+        "supersede.keep",
+        raw.keep.as_ref().unwrap_or(&keep_default),
+        Escape::None,
+    );
+    Some(Supersede {
+        group: group?,
+        keep: keep?,
+        notice: raw
+            .notice
+            .clone()
+            .unwrap_or_else(|| SUPERSEDED_NOTICE.to_string()),
+    })
 }
 
 /// `Some(None)` when absent, `None` when the template does not compile (already reported).
@@ -107,9 +164,15 @@ fn check_shape(
         .as_ref()
         .map_or(IfMissing::Post, |m| *m.get_ref());
     let problem = if options.key.is_none() {
-        if has_reply || options.update || options.reply_to_new || options.if_missing.is_some() {
+        if has_reply
+            || options.update
+            || options.reply_to_new
+            || options.if_missing.is_some()
+            || options.max_replies.is_some()
+            || options.supersede.is_some()
+        {
             Some(
-                "`reply_text`, `reply_blocks`, `update`, `reply_to_new` and `if_missing` need a `key`",
+                "`reply_text`, `reply_blocks`, `update`, `reply_to_new`, `if_missing`, `max_replies` and `supersede` need a `key`",
             )
         } else if options.channel.is_none() || !has_message {
             Some("a Slack action needs `channel` and `text` or `blocks`")

@@ -5,6 +5,7 @@ pub mod action;
 pub mod action_config;
 pub mod api;
 pub mod config;
+mod plan;
 mod source;
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,310 @@
+//! Planning a Slack action. A keyed action's requests have fixed step numbers, so a retry
+//! resumes after the steps already done whichever way it is planned the second time (the
+//! root it posted now exists):
+//!
+//! | step | request |
+//! |---|---|
+//! | 0 | post the root (none yet) |
+//! | 1 | its first reply, in the new thread (`reply_to_new`) |
+//! | 2, 3 | rotation: close the full thread with a notice, post a new root repeating it |
+//! | 4 | reply in the thread |
+//! | 5 | update the root (`update`) |
+//! | 6… | supersede: a notice in each older thread of the group, then on its root |
+
+use super::action::{IfMissing, REF_KIND, SlackAction};
+use crate::action::{ActionInput, Plan, PlanError, PlannedRequest, RefKey, Remember};
+use serde_json::{Value, json};
+
+const ROOT: usize = 0;
+const FIRST_REPLY: usize = 1;
+const CLOSE_FULL: usize = 2;
+const CONTINUE: usize = 3;
+const REPLY: usize = 4;
+const UPDATE: usize = 5;
+const SUPERSEDE: usize = 6;
+
+/// A remembered message.
+struct Known {
+    channel: String,
+    ts: String,
+    data: Value,
+}
+
+impl Known {
+    fn from(data: Value) -> Option<Known> {
+        Some(Known {
+            channel: data["channel"].as_str()?.to_string(),
+            ts: data["ts"].as_str()?.to_string(),
+            data,
+        })
+    }
+
+    fn text(&self) -> &str {
+        self.data["text"].as_str().unwrap_or_default()
+    }
+
+    fn replies(&self) -> u64 {
+        self.data["replies"].as_u64().unwrap_or(0)
+    }
+}
+
+pub async fn plan(action: &SlackAction, input: &ActionInput<'_>) -> Result<Plan, PlanError> {
+    let Some(key_template) = &action.key else {
+        let channel = action.channel(input)?;
+        let body = action.body(input, &action.message, &[("channel", json!(channel))])?;
+        let request = action.request("chat.postMessage", body, format!("post to {channel}"))?;
+        return Ok(Plan::of(vec![request]));
+    };
+    let key = RefKey {
+        kind: REF_KIND,
+        key: render(input, key_template)?,
+    };
+    let group = match &action.supersede {
+        Some(supersede) => Some(render(input, &supersede.group)?),
+        None => None,
+    };
+    let known = input
+        .refs
+        .get(REF_KIND, &key.key)
+        .await
+        .map_err(PlanError::Invalid)?
+        .and_then(Known::from);
+    let mut requests = match &known {
+        Some(known) => existing(action, input, &key, known, &group)?,
+        None => match missing(action, input, &key, &group)? {
+            Some(requests) => requests,
+            None if action.if_missing == IfMissing::Skip => {
+                return Ok(Plan::note(format!(
+                    "no Slack message for key {:?} yet: nothing to do",
+                    key.key
+                )));
+            }
+            None => {
+                return Err(PlanError::Invalid(format!(
+                    "no Slack message for key {:?}",
+                    key.key
+                )));
+            }
+        },
+    };
+    if let Some(group) = &group {
+        requests.extend(supersede(action, input, &key, group).await?);
+    }
+    if requests.is_empty() {
+        return Ok(Plan::note(format!(
+            "the message for key {:?} exists: nothing to do",
+            key.key
+        )));
+    }
+    Ok(Plan::of(requests))
+}
+
+fn render(
+    input: &ActionInput<'_>,
+    template: &crate::core::template::TemplateRef,
+) -> Result<String, PlanError> {
+    Ok(input
+        .templates
+        .render(template, input.context)?
+        .trim()
+        .to_string())
+}
+
+/// No message yet: post the root (and its first reply), or `None` to skip or fail.
+fn missing(
+    action: &SlackAction,
+    input: &ActionInput<'_>,
+    key: &RefKey,
+    group: &Option<String>,
+) -> Result<Option<Vec<PlannedRequest>>, PlanError> {
+    if action.if_missing != IfMissing::Post {
+        return Ok(None);
+    }
+    let channel = action.channel(input)?;
+    let body = action.body(input, &action.message, &[("channel", json!(channel))])?;
+    let text = body.0["text"].clone();
+    let purpose = format!(
+        "post the root message for key {:?} to {channel} (none yet)",
+        key.key
+    );
+    let mut root = action
+        .request("chat.postMessage", body, purpose)?
+        .step(ROOT);
+    root.remember = Some(Remember::Answer {
+        key: key.clone(),
+        extra: json!({ "text": text, "replies": 0, "group": group }),
+        group: group.clone(),
+    });
+    let mut requests = vec![root];
+    if action.reply_to_new
+        && let Some(body) = action.reply_body(input, &[("channel", json!(channel))])?
+    {
+        let purpose = "reply in the thread of that new message".to_string();
+        let mut reply = action
+            .request("chat.postMessage", body, purpose)?
+            .step(FIRST_REPLY);
+        reply.follow_previous = Some("thread_ts");
+        reply.remember = Some(Remember::Replied {
+            key: key.clone(),
+            known: None,
+            group: group.clone(),
+        });
+        requests.push(reply);
+    }
+    Ok(Some(requests))
+}
+
+/// The key's message exists: continue a full thread, reply, update.
+fn existing(
+    action: &SlackAction,
+    input: &ActionInput<'_>,
+    key: &RefKey,
+    known: &Known,
+    group: &Option<String>,
+) -> Result<Vec<PlannedRequest>, PlanError> {
+    let mut requests = Vec::new();
+    let full = action
+        .rotation
+        .as_ref()
+        .filter(|rotation| !action.reply.is_empty() && known.replies() >= rotation.max_replies);
+    // After a rotation the reply and update go to the new root, known once it is posted.
+    let (target, known_data) = match full {
+        Some(rotation) => {
+            requests.extend(rotate(action, key, known, group, &rotation.notice)?);
+            (None, None)
+        }
+        None => (Some((&known.channel, &known.ts)), Some(known.data.clone())),
+    };
+    let mut fields = vec![("channel", json!(known.channel))];
+    if let Some((_, ts)) = target {
+        fields.push(("thread_ts", json!(ts)));
+    }
+    if !action.reply.is_empty()
+        && let Some(body) = action.reply_body(input, &fields)?
+    {
+        let purpose = format!(
+            "reply in the thread of key {:?} ({} {})",
+            key.key, known.channel, known.ts
+        );
+        let mut reply = action
+            .request("chat.postMessage", body, purpose)?
+            .step(REPLY);
+        if target.is_none() {
+            reply.follow_previous = Some("thread_ts");
+        }
+        reply.remember = Some(Remember::Replied {
+            key: key.clone(),
+            known: known_data.clone(),
+            group: group.clone(),
+        });
+        requests.push(reply);
+    }
+    if action.update {
+        let mut fields = vec![("channel", json!(known.channel))];
+        if let Some((_, ts)) = target {
+            fields.push(("ts", json!(ts)));
+        }
+        let body = action.body(input, &action.message, &fields)?;
+        let text = body.0["text"].as_str().unwrap_or_default().to_string();
+        let purpose = format!(
+            "update the message of key {:?} ({} {})",
+            key.key, known.channel, known.ts
+        );
+        let mut update = action.request("chat.update", body, purpose)?.step(UPDATE);
+        if target.is_none() {
+            update.follow_previous = Some("ts");
+        }
+        update.remember = Some(Remember::Retext {
+            key: key.clone(),
+            text,
+            known: known_data,
+            group: group.clone(),
+        });
+        requests.push(update);
+    }
+    Ok(requests)
+}
+
+/// Close a full thread with `notice` and continue it under a new root repeating the old one.
+fn rotate(
+    action: &SlackAction,
+    key: &RefKey,
+    known: &Known,
+    group: &Option<String>,
+    notice: &str,
+) -> Result<Vec<PlannedRequest>, PlanError> {
+    let closed = format!("{}\n{notice}", known.text());
+    let body = json!({ "channel": known.channel, "ts": known.ts, "text": closed });
+    let purpose = format!(
+        "close the full thread of key {:?} ({} {})",
+        key.key, known.channel, known.ts
+    );
+    let close = action
+        .request("chat.update", (body.clone(), body), purpose)?
+        .step(CLOSE_FULL);
+    let body = json!({ "channel": known.channel, "text": known.text() });
+    let purpose = format!("continue key {:?} under a new root", key.key);
+    let mut next = action
+        .request("chat.postMessage", (body.clone(), body), purpose)?
+        .step(CONTINUE);
+    next.remember = Some(Remember::Answer {
+        key: key.clone(),
+        extra: json!({ "text": known.text(), "replies": 0, "group": known.data["group"] }),
+        group: group.clone(),
+    });
+    Ok(vec![close, next])
+}
+
+/// Retire the group's threads beyond the number kept (this key's counts as one).
+async fn supersede(
+    action: &SlackAction,
+    input: &ActionInput<'_>,
+    key: &RefKey,
+    group: &str,
+) -> Result<Vec<PlannedRequest>, PlanError> {
+    let Some(supersede) = &action.supersede else {
+        return Ok(Vec::new());
+    };
+    let keep_text = render(input, &supersede.keep)?;
+    let keep: usize = keep_text.parse().map_err(|_| {
+        PlanError::Invalid(format!(
+            "`supersede.keep` renders {keep_text:?}, not a number"
+        ))
+    })?;
+    let others: Vec<(String, Value)> = input
+        .refs
+        .group(REF_KIND, group)
+        .await
+        .map_err(PlanError::Invalid)?
+        .into_iter()
+        .filter(|(other, _)| *other != key.key)
+        .collect();
+    let mut requests = Vec::new();
+    let retired = others.into_iter().skip(keep.saturating_sub(1));
+    for (index, (other, data)) in retired.enumerate() {
+        let Some(old) = Known::from(data) else {
+            continue;
+        };
+        let step = SUPERSEDE + 2 * index;
+        let notice = &supersede.notice;
+        let body = json!({ "channel": old.channel, "thread_ts": old.ts, "text": notice });
+        let purpose = format!("tell the thread of key {other:?} it is superseded");
+        requests.push(
+            action
+                .request("chat.postMessage", (body.clone(), body), purpose)?
+                .step(step),
+        );
+        let text = format!("{}\n{notice}", old.text());
+        let body = json!({ "channel": old.channel, "ts": old.ts, "text": text });
+        let purpose = format!("mark the root of key {other:?} superseded, and forget it");
+        let mut update = action
+            .request("chat.update", (body.clone(), body), purpose)?
+            .step(step + 1);
+        update.remember = Some(Remember::Forget(RefKey {
+            kind: REF_KIND,
+            key: other,
+        }));
+        requests.push(update);
+    }
+    Ok(requests)
+}
