@@ -120,6 +120,9 @@ pub trait Store: Send + Sync + 'static {
     /// key, in byte order).
     async fn list_refs(&self, kind: &str, group: &str) -> Result<Vec<Ref>>;
 
+    /// Every ref of a kind, newest `updated_at` first (ties by key): for retention passes.
+    async fn list_refs_of_kind(&self, kind: &str) -> Result<Vec<Ref>>;
+
     /// Make the selected deliveries due now with a fresh retry schedule; returns their ids.
     /// Selecting by id re-queues any status except a delivery a worker holds a live lease
     /// on (taking it would send twice); a filter never touches pending deliveries. Clears

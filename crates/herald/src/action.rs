@@ -25,6 +25,8 @@ pub struct ActionInput<'a> {
     pub context: &'a Value,
     /// What earlier deliveries remembered (a Slack message, a GitHub deployment).
     pub refs: &'a dyn RefLookup,
+    /// When the plan is made (retention passes measure age from it).
+    pub now: chrono::DateTime<chrono::Utc>,
 }
 
 /// Reads refs: what an external system returned for a key, kept in the store.
@@ -38,7 +40,13 @@ pub trait RefLookup: Send + Sync {
         kind: &str,
         group: &str,
     ) -> Result<Vec<(String, serde_json::Value)>, String>;
+
+    /// Every ref of a kind, newest first: (key, data, last written).
+    async fn all(&self, kind: &str) -> Result<Vec<StoredRef>, String>;
 }
+
+/// A ref as a retention pass sees it.
+pub type StoredRef = (String, serde_json::Value, chrono::DateTime<chrono::Utc>);
 
 /// No refs at all: for routing, and dry runs without a store.
 pub struct NoRefs;
@@ -54,6 +62,10 @@ impl RefLookup for NoRefs {
         _kind: &str,
         _group: &str,
     ) -> Result<Vec<(String, serde_json::Value)>, String> {
+        Ok(Vec::new())
+    }
+
+    async fn all(&self, _kind: &str) -> Result<Vec<StoredRef>, String> {
         Ok(Vec::new())
     }
 }
@@ -78,6 +90,16 @@ impl RefLookup for StoreRefs {
         match self.0.list_refs(kind, group).await {
             Ok(found) => Ok(found.into_iter().map(|r| (r.key, r.data)).collect()),
             Err(error) => Err(format!("cannot read refs {kind} of {group}: {error}")),
+        }
+    }
+
+    async fn all(&self, kind: &str) -> Result<Vec<StoredRef>, String> {
+        match self.0.list_refs_of_kind(kind).await {
+            Ok(found) => Ok(found
+                .into_iter()
+                .map(|r| (r.key, r.data, r.updated_at))
+                .collect()),
+            Err(error) => Err(format!("cannot read refs {kind}: {error}")),
         }
     }
 }

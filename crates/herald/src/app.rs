@@ -8,6 +8,7 @@ use crate::monitors::{Monitors, SignatureFailures};
 use crate::outbox::executor::action_deps;
 use crate::outbox::flusher::Flusher;
 use crate::outbox::{Executor, Worker, WorkerSettings};
+use crate::services::scheduler::Scheduler;
 use crate::services::{Ingest, Queries, retention};
 use crate::telemetry;
 use herald_store::{SharedStore, Writer};
@@ -27,6 +28,7 @@ pub struct App {
     pub worker: Worker,
     pub monitors: Arc<Monitors>,
     pub flusher: Arc<Flusher>,
+    pub scheduler: Arc<Scheduler>,
     writer: JoinHandle<()>,
 }
 
@@ -52,6 +54,12 @@ impl App {
             store.clone(),
             clock.clone(),
             wake.clone(),
+        ));
+        let scheduler = Arc::new(Scheduler::new(
+            config.clone(),
+            store.clone(),
+            ingest.clone(),
+            clock.clone(),
         ));
         let monitors = Arc::new(Monitors::new(
             config.clone(),
@@ -91,6 +99,7 @@ impl App {
             worker,
             monitors,
             flusher,
+            scheduler,
             writer: writer_task,
         }
     }
@@ -113,6 +122,7 @@ impl App {
             worker,
             monitors,
             flusher,
+            scheduler,
             writer,
         } = self;
         let router = api::router(state.clone());
@@ -127,6 +137,7 @@ impl App {
             shutdown.clone(),
         ));
         let monitoring = tokio::spawn(monitors.run(shutdown.clone()));
+        let ticking = tokio::spawn(scheduler.run(shutdown.clone()));
         let flushing = tokio::spawn(flusher.run(shutdown.clone(), config.delivery.poll_interval));
         tracing::info!(address = %listener.local_addr()?, "herald is listening");
         let served = axum::serve(listener, router)
@@ -139,6 +150,7 @@ impl App {
         // Monitors emit through the writer too: stop them before it drains.
         shutdown.cancel();
         let _ = monitoring.await;
+        let _ = ticking.await;
         // The router and the workers held the last handles on the writer: it now drains
         // and exits.
         if let Err(error) = writer.await {

@@ -134,6 +134,10 @@ impl Store for PgStore {
         read::list_refs(&self.pool, kind, group).await
     }
 
+    async fn list_refs_of_kind(&self, kind: &str) -> Result<Vec<Ref>> {
+        read::list_refs_of_kind(&self.pool, kind).await
+    }
+
     async fn replay(&self, selector: &ReplaySelector, now: Timestamp) -> Result<Vec<Uuid>> {
         maintain::replay(&self.pool, selector, now).await
     }

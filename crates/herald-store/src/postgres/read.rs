@@ -154,6 +154,18 @@ pub(super) async fn list_refs(pool: &PgPool, kind: &str, group: &str) -> Result<
     rows.iter().map(rows::reference).collect()
 }
 
+pub(super) async fn list_refs_of_kind(pool: &PgPool, kind: &str) -> Result<Vec<Ref>> {
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        ref_columns!(),
+        " FROM refs WHERE kind = $1 ORDER BY updated_at DESC, key COLLATE \"C\""
+    ))
+    .bind(kind)
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(rows::reference).collect()
+}
+
 /// A delivery blocked behind another of its key is left out; what blocks it (an older
 /// delivery's retry time, a lease's end) is counted, so nothing due is missed.
 const NEXT_DUE_AT: &str = concat!(

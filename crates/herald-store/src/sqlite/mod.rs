@@ -193,6 +193,10 @@ impl Store for SqliteStore {
         read::list_refs(&self.read, kind, group).await
     }
 
+    async fn list_refs_of_kind(&self, kind: &str) -> Result<Vec<Ref>> {
+        read::list_refs_of_kind(&self.read, kind).await
+    }
+
     async fn replay(&self, selector: &ReplaySelector, now: Timestamp) -> Result<Vec<Uuid>> {
         maintain::replay(&self.write, selector, now).await
     }

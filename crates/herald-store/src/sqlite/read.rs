@@ -154,6 +154,18 @@ pub(super) async fn list_refs(pool: &SqlitePool, kind: &str, group: &str) -> Res
     rows.iter().map(rows::reference).collect()
 }
 
+pub(super) async fn list_refs_of_kind(pool: &SqlitePool, kind: &str) -> Result<Vec<Ref>> {
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        ref_columns!(),
+        " FROM refs WHERE kind = ?1 ORDER BY updated_at DESC, key"
+    ))
+    .bind(kind)
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(rows::reference).collect()
+}
+
 pub(super) async fn next_due_at(pool: &SqlitePool, now: Timestamp) -> Result<Option<Timestamp>> {
     let now = ms(now);
     let mut query = QueryBuilder::<Sqlite>::new("SELECT MIN(CASE WHEN d.lease_until > ");

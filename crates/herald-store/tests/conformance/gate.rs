@@ -99,6 +99,9 @@ impl Store for GatedStore {
     async fn list_refs(&self, kind: &str, group: &str) -> Result<Vec<Ref>> {
         self.inner.list_refs(kind, group).await
     }
+    async fn list_refs_of_kind(&self, kind: &str) -> Result<Vec<Ref>> {
+        self.inner.list_refs_of_kind(kind).await
+    }
     async fn replay(&self, selector: &ReplaySelector, now: Timestamp) -> Result<Vec<Uuid>> {
         self.inner.replay(selector, now).await
     }

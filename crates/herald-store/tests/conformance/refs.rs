@@ -310,6 +310,20 @@ pub async fn list_refs_filters_by_kind_and_group_newest_first(store: SharedStore
         keys(other),
         vec![("moved".into(), at(4)), ("other".into(), at(1))]
     );
+    // Every ref of the kind, grouped or not, newest first; deleted ones are gone.
+    let all = store.list_refs_of_kind("slack_message").await.unwrap();
+    assert_eq!(
+        keys(all),
+        vec![
+            ("moved".into(), at(4)),
+            ("new".into(), at(3)),
+            ("B".into(), at(2)),
+            ("a".into(), at(2)),
+            ("none".into(), at(2)),
+            ("old".into(), at(1)),
+            ("other".into(), at(1)),
+        ]
+    );
     let deployments = store.list_refs("github_deployment", "g").await.unwrap();
     assert_eq!(deployments[0].data, json!(1));
     assert_eq!(keys(deployments), vec![("d".into(), at(2))]);

@@ -166,6 +166,7 @@ async fn plan_all(config: &Config, prepared: &Prepared, refs: &dyn RefLookup) ->
         templates: &config.templates,
         context: &context,
         refs,
+        now: chrono::Utc::now(),
     };
     let mut deliveries = Vec::new();
     for delivery in &prepared.item.deliveries {

@@ -38,6 +38,10 @@ pub const ACTION_KINDS: &[ActionKind] = &[
         build: slack::action_config::build,
     },
     ActionKind {
+        name: slack::retire::KIND,
+        build: slack::retire::build,
+    },
+    ActionKind {
         name: github::action_config::DISPATCH,
         build: github::action_config::build_dispatch,
     },

@@ -9,6 +9,7 @@ use super::interpolate::{EnvLookup, Interpolator, has_reference, process_env};
 use super::model::{ActionConfig, Config, SourceConfig};
 use super::monitors::{self, Known, build_monitor};
 use super::rules::build_rule;
+use super::schedules::build_schedule;
 use super::sections;
 use super::sources::build_source;
 use crate::core::rules::Rule;
@@ -31,6 +32,7 @@ const SECTIONS: &[&str] = &[
     "actions",
     "monitors",
     "monitoring",
+    "schedules",
     "vars",
 ];
 
@@ -135,6 +137,12 @@ fn build(
         &mut builder,
         |name, item, b| build_monitor(name, item, &known, b),
     );
+    let schedules = named(
+        get("schedules"),
+        "schedules",
+        &mut builder,
+        |name, item, b| build_schedule(name, item.clone(), b),
+    );
     builder.scope = "server".to_string();
     let monitoring_interval = monitors::interval(get("monitoring"), &mut builder);
     if let Some((delivery, lease_span, _)) = &delivery {
@@ -177,6 +185,10 @@ fn build(
             .collect(),
         monitoring_interval: monitoring_interval?,
         secret_origins,
+        schedules: schedules
+            .into_values()
+            .map(|(_, schedule)| schedule)
+            .collect(),
     })
 }
 

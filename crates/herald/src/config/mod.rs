@@ -10,6 +10,7 @@ mod load;
 pub mod model;
 pub mod monitors;
 pub mod rules;
+pub mod schedules;
 mod sections;
 pub mod sources;
 pub mod units;

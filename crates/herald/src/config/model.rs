@@ -31,6 +31,8 @@ pub struct Config {
     pub monitoring_interval: Duration,
     /// Where each secret is read from, e.g. `${env:GITHUB_TOKEN}` (never its value).
     pub secret_origins: BTreeMap<String, String>,
+    /// Timed events of the `herald` source.
+    pub schedules: Vec<super::schedules::Schedule>,
 }
 
 /// `[slack]`: how Slack messages are paced.

@@ -379,3 +379,26 @@ fn monitors_are_checked_at_load() {
         "{report}"
     );
 }
+
+#[test]
+fn schedules_are_checked_at_load() {
+    let base = format!("{SLACK_BASE}\n[actions.a]\nkind = \"log\"\n");
+    let good = format!(
+        "{base}\n[schedules.nightly]\ncron = \"0 3 * * *\"\ntimezone = \"Europe/Athens\"\n"
+    );
+    let loaded = load(&good).unwrap();
+    assert_eq!(loaded.config.schedules.len(), 1);
+    assert_eq!(loaded.config.schedules[0].event_type(), "schedule.nightly");
+    for (schedule, expected) in [
+        ("cron = \"every day\"", "bad cron pattern"),
+        (
+            "cron = \"0 3 * * *\"\ntimezone = \"Mars/Olympus\"",
+            "unknown time zone",
+        ),
+        ("cron = \"0 3 * * *\"\nwhen = 1", "when"),
+    ] {
+        let text = format!("{base}\n[schedules.s]\n{schedule}\n");
+        let report = load(&text).err().expect(schedule).to_string();
+        assert!(report.contains(expected), "{schedule}\n{report}");
+    }
+}

@@ -150,6 +150,7 @@ impl Executor {
             templates: &self.config.templates,
             context,
             refs: &refs,
+            now: self.clock.now(),
         };
         match action.action.plan(&input).await {
             Err(error) => {

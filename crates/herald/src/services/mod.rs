@@ -4,6 +4,7 @@
 pub mod ingest;
 pub mod query;
 pub mod retention;
+pub mod scheduler;
 pub mod status;
 pub mod storage;
 pub mod time;

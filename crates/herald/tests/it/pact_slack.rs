@@ -609,3 +609,83 @@ async fn a_failed_first_reply_is_retried_alone_in_the_thread_already_posted() {
     assert_eq!(calls[2].body["thread_ts"], root.as_str());
     assert!(calls[2].answered.is_ok());
 }
+
+#[tokio::test]
+async fn a15_the_daily_pass_retires_old_threads_and_keeps_ten() {
+    let slack = FakeSlack::start(BOT, Duration::ZERO).await;
+    let text_config = preset(&slack.url).replace(
+        "kind = \"slack-retire\"\n",
+        &format!("kind = \"slack-retire\"\napi_url = \"{}\"\n", slack.url),
+    );
+    let app = spawn_app(&text_config, "").await;
+    app.advance(24.0 * 3600.0);
+    // The first check starts the schedule's clock; it sends nothing from the past.
+    assert_eq!(app.app.scheduler.run_once().await.unwrap(), 0);
+    for i in 0..12 {
+        post(&app, &contract(&format!("cv{i}"), &format!("q{i}"), "")).await;
+        settle(&app).await;
+        app.advance(24.0 * 3600.0);
+    }
+    let roots: Vec<String> = channel_calls(&slack, "#pact-ProductsAPI")
+        .iter()
+        .map(|c| c.answered.clone().unwrap())
+        .collect();
+    assert_eq!(roots.len(), 12);
+    // Day 102: the 03:00 tick has passed.
+    app.advance(90.0 * 24.0 * 3600.0);
+    let before = slack.calls().len();
+    assert_eq!(app.app.scheduler.run_once().await.unwrap(), 1);
+    assert_eq!(
+        app.app.scheduler.run_once().await.unwrap(),
+        0,
+        "one tick per occurrence"
+    );
+    settle(&app).await;
+    // The digest of the last day goes out too; the retention pass is in the provider channel.
+    let provider = channel_id("#pact-ProductsAPI");
+    let calls: Vec<Call> = slack.calls()[before..]
+        .iter()
+        .filter(|c| c.body["channel"] == provider.as_str())
+        .cloned()
+        .collect();
+    let summary: Vec<(&str, String)> = calls
+        .iter()
+        .map(|c| {
+            let target = c.body["thread_ts"]
+                .as_str()
+                .or(c.body["ts"].as_str())
+                .unwrap();
+            (c.method.as_str(), target.to_string())
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("chat.postMessage", roots[1].clone()),
+            ("chat.update", roots[1].clone()),
+            ("chat.postMessage", roots[0].clone()),
+            ("chat.update", roots[0].clone()),
+        ]
+    );
+    assert_eq!(
+        text(&calls[0]),
+        "🦕 *Old pact!*\nThis thread will stop receiving updates!"
+    );
+    assert!(
+        text(&calls[1]).contains("pact-version/q1")
+            && text(&calls[1]).contains(
+                "First published at  <https://github.com/acme/engine-repo/commit/cv1|cv1>"
+            ),
+        "{}",
+        text(&calls[1])
+    );
+    assert!(
+        text(&calls[1]).ends_with("\n🦕 *Old pact!*\nThis thread will stop receiving updates!")
+    );
+    let remembered = app.store.list_refs_of_kind("slack").await.unwrap();
+    let threads = remembered
+        .iter()
+        .filter(|r| r.key.starts_with("pact:"))
+        .count();
+    assert_eq!(threads, 10);
+}

@@ -78,10 +78,12 @@ pub struct SlackAction {
     pub reply_to_new: bool,
     pub rotation: Option<Rotation>,
     pub supersede: Option<Supersede>,
+    /// The retention group a root is remembered in, for `slack-retire` passes.
+    pub retire_group: Option<TemplateRef>,
     pub timeout: Duration,
     /// The key's message, or else the channel: work on one message, and plain posts to one
     /// channel, happen one at a time and in order.
-    pub ordering: OrderingKey,
+    pub ordering: Option<OrderingKey>,
 }
 
 #[async_trait]
@@ -91,7 +93,7 @@ impl Action for SlackAction {
     }
 
     fn ordering_key(&self) -> Option<&OrderingKey> {
-        Some(&self.ordering)
+        self.ordering.as_ref()
     }
 
     fn credential_secrets(&self) -> Vec<&str> {

@@ -30,6 +30,7 @@ struct Options {
     max_replies: Option<Spanned<u64>>,
     rotation_notice: Option<String>,
     supersede: Option<Spanned<RawSupersede>>,
+    retire_group: Option<Spanned<String>>,
     api_url: Option<Spanned<String>>,
 }
 
@@ -72,6 +73,8 @@ pub fn build(
         .supersede
         .as_ref()
         .map(|raw| build_supersede(raw, builder));
+    let retire_group =
+        optional_template(builder, "retire_group", &options.retire_group, Escape::None);
     let (token, channel, key) = (token?, channel?, key?);
     // check_shape made sure there is a key or a channel.
     let ordering = match (&key, &channel) {
@@ -97,8 +100,9 @@ pub fn build(
         reply_to_new: options.reply_to_new,
         rotation: rotation?,
         supersede: supersede.map(|s| s.ok_or(())).transpose().ok()?,
+        retire_group: retire_group?,
         timeout: common.timeout,
-        ordering,
+        ordering: Some(ordering),
     }))
 }
 
@@ -170,6 +174,7 @@ fn check_shape(
             || options.if_missing.is_some()
             || options.max_replies.is_some()
             || options.supersede.is_some()
+            || options.retire_group.is_some()
         {
             Some(
                 "`reply_text`, `reply_blocks`, `update`, `reply_to_new`, `if_missing`, `max_replies` and `supersede` need a `key`",
@@ -218,4 +223,29 @@ fn content(
         text: text?,
         blocks: blocks?,
     })
+}
+
+/// A Slack action that only sends what it is given (`slack-retire` posts its notices
+/// through it).
+pub fn poster(
+    token: crate::secret::Secret,
+    api_url: String,
+    timeout: std::time::Duration,
+) -> SlackAction {
+    SlackAction {
+        token,
+        api_url,
+        channel: None,
+        message: Content::default(),
+        key: None,
+        reply: Content::default(),
+        update: false,
+        if_missing: IfMissing::Skip,
+        reply_to_new: false,
+        rotation: None,
+        supersede: None,
+        retire_group: None,
+        timeout,
+        ordering: None,
+    }
 }

@@ -6,6 +6,7 @@ pub mod action_config;
 pub mod api;
 pub mod config;
 mod plan;
+pub mod retire;
 mod source;
 #[cfg(test)]
 mod tests;

@@ -63,6 +63,10 @@ pub async fn plan(action: &SlackAction, input: &ActionInput<'_>) -> Result<Plan,
         Some(supersede) => Some(render(input, &supersede.group)?),
         None => None,
     };
+    let retire_group = match &action.retire_group {
+        Some(template) => Some(render(input, template)?),
+        None => None,
+    };
     let known = input
         .refs
         .get(REF_KIND, &key.key)
@@ -71,7 +75,7 @@ pub async fn plan(action: &SlackAction, input: &ActionInput<'_>) -> Result<Plan,
         .and_then(Known::from);
     let mut requests = match &known {
         Some(known) => existing(action, input, &key, known, &group)?,
-        None => match missing(action, input, &key, &group)? {
+        None => match missing(action, input, &key, &group, &retire_group)? {
             Some(requests) => requests,
             None if action.if_missing == IfMissing::Skip => {
                 return Ok(Plan::note(format!(
@@ -116,6 +120,7 @@ fn missing(
     input: &ActionInput<'_>,
     key: &RefKey,
     group: &Option<String>,
+    retire_group: &Option<String>,
 ) -> Result<Option<Vec<PlannedRequest>>, PlanError> {
     if action.if_missing != IfMissing::Post {
         return Ok(None);
@@ -132,7 +137,7 @@ fn missing(
         .step(ROOT);
     root.remember = Some(Remember::Answer {
         key: key.clone(),
-        extra: json!({ "text": text, "replies": 0, "group": group }),
+        extra: json!({ "text": text, "replies": 0, "group": group, "retire_group": retire_group }),
         group: group.clone(),
     });
     let mut requests = vec![root];
@@ -249,7 +254,12 @@ fn rotate(
         .step(CONTINUE);
     next.remember = Some(Remember::Answer {
         key: key.clone(),
-        extra: json!({ "text": known.text(), "replies": 0, "group": known.data["group"] }),
+        extra: json!({
+            "text": known.text(),
+            "replies": 0,
+            "group": known.data["group"],
+            "retire_group": known.data["retire_group"],
+        }),
         group: group.clone(),
     });
     Ok(vec![close, next])

@@ -1,0 +1,65 @@
+//! `[schedules.NAME]`: herald's own timed events (`cron`, `timezone`), e.g. a daily
+//! retention pass. Each tick is an event of the `herald` source with type
+//! `schedule.NAME`, routed by rules like any other.
+
+use super::build::Builder;
+use super::document::Item;
+use chrono_tz::Tz;
+use croner::Cron;
+use serde::Deserialize;
+use std::str::FromStr;
+use toml::Spanned;
+
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    pub name: String,
+    pub cron: Cron,
+    pub zone: Tz,
+}
+
+impl Schedule {
+    /// The event type of this schedule's ticks.
+    pub fn event_type(&self) -> String {
+        format!("schedule.{}", self.name)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSchedule {
+    cron: Spanned<String>,
+    timezone: Option<Spanned<String>>,
+}
+
+pub fn build_schedule(
+    name: &Spanned<String>,
+    item: Item<'_>,
+    builder: &mut Builder<'_>,
+) -> Option<Schedule> {
+    let raw: RawSchedule = builder.options(item)?;
+    let cron = match Cron::from_str(raw.cron.get_ref()) {
+        Ok(cron) => Some(cron),
+        Err(error) => {
+            builder.error(raw.cron.span(), format!("bad cron pattern: {error}"));
+            None
+        }
+    };
+    let zone = match &raw.timezone {
+        Some(zone) => match Tz::from_str(zone.get_ref()) {
+            Ok(zone) => Some(zone),
+            Err(_) => {
+                builder.error(
+                    zone.span(),
+                    format!("unknown time zone {:?}", zone.get_ref()),
+                );
+                None
+            }
+        },
+        None => Some(Tz::UTC),
+    };
+    Some(Schedule {
+        name: name.get_ref().clone(),
+        cron: cron?,
+        zone: zone?,
+    })
+}

@@ -1,0 +1,168 @@
+//! `kind = "slack-retire"`: a retention pass over remembered Slack threads. Per retention
+//! group (`retire_group` of the action that posted them), the newest `keep` threads and
+//! those written within `newer_than` stay; each other one gets `notice` in its thread and
+//! on its root, and is forgotten. Run it from a schedule (`[schedules.NAME]`).
+
+use super::action::REF_KIND;
+use crate::action::{
+    Action, ActionDeps, ActionInput, AttemptReport, Plan, PlanError, PlannedRequest, RefKey,
+    Remember, StoredRef,
+};
+use crate::config::actions::ActionCommon;
+use crate::config::build::Builder;
+use crate::config::document::Item;
+use crate::secret::Secret;
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use toml::Spanned;
+
+pub const KIND: &str = "slack-retire";
+
+const DEFAULT_KEEP: usize = 10;
+const DEFAULT_NEWER_THAN: Duration = Duration::from_secs(90 * 24 * 3600);
+const DEFAULT_NOTICE: &str = "🦕 *Old thread!*\nThis thread will stop receiving updates!";
+
+#[derive(Debug)]
+pub struct SlackRetire {
+    /// Posts the notices; any Slack action with the same token would do.
+    pub poster: super::action::SlackAction,
+    pub keep: usize,
+    pub newer_than: Duration,
+    pub notice: String,
+}
+
+#[async_trait]
+impl Action for SlackRetire {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn credential_secrets(&self) -> Vec<&str> {
+        vec![self.poster.token.name()]
+    }
+
+    async fn plan(&self, input: &ActionInput<'_>) -> Result<Plan, PlanError> {
+        let all = input.refs.all(REF_KIND).await.map_err(PlanError::Invalid)?;
+        let cutoff = input.now - chrono::Duration::from_std(self.newer_than).unwrap_or_default();
+        let mut requests = Vec::new();
+        for (key, data) in retired(all, self.keep, cutoff) {
+            requests.extend(self.retire(&key, &data)?);
+        }
+        if requests.is_empty() {
+            return Ok(Plan::note("no thread to retire"));
+        }
+        Ok(Plan::of(requests))
+    }
+
+    async fn execute(&self, plan: &Plan, deps: &ActionDeps, _done: usize) -> AttemptReport {
+        // Retired threads are forgotten, so a new plan lists only what is left: it always
+        // runs from its start.
+        self.poster.execute(plan, deps, 0).await
+    }
+}
+
+impl SlackRetire {
+    fn retire(&self, key: &str, data: &Value) -> Result<Vec<PlannedRequest>, PlanError> {
+        let (Some(channel), Some(ts)) = (data["channel"].as_str(), data["ts"].as_str()) else {
+            return Ok(Vec::new());
+        };
+        let notice = &self.notice;
+        let body = json!({ "channel": channel, "thread_ts": ts, "text": notice });
+        let reply = self.poster.request(
+            "chat.postMessage",
+            (body.clone(), body),
+            format!("tell the thread of key {key:?} it is retired"),
+        )?;
+        let text = format!("{}\n{notice}", data["text"].as_str().unwrap_or_default());
+        let body = json!({ "channel": channel, "ts": ts, "text": text });
+        let mut update = self.poster.request(
+            "chat.update",
+            (body.clone(), body),
+            format!("mark the root of key {key:?} retired, and forget it"),
+        )?;
+        update.remember = Some(Remember::Forget(RefKey {
+            kind: REF_KIND,
+            key: key.to_string(),
+        }));
+        Ok(vec![reply, update])
+    }
+}
+
+/// The threads to retire: per retention group (refs come newest first), those beyond the
+/// newest `keep` and written before `cutoff`.
+fn retired(
+    all: Vec<StoredRef>,
+    keep: usize,
+    cutoff: chrono::DateTime<chrono::Utc>,
+) -> Vec<(String, Value)> {
+    let mut groups: BTreeMap<String, Vec<StoredRef>> = BTreeMap::new();
+    for stored in all {
+        if let Some(group) = stored.1["retire_group"].as_str() {
+            groups.entry(group.to_string()).or_default().push(stored);
+        }
+    }
+    groups
+        .into_values()
+        .flat_map(|threads| threads.into_iter().skip(keep))
+        .filter(|(_, _, updated_at)| *updated_at < cutoff)
+        .map(|(key, data, _)| (key, data))
+        .collect()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Options {
+    token: Spanned<String>,
+    keep: Option<usize>,
+    newer_than: Option<Spanned<String>>,
+    notice: Option<String>,
+    api_url: Option<Spanned<String>>,
+}
+
+pub fn build(
+    options: Item<'_>,
+    common: &ActionCommon,
+    builder: &mut Builder<'_>,
+) -> Option<Arc<dyn Action>> {
+    let options: Options = builder.options(options)?;
+    let token: Option<Secret> = builder.secret(&options.token);
+    let newer_than = builder.duration_or(&options.newer_than, DEFAULT_NEWER_THAN);
+    let api_url = match &options.api_url {
+        Some(url) => builder.interpolate(url),
+        None => Some(super::action::default_api_url()),
+    };
+    let token = token?;
+    let poster = super::action_config::poster(token, api_url?, common.timeout);
+    Some(Arc::new(SlackRetire {
+        poster,
+        keep: options.keep.unwrap_or(DEFAULT_KEEP),
+        newer_than: newer_than?,
+        notice: options.notice.unwrap_or_else(|| DEFAULT_NOTICE.to_string()),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_newest_and_the_recent_per_group() {
+        let day = |d: i64| chrono::DateTime::from_timestamp(1_700_000_000 + d * 86_400, 0).unwrap();
+        // Newest first, as the store lists them: twelve threads of one pair, one a day.
+        let mut all: Vec<StoredRef> = (0..12)
+            .rev()
+            .map(|d| (format!("q{d}"), json!({ "retire_group": "P|C" }), day(d)))
+            .collect();
+        all.push(("other".into(), json!({ "retire_group": "X|Y" }), day(0)));
+        all.push(("loose".into(), json!({}), day(0)));
+        let gone: Vec<String> = retired(all, 10, day(102) - chrono::Duration::days(90))
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect();
+        assert_eq!(gone, ["q1", "q0"]);
+    }
+}
