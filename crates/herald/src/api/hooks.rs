@@ -6,7 +6,7 @@ use crate::services::IngestOutcome;
 use crate::telemetry;
 use axum::Json;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -15,11 +15,13 @@ use std::time::Instant;
 pub async fn receive(
     State(state): State<AppState>,
     Path(source): Path<String>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let started = Instant::now();
-    let response = match accept(&state, &source, &headers, body).await {
+    let query = query.unwrap_or_default();
+    let response = match accept(&state, &source, &headers, body, &query).await {
         Ok(outcome) => answer(outcome),
         Err(error) => error.into_response(),
     };
@@ -38,10 +40,11 @@ async fn accept(
     source: &str,
     headers: &HeaderMap,
     body: Body,
+    query: &str,
 ) -> Result<IngestOutcome, ApiError> {
     let limit = state.ingest.body_limit(source)?;
     let body = read_limited(body, headers, limit).await?;
-    Ok(state.ingest.receive(source, headers, &body).await?)
+    Ok(state.ingest.receive(source, headers, &body, query).await?)
 }
 
 /// Read the whole body, refusing it as soon as it exceeds the source's limit.

@@ -118,7 +118,11 @@ async fn dry_run(
     let Some(source) = config.source(&args.source) else {
         bail!("unknown source `{}`", args.source);
     };
-    let request = RawRequest { headers, body };
+    let request = RawRequest {
+        headers,
+        body,
+        query: "",
+    };
     let prepared = match ingest::prepare(config, source, &request, clock)? {
         Preparation::Reply(reply) => {
             println!(

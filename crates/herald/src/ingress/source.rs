@@ -13,6 +13,8 @@ use std::borrow::Cow;
 pub struct RawRequest<'a> {
     pub headers: &'a HeaderMap,
     pub body: &'a [u8],
+    /// The URL's query string, without `?` (empty when there is none).
+    pub query: &'a str,
 }
 
 impl<'a> RawRequest<'a> {

@@ -11,6 +11,7 @@ use crate::secret::Secret;
 pub(crate) struct TestRequest {
     pub headers: HeaderMap,
     pub body: Vec<u8>,
+    pub query: String,
 }
 
 impl TestRequest {
@@ -18,6 +19,7 @@ impl TestRequest {
         TestRequest {
             headers: HeaderMap::new(),
             body: body.as_ref().to_vec(),
+            query: String::new(),
         }
     }
 
@@ -46,6 +48,7 @@ impl TestRequest {
         RawRequest {
             headers: &self.headers,
             body: &self.body,
+            query: &self.query,
         }
     }
 

@@ -104,9 +104,14 @@ impl Ingest {
         source: &str,
         headers: &HeaderMap,
         body: &[u8],
+        query: &str,
     ) -> Result<IngestOutcome, IngestError> {
-        self.accept(source, RawRequest { headers, body }, true)
-            .await
+        let request = RawRequest {
+            headers,
+            body,
+            query,
+        };
+        self.accept(source, request, true).await
     }
 
     /// Store an event without verifying it (`herald send`: the operator is trusted).
@@ -116,8 +121,12 @@ impl Ingest {
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<IngestOutcome, IngestError> {
-        self.accept(source, RawRequest { headers, body }, false)
-            .await
+        let request = RawRequest {
+            headers,
+            body,
+            query: "",
+        };
+        self.accept(source, request, false).await
     }
 
     async fn accept(

@@ -689,3 +689,38 @@ async fn a15_the_daily_pass_retires_old_threads_and_keeps_ten() {
         .count();
     assert_eq!(threads, 10);
 }
+
+#[tokio::test]
+async fn a_quote_in_a_broker_variable_breaks_nothing_when_sent_in_the_url() {
+    let (slack, app) = start().await;
+    // What the broker sends for the documented webhook: no body, every value escaped in
+    // the URL.
+    let v = with(
+        verification(21),
+        json!({"consumerVersionBranch": "feat/say-\"hello\""}),
+    );
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(
+            v.as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string())),
+        )
+        .finish();
+    let response = app
+        .http
+        .post(app.url(&format!("/hooks/pact?{query}")))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    settle(&app).await;
+    let calls = slack.calls();
+    assert_eq!(calls.len(), 2);
+    assert!(
+        text(&calls[1]).contains("|feat/say-\"hello\">"),
+        "{}",
+        text(&calls[1])
+    );
+}

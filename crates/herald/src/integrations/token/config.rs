@@ -1,6 +1,7 @@
 //! `kind = "token"`: `scheme = "header"` (default; `header`, default `Authorization`, and
 //! `prefix`, default `Bearer ` for Authorization) or `scheme = "basic"` (optional
-//! `username`; the password is the secret).
+//! `username`; the password is the secret). `query_params = true` takes event fields from
+//! the URL's query string too.
 
 use super::{TokenParams, TokenSource};
 use crate::config::build::Builder;
@@ -29,6 +30,8 @@ struct Options {
     header: Option<Spanned<String>>,
     prefix: Option<String>,
     username: Option<String>,
+    #[serde(default)]
+    query_params: bool,
 }
 
 pub fn build(
@@ -69,5 +72,7 @@ pub fn build(
             TokenParams::Header { header, prefix }
         }
     };
-    Some(Arc::new(TokenSource::new(params, secrets)))
+    Some(Arc::new(
+        TokenSource::new(params, secrets).with_query_params(options.query_params),
+    ))
 }

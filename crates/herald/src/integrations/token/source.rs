@@ -30,6 +30,9 @@ pub enum TokenParams {
 #[derive(Debug, Clone)]
 pub struct TokenSource {
     params: TokenParams,
+    /// The URL's query parameters are event fields too (over the body's): a sender that
+    /// cannot escape JSON (the Pact Broker) can put its values in the URL, which it escapes.
+    query_params: bool,
     /// The header name as reported in errors.
     label: String,
     secrets: Vec<Secret>,
@@ -43,9 +46,16 @@ impl TokenSource {
         };
         TokenSource {
             params,
+            query_params: false,
             label,
             secrets,
         }
+    }
+
+    /// Take event fields from the query string too.
+    pub fn with_query_params(mut self, query_params: bool) -> Self {
+        self.query_params = query_params;
+        self
     }
 
     fn verify_header(&self, value: &str, prefix: &str) -> Result<(), VerifyError> {
@@ -94,7 +104,25 @@ impl Source for TokenSource {
     }
 
     fn parse(&self, request: &RawRequest<'_>) -> Result<Parsed, ParseError> {
-        generic_event(request)
+        let parsed = generic_event(request)?;
+        if !self.query_params || request.query.is_empty() {
+            return Ok(parsed);
+        }
+        let Parsed::Event(mut inbound) = parsed else {
+            return Ok(parsed);
+        };
+        let mut fields = match inbound.payload {
+            serde_json::Value::Object(fields) => fields,
+            serde_json::Value::Null => serde_json::Map::new(),
+            _ => {
+                return Err(ParseError::new(
+                    "with query_params the body must be a JSON object, a form, or empty",
+                ));
+            }
+        };
+        fields.extend(query_fields(request.query));
+        inbound.payload = serde_json::Value::Object(fields);
+        Ok(Parsed::Event(inbound))
     }
 
     fn credential_headers(&self) -> Vec<HeaderName> {
@@ -103,4 +131,16 @@ impl Source for TokenSource {
             TokenParams::Basic { .. } => vec![AUTHORIZATION],
         }
     }
+}
+
+/// Query parameters as JSON strings; a repeated one keeps its last value.
+fn query_fields(query: &str) -> serde_json::Map<String, serde_json::Value> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .map(|(key, value)| {
+            (
+                key.into_owned(),
+                serde_json::Value::String(value.into_owned()),
+            )
+        })
+        .collect()
 }

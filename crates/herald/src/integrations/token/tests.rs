@@ -207,3 +207,30 @@ fn parse_like_generic_hmac() {
     assert_eq!(inbound.dedup_key, None);
     assert_eq!(inbound.payload["pactUrl"], json!("https://broker/pacts/1"));
 }
+
+#[test]
+fn query_params_become_event_fields_when_asked() {
+    let query = "eventType=provider_verification_published&consumerVersionBranch=feat%2Fsay-%22hello%22%26more";
+    let mut request = TestRequest::new("");
+    request.query = query.to_string();
+    // Off by default: the query is ignored and an empty body is no payload.
+    assert_eq!(request.event(&bearer()).payload, json!(null));
+    let source = bearer().with_query_params(true);
+    let inbound = request.event(&source);
+    assert_eq!(
+        inbound.payload["eventType"],
+        "provider_verification_published"
+    );
+    assert_eq!(
+        inbound.payload["consumerVersionBranch"],
+        "feat/say-\"hello\"&more"
+    );
+    // Over a JSON body's fields.
+    let mut request = TestRequest::new(r#"{"eventType": "old", "kept": 1}"#).json();
+    request.query = "eventType=new".into();
+    let inbound = request.event(&source);
+    assert_eq!(inbound.payload, json!({"eventType": "new", "kept": 1}));
+    let mut request = TestRequest::new("[1]").json();
+    request.query = "a=b".into();
+    assert!(request.parse(&source).is_err());
+}
