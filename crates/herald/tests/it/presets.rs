@@ -327,3 +327,27 @@ async fn herald_test_shows_the_presets_dispatch_and_githubs_204() {
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0].body["client_payload"]["pact_url"], PACT_URL);
 }
+
+#[test]
+fn init_writes_the_pact_slack_preset_and_check_accepts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let init = herald(dir.path(), &["init", "--preset", "pact-slack"]);
+    assert!(init.status.success(), "{}", stderr(&init));
+    let next = stdout(&init);
+    assert!(
+        next.contains("export PACT_WEBHOOK_TOKEN=...")
+            && next.contains("export SLACK_BOT_TOKEN=..."),
+        "{next}"
+    );
+    let env = [
+        ("PACT_WEBHOOK_TOKEN", PACT_TOKEN),
+        ("SLACK_BOT_TOKEN", "xoxb-preset"),
+    ];
+    let check = herald_with_env(dir.path(), &["check"], &env);
+    assert!(check.status.success(), "{}", stderr(&check));
+    assert!(
+        stdout(&check).contains("herald.toml: ok (1 sources, 5 rules, 5 actions)"),
+        "{}",
+        stdout(&check)
+    );
+}
