@@ -292,29 +292,46 @@ async fn supersede(
     let mut requests = Vec::new();
     let retired = others.into_iter().skip(keep.saturating_sub(1));
     for (index, (other, data)) in retired.enumerate() {
-        let Some(old) = Known::from(data) else {
-            continue;
-        };
         let step = SUPERSEDE + 2 * index;
-        let notice = &supersede.notice;
-        let body = json!({ "channel": old.channel, "thread_ts": old.ts, "text": notice });
-        let purpose = format!("tell the thread of key {other:?} it is superseded");
-        requests.push(
-            action
-                .request("chat.postMessage", (body.clone(), body), purpose)?
-                .step(step),
-        );
-        let text = format!("{}\n{notice}", old.text());
-        let body = json!({ "channel": old.channel, "ts": old.ts, "text": text });
-        let purpose = format!("mark the root of key {other:?} superseded, and forget it");
-        let mut update = action
-            .request("chat.update", (body.clone(), body), purpose)?
-            .step(step + 1);
-        update.remember = Some(Remember::Forget(RefKey {
-            kind: REF_KIND,
-            key: other,
-        }));
-        requests.push(update);
+        requests.extend(retire(
+            action,
+            &other,
+            &data,
+            &supersede.notice,
+            "superseded",
+            step,
+        )?);
     }
     Ok(requests)
+}
+
+/// Retire the remembered thread `key`: `notice` as a reply and appended to its root, then
+/// forget it. Two requests, steps `step` and `step + 1`; none if `data` names no message.
+pub(super) fn retire(
+    action: &SlackAction,
+    key: &str,
+    data: &Value,
+    notice: &str,
+    why: &str,
+    step: usize,
+) -> Result<Vec<PlannedRequest>, PlanError> {
+    let Some(old) = Known::from(data.clone()) else {
+        return Ok(Vec::new());
+    };
+    let body = json!({ "channel": old.channel, "thread_ts": old.ts, "text": notice });
+    let purpose = format!("tell the thread of key {key:?} it is {why}");
+    let reply = action
+        .request("chat.postMessage", (body.clone(), body), purpose)?
+        .step(step);
+    let text = format!("{}\n{notice}", old.text());
+    let body = json!({ "channel": old.channel, "ts": old.ts, "text": text });
+    let purpose = format!("mark the root of key {key:?} {why}, and forget it");
+    let mut update = action
+        .request("chat.update", (body.clone(), body), purpose)?
+        .step(step + 1);
+    update.remember = Some(Remember::Forget(RefKey {
+        kind: REF_KIND,
+        key: key.to_string(),
+    }));
+    Ok(vec![reply, update])
 }

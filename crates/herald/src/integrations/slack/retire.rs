@@ -4,17 +4,14 @@
 //! on its root, and is forgotten. Run it from a schedule (`[schedules.NAME]`).
 
 use super::action::REF_KIND;
-use crate::action::{
-    Action, ActionDeps, ActionInput, AttemptReport, Plan, PlanError, PlannedRequest, RefKey,
-    Remember, StoredRef,
-};
+use crate::action::{Action, ActionDeps, ActionInput, AttemptReport, Plan, PlanError, StoredRef};
 use crate::config::actions::ActionCommon;
 use crate::config::build::Builder;
 use crate::config::document::Item;
 use crate::secret::Secret;
 use async_trait::async_trait;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,8 +46,16 @@ impl Action for SlackRetire {
         let all = input.refs.all(REF_KIND).await.map_err(PlanError::Invalid)?;
         let cutoff = input.now - chrono::Duration::from_std(self.newer_than).unwrap_or_default();
         let mut requests = Vec::new();
-        for (key, data) in retired(all, self.keep, cutoff) {
-            requests.extend(self.retire(&key, &data)?);
+        for (index, (key, data)) in retired(all, self.keep, cutoff).into_iter().enumerate() {
+            let notice = &self.notice;
+            requests.extend(super::plan::retire(
+                &self.poster,
+                &key,
+                &data,
+                notice,
+                "retired",
+                2 * index,
+            )?);
         }
         if requests.is_empty() {
             return Ok(Plan::note("no thread to retire"));
@@ -62,33 +67,6 @@ impl Action for SlackRetire {
         // Retired threads are forgotten, so a new plan lists only what is left: it always
         // runs from its start.
         self.poster.execute(plan, deps, 0).await
-    }
-}
-
-impl SlackRetire {
-    fn retire(&self, key: &str, data: &Value) -> Result<Vec<PlannedRequest>, PlanError> {
-        let (Some(channel), Some(ts)) = (data["channel"].as_str(), data["ts"].as_str()) else {
-            return Ok(Vec::new());
-        };
-        let notice = &self.notice;
-        let body = json!({ "channel": channel, "thread_ts": ts, "text": notice });
-        let reply = self.poster.request(
-            "chat.postMessage",
-            (body.clone(), body),
-            format!("tell the thread of key {key:?} it is retired"),
-        )?;
-        let text = format!("{}\n{notice}", data["text"].as_str().unwrap_or_default());
-        let body = json!({ "channel": channel, "ts": ts, "text": text });
-        let mut update = self.poster.request(
-            "chat.update",
-            (body.clone(), body),
-            format!("mark the root of key {key:?} retired, and forget it"),
-        )?;
-        update.remember = Some(Remember::Forget(RefKey {
-            kind: REF_KIND,
-            key: key.to_string(),
-        }));
-        Ok(vec![reply, update])
     }
 }
 
@@ -148,6 +126,7 @@ pub fn build(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn keeps_the_newest_and_the_recent_per_group() {
