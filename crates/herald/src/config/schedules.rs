@@ -4,10 +4,10 @@
 
 use super::build::Builder;
 use super::document::Item;
+use super::units;
 use chrono_tz::Tz;
 use croner::Cron;
 use serde::Deserialize;
-use std::str::FromStr;
 use toml::Spanned;
 
 #[derive(Debug, Clone)]
@@ -37,26 +37,10 @@ pub fn build_schedule(
     builder: &mut Builder<'_>,
 ) -> Option<Schedule> {
     let raw: RawSchedule = builder.options(item)?;
-    let cron = match Cron::from_str(raw.cron.get_ref()) {
-        Ok(cron) => Some(cron),
-        Err(error) => {
-            builder.error(raw.cron.span(), format!("bad cron pattern: {error}"));
-            None
-        }
-    };
-    let zone = match &raw.timezone {
-        Some(zone) => match Tz::from_str(zone.get_ref()) {
-            Ok(zone) => Some(zone),
-            Err(_) => {
-                builder.error(
-                    zone.span(),
-                    format!("unknown time zone {:?}", zone.get_ref()),
-                );
-                None
-            }
-        },
-        None => Some(Tz::UTC),
-    };
+    let cron = builder.diagnostics.take(units::cron(&raw.cron));
+    let zone = builder
+        .diagnostics
+        .take(units::time_zone(raw.timezone.as_ref()));
     Some(Schedule {
         name: name.get_ref().clone(),
         cron: cron?,

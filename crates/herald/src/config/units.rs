@@ -1,10 +1,35 @@
-//! Durations (`"10s"`, `"1h 30m"`) and sizes (`"25 MiB"`, `1048576`) as written in the
-//! configuration.
+//! Durations (`"10s"`, `"1h 30m"`), sizes (`"25 MiB"`, `1048576`), time zones and cron
+//! patterns as written in the configuration.
 
 use super::diagnostic::Diagnostic;
+use chrono_tz::Tz;
+use croner::Cron;
 use serde::Deserialize;
+use std::str::FromStr;
 use std::time::Duration;
 use toml::Spanned;
+
+/// A time zone name such as `Europe/Athens`; UTC when absent.
+pub fn time_zone(value: Option<&Spanned<String>>) -> Result<Tz, Diagnostic> {
+    let Some(value) = value else {
+        return Ok(Tz::UTC);
+    };
+    Tz::from_str(value.get_ref().trim()).map_err(|_| {
+        Diagnostic::error(
+            value.span(),
+            format!(
+                "unknown time zone {:?} (e.g. \"Europe/Athens\", \"UTC\")",
+                value.get_ref()
+            ),
+        )
+    })
+}
+
+/// A 5-field cron pattern such as `0 3 * * *`.
+pub fn cron(value: &Spanned<String>) -> Result<Cron, Diagnostic> {
+    Cron::from_str(value.get_ref())
+        .map_err(|error| Diagnostic::error(value.span(), format!("bad cron pattern: {error}")))
+}
 
 /// Parse a human duration such as `500ms`, `10s`, `5m`, `2h`, `30d`.
 pub fn duration(value: &Spanned<String>) -> Result<Duration, Diagnostic> {

@@ -1,14 +1,13 @@
 //! A rule's `window = { group, quiet, bucket, max_wait, max_count, calendar }`.
 
 use super::build::Builder;
+use super::units;
 use crate::core::template::Escape;
 use crate::core::window::{Calendar, WindowSpec};
 use chrono::NaiveTime;
-use chrono_tz::Tz;
 use croner::Cron;
 use herald_store::model::WindowTiming;
 use serde::Deserialize;
-use std::str::FromStr;
 use std::time::Duration;
 use toml::Spanned;
 
@@ -44,6 +43,10 @@ pub fn build_window(raw: &Spanned<RawWindow>, builder: &mut Builder<'_>) -> Opti
         .map(|g| builder.template("window.group", g, Escape::None));
     let quiet = optional_ms(&window.quiet, builder);
     let bucket = optional_ms(&window.bucket, builder);
+    if bucket == Some(Some(0)) {
+        builder.error(raw.span(), "`bucket` must be longer than zero");
+        return None;
+    }
     let max_wait = builder
         .duration_or(&window.max_wait, DEFAULT_MAX_WAIT)
         .map(millis);
@@ -59,12 +62,6 @@ pub fn build_window(raw: &Spanned<RawWindow>, builder: &mut Builder<'_>) -> Opti
         .calendar
         .as_ref()
         .map(|calendar| build_calendar(calendar, builder));
-    if let (Some(Some(bucket)), Some(_)) = (&bucket, &max_wait)
-        && *bucket <= 0
-    {
-        builder.error(raw.span(), "`bucket` must be longer than zero");
-        return None;
-    }
     Some(WindowSpec {
         group: group.map(|g| g.ok_or(())).transpose().ok()?,
         timing: WindowTiming {
@@ -90,22 +87,9 @@ fn optional_ms(value: &Option<Spanned<String>>, builder: &mut Builder<'_>) -> Op
 
 fn build_calendar(raw: &Spanned<RawCalendar>, builder: &mut Builder<'_>) -> Option<Calendar> {
     let calendar = raw.get_ref();
-    let zone = match &calendar.timezone {
-        Some(name) => match Tz::from_str(name.get_ref()) {
-            Ok(zone) => Some(zone),
-            Err(_) => {
-                builder.error(
-                    name.span(),
-                    format!(
-                        "unknown time zone {:?} (e.g. \"Europe/Athens\", \"UTC\")",
-                        name.get_ref()
-                    ),
-                );
-                None
-            }
-        },
-        None => Some(Tz::UTC),
-    };
+    let zone = builder
+        .diagnostics
+        .take(units::time_zone(calendar.timezone.as_ref()));
     let days = match &calendar.days {
         Some(days) => parse_days(days.get_ref())
             .map_err(|message| builder.error(days.span(), message))
@@ -119,27 +103,16 @@ fn build_calendar(raw: &Spanned<RawCalendar>, builder: &mut Builder<'_>) -> Opti
             .ok(),
         None => Some(None),
     };
-    let mut also = Vec::new();
-    let mut also_ok = true;
-    for pattern in &calendar.also {
-        match Cron::from_str(pattern.get_ref()) {
-            Ok(cron) => also.push(cron),
-            Err(error) => {
-                builder.error(pattern.span(), format!("bad cron pattern: {error}"));
-                also_ok = false;
-            }
-        }
-    }
-    let days = days?;
-    if !days.contains(&true) && also.is_empty() && also_ok {
-        builder.error(raw.span(), "this calendar never allows a flush");
-        return None;
-    }
+    let also: Vec<Option<Cron>> = calendar
+        .also
+        .iter()
+        .map(|pattern| builder.diagnostics.take(units::cron(pattern)))
+        .collect();
     Some(Calendar {
         zone: zone?,
-        days,
+        days: days?,
         hours: hours?,
-        also: also_ok.then_some(also)?,
+        also: also.into_iter().collect::<Option<_>>()?,
     })
 }
 
