@@ -312,13 +312,16 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// A plan of these requests, numbered in order unless they carry their own steps.
+    /// A plan of these requests, numbered in order.
     pub fn of(mut requests: Vec<PlannedRequest>) -> Self {
-        if requests.iter().all(|r| r.step == 0) {
-            for (step, request) in requests.iter_mut().enumerate() {
-                request.step = step;
-            }
+        for (step, request) in requests.iter_mut().enumerate() {
+            request.step = step;
         }
+        Self::stepped(requests)
+    }
+
+    /// A plan of requests that carry their own step numbers (see `PlannedRequest::step`).
+    pub fn stepped(requests: Vec<PlannedRequest>) -> Self {
         Plan {
             requests,
             message: None,

@@ -100,7 +100,7 @@ pub async fn plan(action: &SlackAction, input: &ActionInput<'_>) -> Result<Plan,
             key.key
         )));
     }
-    Ok(Plan::of(requests))
+    Ok(Plan::stepped(requests))
 }
 
 fn render(

@@ -60,7 +60,7 @@ impl Action for SlackRetire {
         if requests.is_empty() {
             return Ok(Plan::note("no thread to retire"));
         }
-        Ok(Plan::of(requests))
+        Ok(Plan::stepped(requests))
     }
 
     async fn execute(&self, plan: &Plan, deps: &ActionDeps, _done: usize) -> AttemptReport {
