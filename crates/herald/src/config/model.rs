@@ -123,6 +123,23 @@ impl Config {
         self.actions.get(name)
     }
 
+    pub fn rule(&self, name: &str) -> Option<&Rule> {
+        self.rules.iter().find(|rule| rule.name == name)
+    }
+
+    /// The ordering key `action` gives an event (or window) with this context, if it
+    /// orders its deliveries. The context is built only when it is needed. A key that
+    /// cannot be rendered is left out: the delivery then fails on its own when it is
+    /// planned, with the same error.
+    pub fn ordering_key<'c>(
+        &self,
+        action: &str,
+        context: impl FnOnce() -> &'c minijinja::Value,
+    ) -> Option<String> {
+        let key = self.action(action)?.action.ordering_key()?;
+        key.render(&self.templates, context()).ok()
+    }
+
     pub fn source(&self, name: &str) -> Option<&SourceConfig> {
         self.sources.get(name)
     }

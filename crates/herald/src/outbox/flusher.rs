@@ -87,11 +87,7 @@ impl Flusher {
     async fn flush(&self, claimed: ClaimedWindow) -> Result<bool, StoreError> {
         let window = &claimed.window;
         let now = self.clock.now();
-        let rule = self
-            .config
-            .rules
-            .iter()
-            .find(|rule| rule.name == window.rule);
+        let rule = self.config.rule(&window.rule);
         if let Some(calendar) = rule.and_then(|r| r.window.as_ref()?.calendar.as_ref())
             && !window.forced
             && !calendar.allows(now)
@@ -134,10 +130,7 @@ impl Flusher {
         rule.actions
             .iter()
             .map(|action| {
-                let ordering_key = self.config.action(action).and_then(|a| {
-                    let key = a.action.ordering_key()?;
-                    key.render(&self.config.templates, &context).ok()
-                });
+                let ordering_key = self.config.ordering_key(action, || &context);
                 NewDelivery {
                     id: Uuid::now_v7(),
                     event_id: events.last().map(|event| event.id),

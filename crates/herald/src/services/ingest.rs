@@ -251,13 +251,9 @@ pub fn route_event(config: &Config, event: NewEvent) -> Prepared {
     let mut deliveries = Vec::new();
     let mut windows: Vec<WindowEntry> = Vec::new();
     for m in &routing.matches {
-        let window = config
-            .rules
-            .iter()
-            .find(|rule| rule.name == m.rule)
-            .and_then(|rule| rule.window.as_ref());
+        let window = config.rule(m.rule).and_then(|rule| rule.window.as_ref());
         let Some(window) = window else {
-            let ordering_key = ordering_key(config, m.action, event_context);
+            let ordering_key = config.ordering_key(m.action, event_context);
             deliveries.push(event_delivery(&event, m.rule, m.action, ordering_key));
             continue;
         };
@@ -317,17 +313,6 @@ fn window_group(
             .map_err(|error| format!("window group: {error}")),
         None => Ok(String::new()),
     }
-}
-
-/// The action's ordering key for this event. A key that cannot be rendered is left out:
-/// the delivery then fails on its own when it is planned, with the same error.
-fn ordering_key<'c>(
-    config: &Config,
-    action: &str,
-    context: impl FnOnce() -> &'c minijinja::Value,
-) -> Option<String> {
-    let key = config.action(action)?.action.ordering_key()?;
-    key.render(&config.templates, context()).ok()
 }
 
 /// What a verified request becomes: an event to store or an immediate reply.

@@ -74,9 +74,7 @@ pub async fn run_trial(
     input: TrialInput,
 ) -> Result<TrialReport, TrialError> {
     let rule = config
-        .rules
-        .iter()
-        .find(|rule| rule.name == rule_name)
+        .rule(rule_name)
         .ok_or_else(|| TrialError::UnknownRule(rule_name.to_string()))?;
     let (event, payload_from) = test_event(store, rule, input, clock).await?;
     let event_id = event.id;
