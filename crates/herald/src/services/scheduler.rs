@@ -65,7 +65,7 @@ impl Scheduler {
                 let state = MonitorState {
                     monitor: STATE.to_string(),
                     subject: schedule.name.clone(),
-                    data: json!({ "last": tick.max(last.unwrap_or(tick)).timestamp_millis() }),
+                    data: json!({ "last": tick.timestamp_millis() }),
                     updated_at: now,
                 };
                 self.store.put_monitor_states(&[state]).await?;
