@@ -1,22 +1,7 @@
 //! The outbox: retries, Retry-After, dead letters and replay, with an injected clock.
 
 use crate::support::*;
-use herald_store::model::{
-    AttemptOutcome, Delivery, DeliveryQuery, DeliveryStatus, ReplaySelector,
-};
-
-async fn only_delivery(app: &TestApp) -> Delivery {
-    let mut all = app
-        .store
-        .list_deliveries(&DeliveryQuery {
-            limit: 10,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(all.len(), 1, "{all:?}");
-    all.remove(0)
-}
+use herald_store::model::{AttemptOutcome, DeliveryQuery, DeliveryStatus, ReplaySelector};
 
 async fn send_one(app: &TestApp) {
     let response = app
@@ -32,7 +17,7 @@ async fn a_500_is_retried_on_schedule_and_then_delivered() {
     let app = spawn_app(GITHUB_TO_SINK, &sink.url).await;
     send_one(&app).await;
     assert_eq!(app.deliver().await, 1);
-    let delivery = only_delivery(&app).await;
+    let delivery = app.only_delivery().await;
     assert_eq!(delivery.status, DeliveryStatus::Pending);
     assert_eq!(delivery.last_status_code, Some(500));
     assert_eq!(
@@ -44,7 +29,7 @@ async fn a_500_is_retried_on_schedule_and_then_delivered() {
     assert_eq!(app.deliver().await, 0);
     app.advance(0.1);
     assert_eq!(app.deliver().await, 1);
-    let delivery = only_delivery(&app).await;
+    let delivery = app.only_delivery().await;
     assert_eq!(delivery.status, DeliveryStatus::Succeeded);
     assert_eq!(sink.count(), 2);
     let attempts = app.store.list_attempts(delivery.id).await.unwrap();
@@ -77,7 +62,7 @@ async fn retry_after_is_honoured() {
     let app = spawn_app(GITHUB_TO_SINK, &sink.url).await;
     send_one(&app).await;
     assert_eq!(app.deliver().await, 1);
-    let delivery = only_delivery(&app).await;
+    let delivery = app.only_delivery().await;
     // The schedule says 1 s; the destination asked for 2 s.
     assert_eq!(
         delivery.next_attempt_at,
@@ -87,7 +72,7 @@ async fn retry_after_is_honoured() {
     assert_eq!(app.deliver().await, 0, "no sooner than Retry-After");
     app.advance(0.1);
     assert_eq!(app.deliver().await, 1);
-    assert_eq!(only_delivery(&app).await.status, DeliveryStatus::Succeeded);
+    assert_eq!(app.only_delivery().await.status, DeliveryStatus::Succeeded);
     let attempts = app.store.list_attempts(delivery.id).await.unwrap();
     assert_eq!(attempts[0].response_body.as_deref(), Some("slow down"));
 }
@@ -99,7 +84,7 @@ async fn a_404_is_dead_at_once_and_replay_delivers_it() {
     let app = spawn_app(GITHUB_TO_SINK, &sink.url).await;
     send_one(&app).await;
     assert_eq!(app.deliver().await, 1);
-    let dead = only_delivery(&app).await;
+    let dead = app.only_delivery().await;
     assert_eq!(dead.status, DeliveryStatus::Dead);
     assert_eq!(dead.attempts, 1);
     assert_eq!(dead.last_error.as_deref(), Some("HTTP 404 Not Found"));
@@ -115,7 +100,7 @@ async fn a_404_is_dead_at_once_and_replay_delivers_it() {
         .unwrap();
     assert_eq!(replayed, vec![dead.id]);
     assert_eq!(app.deliver().await, 1);
-    let delivered = only_delivery(&app).await;
+    let delivered = app.only_delivery().await;
     assert_eq!(delivered.status, DeliveryStatus::Succeeded);
     assert_eq!(delivered.attempts, 2);
     assert_eq!(sink.count(), 2);
@@ -131,7 +116,7 @@ async fn the_schedule_ends_in_a_dead_letter() {
         app.advance(wait);
         assert_eq!(app.deliver().await, 1);
     }
-    let dead = only_delivery(&app).await;
+    let dead = app.only_delivery().await;
     assert_eq!(dead.status, DeliveryStatus::Dead);
     assert_eq!(
         dead.attempts, 3,
@@ -147,7 +132,7 @@ async fn an_unreachable_destination_is_retried() {
     let app = spawn_app(GITHUB_TO_SINK, &url).await;
     send_one(&app).await;
     assert_eq!(app.deliver().await, 1);
-    let delivery = only_delivery(&app).await;
+    let delivery = app.only_delivery().await;
     assert_eq!(delivery.status, DeliveryStatus::Pending);
     assert!(
         delivery

@@ -3,7 +3,7 @@
 
 use crate::fakes::github::{FakeGithub, Scripted, bad_credentials};
 use crate::support::*;
-use herald_store::model::{Delivery, DeliveryQuery, DeliveryStatus, FailureKind};
+use herald_store::model::{DeliveryStatus, FailureKind};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "ghp_test_token";
@@ -88,22 +88,6 @@ async fn send(app: &TestApp, event: &str, delivery: &str, body: Value) {
     assert_eq!(response.status(), 202);
 }
 
-async fn all_deliveries(app: &TestApp) -> Vec<Delivery> {
-    app.store
-        .list_deliveries(&DeliveryQuery {
-            limit: 50,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-}
-
-async fn only_delivery(app: &TestApp) -> Delivery {
-    let mut all = all_deliveries(app).await;
-    assert_eq!(all.len(), 1, "{all:?}");
-    all.remove(0)
-}
-
 fn payload_with_keys(count: usize) -> Value {
     let payload: serde_json::Map<_, _> =
         (0..count).map(|n| (format!("key{n}"), json!(n))).collect();
@@ -116,7 +100,7 @@ async fn a_dispatch_with_eleven_payload_keys_fails_before_any_request() {
     let app = spawn_app(CONFIG, &github.url).await;
     send(&app, "push", "p-1", payload_with_keys(11)).await;
     assert_eq!(app.deliver().await, 1);
-    let delivery = only_delivery(&app).await;
+    let delivery = app.only_delivery().await;
     assert_eq!(delivery.status, DeliveryStatus::Dead);
     let error = delivery.last_error.unwrap();
     assert!(
@@ -133,7 +117,7 @@ async fn a_valid_dispatch_reaches_github_with_the_documented_request() {
     let app = spawn_app(CONFIG, &github.url).await;
     send(&app, "push", "p-1", payload_with_keys(10)).await;
     assert_eq!(app.deliver().await, 1);
-    assert_eq!(only_delivery(&app).await.status, DeliveryStatus::Succeeded);
+    assert_eq!(app.only_delivery().await.status, DeliveryStatus::Succeeded);
     let calls = github.calls();
     assert_eq!(calls.len(), 1);
     let call = &calls[0];
@@ -169,7 +153,7 @@ async fn bad_credentials_mark_the_delivery_as_a_credential_failure() {
     let app = spawn_app(CONFIG, &github.url).await;
     send(&app, "push", "p-1", payload_with_keys(1)).await;
     assert_eq!(app.deliver().await, 1);
-    let delivery = only_delivery(&app).await;
+    let delivery = app.only_delivery().await;
     assert_eq!(delivery.status, DeliveryStatus::Dead);
     assert_eq!(delivery.failure_kind, Some(FailureKind::Credential));
     assert_eq!(delivery.last_status_code, Some(401));
@@ -191,7 +175,7 @@ async fn a_rate_limit_waits_until_the_reset_without_using_up_the_schedule() {
     let app = spawn_app(CONFIG, &github.url).await;
     send(&app, "push", "p-1", payload_with_keys(1)).await;
     assert_eq!(app.deliver().await, 1);
-    let delivery = only_delivery(&app).await;
+    let delivery = app.only_delivery().await;
     assert_eq!(delivery.status, DeliveryStatus::Pending);
     assert_eq!(delivery.retries_used, 0);
     assert_eq!(delivery.next_attempt_at.timestamp(), reset);
@@ -199,7 +183,7 @@ async fn a_rate_limit_waits_until_the_reset_without_using_up_the_schedule() {
     assert_eq!(app.deliver().await, 0);
     app.advance(1.0);
     assert_eq!(app.deliver().await, 1);
-    assert_eq!(only_delivery(&app).await.status, DeliveryStatus::Succeeded);
+    assert_eq!(app.only_delivery().await.status, DeliveryStatus::Succeeded);
 }
 
 #[tokio::test]
@@ -213,7 +197,7 @@ async fn a_validation_error_is_permanent_with_githubs_message() {
     let app = spawn_app(CONFIG, &github.url).await;
     send(&app, "create", "c-1", json!({"ref": "nope"})).await;
     assert_eq!(app.deliver().await, 1);
-    let delivery = only_delivery(&app).await;
+    let delivery = app.only_delivery().await;
     assert_eq!(delivery.status, DeliveryStatus::Dead);
     let error = delivery.last_error.unwrap();
     assert!(error.contains("No ref found for: nope"), "{error}");
@@ -244,7 +228,7 @@ async fn a_deployment_is_created_for_a_key_and_another_rule_posts_its_status() {
         "https://staging.example.com"
     );
     assert!(
-        all_deliveries(&app)
+        app.deliveries()
             .await
             .iter()
             .all(|d| d.status == DeliveryStatus::Succeeded)
@@ -258,7 +242,7 @@ async fn a_status_for_an_unknown_deployment_key_fails_clearly() {
     let run = json!({"action": "completed", "workflow_run": {"head_branch": "never-deployed", "conclusion": "failure"}});
     send(&app, "workflow_run", "w-1", run).await;
     assert_eq!(app.deliver().await, 1);
-    let delivery = only_delivery(&app).await;
+    let delivery = app.only_delivery().await;
     assert_eq!(delivery.status, DeliveryStatus::Dead);
     assert!(
         delivery
@@ -287,7 +271,7 @@ async fn a_commit_status_goes_to_the_sha_of_the_event() {
     );
     assert_eq!(calls[0].body["state"], "pending");
     assert_eq!(calls[0].body["context"], "herald/contracts");
-    assert_eq!(only_delivery(&app).await.status, DeliveryStatus::Succeeded);
+    assert_eq!(app.only_delivery().await.status, DeliveryStatus::Succeeded);
 }
 
 #[tokio::test]
@@ -301,13 +285,13 @@ async fn a_merged_branch_202_is_retried_and_a_409_is_a_permanent_conflict() {
     let app = spawn_app(CONFIG, &github.url).await;
     send(&app, "create", "c-1", json!({"ref": "topic-branch"})).await;
     assert_eq!(app.deliver().await, 1);
-    let delivery = only_delivery(&app).await;
+    let delivery = app.only_delivery().await;
     assert_eq!(delivery.status, DeliveryStatus::Pending);
     assert!(delivery.last_error.unwrap().contains("merged branch"));
     // The default policy's first delay: 5 s, shortened by up to 20% of jitter.
     app.advance(5.0);
     assert_eq!(app.deliver().await, 1);
-    assert_eq!(only_delivery(&app).await.status, DeliveryStatus::Succeeded);
+    assert_eq!(app.only_delivery().await.status, DeliveryStatus::Succeeded);
 
     github.script([Scripted {
         status: 409,
@@ -316,7 +300,8 @@ async fn a_merged_branch_202_is_retried_and_a_409_is_a_permanent_conflict() {
     }]);
     send(&app, "create", "c-2", json!({"ref": "main"})).await;
     assert_eq!(app.deliver().await, 1);
-    let dead: Vec<_> = all_deliveries(&app)
+    let dead: Vec<_> = app
+        .deliveries()
         .await
         .into_iter()
         .filter(|d| d.status == DeliveryStatus::Dead)

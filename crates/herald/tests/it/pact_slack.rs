@@ -90,7 +90,7 @@ async fn post(app: &TestApp, body: &Value) {
 /// Deliver everything due, flushing due windows first.
 async fn settle(app: &TestApp) {
     app.app.flusher.run_once().await.unwrap();
-    while app.deliver().await > 0 {}
+    app.deliver_all().await;
 }
 
 fn text(call: &Call) -> &str {

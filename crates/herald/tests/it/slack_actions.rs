@@ -3,7 +3,7 @@
 
 use crate::fakes::slack::{FakeSlack, Fault};
 use crate::support::*;
-use herald_store::model::{DeliveryQuery, DeliveryStatus};
+use herald_store::model::DeliveryStatus;
 use serde_json::json;
 use std::time::Duration;
 
@@ -77,16 +77,6 @@ async fn send_pr(app: &TestApp, number: u64, action: &str, delivery: &str) {
     assert_eq!(response.status(), 202);
 }
 
-async fn deliveries(app: &TestApp) -> Vec<herald_store::model::Delivery> {
-    app.store
-        .list_deliveries(&DeliveryQuery {
-            limit: 500,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn a_keyed_message_is_posted_once_then_threaded_and_updated_across_restarts() {
     let slack = FakeSlack::start(TOKEN, Duration::ZERO).await;
@@ -136,7 +126,7 @@ async fn a_keyed_message_is_posted_once_then_threaded_and_updated_across_restart
     }
     assert_eq!(slack.text_of(&root_ts).as_deref(), Some("PR 7 is closed"));
     assert!(
-        deliveries(&app)
+        app.deliveries()
             .await
             .iter()
             .all(|d| d.status == DeliveryStatus::Succeeded)
@@ -219,7 +209,7 @@ async fn a_429_waits_for_retry_after_without_using_up_the_schedule() {
         202
     );
     assert_eq!(app.deliver().await, 1);
-    let delivery = deliveries(&app).await.remove(0);
+    let delivery = app.deliveries().await.remove(0);
     assert_eq!(delivery.status, DeliveryStatus::Pending);
     assert_eq!(delivery.retries_used, 0);
     assert_eq!(delivery.last_status_code, Some(429));
@@ -235,7 +225,7 @@ async fn a_429_waits_for_retry_after_without_using_up_the_schedule() {
     let calls = slack.calls();
     assert_eq!(calls.len(), 2);
     assert!(calls[1].answered.is_ok());
-    let delivery = deliveries(&app).await.remove(0);
+    let delivery = app.deliveries().await.remove(0);
     assert_eq!(delivery.status, DeliveryStatus::Succeeded);
 }
 
@@ -247,7 +237,7 @@ async fn channel_not_found_is_dead_and_shown_by_deliveries_show() {
     let body = json!({"n": 1}).to_string();
     app.github("push", "x-1", &body, GITHUB_SECRET).await;
     assert_eq!(app.deliver().await, 1);
-    let delivery = deliveries(&app).await.remove(0);
+    let delivery = app.deliveries().await.remove(0);
     assert_eq!(delivery.status, DeliveryStatus::Dead);
     assert_eq!(slack.calls().len(), 1, "a permanent error is not retried");
 
@@ -265,7 +255,7 @@ async fn an_invalid_token_is_a_credential_failure() {
     app.github("push", "t-1", &json!({"n": 1}).to_string(), GITHUB_SECRET)
         .await;
     assert_eq!(app.deliver().await, 1);
-    let delivery = deliveries(&app).await.remove(0);
+    let delivery = app.deliveries().await.remove(0);
     assert_eq!(delivery.status, DeliveryStatus::Dead);
     assert_eq!(
         delivery.failure_kind,

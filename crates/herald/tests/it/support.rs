@@ -116,6 +116,36 @@ impl TestApp {
         self.app.worker.run_once().await.unwrap()
     }
 
+    /// Attempt deliveries until none is due (one at a time per ordering key takes several
+    /// rounds); returns how many were attempted.
+    pub async fn deliver_all(&self) -> usize {
+        let mut total = 0;
+        loop {
+            match self.deliver().await {
+                0 => return total,
+                n => total += n,
+            }
+        }
+    }
+
+    /// Every delivery in the outbox, newest first.
+    pub async fn deliveries(&self) -> Vec<herald_store::model::Delivery> {
+        self.store
+            .list_deliveries(&herald_store::model::DeliveryQuery {
+                limit: 500,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+    }
+
+    /// The one delivery in the outbox (fails the test if there are more or none).
+    pub async fn only_delivery(&self) -> herald_store::model::Delivery {
+        let mut all = self.deliveries().await;
+        assert_eq!(all.len(), 1, "{all:?}");
+        all.remove(0)
+    }
+
     pub fn advance(&self, seconds: f64) {
         self.clock
             .advance(std::time::Duration::from_secs_f64(seconds));

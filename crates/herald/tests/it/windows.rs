@@ -59,16 +59,6 @@ async fn step(app: &TestApp, sink: &Sink) -> Vec<Value> {
     digests(sink)
 }
 
-async fn deliver_all(app: &TestApp) -> usize {
-    let mut total = 0;
-    loop {
-        match app.deliver().await {
-            0 => return total,
-            n => total += n,
-        }
-    }
-}
-
 fn digests(sink: &Sink) -> Vec<Value> {
     sink.received()
         .iter()
@@ -309,7 +299,7 @@ path = "herald.db"
     slack.fail_next([Fault::Pass, Fault::Pass, Fault::Error("internal_error")]);
     assert_eq!(app.app.flusher.run_once().await.unwrap(), 3);
     // Posts to one channel go one at a time, in order.
-    assert_eq!(deliver_all(&app).await, 3);
+    assert_eq!(app.deliver_all().await, 3);
     let calls = slack.calls();
     assert_eq!(calls.len(), 3);
     let failed = calls[2].body["text"].clone();
@@ -318,7 +308,7 @@ path = "herald.db"
     // The next round: the flush is not repeated, and only the failed post is retried.
     app.advance(1.0);
     assert_eq!(app.app.flusher.run_once().await.unwrap(), 0);
-    assert_eq!(deliver_all(&app).await, 1);
+    assert_eq!(app.deliver_all().await, 1);
     let calls = slack.calls();
     assert_eq!(calls.len(), 4);
     assert_eq!(calls[3].body["text"], failed);
