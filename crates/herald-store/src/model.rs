@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
@@ -24,7 +25,51 @@ pub struct NewEvent {
     pub received_at: Timestamp,
     /// Request headers worth keeping (signature and credential headers removed).
     pub headers: BTreeMap<String, String>,
-    pub payload: Value,
+    pub payload: JsonText,
+}
+
+/// A JSON document as the text the store keeps. Whoever makes an event encodes it, so the
+/// single writer that commits every event only copies it.
+#[derive(Debug, Clone)]
+pub struct JsonText(Box<RawValue>);
+
+impl JsonText {
+    pub fn encode(value: &Value) -> JsonText {
+        // A `Value` always encodes: its map keys are strings.
+        JsonText(serde_json::value::to_raw_value(value).expect("a JSON value encodes"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+
+    pub fn as_raw(&self) -> &RawValue {
+        &self.0
+    }
+
+    /// The document as a value again.
+    pub fn decode(&self) -> Value {
+        // The text came from a `Value`, so it parses.
+        serde_json::from_str(self.as_str()).unwrap_or(Value::Null)
+    }
+}
+
+impl From<&Value> for JsonText {
+    fn from(value: &Value) -> JsonText {
+        JsonText::encode(value)
+    }
+}
+
+impl From<Value> for JsonText {
+    fn from(value: Value) -> JsonText {
+        JsonText::encode(&value)
+    }
+}
+
+impl PartialEq for JsonText {
+    fn eq(&self, other: &JsonText) -> bool {
+        self.as_str() == other.as_str()
+    }
 }
 
 /// An event as stored in the log.

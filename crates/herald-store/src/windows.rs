@@ -260,7 +260,7 @@ mod tests {
                 dedup_key: None,
                 received_at: at(second),
                 headers: BTreeMap::new(),
-                payload: serde_json::Value::Null,
+                payload: JsonText::encode(&serde_json::Value::Null),
             },
             deliveries: Vec::new(),
             windows: keys

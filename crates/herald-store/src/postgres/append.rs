@@ -74,7 +74,7 @@ async fn insert_events(
     .bind(column(&events, |e| e.dedup_key.as_deref()))
     .bind(column(&events, |e| e.received_at))
     .bind(column(&events, |e| Json(&e.headers)))
-    .bind(column(&events, |e| Json(&e.payload)))
+    .bind(column(&events, |e| Json(e.payload.as_raw())))
     .fetch_all(&mut *conn)
     .await?;
     Ok(inserted)

@@ -1,8 +1,8 @@
-//! Appending events with their deliveries on SQLite: multi-row statements, split under the
-//! bound-parameter limit, all in the batch's one command.
+//! Appending events with their deliveries on SQLite: multi-row statements (see
+//! `Command::rows`), all in the batch's one command.
 
 use super::rows::{ms, to_json, uuid};
-use super::write::{Command, MAX_PARAMS};
+use super::write::Command;
 use crate::Result;
 use crate::common::keys_not_in;
 use crate::model::*;
@@ -22,25 +22,18 @@ pub(super) fn push(command: &mut Command, items: &[EventWithDeliveries]) -> Resu
     if items.is_empty() {
         return Ok(());
     }
-    let mut encoded = items
+    let headers = items
         .iter()
-        .map(|item| Ok((to_json(&item.event.headers)?, to_json(&item.event.payload)?)))
-        .collect::<Result<Vec<_>>>()?
-        .into_iter();
-    for chunk in items.chunks(MAX_PARAMS / EVENT_PARAMS) {
-        push_events(command, chunk.iter().zip(encoded.by_ref()));
-    }
+        .map(|item| to_json(&item.event.headers))
+        .collect::<Result<Vec<_>>>()?;
+    let events: Vec<_> = items.iter().zip(headers).collect();
+    push_events(command, &events);
     let deliveries: Vec<_> = items
         .iter()
         .flat_map(|item| item.deliveries.iter().map(|d| (d, item.event.id)))
         .collect();
-    for chunk in deliveries.chunks(MAX_PARAMS / DELIVERY_PARAMS) {
-        push_deliveries(command, chunk);
-    }
-    let keys = keys_not_in(items, &HashSet::new());
-    for chunk in keys.chunks(MAX_PARAMS / KEY_PARAMS) {
-        push_holders(command, chunk);
-    }
+    push_deliveries(command, &deliveries);
+    push_holders(command, &keys_not_in(items, &HashSet::new()));
     Ok(())
 }
 
@@ -53,62 +46,66 @@ pub(super) fn holder(row: &SqliteRow) -> Result<((String, String), Uuid)> {
     ))
 }
 
-fn push_events<'a>(
-    command: &mut Command,
-    rows: impl Iterator<Item = (&'a EventWithDeliveries, (String, String))>,
-) {
-    let query = command.statement(
-        "INSERT INTO events (id, source, event_type, dedup_key, received_at, headers, payload) ",
+fn push_events(command: &mut Command, rows: &[(&EventWithDeliveries, String)]) {
+    command.rows(
+        "INSERT INTO events (id, source, event_type, dedup_key, received_at, headers, payload)
+         SELECT * FROM (",
+        rows,
+        EVENT_PARAMS,
+        ") WHERE column1 IS NOT NULL ON CONFLICT (source, dedup_key) DO NOTHING",
+        |row, (item, headers)| {
+            let event = &item.event;
+            row.push_bind(event.id.to_string())
+                .push_bind(event.source.clone())
+                .push_bind(event.event_type.clone())
+                .push_bind(event.dedup_key.clone())
+                .push_bind(ms(event.received_at))
+                .push_bind(headers.clone())
+                .push_bind(event.payload.as_str().to_string());
+        },
     );
-    query.push_values(rows, |mut row, (item, (headers, payload))| {
-        let event = &item.event;
-        row.push_bind(event.id.to_string())
-            .push_bind(event.source.clone())
-            .push_bind(event.event_type.clone())
-            .push_bind(event.dedup_key.clone())
-            .push_bind(ms(event.received_at))
-            .push_bind(headers)
-            .push_bind(payload);
-    });
-    query.push(" ON CONFLICT (source, dedup_key) DO NOTHING");
 }
 
 /// Insert the deliveries whose event was stored: event ids are new, so an event exists
 /// only if this batch inserted it.
 fn push_deliveries(command: &mut Command, deliveries: &[(&NewDelivery, Uuid)]) {
-    let query = command.statement(
+    command.rows(
         "INSERT INTO deliveries (id, event_id, rule, action, idempotency_key, next_attempt_at,
              created_at, updated_at, ordering_key, window_id, status, attempts, retries_used)
          SELECT column1, column2, column3, column4, column5, column6, column7, column7,
              column9, column10, 'pending', 0, 0
          FROM (",
-    );
-    query.push_values(deliveries, |mut row, (delivery, event_id)| {
-        row.push_bind(delivery.id.to_string())
-            .push_bind(delivery.event_id.map(|id| id.to_string()))
-            .push_bind(delivery.rule.clone())
-            .push_bind(delivery.action.clone())
-            .push_bind(delivery.idempotency_key.clone())
-            .push_bind(ms(delivery.next_attempt_at))
-            .push_bind(ms(delivery.created_at))
-            .push_bind(event_id.to_string())
-            .push_bind(delivery.ordering_key.clone())
-            .push_bind(delivery.window_id.map(|id| id.to_string()));
-    });
-    query.push(
-        ") WHERE EXISTS (SELECT 1 FROM events WHERE events.id = column8)
+        deliveries,
+        DELIVERY_PARAMS,
+        ") WHERE column1 IS NOT NULL
+             AND EXISTS (SELECT 1 FROM events WHERE events.id = column8)
          ON CONFLICT (idempotency_key) DO NOTHING",
+        |row, (delivery, event_id)| {
+            row.push_bind(delivery.id.to_string())
+                .push_bind(delivery.event_id.map(|id| id.to_string()))
+                .push_bind(delivery.rule.clone())
+                .push_bind(delivery.action.clone())
+                .push_bind(delivery.idempotency_key.clone())
+                .push_bind(ms(delivery.next_attempt_at))
+                .push_bind(ms(delivery.created_at))
+                .push_bind(event_id.to_string())
+                .push_bind(delivery.ordering_key.clone())
+                .push_bind(delivery.window_id.map(|id| id.to_string()));
+        },
     );
 }
 
 fn push_holders(command: &mut Command, keys: &[(&str, &str)]) {
-    let query = command.statement("WITH wanted (source, dedup_key) AS (");
-    query.push_values(keys, |mut row, (source, key)| {
-        row.push_bind(source.to_string()).push_bind(key.to_string());
-    });
-    // Joining from the keys lets SQLite look each one up in the unique index.
-    query.push(
+    // Joining from the keys lets SQLite look each one up in the unique index; the NULL
+    // rows join nothing.
+    command.rows(
+        "WITH wanted (source, dedup_key) AS (",
+        keys,
+        KEY_PARAMS,
         ") SELECT 'holder' AS kind, e.source, e.dedup_key, e.id FROM wanted w
            JOIN events e ON e.source = w.source AND e.dedup_key = w.dedup_key",
+        |row, (source, key)| {
+            row.push_bind(source.to_string()).push_bind(key.to_string());
+        },
     );
 }

@@ -4,7 +4,7 @@
 //! command.
 
 use super::rows::{ms, to_json, uuid};
-use super::write::{Command, MAX_PARAMS};
+use super::write::Command;
 use crate::Result;
 use crate::common::{RefRow, completion_rounds, next_state, ref_rows};
 use crate::model::*;
@@ -13,8 +13,8 @@ use sqlx::sqlite::SqliteRow;
 use std::collections::HashSet;
 use uuid::Uuid;
 
-/// Parameters per row of the delivery UPDATE, the widest of the round's two statements.
-const ATTEMPT_PARAMS: usize = 10;
+const ATTEMPT_PARAMS: usize = 9;
+const UPDATE_PARAMS: usize = 10;
 const REF_PARAMS: usize = 6;
 const REF_KEY_PARAMS: usize = 2;
 
@@ -23,11 +23,9 @@ const REF_KEY_PARAMS: usize = 2;
 pub(super) fn push(command: &mut Command, records: &[AttemptRecord]) -> Result<Vec<Vec<usize>>> {
     let rounds = completion_rounds(records);
     for (round, indices) in rounds.iter().enumerate() {
-        for chunk in indices.chunks(MAX_PARAMS / ATTEMPT_PARAMS) {
-            let picked: Vec<&AttemptRecord> = chunk.iter().map(|&i| &records[i]).collect();
-            push_attempts(command, &picked)?;
-            push_update(command, &picked, round);
-        }
+        let picked: Vec<&AttemptRecord> = indices.iter().map(|&i| &records[i]).collect();
+        push_attempts(command, &picked)?;
+        push_update(command, &picked, round);
     }
     // One writer at a time on SQLite: deletes first (the deleted refs, and those written
     // anew after a delete in this batch), then the upserts.
@@ -36,17 +34,13 @@ pub(super) fn push(command: &mut Command, records: &[AttemptRecord]) -> Result<V
         .iter()
         .filter(|row| row.write.delete || row.recreated)
         .collect();
-    for chunk in cleared.chunks(MAX_PARAMS / REF_KEY_PARAMS) {
-        push_ref_deletes(command, chunk);
-    }
+    push_ref_deletes(command, &cleared);
     let refs = rows
         .iter()
         .filter(|row| !row.write.delete)
         .map(|row| Ok((to_json(&row.write.data)?, row)))
         .collect::<Result<Vec<_>>>()?;
-    for chunk in refs.chunks(MAX_PARAMS / REF_PARAMS) {
-        push_refs(command, chunk);
-    }
+    push_refs(command, &refs);
     Ok(rounds)
 }
 
@@ -74,17 +68,22 @@ pub(super) fn outcomes(
 /// Record the attempts of the deliveries still leased under each record's token, numbered
 /// after the attempts made so far. Runs before the update, which changes both.
 fn push_attempts(command: &mut Command, records: &[&AttemptRecord]) -> Result<()> {
-    let requests = records
+    let rows = records
         .iter()
-        .map(|record| record.request.as_ref().map(to_json).transpose())
+        .map(|record| Ok((*record, record.request.as_ref().map(to_json).transpose()?)))
         .collect::<Result<Vec<_>>>()?;
-    let query = command.statement(
+    command.rows(
         "WITH done (delivery_id, token, started_at, duration_ms, outcome, status_code, error,
              request, response_body) AS (",
-    );
-    query.push_values(
-        records.iter().zip(requests),
-        |mut row, (record, request)| {
+        &rows,
+        ATTEMPT_PARAMS,
+        ") INSERT INTO attempts (delivery_id, number, started_at, duration_ms, outcome,
+             status_code, error, request, response_body)
+         SELECT d.id, d.attempts + 1, done.started_at, done.duration_ms, done.outcome,
+             done.status_code, done.error, done.request, done.response_body
+         FROM done JOIN deliveries d ON d.id = done.delivery_id
+         WHERE d.status = 'pending' AND d.lease_token = done.token",
+        |row, (record, request)| {
             row.push_bind(record.delivery_id.to_string())
                 .push_bind(record.lease_token.to_string())
                 .push_bind(ms(record.started_at))
@@ -92,83 +91,81 @@ fn push_attempts(command: &mut Command, records: &[&AttemptRecord]) -> Result<()
                 .push_bind(record.next.outcome().as_str())
                 .push_bind(record.status_code)
                 .push_bind(record.error.clone())
-                .push_bind(request)
+                .push_bind(request.clone())
                 .push_bind(record.response_body.clone());
         },
-    );
-    query.push(
-        ") INSERT INTO attempts (delivery_id, number, started_at, duration_ms, outcome,
-             status_code, error, request, response_body)
-         SELECT d.id, d.attempts + 1, done.started_at, done.duration_ms, done.outcome,
-             done.status_code, done.error, done.request, done.response_body
-         FROM done JOIN deliveries d ON d.id = done.delivery_id
-         WHERE d.status = 'pending' AND d.lease_token = done.token",
     );
     Ok(())
 }
 
 /// Move each delivery still leased under the record's token to its next step.
 fn push_update(command: &mut Command, records: &[&AttemptRecord], round: usize) {
-    let query = command.statement(
+    command.rows(
         "WITH done (delivery_id, token, new_status, counts, retry_at, code, error, done_at,
              new_progress, new_failure_kind)
          AS (",
+        records,
+        UPDATE_PARAMS,
+        &format!(
+            ") UPDATE deliveries SET
+                 status = new_status, attempts = attempts + 1,
+                 retries_used = retries_used + counts,
+                 next_attempt_at = COALESCE(retry_at, next_attempt_at),
+                 last_status_code = code, last_error = error, updated_at = done_at,
+                 progress = new_progress, failure_kind = new_failure_kind,
+                 lease_owner = NULL, lease_token = NULL, lease_until = NULL
+             FROM done
+             WHERE id = done.delivery_id AND status = 'pending' AND lease_token = done.token
+             RETURNING 'completed' AS kind, {round} AS n, id"
+        ),
+        |row, record| {
+            let (status, retry_at, counts) = next_state(record.next);
+            row.push_bind(record.delivery_id.to_string())
+                .push_bind(record.lease_token.to_string())
+                .push_bind(status.as_str())
+                .push_bind(i64::from(counts))
+                .push_bind(retry_at.map(ms))
+                .push_bind(record.status_code)
+                .push_bind(record.error.clone())
+                .push_bind(ms(record.now))
+                .push_bind(record.progress)
+                .push_bind(record.failure_kind.map(FailureKind::as_str));
+        },
     );
-    query.push_values(records, |mut row, record| {
-        let (status, retry_at, counts) = next_state(record.next);
-        row.push_bind(record.delivery_id.to_string())
-            .push_bind(record.lease_token.to_string())
-            .push_bind(status.as_str())
-            .push_bind(i64::from(counts))
-            .push_bind(retry_at.map(ms))
-            .push_bind(record.status_code)
-            .push_bind(record.error.clone())
-            .push_bind(ms(record.now))
-            .push_bind(record.progress)
-            .push_bind(record.failure_kind.map(FailureKind::as_str));
-    });
-    query.push(format!(
-        ") UPDATE deliveries SET
-             status = new_status, attempts = attempts + 1, retries_used = retries_used + counts,
-             next_attempt_at = COALESCE(retry_at, next_attempt_at),
-             last_status_code = code, last_error = error, updated_at = done_at,
-             progress = new_progress, failure_kind = new_failure_kind,
-             lease_owner = NULL, lease_token = NULL, lease_until = NULL
-         FROM done
-         WHERE id = done.delivery_id AND status = 'pending' AND lease_token = done.token
-         RETURNING 'completed' AS kind, {round} AS n, id"
-    ));
 }
 
 /// Delete these refs, whether or not their record's token still held.
 fn push_ref_deletes(command: &mut Command, refs: &[&RefRow<'_>]) {
-    let query = command.statement("DELETE FROM refs WHERE (kind, key) IN (VALUES ");
-    let mut keys = query.separated(", ");
-    for row in refs {
-        keys.push("(")
-            .push_bind_unseparated(row.write.kind.clone())
-            .push_unseparated(", ")
-            .push_bind_unseparated(row.write.key.clone())
-            .push_unseparated(")");
-    }
-    query.push(")");
+    command.rows(
+        "DELETE FROM refs WHERE (kind, key) IN (",
+        refs,
+        REF_KEY_PARAMS,
+        ")",
+        |row, to_delete| {
+            row.push_bind(to_delete.write.kind.clone())
+                .push_bind(to_delete.write.key.clone());
+        },
+    );
 }
 
 /// Insert or replace the refs, whether or not their record's token still held: the external
 /// system did the work, so what it returned must be remembered.
 fn push_refs(command: &mut Command, refs: &[(String, &RefRow<'_>)]) {
-    let query =
-        command.statement("INSERT INTO refs (kind, key, data, ref_group, created_at, updated_at) ");
-    query.push_values(refs, |mut row, (data, to_write)| {
-        row.push_bind(to_write.write.kind.clone())
-            .push_bind(to_write.write.key.clone())
-            .push_bind(data.clone())
-            .push_bind(to_write.write.group.clone())
-            .push_bind(ms(to_write.created_at))
-            .push_bind(ms(to_write.updated_at));
-    });
-    query.push(
-        " ON CONFLICT (kind, key) DO UPDATE SET data = excluded.data,
+    command.rows(
+        "INSERT INTO refs (kind, key, data, ref_group, created_at, updated_at)
+         SELECT * FROM (",
+        refs,
+        REF_PARAMS,
+        ") WHERE column1 IS NOT NULL
+         ON CONFLICT (kind, key) DO UPDATE SET data = excluded.data,
              ref_group = excluded.ref_group, updated_at = excluded.updated_at",
+        |row, (data, to_write)| {
+            row.push_bind(to_write.write.kind.clone())
+                .push_bind(to_write.write.key.clone())
+                .push_bind(data.clone())
+                .push_bind(to_write.write.group.clone())
+                .push_bind(ms(to_write.created_at))
+                .push_bind(ms(to_write.updated_at));
+        },
     );
 }

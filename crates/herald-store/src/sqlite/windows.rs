@@ -2,7 +2,7 @@
 //! stays true until it commits: no locking beyond `BEGIN IMMEDIATE`.
 
 use super::rows::{self, ms, time, to_json, uuid};
-use super::write::{Command, MAX_PARAMS, begin};
+use super::write::{Command, begin};
 use crate::Result;
 use crate::common::{
     event_columns, flushed_columns, open_window_columns, page_limit, window_columns,
@@ -35,16 +35,10 @@ pub(super) async fn append(
     let plan = plan_append(&entries, &open);
     let mut command = Command::default();
     let inserted: Vec<_> = plan.inserted().collect();
-    for chunk in inserted.chunks(MAX_PARAMS / WINDOW_PARAMS) {
-        push_inserts(&mut command, chunk);
-    }
+    push_inserts(&mut command, &inserted);
     let updated: Vec<_> = plan.updated().collect();
-    for chunk in updated.chunks(MAX_PARAMS / UPDATE_PARAMS) {
-        push_updates(&mut command, chunk);
-    }
-    for chunk in plan.members.chunks(MAX_PARAMS / MEMBER_PARAMS) {
-        push_members(&mut command, chunk);
-    }
+    push_updates(&mut command, &updated);
+    push_members(&mut command, &plan.members);
     command.run(conn).await?;
     Ok(())
 }
@@ -69,56 +63,65 @@ async fn open_windows(
 }
 
 fn push_inserts(command: &mut Command, windows: &[&WindowWrite<'_>]) {
-    let query = command.statement(
+    command.rows(
         "INSERT INTO windows (id, rule, group_key, status, opened_at, last_event_at, due_at,
-             count, quiet_ms, bucket_ms, max_wait_ms, max_count) ",
+             count, quiet_ms, bucket_ms, max_wait_ms, max_count)
+         SELECT * FROM (",
+        windows,
+        WINDOW_PARAMS,
+        ") WHERE column1 IS NOT NULL",
+        |row, window| {
+            row.push_bind(window.id.to_string())
+                .push_bind(window.rule.to_string())
+                .push_bind(window.group_key.to_string())
+                .push_bind("open")
+                .push_bind(ms(window.opened_at))
+                .push_bind(ms(window.last_event_at))
+                .push_bind(ms(window.due_at))
+                .push_bind(window.count)
+                .push_bind(window.timing.quiet_ms)
+                .push_bind(window.timing.bucket_ms)
+                .push_bind(window.timing.max_wait_ms)
+                .push_bind(window.timing.max_count);
+        },
     );
-    query.push_values(windows, |mut row, window| {
-        row.push_bind(window.id.to_string())
-            .push_bind(window.rule.to_string())
-            .push_bind(window.group_key.to_string())
-            .push_bind("open")
-            .push_bind(ms(window.opened_at))
-            .push_bind(ms(window.last_event_at))
-            .push_bind(ms(window.due_at))
-            .push_bind(window.count)
-            .push_bind(window.timing.quiet_ms)
-            .push_bind(window.timing.bucket_ms)
-            .push_bind(window.timing.max_wait_ms)
-            .push_bind(window.timing.max_count);
-    });
 }
 
 fn push_updates(command: &mut Command, windows: &[&WindowWrite<'_>]) {
-    let query = command.statement(
+    command.rows(
         "WITH u (id, last_event_at, due_at, count, quiet_ms, bucket_ms, max_wait_ms, max_count)
          AS (",
-    );
-    query.push_values(windows, |mut row, window| {
-        row.push_bind(window.id.to_string())
-            .push_bind(ms(window.last_event_at))
-            .push_bind(ms(window.due_at))
-            .push_bind(window.count)
-            .push_bind(window.timing.quiet_ms)
-            .push_bind(window.timing.bucket_ms)
-            .push_bind(window.timing.max_wait_ms)
-            .push_bind(window.timing.max_count);
-    });
-    query.push(
+        windows,
+        UPDATE_PARAMS,
         ") UPDATE windows SET last_event_at = u.last_event_at, due_at = u.due_at,
              count = u.count, quiet_ms = u.quiet_ms, bucket_ms = u.bucket_ms,
              max_wait_ms = u.max_wait_ms, max_count = u.max_count
          FROM u WHERE windows.id = u.id",
+        |row, window| {
+            row.push_bind(window.id.to_string())
+                .push_bind(ms(window.last_event_at))
+                .push_bind(ms(window.due_at))
+                .push_bind(window.count)
+                .push_bind(window.timing.quiet_ms)
+                .push_bind(window.timing.bucket_ms)
+                .push_bind(window.timing.max_wait_ms)
+                .push_bind(window.timing.max_count);
+        },
     );
 }
 
 fn push_members(command: &mut Command, members: &[Member]) {
-    let query = command.statement("INSERT INTO window_events (window_id, event_id, position) ");
-    query.push_values(members, |mut row, member| {
-        row.push_bind(member.window_id.to_string())
-            .push_bind(member.event_id.to_string())
-            .push_bind(member.position);
-    });
+    command.rows(
+        "INSERT INTO window_events (window_id, event_id, position) SELECT * FROM (",
+        members,
+        MEMBER_PARAMS,
+        ") WHERE column1 IS NOT NULL",
+        |row, member| {
+            row.push_bind(member.window_id.to_string())
+                .push_bind(member.event_id.to_string())
+                .push_bind(member.position);
+        },
+    );
 }
 
 pub(super) async fn claim_due_windows(
@@ -222,9 +225,7 @@ pub(super) async fn flush_window(
         let split = split(&mut tx, window_id, fence).await?;
         push_carry(&mut command, window_id, &flushed, fence, &split);
     }
-    for chunk in deliveries.chunks(MAX_PARAMS / DELIVERY_PARAMS) {
-        push_deliveries(&mut command, window_id, chunk);
-    }
+    push_deliveries(&mut command, window_id, deliveries);
     command.run(&mut tx).await?;
     tx.commit().await?;
     Ok(true)
@@ -283,24 +284,27 @@ fn push_carry(
 
 /// Insert a flush's deliveries, each naming the window.
 fn push_deliveries(command: &mut Command, window_id: Uuid, deliveries: &[NewDelivery]) {
-    let query = command.statement(
+    command.rows(
         "INSERT INTO deliveries (id, event_id, rule, action, idempotency_key, next_attempt_at,
-             created_at, updated_at, ordering_key, window_id, status) ",
+             created_at, updated_at, ordering_key, window_id, status)
+         SELECT * FROM (",
+        deliveries,
+        DELIVERY_PARAMS,
+        ") WHERE column1 IS NOT NULL ON CONFLICT (idempotency_key) DO NOTHING",
+        |row, delivery| {
+            row.push_bind(delivery.id.to_string())
+                .push_bind(delivery.event_id.map(|id| id.to_string()))
+                .push_bind(delivery.rule.clone())
+                .push_bind(delivery.action.clone())
+                .push_bind(delivery.idempotency_key.clone())
+                .push_bind(ms(delivery.next_attempt_at))
+                .push_bind(ms(delivery.created_at))
+                .push_bind(ms(delivery.created_at))
+                .push_bind(delivery.ordering_key.clone())
+                .push_bind(window_id.to_string())
+                .push_bind("pending");
+        },
     );
-    query.push_values(deliveries, |mut row, delivery| {
-        row.push_bind(delivery.id.to_string())
-            .push_bind(delivery.event_id.map(|id| id.to_string()))
-            .push_bind(delivery.rule.clone())
-            .push_bind(delivery.action.clone())
-            .push_bind(delivery.idempotency_key.clone())
-            .push_bind(ms(delivery.next_attempt_at))
-            .push_bind(ms(delivery.created_at))
-            .push_bind(ms(delivery.created_at))
-            .push_bind(delivery.ordering_key.clone())
-            .push_bind(window_id.to_string())
-            .push_bind("pending");
-    });
-    query.push(" ON CONFLICT (idempotency_key) DO NOTHING");
 }
 
 pub(super) async fn defer_window(

@@ -21,7 +21,8 @@ pub async fn append_round_trips_every_field(store: SharedStore) {
     first.payload = json!({
         "action": "opened", "number": 42, "ratio": 0.25, "draft": false, "merged": null,
         "labels": ["p1", "bug"], "nested": { "deep": { "emoji": "🚀" } }
-    });
+    })
+    .into();
     let mut to_slack = delivery(&first, "pr-opened", "slack");
     to_slack.created_at = at_ms(1_235);
     to_slack.next_attempt_at = at_ms(61_235);
@@ -30,7 +31,7 @@ pub async fn append_round_trips_every_field(store: SharedStore) {
     unlinked.event_id = None;
     let mut bare = event("pact", None);
     bare.headers.clear();
-    bare.payload = json!([1, "two", null]);
+    bare.payload = json!([1, "two", null]).into();
     let outcomes = store
         .append_events(&[
             item(first.clone(), vec![to_slack.clone(), unlinked.clone()]),
@@ -68,7 +69,7 @@ pub fn stored_event(new: &NewEvent) -> Event {
         dedup_key: new.dedup_key.clone(),
         received_at: new.received_at,
         headers: new.headers.clone(),
-        payload: new.payload.clone(),
+        payload: new.payload.decode(),
     }
 }
 

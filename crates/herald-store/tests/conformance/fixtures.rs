@@ -29,7 +29,7 @@ pub fn event(source: &str, dedup_key: Option<&str>) -> NewEvent {
         dedup_key: dedup_key.map(str::to_string),
         received_at: t0(),
         headers: BTreeMap::from([("content-type".to_string(), "application/json".to_string())]),
-        payload: json!({ "ref": "main" }),
+        payload: json!({ "ref": "main" }).into(),
     }
 }
 

@@ -86,8 +86,11 @@ pub fn stored_event_context(event: &herald_store::model::Event) -> Value {
     event_context(&meta, &event.payload, &event.headers)
 }
 
-/// The context of an event about to be stored (routing).
-pub fn new_event_context(event: &herald_store::model::NewEvent) -> Value {
+/// The context of an event about to be stored (routing), whose payload is `payload`.
+pub fn new_event_context(
+    event: &herald_store::model::NewEvent,
+    payload: &serde_json::Value,
+) -> Value {
     let meta = EventMeta {
         id: event.id,
         source: &event.source,
@@ -95,7 +98,7 @@ pub fn new_event_context(event: &herald_store::model::NewEvent) -> Value {
         received_at: event.received_at,
         dedup_key: event.dedup_key.as_deref(),
     };
-    event_context(&meta, &event.payload, &event.headers)
+    event_context(&meta, payload, &event.headers)
 }
 
 pub fn inbound_context(payload: &serde_json::Value, headers: &BTreeMap<String, String>) -> Value {

@@ -10,7 +10,9 @@ use crate::core::window::WindowSpec;
 use crate::ingress::source::{ParseError, Parsed, RawRequest, Reply, VerifyError};
 use crate::monitors::SignatureFailures;
 use crate::telemetry;
-use herald_store::model::{AppendOutcome, EventWithDeliveries, NewDelivery, NewEvent, WindowEntry};
+use herald_store::model::{
+    AppendOutcome, EventWithDeliveries, JsonText, NewDelivery, NewEvent, WindowEntry,
+};
 use herald_store::{StoreError, Writer};
 use http::HeaderMap;
 use std::cell::OnceCell;
@@ -162,9 +164,9 @@ impl Ingest {
             dedup_key: Some(dedup_key),
             received_at: self.clock.now(),
             headers: BTreeMap::new(),
-            payload,
+            payload: JsonText::encode(&payload),
         };
-        self.store(route_event(&self.config, event)).await
+        self.store(route_event(&self.config, event, &payload)).await
     }
 
     async fn store(&self, prepared: Prepared) -> Result<IngestOutcome, IngestError> {
@@ -227,19 +229,25 @@ pub fn prepare(
         dedup_key,
         received_at: clock.now(),
         headers,
-        payload: inbound.payload,
+        // Encoded here, in the request's task, rather than on the single writer's path.
+        payload: JsonText::encode(&inbound.payload),
     };
-    Ok(Preparation::Event(route_event(config, event)))
+    Ok(Preparation::Event(route_event(
+        config,
+        event,
+        &inbound.payload,
+    )))
 }
 
-/// Match an event against the rules: the deliveries it creates. Pure.
-pub fn route_event(config: &Config, event: NewEvent) -> Prepared {
+/// Match an event whose payload is `payload` against the rules: the deliveries it creates.
+/// Pure.
+pub fn route_event(config: &Config, event: NewEvent, payload: &serde_json::Value) -> Prepared {
     let routing = route(
         &config.rules,
         &config.templates,
         &event.source,
         &event.event_type,
-        || new_event_context(&event),
+        || new_event_context(&event, payload),
     );
     let mut filter_errors: Vec<(String, String)> = routing
         .errors
@@ -247,7 +255,7 @@ pub fn route_event(config: &Config, event: NewEvent) -> Prepared {
         .map(|(rule, error)| (rule.to_string(), error.to_string()))
         .collect();
     let context = OnceCell::new();
-    let event_context = || context.get_or_init(|| new_event_context(&event));
+    let event_context = || context.get_or_init(|| new_event_context(&event, payload));
     let mut deliveries = Vec::new();
     let mut windows: Vec<WindowEntry> = Vec::new();
     for m in &routing.matches {

@@ -151,7 +151,7 @@ async fn test_event(
         dedup_key: Some(format!("test:{id}")),
         received_at: clock.now(),
         headers: BTreeMap::from([("x-herald-test".to_string(), "true".to_string())]),
-        payload,
+        payload: payload.into(),
     };
     Ok((event, from))
 }
