@@ -51,7 +51,38 @@ impl Writer {
     pub fn spawn(store: SharedStore, max_batch: usize) -> (Writer, JoinHandle<()>) {
         let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
         let counters = Arc::new(Counters::default());
-        let task = tokio::spawn(run(store, receiver, max_batch.max(1), counters.clone()));
+        let writing = run(store, receiver, max_batch.max(1), counters.clone());
+        // The writer gets a thread of its own: on the shared runtime, each wake-up by
+        // SQLite's thread waited behind the request tasks queued there, three times a batch.
+        let (finished, done) = oneshot::channel::<()>();
+        // Dropped with the task below: aborting the task stops the writer, as it would a
+        // writer spawned on the runtime.
+        let (stop, stopped) = oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("herald-writer".to_string())
+            .spawn(move || {
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime.block_on(async {
+                        tokio::select! {
+                            () = writing => {}
+                            _ = stopped => {}
+                        }
+                    }),
+                    Err(err) => tracing::error!(%err, "cannot start the writer's runtime"),
+                }
+                drop(finished);
+            });
+        if let Err(err) = thread {
+            tracing::error!(%err, "cannot start the writer's thread");
+        }
+        let task = tokio::spawn(async move {
+            let _stop = stop;
+            // Resolves once the thread has written everything queued and stopped.
+            let _ = done.await;
+        });
         (Writer { sender, counters }, task)
     }
 

@@ -1,16 +1,15 @@
 //! Replay and prune on SQLite.
 
 use super::rows::{ms, to_json, uuid};
-use super::write::begin;
+use super::write::{WriteConnection, begin};
 use crate::Result;
 use crate::common::PRUNE_CHUNK;
 use crate::model::*;
-use sqlx::sqlite::SqlitePool;
 use sqlx::{QueryBuilder, Sqlite};
 use uuid::Uuid;
 
 pub(super) async fn replay(
-    pool: &SqlitePool,
+    write: &WriteConnection,
     selector: &ReplaySelector,
     now: Timestamp,
 ) -> Result<Vec<Uuid>> {
@@ -37,7 +36,8 @@ pub(super) async fn replay(
         ReplaySelector::Filter(filter) => push_filter(&mut query, filter),
     }
     query.push(" RETURNING id");
-    let mut tx = begin(pool).await?;
+    let mut conn = write.lock().await?;
+    let mut tx = begin(&mut conn).await?;
     let replayed: Vec<String> = query.build_query_scalar().fetch_all(&mut *tx).await?;
     tx.commit().await?;
     let mut ids = replayed
@@ -68,11 +68,11 @@ fn push_filter(query: &mut QueryBuilder<Sqlite>, filter: &ReplayFilter) {
     }
 }
 
-pub(super) async fn prune(pool: &SqlitePool, policy: &PrunePolicy) -> Result<PruneReport> {
+pub(super) async fn prune(write: &WriteConnection, policy: &PrunePolicy) -> Result<PruneReport> {
     let mut report = PruneReport::default();
     if let Some(before) = policy.succeeded_before {
         report.deliveries += delete_in_chunks(
-            pool,
+            write,
             "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries
                  WHERE status = 'succeeded' AND updated_at < ?1 LIMIT ?2)",
             before,
@@ -81,7 +81,7 @@ pub(super) async fn prune(pool: &SqlitePool, policy: &PrunePolicy) -> Result<Pru
     }
     if let Some(before) = policy.dead_before {
         report.deliveries += delete_in_chunks(
-            pool,
+            write,
             "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries
                  WHERE status = 'dead' AND updated_at < ?1 LIMIT ?2)",
             before,
@@ -92,7 +92,7 @@ pub(super) async fn prune(pool: &SqlitePool, policy: &PrunePolicy) -> Result<Pru
         // Windows first: the events of those deleted may go with this same cutoff. Their
         // window_events rows go with them (ON DELETE CASCADE).
         report.windows += delete_in_chunks(
-            pool,
+            write,
             "DELETE FROM windows WHERE id IN (SELECT w.id FROM windows w
                  WHERE w.status = 'flushed' AND w.flushed_at < ?1
                    AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.window_id = w.id)
@@ -101,7 +101,7 @@ pub(super) async fn prune(pool: &SqlitePool, policy: &PrunePolicy) -> Result<Pru
         )
         .await?;
         report.events += delete_in_chunks(
-            pool,
+            write,
             "DELETE FROM events WHERE id IN (SELECT e.id FROM events e
                  WHERE e.received_at < ?1
                    AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id)
@@ -113,7 +113,7 @@ pub(super) async fn prune(pool: &SqlitePool, policy: &PrunePolicy) -> Result<Pru
     }
     if let Some(before) = policy.refs_before {
         report.refs += delete_in_chunks(
-            pool,
+            write,
             "DELETE FROM refs WHERE rowid IN (SELECT rowid FROM refs
                  WHERE updated_at < ?1 LIMIT ?2)",
             before,
@@ -125,10 +125,15 @@ pub(super) async fn prune(pool: &SqlitePool, policy: &PrunePolicy) -> Result<Pru
 
 /// Runs `sql` (binding the cutoff and the chunk size) in short transactions until it
 /// deletes less than a full chunk, so other writers get their turn in between.
-async fn delete_in_chunks(pool: &SqlitePool, sql: &'static str, before: Timestamp) -> Result<u64> {
+async fn delete_in_chunks(
+    write: &WriteConnection,
+    sql: &'static str,
+    before: Timestamp,
+) -> Result<u64> {
     let mut total = 0;
     loop {
-        let mut tx = begin(pool).await?;
+        let mut conn = write.lock().await?;
+        let mut tx = begin(&mut conn).await?;
         let deleted = sqlx::query(sql)
             .bind(ms(before))
             .bind(PRUNE_CHUNK)

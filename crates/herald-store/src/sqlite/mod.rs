@@ -14,6 +14,7 @@ mod write;
 use crate::model::*;
 use crate::{Result, Store};
 use async_trait::async_trait;
+use sqlx::ConnectOptions;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -61,7 +62,7 @@ impl Default for SqliteOptions {
 }
 
 pub struct SqliteStore {
-    write: SqlitePool,
+    write: write::WriteConnection,
     read: SqlitePool,
 }
 
@@ -90,11 +91,12 @@ impl SqliteStore {
         // The writer connects first so the file exists and is in WAL mode before readers open.
         // No ping before each use: it is one more round trip to the connection's thread, and
         // a dead thread fails the next statement anyway.
-        let write = SqlitePoolOptions::new()
-            .max_connections(1)
-            .test_before_acquire(false)
-            .connect_with(connect.clone().journal_mode(SqliteJournalMode::Wal))
+        let write = connect
+            .clone()
+            .journal_mode(SqliteJournalMode::Wal)
+            .connect()
             .await?;
+        let write = write::WriteConnection::new(write);
         let read = SqlitePoolOptions::new()
             .max_connections(options.read_connections.max(1))
             .test_before_acquire(false)
@@ -117,10 +119,12 @@ impl SqliteStore {
         PathBuf::from(path)
     }
 
-    /// Close both pools, waiting for connections in use to come back.
+    /// Close the read pool and the write connection, waiting for the writes in progress.
     pub async fn close(&self) {
         self.read.close().await;
-        self.write.close().await;
+        if let Err(err) = self.write.close().await {
+            tracing::warn!(%err, "closing the SQLite write connection failed");
+        }
     }
 }
 
@@ -133,7 +137,10 @@ impl Store for SqliteStore {
     async fn migrate(&self) -> Result<()> {
         let mut attempt = 1;
         loop {
-            match MIGRATOR.run(&self.write).await {
+            let mut conn = self.write.lock().await?;
+            let outcome = MIGRATOR.run_direct(None, &mut *conn, false).await;
+            drop(conn);
+            match outcome {
                 Ok(()) => return Ok(()),
                 Err(err) if attempt < migrate_attempts() => {
                     tracing::warn!(%err, attempt, "sqlite migration failed; retrying");

@@ -2,7 +2,7 @@
 //! transaction on the write connection.
 
 use super::rows::{self, ms, to_json};
-use super::write::{MAX_PARAMS, begin};
+use super::write::{MAX_PARAMS, WriteConnection, begin};
 use crate::Result;
 use crate::common::{monitor_columns, monitor_rows};
 use crate::model::*;
@@ -23,7 +23,10 @@ pub(super) async fn monitor_states(pool: &SqlitePool, monitor: &str) -> Result<V
     found.iter().map(rows::monitor_state).collect()
 }
 
-pub(super) async fn put_monitor_states(pool: &SqlitePool, states: &[MonitorState]) -> Result<()> {
+pub(super) async fn put_monitor_states(
+    write: &WriteConnection,
+    states: &[MonitorState],
+) -> Result<()> {
     if states.is_empty() {
         return Ok(());
     }
@@ -31,7 +34,8 @@ pub(super) async fn put_monitor_states(pool: &SqlitePool, states: &[MonitorState
         .into_iter()
         .map(|state| Ok((to_json(&state.data)?, state)))
         .collect::<Result<Vec<_>>>()?;
-    let mut tx = begin(pool).await?;
+    let mut conn = write.lock().await?;
+    let mut tx = begin(&mut conn).await?;
     for chunk in rows.chunks(MAX_PARAMS / STATE_PARAMS) {
         // The text depends on the row count: caching it would only evict other statements.
         let mut query = upsert(chunk);
@@ -61,14 +65,15 @@ fn upsert(rows: &[(String, &MonitorState)]) -> QueryBuilder<Sqlite> {
 }
 
 pub(super) async fn delete_monitor_states(
-    pool: &SqlitePool,
+    write: &WriteConnection,
     monitor: &str,
     subjects: &[String],
 ) -> Result<u64> {
     if subjects.is_empty() {
         return Ok(0);
     }
-    let mut tx = begin(pool).await?;
+    let mut conn = write.lock().await?;
+    let mut tx = begin(&mut conn).await?;
     let deleted = sqlx::query(
         "DELETE FROM monitor_states
          WHERE monitor = ?1 AND subject IN (SELECT value FROM json_each(?2))",

@@ -2,7 +2,7 @@
 //! stays true until it commits: no locking beyond `BEGIN IMMEDIATE`.
 
 use super::rows::{self, ms, time, to_json, uuid};
-use super::write::{Command, begin};
+use super::write::{Command, WriteConnection, begin};
 use crate::Result;
 use crate::common::{
     event_columns, flushed_columns, open_window_columns, page_limit, window_columns,
@@ -125,7 +125,7 @@ fn push_members(command: &mut Command, members: &[Member]) {
 }
 
 pub(super) async fn claim_due_windows(
-    pool: &SqlitePool,
+    write: &WriteConnection,
     now: Timestamp,
     lease_until: Timestamp,
     limit: u32,
@@ -134,7 +134,8 @@ pub(super) async fn claim_due_windows(
         return Ok(Vec::new());
     }
     let lease_token = Uuid::now_v7();
-    let mut tx = begin(pool).await?;
+    let mut conn = write.lock().await?;
+    let mut tx = begin(&mut conn).await?;
     let found = sqlx::query(concat!(
         "UPDATE windows SET lease_token = ?1, lease_until = ?2, claimed_count = count
          WHERE id IN (SELECT id FROM windows
@@ -196,13 +197,14 @@ pub(super) async fn window_events(pool: &SqlitePool, window_id: Uuid) -> Result<
 }
 
 pub(super) async fn flush_window(
-    pool: &SqlitePool,
+    write: &WriteConnection,
     window_id: Uuid,
     lease_token: Uuid,
     deliveries: &[NewDelivery],
     now: Timestamp,
 ) -> Result<bool> {
-    let mut tx = begin(pool).await?;
+    let mut conn = write.lock().await?;
+    let mut tx = begin(&mut conn).await?;
     let closed = sqlx::query(concat!(
         "UPDATE windows SET status = 'flushed', flushed_at = ?3, lease_token = NULL,
              lease_until = NULL
@@ -308,12 +310,13 @@ fn push_deliveries(command: &mut Command, window_id: Uuid, deliveries: &[NewDeli
 }
 
 pub(super) async fn defer_window(
-    pool: &SqlitePool,
+    write: &WriteConnection,
     window_id: Uuid,
     lease_token: Uuid,
     due_at: Timestamp,
 ) -> Result<bool> {
-    let mut tx = begin(pool).await?;
+    let mut conn = write.lock().await?;
+    let mut tx = begin(&mut conn).await?;
     // A forced window was asked for now: a calendar does not postpone it.
     let deferred = sqlx::query(
         "UPDATE windows SET lease_token = NULL, lease_until = NULL, claimed_count = NULL,
@@ -351,7 +354,7 @@ pub(super) async fn list_windows(pool: &SqlitePool, filter: &WindowQuery) -> Res
 }
 
 pub(super) async fn flush_now(
-    pool: &SqlitePool,
+    write: &WriteConnection,
     rule: Option<&str>,
     group_key: Option<&str>,
     now: Timestamp,
@@ -368,7 +371,8 @@ pub(super) async fn flush_now(
             .push_bind(group_key.to_string());
     }
     query.push(" RETURNING id");
-    let mut tx = begin(pool).await?;
+    let mut conn = write.lock().await?;
+    let mut tx = begin(&mut conn).await?;
     let forced: Vec<String> = query.build_query_scalar().fetch_all(&mut *tx).await?;
     tx.commit().await?;
     let mut ids = forced

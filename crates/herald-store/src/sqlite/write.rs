@@ -8,9 +8,10 @@ use crate::common::{Holders, append_outcomes, delivery_columns, leased};
 use crate::model::*;
 use crate::{Result, StoreError};
 use sqlx::query_builder::Separated;
-use sqlx::sqlite::{SqliteConnection, SqlitePool, SqliteRow};
-use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
+use sqlx::sqlite::{SqliteConnection, SqliteRow};
+use sqlx::{Connection, QueryBuilder, Row, Sqlite, Transaction};
 use std::collections::HashSet;
+use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 use uuid::Uuid;
 
 /// Bound parameters one statement may hold: SQLite's default limit since 3.32.
@@ -22,8 +23,32 @@ pub(super) const MAX_PARAMS: usize = 32766;
 /// third of the writer's time.
 pub(super) const ROWS: usize = 32;
 
-pub(super) async fn begin(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>> {
-    Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
+/// SQLite's one write connection, which writers take turns on. A pool of one connection
+/// would do the same, but a pool pings a connection each time it comes back: one more round
+/// trip to SQLite's thread for every write.
+pub(super) struct WriteConnection(Mutex<Option<SqliteConnection>>);
+
+impl WriteConnection {
+    pub(super) fn new(conn: SqliteConnection) -> WriteConnection {
+        WriteConnection(Mutex::new(Some(conn)))
+    }
+
+    /// Wait for the connection; `Closed` once `close` has run.
+    pub(super) async fn lock(&self) -> Result<MappedMutexGuard<'_, SqliteConnection>> {
+        MutexGuard::try_map(self.0.lock().await, Option::as_mut).map_err(|_| StoreError::Closed)
+    }
+
+    /// Close the connection once the writer using it is done.
+    pub(super) async fn close(&self) -> Result<()> {
+        if let Some(conn) = self.0.lock().await.take() {
+            conn.close().await?;
+        }
+        Ok(())
+    }
+}
+
+pub(super) async fn begin(conn: &mut SqliteConnection) -> Result<Transaction<'_, Sqlite>> {
+    Ok(conn.begin_with("BEGIN IMMEDIATE").await?)
 }
 
 /// Statements sent to SQLite's thread as one command. Each command is a round trip to that
@@ -100,13 +125,13 @@ impl Command {
 }
 
 /// One transaction for the whole batch: appends, then completions, then claims.
-pub(super) async fn write(pool: &SqlitePool, batch: &WriteBatch<'_>) -> Result<WriteResults> {
+pub(super) async fn write(write: &WriteConnection, batch: &WriteBatch<'_>) -> Result<WriteResults> {
     if batch.is_empty() {
         return Ok(WriteResults::default());
     }
-    // SQLite's thread begins the transaction while this one encodes the statements.
-    let (tx, plan) = tokio::join!(begin(pool), async { Plan::new(batch) });
-    let (mut tx, plan) = (tx?, plan?);
+    let plan = Plan::new(batch)?;
+    let mut conn = write.lock().await?;
+    let mut tx = begin(&mut conn).await?;
     let rows = plan.command.run(&mut tx).await?;
     let results = Plan::results(batch, &plan.rounds, &plan.tokens, &rows)?;
     // Which events join windows depends on which were stored: known only now.
@@ -247,7 +272,7 @@ fn claimed_row(row: &SqliteRow) -> Result<(usize, Delivery)> {
 /// Lease the named deliveries that are pending and not leased at `now`, due or not and
 /// whatever their ordering key, with one new token.
 pub(super) async fn claim_ids(
-    pool: &SqlitePool,
+    write: &WriteConnection,
     ids: &[Uuid],
     request: &ClaimRequest,
 ) -> Result<Vec<ClaimedDelivery>> {
@@ -255,7 +280,8 @@ pub(super) async fn claim_ids(
         return Ok(Vec::new());
     }
     let lease_token = Uuid::now_v7();
-    let mut tx = begin(pool).await?;
+    let mut conn = write.lock().await?;
+    let mut tx = begin(&mut conn).await?;
     let found = sqlx::query(concat!(
         "UPDATE deliveries SET lease_owner = ?1, lease_token = ?2, lease_until = ?3
          WHERE id IN (SELECT value FROM json_each(?4)) AND status = 'pending'
@@ -275,11 +301,12 @@ pub(super) async fn claim_ids(
     Ok(leased(deliveries, lease_token))
 }
 
-pub(super) async fn release_leases(pool: &SqlitePool, lease_tokens: &[Uuid]) -> Result<u64> {
+pub(super) async fn release_leases(write: &WriteConnection, lease_tokens: &[Uuid]) -> Result<u64> {
     if lease_tokens.is_empty() {
         return Ok(0);
     }
-    let mut tx = begin(pool).await?;
+    let mut conn = write.lock().await?;
+    let mut tx = begin(&mut conn).await?;
     let released = sqlx::query(
         "UPDATE deliveries SET lease_owner = NULL, lease_token = NULL, lease_until = NULL
          WHERE lease_token IN (SELECT value FROM json_each(?1))",
