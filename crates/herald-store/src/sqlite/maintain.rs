@@ -1,7 +1,7 @@
 //! Replay and prune on SQLite.
 
+use super::connection::{WriteConnection, begin};
 use super::rows::{ms, to_json, uuid};
-use super::write::{WriteConnection, begin};
 use crate::Result;
 use crate::common::PRUNE_CHUNK;
 use crate::model::*;

@@ -3,6 +3,7 @@
 
 mod append;
 mod complete;
+mod connection;
 mod health;
 mod maintain;
 mod monitors;
@@ -62,7 +63,7 @@ impl Default for SqliteOptions {
 }
 
 pub struct SqliteStore {
-    write: write::WriteConnection,
+    write: connection::WriteConnection,
     read: SqlitePool,
 }
 
@@ -96,7 +97,7 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .connect()
             .await?;
-        let write = write::WriteConnection::new(write);
+        let write = connection::WriteConnection::new(write);
         let read = SqlitePoolOptions::new()
             .max_connections(options.read_connections.max(1))
             .test_before_acquire(false)

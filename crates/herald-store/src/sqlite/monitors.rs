@@ -1,8 +1,9 @@
 //! Monitor states on SQLite: reads on the read pool, writes in one `BEGIN IMMEDIATE`
 //! transaction on the write connection.
 
+use super::connection::{WriteConnection, begin};
 use super::rows::{self, ms, to_json};
-use super::write::{MAX_PARAMS, WriteConnection, begin};
+use super::write::MAX_PARAMS;
 use crate::Result;
 use crate::common::{monitor_columns, monitor_rows};
 use crate::model::*;

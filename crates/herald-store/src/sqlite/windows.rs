@@ -1,8 +1,9 @@
 //! Aggregation windows on SQLite. There is one writer, so what a write transaction reads
 //! stays true until it commits: no locking beyond `BEGIN IMMEDIATE`.
 
+use super::connection::{WriteConnection, begin};
 use super::rows::{self, ms, time, to_json, uuid};
-use super::write::{Command, WriteConnection, begin};
+use super::write::Command;
 use crate::Result;
 use crate::common::{
     event_columns, flushed_columns, open_window_columns, page_limit, window_columns,

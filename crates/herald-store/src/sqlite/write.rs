@@ -2,6 +2,7 @@
 //! connection: a deferred transaction that later upgrades to a write would fail with
 //! SQLITE_BUSY instead of waiting for another process's writer.
 
+use super::connection::{WriteConnection, begin};
 use super::rows::{self, ms, to_json};
 use super::{append, complete, windows};
 use crate::common::{Holders, append_outcomes, delivery_columns, leased};
@@ -9,9 +10,8 @@ use crate::model::*;
 use crate::{Result, StoreError};
 use sqlx::query_builder::Separated;
 use sqlx::sqlite::{SqliteConnection, SqliteRow};
-use sqlx::{Connection, QueryBuilder, Row, Sqlite, Transaction};
+use sqlx::{QueryBuilder, Row, Sqlite};
 use std::collections::HashSet;
-use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 use uuid::Uuid;
 
 /// Bound parameters one statement may hold: SQLite's default limit since 3.32.
@@ -22,34 +22,6 @@ pub(super) const MAX_PARAMS: usize = 32766;
 /// command once and sqlx keeps it, where compiling every batch's statements anew took a
 /// third of the writer's time.
 pub(super) const ROWS: usize = 32;
-
-/// SQLite's one write connection, which writers take turns on. A pool of one connection
-/// would do the same, but a pool pings a connection each time it comes back: one more round
-/// trip to SQLite's thread for every write.
-pub(super) struct WriteConnection(Mutex<Option<SqliteConnection>>);
-
-impl WriteConnection {
-    pub(super) fn new(conn: SqliteConnection) -> WriteConnection {
-        WriteConnection(Mutex::new(Some(conn)))
-    }
-
-    /// Wait for the connection; `Closed` once `close` has run.
-    pub(super) async fn lock(&self) -> Result<MappedMutexGuard<'_, SqliteConnection>> {
-        MutexGuard::try_map(self.0.lock().await, Option::as_mut).map_err(|_| StoreError::Closed)
-    }
-
-    /// Close the connection once the writer using it is done.
-    pub(super) async fn close(&self) -> Result<()> {
-        if let Some(conn) = self.0.lock().await.take() {
-            conn.close().await?;
-        }
-        Ok(())
-    }
-}
-
-pub(super) async fn begin(conn: &mut SqliteConnection) -> Result<Transaction<'_, Sqlite>> {
-    Ok(conn.begin_with("BEGIN IMMEDIATE").await?)
-}
 
 /// Statements sent to SQLite's thread as one command. Each command is a round trip to that
 /// thread, and waking it costs more than most of these statements. sqlx runs every
@@ -112,6 +84,7 @@ impl Command {
         }
     }
 
+    /// Run the statements in order; the rows they return, in order.
     pub(super) async fn run(self, conn: &mut SqliteConnection) -> Result<Vec<SqliteRow>> {
         let Some(mut query) = self.query else {
             return Ok(Vec::new());
@@ -124,20 +97,33 @@ impl Command {
     }
 }
 
-/// One transaction for the whole batch: appends, then completions, then claims.
+/// One transaction for the whole batch: appends, then completions, then claims. The
+/// transaction begins and, unless events join windows, commits in the batch's command:
+/// one round trip to SQLite's thread for the whole write.
 pub(super) async fn write(write: &WriteConnection, batch: &WriteBatch<'_>) -> Result<WriteResults> {
     if batch.is_empty() {
         return Ok(WriteResults::default());
     }
-    let plan = Plan::new(batch)?;
-    let mut conn = write.lock().await?;
-    let mut tx = begin(&mut conn).await?;
-    let rows = plan.command.run(&mut tx).await?;
-    let results = Plan::results(batch, &plan.rounds, &plan.tokens, &rows)?;
-    // Which events join windows depends on which were stored: known only now.
-    windows::append(&mut tx, batch.appends, &results.appended).await?;
-    tx.commit().await?;
-    Ok(results)
+    // Which events join windows depends on which were stored: known only after the command.
+    let joins_windows = batch.appends.iter().any(|item| !item.windows.is_empty());
+    let mut command = Command::default();
+    command.statement("BEGIN IMMEDIATE");
+    let plan = Plan::new(command, batch)?;
+    let mut command = plan.command;
+    if !joins_windows {
+        command.statement("COMMIT");
+    }
+    write
+        .in_transaction(async |conn| {
+            let rows = command.run(conn).await?;
+            let results = Plan::results(batch, &plan.rounds, &plan.tokens, &rows)?;
+            if joins_windows {
+                windows::append(conn, batch.appends, &results.appended).await?;
+                sqlx::query("COMMIT").execute(&mut *conn).await?;
+            }
+            Ok(results)
+        })
+        .await
 }
 
 /// A batch's command, and what it takes to read the results back.
@@ -150,8 +136,8 @@ struct Plan {
 }
 
 impl Plan {
-    fn new(batch: &WriteBatch<'_>) -> Result<Plan> {
-        let mut command = Command::default();
+    /// The statements of `batch`, after those of `command`.
+    fn new(mut command: Command, batch: &WriteBatch<'_>) -> Result<Plan> {
         append::push(&mut command, batch.appends)?;
         let rounds = complete::push(&mut command, batch.completions)?;
         let tokens = batch
