@@ -88,7 +88,10 @@ impl SqliteStore {
             .create_if_missing(true)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT)
-            .synchronous(synchronous);
+            .synchronous(synchronous)
+            // A multi-row statement keeps a journal to undo itself alone: in memory, not in
+            // a temporary file opened and written for each batch.
+            .pragma("temp_store", "memory");
         // The writer connects first so the file exists and is in WAL mode before readers open.
         // No ping before each use: it is one more round trip to the connection's thread, and
         // a dead thread fails the next statement anyway.
