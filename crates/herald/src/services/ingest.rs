@@ -242,20 +242,21 @@ pub fn prepare(
 /// Match an event whose payload is `payload` against the rules: the deliveries it creates.
 /// Pure.
 pub fn route_event(config: &Config, event: NewEvent, payload: &serde_json::Value) -> Prepared {
+    // Built at most once, for filters, ordering keys and window groups alike.
+    let context = OnceCell::new();
+    let event_context = || context.get_or_init(|| new_event_context(&event, payload));
     let routing = route(
         &config.rules,
         &config.templates,
         &event.source,
         &event.event_type,
-        || new_event_context(&event, payload),
+        || event_context().clone(),
     );
     let mut filter_errors: Vec<(String, String)> = routing
         .errors
         .into_iter()
         .map(|(rule, error)| (rule.to_string(), error.to_string()))
         .collect();
-    let context = OnceCell::new();
-    let event_context = || context.get_or_init(|| new_event_context(&event, payload));
     let mut deliveries = Vec::new();
     let mut windows: Vec<WindowEntry> = Vec::new();
     for m in &routing.matches {
