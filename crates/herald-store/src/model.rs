@@ -54,12 +54,6 @@ impl JsonText {
     }
 }
 
-impl From<&Value> for JsonText {
-    fn from(value: &Value) -> JsonText {
-        JsonText::encode(value)
-    }
-}
-
 impl From<Value> for JsonText {
     fn from(value: Value) -> JsonText {
         JsonText::encode(&value)

@@ -141,9 +141,9 @@ impl Store for SqliteStore {
     async fn migrate(&self) -> Result<()> {
         let mut attempt = 1;
         loop {
-            let mut conn = self.write.lock().await?;
-            let outcome = MIGRATOR.run_direct(None, &mut *conn, false).await;
-            drop(conn);
+            let outcome = MIGRATOR
+                .run_direct(None, &mut *self.write.lock().await?, false)
+                .await;
             match outcome {
                 Ok(()) => return Ok(()),
                 Err(err) if attempt < migrate_attempts() => {

@@ -106,17 +106,18 @@ pub(super) async fn write(write: &WriteConnection, batch: &WriteBatch<'_>) -> Re
     }
     // Which events join windows depends on which were stored: known only after the command.
     let joins_windows = batch.appends.iter().any(|item| !item.windows.is_empty());
-    let mut command = Command::default();
-    command.statement("BEGIN IMMEDIATE");
-    let plan = Plan::new(command, batch)?;
-    let mut command = plan.command;
+    let Plan {
+        mut command,
+        rounds,
+        tokens,
+    } = Plan::new(batch)?;
     if !joins_windows {
         command.statement("COMMIT");
     }
     write
         .in_transaction(async |conn| {
             let rows = command.run(conn).await?;
-            let results = Plan::results(batch, &plan.rounds, &plan.tokens, &rows)?;
+            let results = Plan::results(batch, &rounds, &tokens, &rows)?;
             if joins_windows {
                 windows::append(conn, batch.appends, &results.appended).await?;
                 sqlx::query("COMMIT").execute(&mut *conn).await?;
@@ -136,8 +137,10 @@ struct Plan {
 }
 
 impl Plan {
-    /// The statements of `batch`, after those of `command`.
-    fn new(mut command: Command, batch: &WriteBatch<'_>) -> Result<Plan> {
+    /// The batch's statements, after the `BEGIN` of its transaction.
+    fn new(batch: &WriteBatch<'_>) -> Result<Plan> {
+        let mut command = Command::default();
+        command.statement("BEGIN IMMEDIATE");
         append::push(&mut command, batch.appends)?;
         let rounds = complete::push(&mut command, batch.completions)?;
         let tokens = batch
