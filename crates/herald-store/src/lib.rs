@@ -45,6 +45,11 @@ pub trait Store: Send + Sync + 'static {
     /// A cheap round trip, for readiness checks.
     async fn ping(&self) -> Result<()>;
 
+    /// Close every connection once the write in progress is done; later calls fail. On
+    /// SQLite, closing the last connection folds the log into the database file and
+    /// removes the -wal and -shm files.
+    async fn close(&self);
+
     /// Run appends, then completions, then claims in one transaction. Results come back
     /// in input order; an error means nothing was written.
     async fn write(&self, batch: &WriteBatch<'_>) -> Result<WriteResults>;

@@ -69,6 +69,10 @@ impl Store for PgStore {
         "postgres"
     }
 
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
     /// sqlx holds a session advisory lock (keyed by database name) while it migrates, so
     /// replicas starting together apply each migration once.
     async fn migrate(&self) -> Result<()> {

@@ -122,20 +122,20 @@ impl SqliteStore {
             .unwrap_or(url);
         PathBuf::from(path)
     }
-
-    /// Close the read pool and the write connection, waiting for the writes in progress.
-    pub async fn close(&self) {
-        self.read.close().await;
-        if let Err(err) = self.write.close().await {
-            tracing::warn!(%err, "closing the SQLite write connection failed");
-        }
-    }
 }
 
 #[async_trait]
 impl Store for SqliteStore {
     fn backend(&self) -> &'static str {
         "sqlite"
+    }
+
+    /// Close the read pool, then the write connection once the write in progress is done.
+    async fn close(&self) {
+        self.read.close().await;
+        if let Err(err) = self.write.close().await {
+            tracing::warn!(%err, "closing the SQLite write connection failed");
+        }
     }
 
     async fn migrate(&self) -> Result<()> {

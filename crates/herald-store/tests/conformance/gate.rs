@@ -59,6 +59,9 @@ impl Store for GatedStore {
     async fn ping(&self) -> Result<()> {
         self.inner.ping().await
     }
+    async fn close(&self) {
+        self.inner.close().await
+    }
     async fn write(&self, batch: &WriteBatch<'_>) -> Result<WriteResults> {
         self.batch_sizes.lock().unwrap().push(batch.len());
         self.entered.fetch_add(1, Ordering::SeqCst);

@@ -88,6 +88,7 @@ conformance!(
     maintenance::prune_keeps_pending_and_referenced,
     maintenance::prune_refs_by_last_write,
     maintenance::migrate_again_is_harmless,
+    maintenance::a_closed_store_refuses_work,
     health::health_reports_streaks_failures_and_counts,
     health::health_breaks_started_at_ties_by_delivery_then_number,
     monitors::monitor_states_are_upserted_and_listed_by_subject,

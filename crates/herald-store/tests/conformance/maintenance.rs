@@ -239,3 +239,15 @@ pub async fn prune_refs_by_last_write(store: SharedStore) {
     let policy = with(|p: &mut PrunePolicy| p.refs_before = Some(at(1_001)));
     assert_eq!(store.prune(&policy).await.unwrap().refs, 2);
 }
+
+pub async fn a_closed_store_refuses_work(store: SharedStore) {
+    append(&store, item(event("github", Some("before")), vec![])).await;
+    store.close().await;
+    assert!(store.ping().await.is_err(), "ping after close");
+    let late = store
+        .append_events(&[item(event("github", Some("after")), vec![])])
+        .await;
+    assert!(late.is_err(), "append after close: {late:?}");
+    // Closing twice is harmless.
+    store.close().await;
+}

@@ -5,7 +5,7 @@ use crate::fixtures::*;
 use crate::harness::{PgDb, pg_url};
 use herald_store::postgres::{PgOptions, PgStore};
 use herald_store::sqlite::{SqliteOptions, SqliteStore, Synchronous};
-use herald_store::{SharedStore, StoreError};
+use herald_store::{SharedStore, Store, StoreError};
 use sqlx::{Connection, Executor, SqliteConnection};
 use std::path::Path;
 use std::sync::Arc;
@@ -40,6 +40,32 @@ async fn sqlite_connect_creates_file_in_wal_mode() {
         .await
         .unwrap();
     assert_eq!(mode, "wal");
+}
+
+#[tokio::test]
+async fn sqlite_close_folds_the_log_into_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("herald.db");
+    let sidecar = |suffix: &str| dir.path().join(format!("herald.db{suffix}"));
+    let store: SharedStore = Arc::new(
+        SqliteStore::open(&file, SqliteOptions::default())
+            .await
+            .unwrap(),
+    );
+    store.migrate().await.unwrap();
+    let stored = append(&store, item(event("github", Some("k")), vec![])).await;
+    assert!(sidecar("-wal").exists(), "WAL mode keeps a log while open");
+    store.close().await;
+    assert!(
+        !sidecar("-wal").exists(),
+        "the log is folded in and removed"
+    );
+    assert!(!sidecar("-shm").exists());
+    let reopened = SqliteStore::open(&file, SqliteOptions::default())
+        .await
+        .unwrap();
+    let event = reopened.get_event(stored.event_id()).await.unwrap();
+    assert_eq!(event.map(|event| event.id), Some(stored.event_id()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

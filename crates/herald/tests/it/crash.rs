@@ -1,4 +1,5 @@
-//! `kill -9` in the middle of a load loses nothing that was acknowledged.
+//! `kill -9` in the middle of a load loses nothing that was acknowledged; a clean stop
+//! leaves only the database file.
 
 use crate::support::*;
 use herald_store::model::{DeliveryQuery, EventQuery};
@@ -40,6 +41,16 @@ impl Herald {
     fn kill(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+
+    /// SIGTERM, as a service manager stops it; its exit status.
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let signalled = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(signalled.success(), "kill -TERM failed");
+        self.0.wait().unwrap()
     }
 }
 
@@ -229,4 +240,49 @@ async fn kill_9_during_a_load_loses_nothing_acknowledged() {
         delivered_before_restart,
         sink.count()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_stop_leaves_only_the_database_file() {
+    let sink = Sink::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("herald.toml"),
+        CONFIG.replace("{SINK}", &sink.url),
+    )
+    .unwrap();
+    let (mut child, address) = start(dir.path());
+    let body = serde_json::json!({"ref": "refs/heads/main"}).to_string();
+    let response = client()
+        .post(format!("http://{address}/hooks/github"))
+        .header("x-github-event", "push")
+        .header("x-github-delivery", "clean-stop")
+        .header(
+            "x-hub-signature-256",
+            github_signature(GITHUB_SECRET, body.as_bytes()),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let sidecar = |suffix: &str| dir.path().join(format!("herald.db{suffix}"));
+    assert!(sidecar("-wal").exists(), "the log exists while serving");
+
+    assert!(child.terminate().success());
+    assert!(!sidecar("-wal").exists(), "the log was folded in on stop");
+    assert!(!sidecar("-shm").exists());
+    let store =
+        herald_store::sqlite::SqliteStore::open(&dir.path().join("herald.db"), Default::default())
+            .await
+            .unwrap();
+    use herald_store::Store;
+    let events = store
+        .list_events(&EventQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1, "the acknowledged event is in the file");
 }
