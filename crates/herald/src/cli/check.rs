@@ -1,5 +1,6 @@
 //! `herald check`: validate a configuration file.
 
+use super::output::say;
 use crate::config;
 use std::io::IsTerminal;
 use std::path::Path;
@@ -11,7 +12,7 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
         Ok(loaded) => {
             eprint!("{}", loaded.warnings.render(color));
             let config = loaded.config;
-            println!(
+            say!(
                 "{}: ok ({} sources, {} rules, {} actions{})",
                 path.display(),
                 config.sources.len(),

@@ -1,5 +1,6 @@
 //! `herald deliveries list|show`.
 
+use super::output::say;
 use super::output::{self, Page};
 use super::{load_config, open_store};
 use crate::services::Queries;
@@ -140,7 +141,7 @@ fn print_detail(detail: &DeliveryDetail) -> anyhow::Result<()> {
         ),
     ]);
     for attempt in &detail.attempts {
-        println!(
+        say!(
             "\nattempt {} at {}: {} in {} ms, status {}",
             attempt.number,
             output::time(&attempt.started_at),
@@ -149,13 +150,13 @@ fn print_detail(detail: &DeliveryDetail) -> anyhow::Result<()> {
             output::optional(&attempt.status_code)
         );
         if let Some(error) = &attempt.error {
-            println!("  error: {error}");
+            say!("  error: {error}");
         }
         if let Some(request) = &attempt.request {
-            println!("  request: {}", serde_json::to_string(request)?);
+            say!("  request: {}", serde_json::to_string(request)?);
         }
         if let Some(body) = &attempt.response_body {
-            println!("  response: {}", output::cut(body, 500));
+            say!("  response: {}", output::cut(body, 500));
         }
     }
     Ok(())

@@ -1,5 +1,6 @@
 //! `herald events list|show`.
 
+use super::output::say;
 use super::output::{self, Page};
 use super::{load_config, open_store};
 use crate::services::Queries;
@@ -83,11 +84,11 @@ pub async fn run(path: &Path, command: Command) -> anyhow::Result<ExitCode> {
                 ("type", event.event_type.clone()),
                 ("dedup key", output::optional(&event.dedup_key)),
             ]);
-            println!("\nheaders");
+            say!("\nheaders");
             for (name, value) in &event.headers {
-                println!("  {name}: {value}");
+                say!("  {name}: {value}");
             }
-            println!(
+            say!(
                 "\npayload\n{}",
                 serde_json::to_string_pretty(&event.payload)?
             );

@@ -1,5 +1,6 @@
 //! `herald init`: write a preset's commented configuration, then say what to do next.
 
+use super::output::say;
 use crate::presets::{self, Preset};
 use anyhow::{Context, anyhow, bail};
 use std::fs::OpenOptions;
@@ -41,9 +42,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 fn print_list() {
     let width = presets::names().iter().map(|n| n.len()).max().unwrap_or(0);
-    println!("presets (herald init --preset NAME [--output FILE]):");
+    say!("presets (herald init --preset NAME [--output FILE]):");
     for preset in presets::PRESETS {
-        println!("  {:width$}  {}", preset.name, preset.description);
+        say!("  {:width$}  {}", preset.name, preset.description);
     }
 }
 
@@ -70,7 +71,7 @@ fn write_new(path: &Path, text: &str, force: bool) -> anyhow::Result<()> {
 
 fn print_next_steps(preset: &Preset, path: &Path) {
     let config = path.display();
-    println!("wrote {config} (preset {})", preset.name);
+    say!("wrote {config} (preset {})", preset.name);
     let mut steps = vec![format!(
         "read {config}: every setting is explained in its comments"
     )];
@@ -87,8 +88,8 @@ fn print_next_steps(preset: &Preset, path: &Path) {
     }
     steps.push(format!("herald check --config {config}"));
     steps.push(format!("herald serve --config {config}"));
-    println!("\nnext:");
+    say!("\nnext:");
     for (n, step) in steps.iter().enumerate() {
-        println!("  {}. {step}", n + 1);
+        say!("  {}. {step}", n + 1);
     }
 }

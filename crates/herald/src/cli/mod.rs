@@ -18,6 +18,7 @@ use crate::config::{self, Config};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use herald_store::SharedStore;
+use output::say;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -136,6 +137,6 @@ fn describe_storage(config: &Config) -> String {
 async fn migrate(path: &std::path::Path) -> anyhow::Result<ExitCode> {
     let config = load_config(path)?;
     open_store(&config).await?;
-    println!("schema is up to date ({})", describe_storage(&config));
+    say!("schema is up to date ({})", describe_storage(&config));
     Ok(ExitCode::SUCCESS)
 }

@@ -3,16 +3,42 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
 use serde::Serialize;
+use std::io::Write;
 use uuid::Uuid;
 
+/// `println!` for a command's output (see `line`).
+macro_rules! say {
+    () => {
+        $crate::cli::output::line(format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::output::line(format_args!($($arg)*))
+    };
+}
+pub(crate) use say;
+
+/// Print one line of output. When the reader has gone away, as `head` does after its lines,
+/// the command ends quietly with success: `println!` would panic with a backtrace.
+pub fn line(text: std::fmt::Arguments<'_>) {
+    let written = writeln!(std::io::stdout().lock(), "{text}");
+    match written {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(error) => {
+            eprintln!("error: cannot write the output: {error}");
+            std::process::exit(1)
+        }
+    }
+}
+
 pub fn json<T: Serialize>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    say!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
 pub fn table(headers: &[&str], rows: Vec<Vec<String>>) {
     if rows.is_empty() {
-        println!("(none)");
+        say!("(none)");
         return;
     }
     let mut table = Table::new();
@@ -22,14 +48,14 @@ pub fn table(headers: &[&str], rows: Vec<Vec<String>>) {
     for row in rows {
         table.add_row(row);
     }
-    println!("{table}");
+    say!("{table}");
 }
 
 /// `key  value` lines, aligned.
 pub fn fields(pairs: &[(&str, String)]) {
     let width = pairs.iter().map(|(key, _)| key.len()).max().unwrap_or(0);
     for (key, value) in pairs {
-        println!("{key:width$}  {value}");
+        say!("{key:width$}  {value}");
     }
 }
 

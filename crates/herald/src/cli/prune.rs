@@ -1,5 +1,6 @@
 //! `herald prune`: delete old records now. Dead letters are only ever pruned here.
 
+use super::output::say;
 use super::{load_config, open_store};
 use crate::services::retention;
 use anyhow::bail;
@@ -42,9 +43,10 @@ pub async fn run(path: &Path, args: Args) -> anyhow::Result<ExitCode> {
         refs_before: None,
     };
     let report = retention::prune(&store, &policy).await?;
-    println!(
+    say!(
         "pruned {} deliveries and {} events",
-        report.deliveries, report.events
+        report.deliveries,
+        report.events
     );
     Ok(ExitCode::SUCCESS)
 }

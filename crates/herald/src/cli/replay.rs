@@ -1,5 +1,6 @@
 //! `herald replay`: re-queue deliveries by id, or by filter (dead ones unless `--status`).
 
+use super::output::say;
 use super::{load_config, open_store};
 use crate::services::Queries;
 use crate::services::query::ReplayRequest;
@@ -47,14 +48,14 @@ pub async fn run(path: &Path, args: Args) -> anyhow::Result<ExitCode> {
     let selector = request.to_selector(now).map_err(|e| anyhow!(e))?;
     let ids = queries.replay(&selector, now).await?;
     if args.json {
-        println!("{}", serde_json::json!({ "replayed": ids }));
+        say!("{}", serde_json::json!({ "replayed": ids }));
     } else {
-        println!(
+        say!(
             "{} deliveries re-queued (a running `herald serve` delivers them)",
             ids.len()
         );
         for id in ids {
-            println!("  {id}");
+            say!("  {id}");
         }
     }
     Ok(ExitCode::SUCCESS)

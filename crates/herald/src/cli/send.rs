@@ -1,6 +1,7 @@
 //! `herald send`: feed a payload through the rules. With `--dry-run`, print the matched
 //! rules and the exact requests that would be made, and store nothing.
 
+use super::output::say;
 use super::{load_config, open_store, output};
 use crate::action::{ActionInput, NoRefs, RefLookup, StoreRefs};
 use crate::clock::{SharedClock, SystemClock};
@@ -59,14 +60,14 @@ pub async fn run(path: &Path, args: Args) -> anyhow::Result<ExitCode> {
             IngestOutcome::Accepted {
                 event_id,
                 deliveries,
-            } => println!(
+            } => say!(
                 "stored event {event_id}; {deliveries} deliveries queued (a running `herald serve` delivers them)"
             ),
             IngestOutcome::Duplicate { event_id } => {
-                println!("duplicate of event {event_id}: nothing stored")
+                say!("duplicate of event {event_id}: nothing stored")
             }
             IngestOutcome::Reply(reply) => {
-                println!("answered directly ({}): {}", reply.status, reply.body)
+                say!("answered directly ({}): {}", reply.status, reply.body)
             }
         }
     }
@@ -125,9 +126,10 @@ async fn dry_run(
     };
     let prepared = match ingest::prepare(config, source, &request, clock)? {
         Preparation::Reply(reply) => {
-            println!(
+            say!(
                 "the source answers this request directly ({}): {}",
-                reply.status, reply.body
+                reply.status,
+                reply.body
             );
             return Ok(ExitCode::SUCCESS);
         }
@@ -216,24 +218,25 @@ fn print_report(report: &Value) {
         ),
     ]);
     for error in report["filter_errors"].as_array().into_iter().flatten() {
-        println!(
+        say!(
             "rule {} does not match: its filter failed: {}",
-            error["rule"], error["error"]
+            error["rule"],
+            error["error"]
         );
     }
     let deliveries = report["deliveries"].as_array().cloned().unwrap_or_default();
     if deliveries.is_empty() {
-        println!("\nno rule matches: the event would be stored and nothing sent");
+        say!("\nno rule matches: the event would be stored and nothing sent");
     }
     for delivery in deliveries {
-        println!(
+        say!(
             "\n{} → {} ({})",
             delivery["rule"].as_str().unwrap_or_default(),
             delivery["action"].as_str().unwrap_or_default(),
             delivery["kind"].as_str().unwrap_or_default()
         );
         if let Some(error) = delivery["error"].as_str() {
-            println!("  would fail: {error}");
+            say!("  would fail: {error}");
             continue;
         }
         print_plan(&delivery["plan"]);
@@ -242,24 +245,24 @@ fn print_report(report: &Value) {
 
 fn print_plan(plan: &Value) {
     if let Some(message) = plan["log"].as_str() {
-        println!("  log: {message}");
+        say!("  log: {message}");
     }
     for request in plan["requests"].as_array().into_iter().flatten() {
         if let Some(purpose) = request["purpose"].as_str() {
-            println!("  would {purpose}:");
+            say!("  would {purpose}:");
         }
-        println!(
+        say!(
             "  {} {}",
             request["method"].as_str().unwrap_or_default(),
             request["url"].as_str().unwrap_or_default()
         );
         for (name, value) in request["headers"].as_object().into_iter().flatten() {
-            println!("  {name}: {}", value.as_str().unwrap_or_default());
+            say!("  {name}: {}", value.as_str().unwrap_or_default());
         }
         if let Some(body) = request["body"].as_str() {
-            println!();
+            say!();
             for line in body.lines() {
-                println!("  {line}");
+                say!("  {line}");
             }
         }
     }

@@ -1,6 +1,7 @@
 //! `herald status`: health per destination, source and rule, and open alerts.
 
 use super::output;
+use super::output::say;
 use super::{load_config, open_store};
 use crate::services::status::{StatusReport, status};
 use std::path::Path;
@@ -26,7 +27,7 @@ pub async fn run(path: &Path, args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn print(report: &StatusReport) {
-    println!("destinations");
+    say!("destinations");
     let rows: Vec<Vec<String>> = report
         .health
         .actions
@@ -65,7 +66,7 @@ fn print(report: &StatusReport) {
         ],
         rows,
     );
-    println!("\nsources");
+    say!("\nsources");
     let rows: Vec<Vec<String>> = report
         .health
         .sources
@@ -79,7 +80,7 @@ fn print(report: &StatusReport) {
         })
         .collect();
     output::table(&["SOURCE", "LAST EVENT", "EVENTS"], rows);
-    println!("\nrules");
+    say!("\nrules");
     let rows: Vec<Vec<String>> = report
         .health
         .rules
@@ -93,12 +94,12 @@ fn print(report: &StatusReport) {
         })
         .collect();
     output::table(&["RULE", "LAST DELIVERY", "DEAD"], rows);
-    println!("\nopen alerts");
+    say!("\nopen alerts");
     if report.alerts.is_empty() {
-        println!("none");
+        say!("none");
     }
     for alert in &report.alerts {
-        println!(
+        say!(
             "{} ({}) on {} since {}",
             alert.monitor,
             alert.kind,

@@ -1,6 +1,7 @@
 //! `herald test RULE [--payload FILE]`: send one real request through a rule's actions now
 //! and print the request, the answer and the verdict.
 
+use super::output::say;
 use super::{load_config, open_store, output};
 use crate::clock::{SharedClock, SystemClock};
 use crate::outbox::Executor;
@@ -71,7 +72,7 @@ pub async fn run(path: &Path, args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn print(report: &TrialReport) {
-    println!(
+    say!(
         "rule {}: test event {} (payload: {})",
         report.rule,
         report.event_id,
@@ -82,19 +83,20 @@ fn print(report: &TrialReport) {
         }
     );
     for result in &report.results {
-        println!(
+        say!(
             "\n{} (delivery {}, marked as a test)",
-            result.action, result.delivery_id
+            result.action,
+            result.delivery_id
         );
         if let Some(request) = &result.request {
             for line in serde_json::to_string_pretty(request)
                 .unwrap_or_default()
                 .lines()
             {
-                println!("  {line}");
+                say!("  {line}");
             }
         }
-        println!(
+        say!(
             "  answer: {}",
             result
                 .status_code
@@ -103,11 +105,11 @@ fn print(report: &TrialReport) {
                 ))
         );
         if let Some(body) = result.response_body.as_deref().filter(|b| !b.is_empty()) {
-            println!("  body: {}", output::cut(body, 500));
+            say!("  body: {}", output::cut(body, 500));
         }
         if let Some(error) = &result.error {
-            println!("  error: {error}");
+            say!("  error: {error}");
         }
-        println!("  verdict: {}", result.verdict);
+        say!("  verdict: {}", result.verdict);
     }
 }

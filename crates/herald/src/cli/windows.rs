@@ -1,6 +1,7 @@
 //! `herald windows list|flush`: open aggregation windows, and flushing them now.
 
 use super::output;
+use super::output::say;
 use super::{load_config, open_store};
 use crate::clock::{SharedClock, SystemClock};
 use crate::outbox::flusher::Flusher;
@@ -97,7 +98,7 @@ pub async fn run(path: &Path, command: Command) -> anyhow::Result<ExitCode> {
             // Close them here too, so the deliveries are queued even if no herald is running.
             let flusher = Flusher::new(config.clone(), store.clone(), clock, Arc::default());
             let flushed = flusher.run_once().await?;
-            println!("{} windows made due; {flushed} flushed", ids.len());
+            say!("{} windows made due; {flushed} flushed", ids.len());
         }
     }
     Ok(ExitCode::SUCCESS)

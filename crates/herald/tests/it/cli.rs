@@ -161,3 +161,19 @@ fn send_stores_and_the_log_commands_show_it() {
     assert!(!refused.status.success());
     assert!(stderr(&refused).contains("say which deliveries to replay"));
 }
+
+#[test]
+fn output_to_a_closed_pipe_ends_quietly() {
+    let dir = quickstart_dir();
+    // The reader is gone before herald writes, as after `| head -1` has its line.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let output = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(["init", "--list"])
+        .current_dir(dir.path())
+        .stdout(writer)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stderr(&output), "", "no panic, no message");
+}
