@@ -131,40 +131,64 @@ pub(crate) fn monitor_rows(states: &[MonitorState]) -> Vec<&MonitorState> {
     rows.into_values().collect()
 }
 
-/// Health per action: delivery counts by status, joined to what the action's attempts say.
-/// One pass over the attempts, newest first per action (the `latest` window): a running
-/// count of the failures and of the successes seen so far picks out the latest of each
-/// (count 1) and the failures before any success (the streak), with no per-action
-/// subquery. Both backends run this text as is; the order by name is left to `sorted`.
+/// Health per action: pending and dead deliveries, and what the action's attempts say.
+/// Each step seeks in `attempts_action_latest_idx`, so the cost follows the number of
+/// actions and of recent failures, not of attempts: the actions are found by skipping from
+/// one to the next, and each action's newest attempt of each outcome by reading the index
+/// backwards. The failure streak counts the failures newer than the newest success, in
+/// (started_at, delivery_id, number) order. Both backends run this text as is; the order
+/// by name is left to `sorted`.
 pub(crate) const ACTION_HEALTH: &str = "
-    WITH counts AS (
+    WITH RECURSIVE attempted (action) AS (
+        SELECT MIN(action) FROM attempts
+        UNION ALL
+        SELECT (SELECT MIN(a.action) FROM attempts a WHERE a.action > t.action)
+        FROM attempted t WHERE t.action IS NOT NULL
+    ), counts AS (
         SELECT action,
             SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END) AS pending,
             SUM(CASE WHEN status = 'dead' THEN 1 ELSE 0 END) AS dead
-        FROM deliveries GROUP BY action
-    ), ranked AS (
-        SELECT d.action, a.outcome <> 'success' AS failure, a.started_at, a.status_code,
-            a.error, d.failure_kind,
-            SUM(CASE WHEN a.outcome <> 'success' THEN 1 ELSE 0 END) OVER latest AS failures,
-            SUM(CASE WHEN a.outcome = 'success' THEN 1 ELSE 0 END) OVER latest AS successes
-        FROM attempts a JOIN deliveries d ON d.id = a.delivery_id
-        WINDOW latest AS (PARTITION BY d.action
-            ORDER BY a.started_at DESC, a.delivery_id DESC, a.number DESC
-            ROWS UNBOUNDED PRECEDING)
-    ), attempted AS (
-        SELECT action,
-            MAX(CASE WHEN NOT failure AND successes = 1 THEN started_at END) AS last_success_at,
-            MAX(CASE WHEN failure AND failures = 1 THEN started_at END) AS last_failure_at,
-            MAX(CASE WHEN failure AND failures = 1 THEN status_code END) AS last_failure_status,
-            MAX(CASE WHEN failure AND failures = 1 THEN error END) AS last_failure_error,
-            MAX(CASE WHEN failure AND failures = 1 THEN failure_kind END) AS last_failure_kind,
-            SUM(CASE WHEN successes = 0 THEN 1 ELSE 0 END) AS failure_streak
-        FROM ranked GROUP BY action
+        FROM deliveries WHERE status IN ('pending', 'dead') GROUP BY action
+    ), actions (action) AS (
+        SELECT action FROM attempted WHERE action IS NOT NULL
+        UNION
+        SELECT action FROM counts
+    ), outcomes (outcome) AS (
+        VALUES ('success'), ('retry'), ('failed')
+    ), newest AS (
+        SELECT n.action, o.outcome,
+            (SELECT a.delivery_id FROM attempts a
+             WHERE a.action = n.action AND a.outcome = o.outcome
+             ORDER BY a.started_at DESC, a.delivery_id DESC, a.number DESC LIMIT 1) AS delivery_id,
+            (SELECT a.number FROM attempts a
+             WHERE a.action = n.action AND a.outcome = o.outcome
+             ORDER BY a.started_at DESC, a.delivery_id DESC, a.number DESC LIMIT 1) AS number
+        FROM actions n CROSS JOIN outcomes o
+    ), latest AS (
+        SELECT n.action, n.outcome, a.started_at, a.delivery_id, a.number, a.status_code,
+            a.error,
+            ROW_NUMBER() OVER (PARTITION BY n.action, n.outcome = 'success'
+                ORDER BY a.started_at DESC, a.delivery_id DESC, a.number DESC) AS rank
+        FROM newest n JOIN attempts a ON a.delivery_id = n.delivery_id AND a.number = n.number
     )
-    SELECT c.action, t.last_success_at, t.last_failure_at, t.last_failure_status,
-        t.last_failure_error, t.last_failure_kind,
-        COALESCE(t.failure_streak, 0) AS failure_streak, c.pending, c.dead
-    FROM counts c LEFT JOIN attempted t ON t.action = c.action";
+    SELECT n.action, s.started_at AS last_success_at, f.started_at AS last_failure_at,
+        f.status_code AS last_failure_status, f.error AS last_failure_error,
+        d.failure_kind AS last_failure_kind,
+        CASE WHEN s.action IS NULL THEN
+            (SELECT COUNT(*) FROM attempts a
+             WHERE a.action = n.action AND a.outcome IN ('retry', 'failed'))
+        ELSE
+            (SELECT COUNT(*) FROM attempts a
+             WHERE a.action = n.action AND a.outcome IN ('retry', 'failed')
+               AND (a.started_at, a.delivery_id, a.number)
+                   > (s.started_at, s.delivery_id, s.number))
+        END AS failure_streak,
+        COALESCE(c.pending, 0) AS pending, COALESCE(c.dead, 0) AS dead
+    FROM actions n
+    LEFT JOIN counts c ON c.action = n.action
+    LEFT JOIN latest s ON s.action = n.action AND s.outcome = 'success'
+    LEFT JOIN latest f ON f.action = n.action AND f.outcome <> 'success' AND f.rank = 1
+    LEFT JOIN deliveries d ON d.id = f.delivery_id";
 
 pub(crate) const SOURCE_HEALTH: &str = "
     SELECT source, MAX(received_at) AS last_event_at, COUNT(*) AS events

@@ -48,12 +48,12 @@ const COMPLETE: &str = "
             lease_owner = NULL, lease_token = NULL, lease_until = NULL
         FROM done
         WHERE d.id = done.id AND d.status = 'pending' AND d.lease_token = done.token
-        RETURNING d.id, d.attempts
+        RETURNING d.id, d.attempts, d.action
     )
     INSERT INTO attempts (delivery_id, number, started_at, duration_ms, outcome,
-        status_code, error, request, response_body)
+        status_code, error, request, response_body, action)
     SELECT u.id, u.attempts, done.started_at, done.duration_ms, done.outcome, done.code,
-        done.error, done.request, done.response_body
+        done.error, done.request, done.response_body, u.action
     FROM updated u JOIN done ON done.id = u.id
     RETURNING delivery_id";
 

@@ -78,9 +78,9 @@ fn push_attempts(command: &mut Command, records: &[&AttemptRecord]) -> Result<()
         &rows,
         ATTEMPT_PARAMS,
         ") INSERT INTO attempts (delivery_id, number, started_at, duration_ms, outcome,
-             status_code, error, request, response_body)
+             status_code, error, request, response_body, action)
          SELECT d.id, d.attempts + 1, done.started_at, done.duration_ms, done.outcome,
-             done.status_code, done.error, done.request, done.response_body
+             done.status_code, done.error, done.request, done.response_body, d.action
          FROM done JOIN deliveries d ON d.id = done.delivery_id
          WHERE d.status = 'pending' AND d.lease_token = done.token",
         |row, (record, request)| {

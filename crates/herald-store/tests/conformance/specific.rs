@@ -356,6 +356,87 @@ async fn postgres_upgrade_gives_existing_refs_no_group() {
     assert_refs_upgraded(&db.store).await;
 }
 
+/// An attempt written under schema 0005 names no action; the upgrade fills it in, so
+/// health still sees the action's failure and streak.
+async fn assert_attempts_upgraded(store: &SharedStore) {
+    store.migrate().await.unwrap();
+    let health = store.health().await.unwrap();
+    let [old] = health.actions.as_slice() else {
+        panic!("one action expected: {health:?}");
+    };
+    assert_eq!(old.action, "slack");
+    assert_eq!(old.last_failure_at, Some(at(1)));
+    assert_eq!(old.last_failure_status, Some(500));
+    assert_eq!((old.failure_streak, old.dead), (1, 1));
+}
+
+#[tokio::test]
+async fn sqlite_upgrade_names_the_action_of_existing_attempts() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("herald.db");
+    let store = SqliteStore::open(&file, SqliteOptions::default())
+        .await
+        .unwrap();
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", file.display()))
+        .await
+        .unwrap();
+    migrator("sqlite").await.run_to(5, &pool).await.unwrap();
+    let id = uuid::Uuid::now_v7().to_string();
+    sqlx::query(
+        "INSERT INTO deliveries (id, rule, action, idempotency_key, status, next_attempt_at,
+             created_at, updated_at, attempts)
+         VALUES (?1, 'r', 'slack', 'old', 'dead', ?2, ?2, ?2, 1);
+         INSERT INTO attempts (delivery_id, number, started_at, duration_ms, outcome,
+             status_code)
+         VALUES (?1, 1, ?3, 5, 'failed', 500)",
+    )
+    .bind(&id)
+    .bind(at(0).timestamp_millis())
+    .bind(at(1).timestamp_millis())
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    assert_attempts_upgraded(&(Arc::new(store) as SharedStore)).await;
+}
+
+#[tokio::test]
+async fn postgres_upgrade_names_the_action_of_existing_attempts() {
+    let Some(db) = PgDb::empty("postgres_upgrade_names_the_action_of_existing_attempts").await
+    else {
+        return;
+    };
+    let mut conn = sqlx::PgConnection::connect_with(&db.options).await.unwrap();
+    migrator("postgres")
+        .await
+        .run_to(5, &mut conn)
+        .await
+        .unwrap();
+    let id = uuid::Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO deliveries (id, rule, action, idempotency_key, status, next_attempt_at,
+             created_at, updated_at, attempts)
+         VALUES ($1, 'r', 'slack', 'old', 'dead', $2, $2, $2, 1)",
+    )
+    .bind(id)
+    .bind(at(0))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, outcome,
+             status_code)
+         VALUES ($1, 1, $2, 5, 'failed', 500)",
+    )
+    .bind(id)
+    .bind(at(1))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+    assert_attempts_upgraded(&db.store).await;
+}
+
 #[tokio::test]
 async fn sqlite_bad_failure_kind_is_corrupt() {
     let db = crate::harness::SqliteDb::new().await;
