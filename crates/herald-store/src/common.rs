@@ -194,10 +194,23 @@ pub(crate) const SOURCE_HEALTH: &str = "
     SELECT source, MAX(received_at) AS last_event_at, COUNT(*) AS events
     FROM events GROUP BY source";
 
+/// Health per rule. Like `ACTION_HEALTH`, it seeks rather than reads every delivery: the
+/// rules by skipping along `deliveries_rule_created_idx`, each one's newest delivery at the
+/// end of its range there, and the dead ones by status.
 pub(crate) const RULE_HEALTH: &str = "
-    SELECT rule, MAX(created_at) AS last_delivery_at,
-        SUM(CASE WHEN status = 'dead' THEN 1 ELSE 0 END) AS dead
-    FROM deliveries GROUP BY rule";
+    WITH RECURSIVE rules (rule) AS (
+        SELECT MIN(rule) FROM deliveries
+        UNION ALL
+        SELECT (SELECT MIN(d.rule) FROM deliveries d WHERE d.rule > r.rule)
+        FROM rules r WHERE r.rule IS NOT NULL
+    ), dead AS (
+        SELECT rule, COUNT(*) AS dead FROM deliveries WHERE status = 'dead' GROUP BY rule
+    )
+    SELECT r.rule,
+        (SELECT MAX(d.created_at) FROM deliveries d WHERE d.rule = r.rule) AS last_delivery_at,
+        COALESCE(x.dead, 0) AS dead
+    FROM rules r LEFT JOIN dead x ON x.rule = r.rule
+    WHERE r.rule IS NOT NULL";
 
 /// `rows` ordered by `name`, in byte order: SQL would sort by the database's collation,
 /// which on PostgreSQL need not be bytewise.
