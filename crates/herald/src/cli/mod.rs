@@ -22,6 +22,7 @@ use output::say;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::{Mutex, PoisonError};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -75,7 +76,19 @@ enum Command {
 }
 
 pub async fn run(cli: Cli) -> ExitCode {
-    let result = match cli.command {
+    let result = run_command(cli).await;
+    close_stores().await;
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_command(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
         Command::Serve(args) => serve::run(&cli.config, args).await,
         Command::Check => check::run(&cli.config),
         Command::Migrate => migrate(&cli.config).await,
@@ -88,13 +101,18 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Status(args) => status::run(&cli.config, args).await,
         Command::Test(args) => test::run(&cli.config, args).await,
         Command::Windows(command) => windows::run(&cli.config, command).await,
-    };
-    match result {
-        Ok(code) => code,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::FAILURE
-        }
+    }
+}
+
+/// The stores the command opened, for `close_stores`.
+static OPENED: Mutex<Vec<SharedStore>> = Mutex::new(Vec::new());
+
+/// Close what the command opened once it is done. On SQLite, closing folds the log into
+/// the database file: without it, every command would leave a -wal file behind.
+async fn close_stores() {
+    let opened = std::mem::take(&mut *OPENED.lock().unwrap_or_else(PoisonError::into_inner));
+    for store in opened {
+        store.close().await;
     }
 }
 
@@ -121,10 +139,16 @@ fn load_config(path: &std::path::Path) -> anyhow::Result<Config> {
     }
 }
 
+/// Open and migrate the configured store; `run` closes it after the command.
 async fn open_store(config: &Config) -> anyhow::Result<SharedStore> {
-    crate::services::storage::open_migrated(&config.storage)
+    let store = crate::services::storage::open_migrated(&config.storage)
         .await
-        .with_context(|| format!("cannot open the store ({})", describe_storage(config)))
+        .with_context(|| format!("cannot open the store ({})", describe_storage(config)))?;
+    OPENED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(store.clone());
+    Ok(store)
 }
 
 fn describe_storage(config: &Config) -> String {

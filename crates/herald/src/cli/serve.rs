@@ -26,13 +26,10 @@ pub async fn run(path: &Path, args: Args) -> anyhow::Result<ExitCode> {
     tracing::info!(config = %path.display(), store = %store.backend(), "Starting herald");
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
-    let served = App::new(config, store.clone(), Arc::new(SystemClock))
+    // Everything queued is written when this returns; `cli::run` then closes the store.
+    App::new(config, store, Arc::new(SystemClock))
         .serve(listener, shutdown)
-        .await;
-    // Everything queued is written by now; on SQLite, closing folds the log into the
-    // database file, so a clean stop leaves no -wal or -shm file behind.
-    store.close().await;
-    served?;
+        .await?;
     Ok(ExitCode::SUCCESS)
 }
 

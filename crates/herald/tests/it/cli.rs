@@ -177,3 +177,30 @@ fn output_to_a_closed_pipe_ends_quietly() {
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(stderr(&output), "", "no panic, no message");
 }
+
+#[test]
+fn commands_close_the_store_they_open() {
+    let dir = quickstart_dir();
+    std::fs::write(dir.path().join("pr.json"), pull_request(3)).unwrap();
+    let sent = herald(
+        dir.path(),
+        &[
+            "send",
+            "--source",
+            "github",
+            "--file",
+            "pr.json",
+            "-H",
+            "X-GitHub-Event: pull_request",
+        ],
+    );
+    assert!(sent.status.success(), "{}", stderr(&sent));
+    let listed = herald(dir.path(), &["events", "list"]);
+    assert!(stdout(&listed).contains("pull_request.opened"));
+    for leftover in ["herald.db-wal", "herald.db-shm"] {
+        assert!(
+            !dir.path().join(leftover).exists(),
+            "{leftover} left behind"
+        );
+    }
+}
