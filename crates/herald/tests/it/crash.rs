@@ -2,6 +2,7 @@
 //! leaves only the database file.
 
 use crate::support::*;
+use herald_store::Store;
 use herald_store::model::{DeliveryQuery, EventQuery};
 use std::collections::{BTreeSet, HashMap};
 use std::io::{BufRead, BufReader};
@@ -94,16 +95,29 @@ fn start(dir: &Path) -> (Herald, String) {
     (Herald(child), address)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn kill_9_during_a_load_loses_nothing_acknowledged() {
-    let sink = Sink::start().await;
+/// A temp dir holding `CONFIG` for `sink`, and herald serving from it.
+fn start_with_sink(sink: &Sink) -> (tempfile::TempDir, Herald, String) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("herald.toml"),
         CONFIG.replace("{SINK}", &sink.url),
     )
     .unwrap();
-    let (mut child, address) = start(dir.path());
+    let (child, address) = start(dir.path());
+    (dir, child, address)
+}
+
+/// The store herald wrote in `dir`, opened after it stopped.
+async fn reopen(dir: &Path) -> herald_store::sqlite::SqliteStore {
+    herald_store::sqlite::SqliteStore::open(&dir.join("herald.db"), Default::default())
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_during_a_load_loses_nothing_acknowledged() {
+    let sink = Sink::start().await;
+    let (dir, mut child, address) = start_with_sink(&sink);
 
     let acknowledged: Arc<Mutex<HashMap<String, String>>> = Arc::default();
     let client = client();
@@ -178,11 +192,7 @@ async fn kill_9_during_a_load_loses_nothing_acknowledged() {
     }
     child.kill();
 
-    let store =
-        herald_store::sqlite::SqliteStore::open(&dir.path().join("herald.db"), Default::default())
-            .await
-            .unwrap();
-    use herald_store::Store;
+    let store = reopen(dir.path()).await;
     let events = store
         .list_events(&EventQuery {
             limit: 1000,
@@ -245,26 +255,16 @@ async fn kill_9_during_a_load_loses_nothing_acknowledged() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clean_stop_leaves_only_the_database_file() {
     let sink = Sink::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("herald.toml"),
-        CONFIG.replace("{SINK}", &sink.url),
-    )
-    .unwrap();
-    let (mut child, address) = start(dir.path());
+    let (dir, mut child, address) = start_with_sink(&sink);
     let body = serde_json::json!({"ref": "refs/heads/main"}).to_string();
-    let response = client()
-        .post(format!("http://{address}/hooks/github"))
-        .header("x-github-event", "push")
-        .header("x-github-delivery", "clean-stop")
-        .header(
-            "x-hub-signature-256",
-            github_signature(GITHUB_SECRET, body.as_bytes()),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let response = post_github(
+        &client(),
+        &format!("http://{address}"),
+        ("push", "clean-stop"),
+        &body,
+        GITHUB_SECRET,
+    )
+    .await;
     assert_eq!(response.status(), 202);
     let sidecar = |suffix: &str| dir.path().join(format!("herald.db{suffix}"));
     assert!(sidecar("-wal").exists(), "the log exists while serving");
@@ -272,12 +272,8 @@ async fn a_clean_stop_leaves_only_the_database_file() {
     assert!(child.terminate().success());
     assert!(!sidecar("-wal").exists(), "the log was folded in on stop");
     assert!(!sidecar("-shm").exists());
-    let store =
-        herald_store::sqlite::SqliteStore::open(&dir.path().join("herald.db"), Default::default())
-            .await
-            .unwrap();
-    use herald_store::Store;
-    let events = store
+    let events = reopen(dir.path())
+        .await
         .list_events(&EventQuery {
             limit: 10,
             ..Default::default()

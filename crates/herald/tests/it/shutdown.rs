@@ -32,18 +32,14 @@ async fn in_flight_deliveries_finish_before_the_process_stops() {
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(app.serve(listener, shutdown.clone()));
 
-    let body = pull_request(1);
-    let response = client()
-        .post(format!("http://{address}/hooks/github"))
-        .header("x-github-event", "pull_request")
-        .header(
-            "x-hub-signature-256",
-            github_signature(GITHUB_SECRET, body.as_bytes()),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let response = post_github(
+        &client(),
+        &format!("http://{address}"),
+        ("pull_request", "slow-1"),
+        &pull_request(1),
+        GITHUB_SECRET,
+    )
+    .await;
     assert_eq!(response.status(), 202);
     tokio::time::sleep(Duration::from_millis(200)).await;
     shutdown.cancel();

@@ -159,20 +159,31 @@ impl TestApp {
         body: &str,
         secret: &str,
     ) -> reqwest::Response {
-        self.http
-            .post(self.url("/hooks/github"))
-            .header("content-type", "application/json")
-            .header("x-github-event", event)
-            .header("x-github-delivery", delivery)
-            .header(
-                "x-hub-signature-256",
-                github_signature(secret, body.as_bytes()),
-            )
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap()
+        post_github(&self.http, &self.url(""), (event, delivery), body, secret).await
     }
+}
+
+/// POST a GitHub-style delivery of `(event, delivery id)` signed with `secret` to the
+/// herald at `base` (`http://host:port`).
+pub async fn post_github(
+    http: &reqwest::Client,
+    base: &str,
+    (event, delivery): (&str, &str),
+    body: &str,
+    secret: &str,
+) -> reqwest::Response {
+    http.post(format!("{base}/hooks/github"))
+        .header("content-type", "application/json")
+        .header("x-github-event", event)
+        .header("x-github-delivery", delivery)
+        .header(
+            "x-hub-signature-256",
+            github_signature(secret, body.as_bytes()),
+        )
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
 }
 
 impl Drop for TestApp {
