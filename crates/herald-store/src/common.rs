@@ -174,6 +174,7 @@ pub(crate) const ACTION_HEALTH: &str = "
     SELECT n.action, s.started_at AS last_success_at, f.started_at AS last_failure_at,
         f.status_code AS last_failure_status, f.error AS last_failure_error,
         d.failure_kind AS last_failure_kind,
+        -- Two counts rather than one with an OR, so each reads one range of the index.
         CASE WHEN s.action IS NULL THEN
             (SELECT COUNT(*) FROM attempts a
              WHERE a.action = n.action AND a.outcome IN ('retry', 'failed'))
