@@ -270,6 +270,13 @@ macro_rules! event_columns {
     };
 }
 
+/// SQLite's events also keep a large payload compressed (migration 0007).
+macro_rules! sqlite_event_columns {
+    () => {
+        concat!($crate::common::event_columns!(), ", payload_zstd")
+    };
+}
+
 macro_rules! delivery_columns {
     () => {
         "id, event_id, rule, action, idempotency_key, status, attempts, retries_used, \
@@ -320,7 +327,7 @@ macro_rules! flushed_columns {
 
 pub(crate) use {
     attempt_columns, delivery_columns, event_columns, flushed_columns, monitor_columns,
-    open_window_columns, ref_columns, window_columns,
+    open_window_columns, ref_columns, sqlite_event_columns, window_columns,
 };
 
 #[cfg(test)]

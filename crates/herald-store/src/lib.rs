@@ -50,6 +50,10 @@ pub trait Store: Send + Sync + 'static {
     /// removes the -wal and -shm files.
     async fn close(&self);
 
+    /// What can be done for an append before the single writer takes it, on the caller's
+    /// task: SQLite compresses a large payload here (`JsonText::compressed`).
+    fn prepare_append(&self, _item: &EventWithDeliveries) {}
+
     /// Run appends, then completions, then claims in one transaction. Results come back
     /// in input order; an error means nothing was written.
     async fn write(&self, batch: &WriteBatch<'_>) -> Result<WriteResults>;

@@ -10,6 +10,7 @@ use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::OnceLock;
 use uuid::Uuid;
 
 pub type Timestamp = DateTime<Utc>;
@@ -31,26 +32,63 @@ pub struct NewEvent {
 /// A JSON document as the text the store keeps. Whoever makes an event encodes it, so the
 /// single writer that commits every event only copies it.
 #[derive(Debug, Clone)]
-pub struct JsonText(Box<RawValue>);
+pub struct JsonText {
+    text: Box<RawValue>,
+    /// The text as a zstd frame, made on first use (see `compressed`).
+    compressed: OnceLock<Option<Box<[u8]>>>,
+}
+
+/// Shorter documents fit in a page as they are; compressing them gains little.
+const COMPRESS_FROM_BYTES: usize = 1024;
+/// zstd's fastest level: JSON payloads shrink 4–7× at it.
+const ZSTD_LEVEL: i32 = 1;
 
 impl JsonText {
     pub fn encode(value: &Value) -> JsonText {
         // A `Value` always encodes: its map keys are strings.
-        JsonText(serde_json::value::to_raw_value(value).expect("a JSON value encodes"))
+        JsonText {
+            text: serde_json::value::to_raw_value(value).expect("a JSON value encodes"),
+            compressed: OnceLock::new(),
+        }
     }
 
     pub fn as_str(&self) -> &str {
-        self.0.get()
+        self.text.get()
     }
 
     pub fn as_raw(&self) -> &RawValue {
-        &self.0
+        &self.text
     }
 
     /// The document as a value again.
     pub fn decode(&self) -> Value {
         // The text came from a `Value`, so it parses.
         serde_json::from_str(self.as_str()).unwrap_or(Value::Null)
+    }
+
+    /// The text as a zstd frame, for a backend that does not compress large values itself
+    /// (SQLite; PostgreSQL's TOAST does). None when the text is too short to gain, or
+    /// compressing fails. Made once: the `Writer` asks for it on the caller's task.
+    pub fn compressed(&self) -> Option<&[u8]> {
+        self.compressed
+            .get_or_init(|| {
+                let text = self.as_str().as_bytes();
+                if text.len() < COMPRESS_FROM_BYTES {
+                    return None;
+                }
+                zstd::bulk::compress(text, ZSTD_LEVEL)
+                    .ok()
+                    .filter(|frame| frame.len() < text.len())
+                    .map(Vec::into_boxed_slice)
+            })
+            .as_deref()
+    }
+
+    /// The text of a zstd frame made by `compressed`.
+    pub fn decompress(frame: &[u8]) -> std::io::Result<String> {
+        let text = zstd::stream::decode_all(frame)?;
+        String::from_utf8(text)
+            .map_err(|err| std::io::Error::new(std::io::ErrorKind::InvalidData, err))
     }
 }
 
@@ -663,6 +701,36 @@ pub struct WindowQuery {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+    use serde_json::json;
+
+    #[test]
+    fn a_large_document_compresses_and_reads_back_as_it_was() {
+        let lines: Vec<String> = (0..200).map(|n| format!("commit {n}: fix 🚀")).collect();
+        let text = JsonText::encode(&json!({ "commits": lines }));
+        assert!(text.as_str().len() >= COMPRESS_FROM_BYTES);
+        let frame = text.compressed().expect("a large document compresses");
+        assert!(
+            frame.len() * 4 < text.as_str().len(),
+            "{} bytes",
+            frame.len()
+        );
+        assert_eq!(JsonText::decompress(frame).unwrap(), text.as_str());
+        // Made once: the same frame again.
+        assert!(std::ptr::eq(text.compressed().unwrap(), frame));
+    }
+
+    #[test]
+    fn a_short_document_stays_text() {
+        assert_eq!(
+            JsonText::encode(&json!({ "ref": "main" })).compressed(),
+            None
+        );
+    }
+
+    #[test]
+    fn a_damaged_frame_is_an_error() {
+        assert!(JsonText::decompress(b"not zstd").is_err());
+    }
 
     /// Seconds after 2026-01-01 (a whole number of minutes and hours since the epoch).
     fn at(seconds: i64) -> Timestamp {

@@ -42,6 +42,7 @@ struct Counters {
 /// dropped and the queued jobs are written.
 #[derive(Clone)]
 pub struct Writer {
+    store: SharedStore,
     sender: mpsc::Sender<Job>,
     counters: Arc<Counters>,
 }
@@ -51,7 +52,7 @@ impl Writer {
     pub fn spawn(store: SharedStore, max_batch: usize) -> (Writer, JoinHandle<()>) {
         let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
         let counters = Arc::new(Counters::default());
-        let writing = run(store, receiver, max_batch.max(1), counters.clone());
+        let writing = run(store.clone(), receiver, max_batch.max(1), counters.clone());
         // The writer gets a thread of its own: on the shared runtime, each wake-up by
         // SQLite's thread waited behind the request tasks queued there, three times a batch.
         let (finished, done) = oneshot::channel::<()>();
@@ -83,11 +84,19 @@ impl Writer {
             // Resolves once the thread has written everything queued and stopped.
             let _ = done.await;
         });
-        (Writer { sender, counters }, task)
+        (
+            Writer {
+                store,
+                sender,
+                counters,
+            },
+            task,
+        )
     }
 
     /// Append one event with its deliveries; resolves once its batch has committed.
     pub async fn append(&self, item: EventWithDeliveries) -> Result<AppendOutcome> {
+        self.store.prepare_append(&item);
         self.submit(|reply| Job::Append(item, reply)).await
     }
 

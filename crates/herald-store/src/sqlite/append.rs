@@ -11,7 +11,7 @@ use sqlx::sqlite::SqliteRow;
 use std::collections::HashSet;
 use uuid::Uuid;
 
-const EVENT_PARAMS: usize = 7;
+const EVENT_PARAMS: usize = 8;
 const DELIVERY_PARAMS: usize = 10;
 const KEY_PARAMS: usize = 2;
 
@@ -48,20 +48,29 @@ pub(super) fn holder(row: &SqliteRow) -> Result<((String, String), Uuid)> {
 
 fn push_events(command: &mut Command, rows: &[(&EventWithDeliveries, String)]) {
     command.rows(
-        "INSERT INTO events (id, source, event_type, dedup_key, received_at, headers, payload)
+        "INSERT INTO events (id, source, event_type, dedup_key, received_at, headers, payload,
+             payload_zstd)
          SELECT * FROM (",
         rows,
         EVENT_PARAMS,
         ") WHERE column1 IS NOT NULL ON CONFLICT (source, dedup_key) DO NOTHING",
         |row, (item, headers)| {
             let event = &item.event;
+            // A compressed payload leaves the text column empty (migration 0007).
+            let compressed = event.payload.compressed();
+            let text = if compressed.is_some() {
+                ""
+            } else {
+                event.payload.as_str()
+            };
             row.push_bind(event.id.to_string())
                 .push_bind(event.source.clone())
                 .push_bind(event.event_type.clone())
                 .push_bind(event.dedup_key.clone())
                 .push_bind(ms(event.received_at))
                 .push_bind(headers.clone())
-                .push_bind(event.payload.as_str().to_string());
+                .push_bind(text.to_string())
+                .push_bind(compressed.map(<[u8]>::to_vec));
         },
     );
 }

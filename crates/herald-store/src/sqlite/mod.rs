@@ -130,6 +130,11 @@ impl Store for SqliteStore {
         "sqlite"
     }
 
+    /// Compress the payload now, so the writer only copies it.
+    fn prepare_append(&self, item: &EventWithDeliveries) {
+        item.event.payload.compressed();
+    }
+
     /// Close the read pool, then the write connection once the write in progress is done.
     async fn close(&self) {
         self.read.close().await;

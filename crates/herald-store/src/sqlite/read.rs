@@ -3,7 +3,9 @@
 use super::rows::{self, ms, time};
 use super::write::push_key_is_free;
 use crate::Result;
-use crate::common::{attempt_columns, delivery_columns, event_columns, page_limit, ref_columns};
+use crate::common::{
+    attempt_columns, delivery_columns, page_limit, ref_columns, sqlite_event_columns,
+};
 use crate::model::*;
 use sqlx::sqlite::SqlitePool;
 use sqlx::{QueryBuilder, Sqlite};
@@ -12,7 +14,7 @@ use uuid::Uuid;
 pub(super) async fn get_event(pool: &SqlitePool, id: Uuid) -> Result<Option<Event>> {
     let row = sqlx::query(concat!(
         "SELECT ",
-        event_columns!(),
+        sqlite_event_columns!(),
         " FROM events WHERE id = ?1"
     ))
     .bind(id.to_string())
@@ -24,7 +26,7 @@ pub(super) async fn get_event(pool: &SqlitePool, id: Uuid) -> Result<Option<Even
 pub(super) async fn list_events(pool: &SqlitePool, filter: &EventQuery) -> Result<Vec<Event>> {
     let mut query = QueryBuilder::<Sqlite>::new(concat!(
         "SELECT ",
-        event_columns!(),
+        sqlite_event_columns!(),
         " FROM events WHERE 1 = 1"
     ));
     if let Some(source) = &filter.source {

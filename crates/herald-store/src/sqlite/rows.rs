@@ -3,14 +3,15 @@
 
 use crate::common::{parse_failure_kind, parse_outcome, parse_status, parse_window_status, to_i32};
 use crate::model::{
-    ActionHealth, Attempt, Delivery, Event, MonitorState, Ref, RuleHealth, SourceHealth, Timestamp,
-    Window, WindowTiming,
+    ActionHealth, Attempt, Delivery, Event, JsonText, MonitorState, Ref, RuleHealth, SourceHealth,
+    Timestamp, Window, WindowTiming,
 };
 use crate::windows::{Flushed, OpenWindow};
 use crate::{Result, StoreError};
 use chrono::DateTime;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use uuid::Uuid;
@@ -59,8 +60,21 @@ pub(super) fn event(row: &SqliteRow) -> Result<Event> {
         dedup_key: row.try_get("dedup_key")?,
         received_at: time(row.try_get("received_at")?)?,
         headers: from_json(row.try_get("headers")?, "headers")?,
-        payload: from_json(row.try_get("payload")?, "payload")?,
+        payload: payload(row)?,
     })
+}
+
+/// The payload's text, decompressed when it was stored compressed.
+fn payload(row: &SqliteRow) -> Result<Value> {
+    let compressed: Option<&[u8]> = row.try_get("payload_zstd")?;
+    match compressed {
+        Some(frame) => {
+            let text = JsonText::decompress(frame)
+                .map_err(|err| StoreError::Corrupt(format!("bad zstd frame in payload: {err}")))?;
+            from_json(&text, "payload")
+        }
+        None => from_json(row.try_get("payload")?, "payload"),
+    }
 }
 
 pub(super) fn delivery(row: &SqliteRow) -> Result<Delivery> {

@@ -6,7 +6,7 @@ use super::rows::{self, ms, time, to_json, uuid};
 use super::write::Command;
 use crate::Result;
 use crate::common::{
-    event_columns, flushed_columns, open_window_columns, page_limit, window_columns,
+    flushed_columns, open_window_columns, page_limit, sqlite_event_columns, window_columns,
 };
 use crate::model::*;
 use crate::windows::{
@@ -183,7 +183,7 @@ pub(super) async fn window_events(pool: &SqlitePool, window_id: Uuid) -> Result<
     // Up to the count at the claim, if claimed: later events belong to the next window.
     let found = sqlx::query(concat!(
         "SELECT ",
-        event_columns!(),
+        sqlite_event_columns!(),
         " FROM events e JOIN (
              SELECT we.event_id, we.position FROM window_events we
              JOIN windows w ON w.id = we.window_id

@@ -3,9 +3,46 @@
 use crate::fixtures::*;
 use herald_store::SharedStore;
 use herald_store::model::*;
+use herald_store::writer::Writer;
 use serde_json::json;
 use std::collections::BTreeMap;
 use uuid::Uuid;
+
+/// A payload large enough for SQLite to compress reads back whole through every read, and
+/// through the writer, which prepares it on the caller's task.
+pub async fn large_payloads_round_trip(store: SharedStore) {
+    let commits: Vec<_> = (0..100)
+        .map(|n| json!({ "id": format!("{n:040x}"), "message": format!("fix #{n} ünïcode 🚀") }))
+        .collect();
+    let mut direct = event("github", Some("large-1"));
+    direct.payload = json!({ "commits": commits }).into();
+    assert!(direct.payload.as_str().len() > 8 * 1024);
+    let mut written = event("github", Some("large-2"));
+    written.payload = json!({ "commits": commits, "n": 2 }).into();
+    append(&store, item(direct.clone(), vec![])).await;
+    let (writer, task) = Writer::spawn(store.clone(), 8);
+    let outcome = writer.append(item(written.clone(), vec![])).await.unwrap();
+    assert_eq!(
+        outcome,
+        AppendOutcome::Stored {
+            event_id: written.id
+        }
+    );
+    drop(writer);
+    task.await.unwrap();
+    for new in [&direct, &written] {
+        assert_eq!(
+            store.get_event(new.id).await.unwrap(),
+            Some(stored_event(new))
+        );
+    }
+    let listed = store.list_events(&event_query(|_| {})).await.unwrap();
+    let mut expected = vec![stored_event(&direct), stored_event(&written)];
+    expected.sort_by_key(|e| e.id);
+    let mut listed_sorted = listed.clone();
+    listed_sorted.sort_by_key(|e| e.id);
+    assert_eq!(listed_sorted, expected);
+}
 
 pub async fn append_round_trips_every_field(store: SharedStore) {
     let mut first = event("github", Some("delivery-1"));

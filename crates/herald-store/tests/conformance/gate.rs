@@ -62,6 +62,9 @@ impl Store for GatedStore {
     async fn close(&self) {
         self.inner.close().await
     }
+    fn prepare_append(&self, item: &EventWithDeliveries) {
+        self.inner.prepare_append(item)
+    }
     async fn write(&self, batch: &WriteBatch<'_>) -> Result<WriteResults> {
         self.batch_sizes.lock().unwrap().push(batch.len());
         self.entered.fetch_add(1, Ordering::SeqCst);

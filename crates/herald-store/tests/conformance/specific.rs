@@ -1,6 +1,7 @@
 //! Behaviour that depends on the backend: opening, URLs, concurrent first migrations, and
 //! corrupt rows.
 
+use crate::events::stored_event;
 use crate::fixtures::*;
 use crate::harness::{PgDb, pg_url};
 use herald_store::postgres::{PgOptions, PgStore};
@@ -398,6 +399,59 @@ async fn sqlite_upgrade_names_the_action_of_existing_attempts() {
     .unwrap();
     pool.close().await;
     assert_attempts_upgraded(&(Arc::new(store) as SharedStore)).await;
+}
+
+/// SQLite keeps a large payload as a zstd frame and a small one as text; an event stored
+/// as text before migration 0007 still reads back.
+#[tokio::test]
+async fn sqlite_compresses_large_payloads_and_reads_older_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("herald.db");
+    let store = SqliteStore::open(&file, SqliteOptions::default())
+        .await
+        .unwrap();
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", file.display()))
+        .await
+        .unwrap();
+    migrator("sqlite").await.run_to(6, &pool).await.unwrap();
+    let old = uuid::Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO events (id, source, event_type, received_at, headers, payload)
+         VALUES (?1, 'github', 'push', ?2, '{}', ?3)",
+    )
+    .bind(old.to_string())
+    .bind(at(0).timestamp_millis())
+    .bind(format!(r#"{{"old": "{}"}}"#, "x".repeat(4096)))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let store: SharedStore = Arc::new(store);
+    store.migrate().await.unwrap();
+    let old_event = store.get_event(old).await.unwrap().unwrap();
+    assert_eq!(old_event.payload["old"].as_str().map(str::len), Some(4096));
+
+    let mut large = event("github", Some("large"));
+    large.payload = serde_json::json!({ "body": "y".repeat(4096) }).into();
+    let small = event("github", Some("small"));
+    append(&store, item(large.clone(), vec![])).await;
+    append(&store, item(small.clone(), vec![])).await;
+    let stored = |id: uuid::Uuid| {
+        sqlx::query_as::<_, (String, Option<Vec<u8>>)>(
+            "SELECT payload, payload_zstd FROM events WHERE id = ?1",
+        )
+        .bind(id.to_string())
+        .fetch_one(&pool)
+    };
+    let (text, frame) = stored(large.id).await.unwrap();
+    assert_eq!(text, "");
+    assert!(frame.unwrap().len() < 200);
+    let (text, frame) = stored(small.id).await.unwrap();
+    assert_eq!((text.as_str(), frame), (small.payload.as_str(), None));
+    assert_eq!(
+        store.get_event(large.id).await.unwrap(),
+        Some(stored_event(&large))
+    );
+    pool.close().await;
 }
 
 #[tokio::test]
