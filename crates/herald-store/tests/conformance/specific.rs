@@ -208,6 +208,25 @@ async fn migrator(backend: &str) -> sqlx::migrate::Migrator {
     sqlx::migrate::Migrator::new(dir).await.unwrap()
 }
 
+/// A SQLite store whose file is migrated up to `version` only, and a pool on that file to
+/// write rows as that schema had them. The directory must outlive the test's use of both.
+async fn sqlite_at_schema(version: i64) -> (tempfile::TempDir, SqliteStore, sqlx::SqlitePool) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("herald.db");
+    let store = SqliteStore::open(&file, SqliteOptions::default())
+        .await
+        .unwrap();
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", file.display()))
+        .await
+        .unwrap();
+    migrator("sqlite")
+        .await
+        .run_to(version, &pool)
+        .await
+        .unwrap();
+    (dir, store, pool)
+}
+
 /// A delivery written under the first schema reads back with the defaults of the second,
 /// and runs.
 async fn assert_upgraded(store: &SharedStore, id: uuid::Uuid) {
@@ -221,15 +240,7 @@ async fn assert_upgraded(store: &SharedStore, id: uuid::Uuid) {
 
 #[tokio::test]
 async fn sqlite_upgrade_keeps_existing_deliveries() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("herald.db");
-    let store = SqliteStore::open(&file, SqliteOptions::default())
-        .await
-        .unwrap();
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", file.display()))
-        .await
-        .unwrap();
-    migrator("sqlite").await.run_to(1, &pool).await.unwrap();
+    let (_dir, store, pool) = sqlite_at_schema(1).await;
     let id = uuid::Uuid::now_v7();
     sqlx::query(
         "INSERT INTO deliveries (id, rule, action, idempotency_key, status, next_attempt_at,
@@ -311,15 +322,7 @@ async fn assert_refs_upgraded(store: &SharedStore) {
 
 #[tokio::test]
 async fn sqlite_upgrade_gives_existing_refs_no_group() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("herald.db");
-    let store = SqliteStore::open(&file, SqliteOptions::default())
-        .await
-        .unwrap();
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", file.display()))
-        .await
-        .unwrap();
-    migrator("sqlite").await.run_to(4, &pool).await.unwrap();
+    let (_dir, store, pool) = sqlite_at_schema(4).await;
     sqlx::query(
         "INSERT INTO refs (kind, key, data, created_at, updated_at)
          VALUES ('slack_message', 'C1:1', '{\"ts\":\"1\"}', ?1, ?2)",
@@ -373,15 +376,7 @@ async fn assert_attempts_upgraded(store: &SharedStore) {
 
 #[tokio::test]
 async fn sqlite_upgrade_names_the_action_of_existing_attempts() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("herald.db");
-    let store = SqliteStore::open(&file, SqliteOptions::default())
-        .await
-        .unwrap();
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", file.display()))
-        .await
-        .unwrap();
-    migrator("sqlite").await.run_to(5, &pool).await.unwrap();
+    let (_dir, store, pool) = sqlite_at_schema(5).await;
     let id = uuid::Uuid::now_v7().to_string();
     sqlx::query(
         "INSERT INTO deliveries (id, rule, action, idempotency_key, status, next_attempt_at,
@@ -405,15 +400,7 @@ async fn sqlite_upgrade_names_the_action_of_existing_attempts() {
 /// as text before migration 0007 still reads back.
 #[tokio::test]
 async fn sqlite_compresses_large_payloads_and_reads_older_text() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("herald.db");
-    let store = SqliteStore::open(&file, SqliteOptions::default())
-        .await
-        .unwrap();
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", file.display()))
-        .await
-        .unwrap();
-    migrator("sqlite").await.run_to(6, &pool).await.unwrap();
+    let (_dir, store, pool) = sqlite_at_schema(6).await;
     let old = uuid::Uuid::now_v7();
     sqlx::query(
         "INSERT INTO events (id, source, event_type, received_at, headers, payload)
