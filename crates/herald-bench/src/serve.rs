@@ -34,7 +34,7 @@ pub async fn herald(config: &Path, listen: SocketAddr) -> anyhow::Result<()> {
     // The parent sets RUST_LOG (warn unless HERALD_BENCH_LOG says otherwise).
     herald::telemetry::init_logging();
     herald::tls::install_crypto_provider();
-    let loaded = herald::config::load(config)
+    let loaded = herald::config::load(config, &herald::integrations::catalog())
         .map_err(|report| anyhow::anyhow!("{}", report.render(false)))?;
     let store = herald::services::storage::open_migrated(&loaded.config.storage).await?;
     let app = herald::app::App::new(loaded.config, store, Arc::new(herald::clock::SystemClock));

@@ -81,8 +81,13 @@ mod tests {
                     .any(|v| v == name)
                     .then(|| format!("value-of-{name}"))
             });
-            let loaded = crate::config::from_text(Path::new("herald.toml"), preset.text, env)
-                .unwrap_or_else(|report| panic!("{}: {}", preset.name, report.short()));
+            let loaded = crate::config::from_text(
+                Path::new("herald.toml"),
+                preset.text,
+                env,
+                &crate::integrations::catalog(),
+            )
+            .unwrap_or_else(|report| panic!("{}: {}", preset.name, report.short()));
             assert_eq!(loaded.warnings.warnings().count(), 0, "{}", preset.name);
         }
     }

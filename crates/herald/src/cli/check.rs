@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
     let color = std::io::stderr().is_terminal();
-    match config::load(path) {
+    match config::load(path, &crate::integrations::catalog()) {
         Ok(loaded) => {
             eprint!("{}", loaded.warnings.render(color));
             let config = loaded.config;

@@ -118,7 +118,7 @@ async fn close_stores() {
 
 /// Load the configuration, printing its problems (and warnings) to stderr.
 fn load_config(path: &std::path::Path) -> anyhow::Result<Config> {
-    match config::load(path) {
+    match config::load(path, &crate::integrations::catalog()) {
         Ok(loaded) => {
             if loaded.warnings.diagnostics.iter().any(|_| true) {
                 eprint!(

@@ -173,6 +173,7 @@ async fn plan_all(config: &Config, prepared: &Prepared, refs: &dyn RefLookup) ->
         context: &context,
         refs,
         now: chrono::Utc::now(),
+        done: 0,
     };
     let mut deliveries = Vec::new();
     for delivery in &prepared.item.deliveries {

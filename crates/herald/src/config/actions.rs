@@ -1,67 +1,18 @@
-//! `[actions.NAME]`: the options every action kind shares, and the registry of kinds.
+//! `[actions.NAME]`: the options every action kind shares; the kind's own options go
+//! to the kind the catalog names.
 
-use super::build::Builder;
-use super::document::{self, Item};
 use super::model::ActionConfig;
-use crate::action::Action;
 use crate::core::retry::{Backoff, RetryPolicy};
-use crate::integrations::{github, http, log, slack};
+use crate::kit::build::Builder;
+use crate::kit::document::{self, Item};
+use crate::kit::{ActionCommon, Catalog};
 use serde::Deserialize;
-use std::sync::Arc;
 use std::time::Duration;
 use toml::Spanned;
 
-/// What every kind's builder may need from the shared options.
-pub struct ActionCommon {
-    pub timeout: Duration,
-}
-
-pub type ActionBuilder = fn(Item<'_>, &ActionCommon, &mut Builder<'_>) -> Option<Arc<dyn Action>>;
-
-pub struct ActionKind {
-    pub name: &'static str,
-    pub build: ActionBuilder,
-}
-
-/// Every action kind. A new integration adds its line here.
-pub const ACTION_KINDS: &[ActionKind] = &[
-    ActionKind {
-        name: http::KIND,
-        build: http::config::build,
-    },
-    ActionKind {
-        name: log::KIND,
-        build: log::build,
-    },
-    ActionKind {
-        name: slack::ACTION_KIND,
-        build: slack::action_config::build,
-    },
-    ActionKind {
-        name: slack::retire::KIND,
-        build: slack::retire::build,
-    },
-    ActionKind {
-        name: github::action_config::DISPATCH,
-        build: github::action_config::build_dispatch,
-    },
-    ActionKind {
-        name: github::action_config::COMMIT_STATUS,
-        build: github::action_config::build_status,
-    },
-    ActionKind {
-        name: github::action_config::DEPLOYMENT,
-        build: github::action_config::build_deployment,
-    },
-    ActionKind {
-        name: github::action_config::DEPLOYMENT_STATUS,
-        build: github::action_config::build_deployment_status,
-    },
-];
-
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
-const SHARED_KEYS: &[&str] = &["kind", "retry", "timeout"];
+pub const SHARED_KEYS: &[&str] = &["kind", "retry", "timeout"];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -89,6 +40,7 @@ pub fn build_action(
     name: &Spanned<String>,
     item: &Item<'_>,
     default_retry: &RetryPolicy,
+    catalog: &Catalog,
     builder: &mut Builder<'_>,
 ) -> Option<ActionConfig> {
     let table = builder
@@ -97,8 +49,8 @@ pub fn build_action(
     let kind_name = builder
         .diagnostics
         .take(document::kind(&table, name.span(), "action"))?;
-    let Some(kind) = ACTION_KINDS.iter().find(|k| k.name == kind_name.get_ref()) else {
-        let known: Vec<_> = ACTION_KINDS.iter().map(|k| k.name).collect();
+    let Some(kind) = catalog.action(kind_name.get_ref()) else {
+        let known: Vec<_> = catalog.actions().map(|k| k.name).collect();
         builder.error(
             kind_name.span(),
             format!(

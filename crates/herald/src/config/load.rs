@@ -2,10 +2,6 @@
 //! and report every problem with its line and column.
 
 use super::actions::build_action;
-use super::build::Builder;
-use super::diagnostic::{Diagnostic, Diagnostics, Report, unreadable};
-use super::document::{self, Item, Table};
-use super::interpolate::{EnvLookup, Interpolator, has_reference, process_env};
 use super::model::{ActionConfig, Config, SourceConfig};
 use super::monitors::{self, Known, build_monitor};
 use super::rules::build_rule;
@@ -14,15 +10,20 @@ use super::sections;
 use super::sources::build_source;
 use crate::core::rules::Rule;
 use crate::core::template::TemplateEngine;
+use crate::kit::Catalog;
+use crate::kit::build::Builder;
+use crate::kit::diagnostic::{Diagnostic, Diagnostics, Report, unreadable};
+use crate::kit::document::{self, Item, Table};
+use crate::kit::interpolate::{EnvLookup, Interpolator, has_reference, process_env};
 use crate::secret::Secret;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 use toml::Spanned;
 
+/// herald's own sections; each integration adds its own (`[slack]`).
 const SECTIONS: &[&str] = &[
     "server",
-    "slack",
     "storage",
     "retention",
     "delivery",
@@ -43,17 +44,22 @@ pub struct Loaded {
 }
 
 /// Load from a file, resolving `${env:...}` from the process environment.
-pub fn load(path: &Path) -> Result<Loaded, Report> {
-    load_with_env(path, process_env())
+pub fn load(path: &Path, catalog: &Catalog) -> Result<Loaded, Report> {
+    load_with_env(path, process_env(), catalog)
 }
 
-pub fn load_with_env(path: &Path, env: EnvLookup) -> Result<Loaded, Report> {
+pub fn load_with_env(path: &Path, env: EnvLookup, catalog: &Catalog) -> Result<Loaded, Report> {
     let text = std::fs::read_to_string(path).map_err(|error| unreadable(path, &error))?;
-    from_text(path, &text, env)
+    from_text(path, &text, env, catalog)
 }
 
 /// Load from text; `path` names the file in messages and anchors relative paths.
-pub fn from_text(path: &Path, text: &str, env: EnvLookup) -> Result<Loaded, Report> {
+pub fn from_text(
+    path: &Path,
+    text: &str,
+    env: EnvLookup,
+    catalog: &Catalog,
+) -> Result<Loaded, Report> {
     let config_dir = path
         .parent()
         .filter(|dir| !dir.as_os_str().is_empty())
@@ -70,6 +76,7 @@ pub fn from_text(path: &Path, text: &str, env: EnvLookup) -> Result<Loaded, Repo
             config_dir,
             root.get_ref(),
             &interpolator,
+            catalog,
             &mut diagnostics,
         )
     };
@@ -94,15 +101,19 @@ fn build(
     config_dir: &Path,
     root: &Table<'_>,
     interpolator: &Interpolator,
+    catalog: &Catalog,
     diagnostics: &mut Diagnostics,
 ) -> Option<Config> {
-    let sections = top_level(root, diagnostics);
+    let sections = top_level(root, catalog, diagnostics);
     let get = |name: &str| sections.get(name).cloned();
     let secrets = resolve_secrets(get("secrets"), interpolator, diagnostics);
     let secret_origins = secret_origins(get("secrets"));
-    let (people, slack) = sections::slack(get("slack"), diagnostics);
+    // Integration sections come first: their filters and kinds read them.
+    let integration_sections = catalog.read_sections(get, diagnostics);
     let vars = template_vars(get("vars"), diagnostics);
-    let mut templates = TemplateEngine::with_vars(Arc::new(secrets.clone()), people, vars);
+    let mut templates = TemplateEngine::with_vars(Arc::new(secrets.clone()), vars, |env| {
+        catalog.register_filters(env, &integration_sections)
+    });
     let mut used_secrets = BTreeSet::new();
     let mut builder = Builder {
         diagnostics: &mut *diagnostics,
@@ -111,6 +122,7 @@ fn build(
         secrets: &secrets,
         used_secrets: &mut used_secrets,
         scope: "server".to_string(),
+        sections: &integration_sections,
     };
     let server = sections::server(get("server"), &mut builder);
     let storage = sections::storage(get("storage"), config_dir, &mut builder);
@@ -121,10 +133,10 @@ fn build(
         .map(|(_, _, retry)| retry.clone())
         .unwrap_or_default();
     let sources = named(get("sources"), "sources", &mut builder, |name, item, b| {
-        build_source(name, item, b)
+        build_source(name, item, catalog, b)
     });
     let actions = named(get("actions"), "actions", &mut builder, |name, item, b| {
-        build_action(name, item, &default_retry, b)
+        build_action(name, item, &default_retry, catalog, b)
     });
     let rules = build_rules(get("rules"), &sources, &actions, &mut builder);
     let known = Known {
@@ -178,7 +190,7 @@ fn build(
             .map(|(name, (_, action))| (name, action))
             .collect(),
         templates,
-        slack,
+        sections: integration_sections.clone(),
         monitors: monitors
             .into_iter()
             .map(|(name, (_, monitor))| (name, monitor))
@@ -193,13 +205,22 @@ fn build(
 }
 
 /// The top-level sections, each a table; unknown keys are errors.
-fn top_level<'i>(root: &Table<'i>, diagnostics: &mut Diagnostics) -> BTreeMap<String, Item<'i>> {
+fn top_level<'i>(
+    root: &Table<'i>,
+    catalog: &Catalog,
+    diagnostics: &mut Diagnostics,
+) -> BTreeMap<String, Item<'i>> {
+    let known: Vec<&str> = SECTIONS
+        .iter()
+        .copied()
+        .chain(catalog.sections().map(|section| section.name))
+        .collect();
     let mut sections = BTreeMap::new();
     for (key, value) in document::entries(root) {
-        if !SECTIONS.contains(&key.get_ref().as_str()) {
+        if !known.contains(&key.get_ref().as_str()) {
             diagnostics.push(
                 Diagnostic::error(key.span(), format!("unknown section `{}`", key.get_ref()))
-                    .with_help(format!("known sections: {}", SECTIONS.join(", "))),
+                    .with_help(format!("known sections: {}", known.join(", "))),
             );
             continue;
         }

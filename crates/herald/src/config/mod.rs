@@ -2,10 +2,6 @@
 //! `load` is the entry point; each section and kind has its own file.
 
 pub mod actions;
-pub mod build;
-pub mod diagnostic;
-pub mod document;
-pub mod interpolate;
 mod load;
 pub mod model;
 pub mod monitors;
@@ -13,11 +9,7 @@ pub mod rules;
 pub mod schedules;
 mod sections;
 pub mod sources;
-pub mod units;
 pub mod window;
 
 pub use load::{Loaded, from_text, load, load_with_env};
 pub use model::*;
-
-#[cfg(test)]
-mod tests;

@@ -25,7 +25,8 @@ pub struct Config {
     pub rules: Vec<Rule>,
     pub actions: BTreeMap<String, ActionConfig>,
     pub templates: TemplateEngine,
-    pub slack: SlackConfig,
+    /// The integrations' own sections (`[slack]`), as each reads them.
+    pub sections: crate::kit::Sections,
     pub monitors: super::monitors::Monitors,
     /// How often monitors check.
     pub monitoring_interval: Duration,
@@ -33,23 +34,6 @@ pub struct Config {
     pub secret_origins: BTreeMap<String, String>,
     /// Timed events of the `herald` source.
     pub schedules: Vec<super::schedules::Schedule>,
-}
-
-/// `[slack]`: how Slack messages are paced.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SlackConfig {
-    /// At most one message per this period per token and channel, after a burst.
-    pub pace: Duration,
-    pub burst: u32,
-}
-
-impl Default for SlackConfig {
-    fn default() -> Self {
-        SlackConfig {
-            pace: Duration::from_secs(1),
-            burst: 3,
-        }
-    }
 }
 
 #[derive(Debug, Clone)]

@@ -1,9 +1,9 @@
 //! `[monitors.NAME]`: what herald watches in itself, and `[monitoring] interval`.
 
-use super::build::Builder;
-use super::document::{self, Item};
 use crate::core::context::EVENT_VARIABLES;
 use crate::core::template::{Escape, ExprRef, TemplateRef};
+use crate::kit::build::Builder;
+use crate::kit::document::{self, Item};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -1,10 +1,10 @@
 //! `[rules.NAME]`: sources, event type globs, an optional filter, and actions.
 
-use super::build::Builder;
-use super::document::Item;
 use super::window::RawWindow;
 use crate::core::context::EVENT_VARIABLES;
 use crate::core::rules::{HERALD_SOURCE, Rule};
+use crate::kit::build::Builder;
+use crate::kit::document::Item;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use toml::Spanned;

@@ -2,9 +2,9 @@
 //! retention pass. Each tick is an event of the `herald` source with type
 //! `schedule.NAME`, routed by rules like any other.
 
-use super::build::Builder;
-use super::document::Item;
-use super::units;
+use crate::kit::build::Builder;
+use crate::kit::document::Item;
+use crate::kit::units;
 use chrono_tz::Tz;
 use croner::Cron;
 use serde::Deserialize;

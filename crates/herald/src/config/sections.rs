@@ -1,21 +1,14 @@
-//! `[server]`, `[storage]`, `[retention]`, `[delivery]` and `[slack]`.
+//! `[server]`, `[storage]`, `[retention]` and `[delivery]`.
 
 use super::actions::{RawRetry, retry_policy};
-use super::build::Builder;
-use super::diagnostic::{Diagnostic, Diagnostics};
-use super::document;
-use super::document::Item;
-use super::model::{
-    DEFAULT_LISTEN, DeliveryConfig, RetentionConfig, ServerConfig, SlackConfig, StorageConfig,
-};
-use super::units::{self, RawSize};
-use crate::core::filters::People;
+use super::model::{DEFAULT_LISTEN, DeliveryConfig, RetentionConfig, ServerConfig, StorageConfig};
 use crate::core::retry::RetryPolicy;
+use crate::kit::build::Builder;
+use crate::kit::document::Item;
+use crate::kit::units::{self, RawSize};
 use crate::secret::Secret;
 use serde::Deserialize;
-use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 use toml::Spanned;
 
@@ -218,40 +211,4 @@ fn age_or_never(
         Some(text) => builder.duration(text).map(Some),
         None => Some(Some(default)),
     }
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawSlack {
-    /// GitHub login → Slack user id, for the `slack_mention` filter.
-    #[serde(default)]
-    users: BTreeMap<String, String>,
-    /// At most one message per this period per token and channel, after a burst.
-    pace: Option<Spanned<String>>,
-    burst: Option<Spanned<u32>>,
-}
-
-/// `[slack]`: the people map (read before templates are built, since filters use it) and
-/// the pacing of messages.
-pub fn slack(item: Option<Item<'_>>, diagnostics: &mut Diagnostics) -> (People, SlackConfig) {
-    let raw: RawSlack = match item {
-        Some(item) => diagnostics.take(document::typed(item)).unwrap_or_default(),
-        None => RawSlack::default(),
-    };
-    let defaults = SlackConfig::default();
-    let pace = diagnostics
-        .take(units::optional_duration(&raw.pace, defaults.pace))
-        .unwrap_or(defaults.pace);
-    let burst = match &raw.burst {
-        Some(burst) if *burst.get_ref() == 0 => {
-            diagnostics.push(Diagnostic::error(
-                burst.span(),
-                "`burst` must be at least 1",
-            ));
-            defaults.burst
-        }
-        Some(burst) => *burst.get_ref(),
-        None => defaults.burst,
-    };
-    (Arc::new(raw.users), SlackConfig { pace, burst })
 }

@@ -1,63 +1,16 @@
-//! `[sources.NAME]`: the options every source kind shares, and the registry of kinds.
+//! `[sources.NAME]`: the options every source kind shares; the kind's own options go
+//! to the kind the catalog names.
 
-use super::build::Builder;
-use super::document::{self, Item};
 use super::model::SourceConfig;
-use super::units::{self, RawSize};
 use crate::core::context::INBOUND_VARIABLES;
-use crate::ingress::source::Source;
-use crate::integrations::{circleci, generic_hmac, github, slack, standard_webhooks, token};
-use crate::secret::Secret;
+use crate::kit::Catalog;
+use crate::kit::build::Builder;
+use crate::kit::document::{self, Item};
+use crate::kit::units::{self, RawSize};
 use serde::Deserialize;
-use std::sync::Arc;
 use toml::Spanned;
 
-/// Builds one kind's `Source` from its own options and the resolved secrets.
-pub type SourceBuilder = fn(Item<'_>, Vec<Secret>, &mut Builder<'_>) -> Option<Arc<dyn Source>>;
-
-pub struct SourceKind {
-    pub name: &'static str,
-    pub build: SourceBuilder,
-    pub default_max_body: u64,
-}
-
-const MIB: u64 = 1 << 20;
-
-/// Every source kind. A new integration adds its line here.
-pub const SOURCE_KINDS: &[SourceKind] = &[
-    SourceKind {
-        name: github::KIND,
-        build: github::config::build,
-        default_max_body: 25 * MIB,
-    },
-    SourceKind {
-        name: slack::KIND,
-        build: slack::config::build,
-        default_max_body: MIB,
-    },
-    SourceKind {
-        name: circleci::KIND,
-        build: circleci::config::build,
-        default_max_body: 5 * MIB,
-    },
-    SourceKind {
-        name: standard_webhooks::KIND,
-        build: standard_webhooks::config::build,
-        default_max_body: 5 * MIB,
-    },
-    SourceKind {
-        name: generic_hmac::KIND,
-        build: generic_hmac::config::build,
-        default_max_body: 5 * MIB,
-    },
-    SourceKind {
-        name: token::KIND,
-        build: token::config::build,
-        default_max_body: 5 * MIB,
-    },
-];
-
-const SHARED_KEYS: &[&str] = &["kind", "secrets", "max_body", "event_type", "dedup_key"];
+pub const SHARED_KEYS: &[&str] = &["kind", "secrets", "max_body", "event_type", "dedup_key"];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -73,6 +26,7 @@ struct SharedOptions {
 pub fn build_source(
     name: &Spanned<String>,
     item: &Item<'_>,
+    catalog: &Catalog,
     builder: &mut Builder<'_>,
 ) -> Option<SourceConfig> {
     if name.get_ref() == crate::core::rules::HERALD_SOURCE {
@@ -88,8 +42,8 @@ pub fn build_source(
     let kind_name = builder
         .diagnostics
         .take(document::kind(&table, name.span(), "source"))?;
-    let Some(kind) = SOURCE_KINDS.iter().find(|k| k.name == kind_name.get_ref()) else {
-        let known: Vec<_> = SOURCE_KINDS.iter().map(|k| k.name).collect();
+    let Some(kind) = catalog.source(kind_name.get_ref()) else {
+        let known: Vec<_> = catalog.sources().map(|k| k.name).collect();
         builder.error(
             kind_name.span(),
             format!(

@@ -1,9 +1,9 @@
 //! A rule's `window = { group, quiet, bucket, max_wait, max_count, calendar }`.
 
-use super::build::Builder;
-use super::units;
 use crate::core::template::Escape;
 use crate::core::window::{Calendar, WindowSpec};
+use crate::kit::build::Builder;
+use crate::kit::units;
 use chrono::NaiveTime;
 use croner::Cron;
 use herald_store::model::WindowTiming;

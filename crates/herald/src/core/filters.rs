@@ -1,22 +1,13 @@
-//! Template filters herald adds to minijinja: Slack mrkdwn escaping, links and mentions,
-//! truncation, short SHAs, dates in a time zone, and URL and name helpers.
+//! Template filters herald adds to minijinja for every integration: truncation, short
+//! SHAs, dates in a time zone, and URL and name helpers. Integrations add their own
+//! (Slack's in `integrations/slack/filters.rs`).
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use minijinja::value::{Kwargs, Value};
 use minijinja::{Environment, Error, ErrorKind};
-use std::collections::BTreeMap;
-use std::sync::Arc;
 
-/// GitHub login → Slack user id, from `[slack] users`.
-pub type People = Arc<BTreeMap<String, String>>;
-
-pub fn register(env: &mut Environment<'static>, people: People) {
-    env.add_filter("slack_escape", slack_escape);
-    env.add_filter("slack_link", slack_link);
-    env.add_filter("slack_mention", move |login: String| {
-        slack_mention(&people, &login)
-    });
+pub fn register(env: &mut Environment<'static>) {
     env.add_filter("truncate", truncate);
     env.add_filter("short_sha", short_sha);
     env.add_filter("datetime", datetime);
@@ -63,34 +54,6 @@ pub fn path_after(text: String, name: String) -> String {
             .unwrap_or_default()
             .to_string(),
         None => String::new(),
-    }
-}
-
-/// Slack's three control characters, escaped as Slack asks: `&`, `<`, `>`.
-pub fn slack_escape(text: String) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
-/// `<url|text>`: the text is escaped, and `|` and `>` in the URL are percent-encoded so
-/// they cannot end the link early.
-pub fn slack_link(url: String, text: Option<String>) -> String {
-    let url = url
-        .replace('|', "%7C")
-        .replace('>', "%3E")
-        .replace('<', "%3C");
-    match text {
-        Some(text) if !text.is_empty() => format!("<{url}|{}>", slack_escape(text)),
-        _ => format!("<{url}>"),
-    }
-}
-
-/// `<@U123>` for a mapped GitHub login, otherwise `@login` (escaped) so the name still reads.
-pub fn slack_mention(people: &BTreeMap<String, String>, login: &str) -> String {
-    match people.get(login) {
-        Some(user_id) => format!("<@{user_id}>"),
-        None => format!("@{}", slack_escape(login.to_string())),
     }
 }
 
@@ -168,25 +131,13 @@ mod tests {
 
     fn render(template: &str) -> Result<String, Error> {
         let mut env = Environment::new();
-        let people = BTreeMap::from([("octocat".to_string(), "U024BE7LH".to_string())]);
-        register(&mut env, Arc::new(people));
+        register(&mut env);
         env.render_str(template, minijinja::context! {})
     }
 
     #[test]
-    fn slack_text_helpers() {
+    fn text_helpers() {
         let cases = [
-            (
-                r#"{{ "a < b & c > d" | slack_escape }}"#,
-                "a &lt; b &amp; c &gt; d",
-            ),
-            (
-                r#"{{ "https://x.io/a?b=1|2" | slack_link("PR <1> & co") }}"#,
-                "<https://x.io/a?b=1%7C2|PR &lt;1&gt; &amp; co>",
-            ),
-            (r#"{{ "https://x.io" | slack_link }}"#, "<https://x.io>"),
-            (r#"{{ "octocat" | slack_mention }}"#, "<@U024BE7LH>"),
-            (r#"{{ "<stranger>" | slack_mention }}"#, "@&lt;stranger&gt;"),
             (r#"{{ "abcdefghij" | truncate(5) }}"#, "abcd…"),
             (r#"{{ "abc" | truncate(5) }}"#, "abc"),
             (r#"{{ "abcdefghij" | truncate(6, "...") }}"#, "abc..."),

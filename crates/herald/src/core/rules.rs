@@ -120,7 +120,7 @@ mod tests {
 
     #[test]
     fn matches_by_source_and_type_glob_and_fans_out() {
-        let engine = TemplateEngine::new(Arc::default(), Arc::default());
+        let engine = TemplateEngine::new(Arc::default());
         let rules = vec![
             rule(
                 "prs",
@@ -147,7 +147,7 @@ mod tests {
 
     #[test]
     fn filters_select_and_errors_do_not_match() {
-        let mut engine = TemplateEngine::new(Arc::default(), Arc::default());
+        let mut engine = TemplateEngine::new(Arc::default());
         let mut opened = rule("opened", &["github"], &["*"], &["sink"]);
         opened.filter = Some(
             engine

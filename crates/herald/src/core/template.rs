@@ -6,7 +6,7 @@
 //! `event.pull_request.draft == false` is simply false on a push; templates refuse to print
 //! a missing field, so a typo fails loudly instead of sending an empty value.
 
-use super::filters::{self, People};
+use super::filters;
 use crate::secret::Secret;
 use minijinja::value::{Value, merge_maps};
 use minijinja::{AutoEscape, Environment, ErrorKind, State, UndefinedBehavior};
@@ -61,14 +61,18 @@ pub struct TemplateEngine {
 }
 
 impl TemplateEngine {
-    /// `secrets` are what `secret("name")` may return inside templates; `people` maps
-    /// GitHub logins to Slack user ids for `slack_mention`.
-    pub fn new(secrets: Arc<BTreeMap<String, Secret>>, people: People) -> Self {
-        Self::with_vars(secrets, people, Value::from(()))
+    /// `secrets` are what `secret("name")` may return inside templates.
+    pub fn new(secrets: Arc<BTreeMap<String, Secret>>) -> Self {
+        Self::with_vars(secrets, Value::from(()), |_| {})
     }
 
-    /// As `new`, with `[vars]`: constants every template and filter sees as `vars`.
-    pub fn with_vars(secrets: Arc<BTreeMap<String, Secret>>, people: People, vars: Value) -> Self {
+    /// As `new`, with `[vars]` (constants every template and filter sees as `vars`) and
+    /// the filters `extend` adds (the integrations').
+    pub fn with_vars(
+        secrets: Arc<BTreeMap<String, Secret>>,
+        vars: Value,
+        extend: impl Fn(&mut Environment<'static>),
+    ) -> Self {
         let mut expressions = Environment::new();
         expressions.set_undefined_behavior(UndefinedBehavior::Chainable);
         expressions.set_fuel(Some(FUEL));
@@ -85,8 +89,10 @@ impl TemplateEngine {
         templates.add_function("secret", move |state: &State, name: String| {
             secret_value(state, &secrets, &name)
         });
-        filters::register(&mut expressions, people.clone());
-        filters::register(&mut templates, people);
+        for env in [&mut expressions, &mut templates] {
+            filters::register(env);
+            extend(env);
+        }
         if !vars.is_none() {
             expressions.add_global("vars", vars.clone());
             templates.add_global("vars", vars);

@@ -6,7 +6,7 @@ const VARS: &[&str] = &["event", "meta", "headers"];
 
 fn engine() -> TemplateEngine {
     let secrets = BTreeMap::from([("sink".to_string(), Secret::new("sink", "tok-123"))]);
-    TemplateEngine::new(Arc::new(secrets), Arc::default())
+    TemplateEngine::new(Arc::new(secrets))
 }
 
 fn ctx(payload: serde_json::Value) -> Value {

@@ -1,5 +1,6 @@
-//! One folder per integration: its source kind (verification, parsing), its actions and
-//! its configuration; plus the signature and body helpers the sources share.
+//! One folder per integration: its source kinds (verification, parsing), its action
+//! kinds, its config section and template filters, each registered in the folder's
+//! `INTEGRATION`; plus the signature helpers the sources share. `ALL` lists the folders.
 
 pub mod circleci;
 pub mod generic_hmac;
@@ -13,3 +14,22 @@ pub mod token;
 
 #[cfg(test)]
 mod test_support;
+
+use crate::kit::{Catalog, Integration};
+
+/// Every integration herald is built with. A new folder adds its line here.
+pub const ALL: &[Integration] = &[
+    github::INTEGRATION,
+    slack::INTEGRATION,
+    circleci::INTEGRATION,
+    standard_webhooks::INTEGRATION,
+    generic_hmac::INTEGRATION,
+    token::INTEGRATION,
+    http::INTEGRATION,
+    log::INTEGRATION,
+];
+
+/// The catalog configuration files are read with.
+pub fn catalog() -> Catalog {
+    Catalog { integrations: ALL }
+}

@@ -3,6 +3,7 @@
 
 use super::decide::{Notice, Observation, SubjectState};
 use super::runbook::credential_runbook;
+use crate::action::Runbook;
 use crate::config::Config;
 use crate::config::monitors::Staleness;
 use chrono::{DateTime, Utc};
@@ -70,7 +71,8 @@ fn credential_notice(config: &Config, action: &ActionHealth) -> Notice {
         .get(&secret)
         .cloned()
         .unwrap_or_else(|| "its configured source".into());
-    let runbook = credential_runbook(kind, &secret, &origin, &action.action);
+    let steps = configured.map_or(Runbook::GENERIC, |a| a.action.credential_runbook());
+    let runbook = credential_runbook(steps, &secret, &origin, &action.action);
     let error = action.last_failure_error.clone().unwrap_or_default();
     Notice {
         text: format!(

@@ -1,35 +1,23 @@
-//! What to do when a destination refuses herald's credentials, per action kind. From the
-//! Pact → GitHub guide: a machine user's classic PAT, stored as a named secret.
+//! What to do when a destination refuses herald's credentials: the integration's own
+//! steps (`Action::credential_runbook`) around replacing the secret and testing it.
 
-/// The steps for an action of `kind` whose secret `secret` is read from `origin`.
-pub fn credential_runbook(kind: &str, secret: &str, origin: &str, action: &str) -> String {
+use crate::action::Runbook;
+
+/// The numbered steps for `action`, whose integration gives `runbook`, and whose secret `secret` is read from `origin`.
+pub fn credential_runbook(runbook: Runbook, secret: &str, origin: &str, action: &str) -> String {
     let replace = format!(
         "Put the new token where herald reads the secret `{secret}`: {origin}. Restart herald (or roll the replicas) so it is read again."
     );
     let test = format!(
         "Test it: `herald test <rule>` for a rule that uses `{action}` must answer 2xx. Then re-send what failed: `herald replay --action {action} --status dead`."
     );
-    let steps: Vec<String> = if kind.starts_with("github") {
-        vec![
-            "Log in to GitHub as the dedicated machine user that owns the token (not a personal account).".into(),
-            "Settings → Developer settings → Personal access tokens → Tokens (classic) → Generate new token (classic): scope `repo` (required by repository_dispatch), no expiration, named e.g. `herald-<date>`.".into(),
-            replace,
-            test,
-            "Revoke the old token in the machine user's settings so a leaked copy cannot be reused.".into(),
-        ]
-    } else if kind == "slack" {
-        vec![
-            "Open the Slack app at https://api.slack.com/apps → OAuth & Permissions; reinstall the app if the token was revoked, and copy the Bot User OAuth Token (`xoxb-…`). It needs the `chat:write` scope.".into(),
-            replace,
-            test,
-        ]
-    } else {
-        vec![
-            "Issue a new credential at the destination.".into(),
-            replace,
-            test,
-        ]
-    };
+    let steps: Vec<String> = runbook
+        .before
+        .iter()
+        .map(|step| step.to_string())
+        .chain([replace, test])
+        .chain(runbook.after.iter().map(|step| step.to_string()))
+        .collect();
     steps
         .iter()
         .enumerate()
@@ -43,18 +31,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn github_runbook_names_the_scope_the_secret_and_the_test() {
-        let text = credential_runbook(
-            "github-dispatch",
-            "gh_token",
-            "${env:GITHUB_TOKEN}",
-            "dispatch",
-        );
-        assert!(text.contains("machine user"));
-        assert!(text.contains("classic"));
-        assert!(text.contains("`repo`"));
-        assert!(text.contains("`gh_token`: ${env:GITHUB_TOKEN}"));
-        assert!(text.contains("herald test"));
-        assert!(text.starts_with("1. "));
+    fn the_integrations_steps_surround_replacing_and_testing_the_secret() {
+        let runbook = Runbook {
+            before: &["Issue a token as the machine user."],
+            after: &["Revoke the old token."],
+        };
+        let text = credential_runbook(runbook, "gh_token", "${env:GITHUB_TOKEN}", "dispatch");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        assert_eq!(lines[0], "1. Issue a token as the machine user.");
+        assert!(lines[1].starts_with(
+            "2. Put the new token where herald reads the secret `gh_token`: ${env:GITHUB_TOKEN}."
+        ));
+        assert!(lines[2].starts_with("3. Test it: `herald test <rule>`"));
+        assert!(lines[2].contains("--action dispatch"));
+        assert_eq!(lines[3], "4. Revoke the old token.");
     }
 }

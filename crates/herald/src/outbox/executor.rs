@@ -1,6 +1,7 @@
 //! One attempt at one delivery, from the claimed row to the record of what happened.
 
-use crate::action::{ActionDeps, ActionInput, AttemptReport, StoreRefs};
+use super::runner::{self, ActionDeps};
+use crate::action::{ActionInput, AttemptReport, StoreRefs};
 use crate::clock::{self, SharedClock};
 use crate::config::SharedConfig;
 use crate::core::classify::Verdict;
@@ -17,17 +18,9 @@ use tokio::sync::Notify;
 /// forever.
 const MAX_TOTAL_ATTEMPTS: i32 = 100;
 
-/// What actions use while executing, as configured: one HTTP client, the Slack pacer.
+/// What the step runner sends with, as configured.
 pub fn action_deps(config: &crate::config::Config, clock: SharedClock) -> ActionDeps {
-    ActionDeps {
-        http: crate::integrations::http::send::client(),
-        clock,
-        response_body_limit: config.delivery.response_body_limit,
-        pacer: Arc::new(super::pacer::Pacer::new(
-            config.slack.pace,
-            config.slack.burst,
-        )),
-    }
+    ActionDeps::new(clock, config.delivery.response_body_limit)
 }
 
 pub struct Executor {
@@ -146,11 +139,13 @@ impl Executor {
     ) -> (AttemptReport, Option<serde_json::Value>) {
         let action = &self.config.actions[&delivery.action];
         let refs = StoreRefs(self.store.clone());
+        let done = usize::try_from(delivery.progress).unwrap_or(0);
         let input = ActionInput {
             templates: &self.config.templates,
             context,
             refs: &refs,
             now: self.clock.now(),
+            done,
         };
         match action.action.plan(&input).await {
             Err(error) => {
@@ -158,8 +153,7 @@ impl Executor {
                 (self.unchanged(delivery, error.to_string()), None)
             }
             Ok(plan) => {
-                let done = usize::try_from(delivery.progress).unwrap_or(0);
-                let report = action.action.execute(&plan, &self.deps, done).await;
+                let report = runner::run(action.action.as_ref(), &plan, &self.deps, done).await;
                 (report, Some(plan.describe()))
             }
         }
@@ -167,9 +161,8 @@ impl Executor {
 
     /// A permanent failure before anything was sent: the progress stays as it was.
     fn unchanged(&self, delivery: &Delivery, error: String) -> AttemptReport {
-        let mut report = AttemptReport::permanent(error);
-        report.done = usize::try_from(delivery.progress).unwrap_or(0);
-        report
+        let done = usize::try_from(delivery.progress).unwrap_or(0);
+        AttemptReport::resuming(done).failed(Verdict::Permanent, None, error)
     }
 
     fn next_step(&self, delivery: &Delivery, report: &AttemptReport) -> NextStep {

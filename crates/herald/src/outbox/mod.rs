@@ -1,9 +1,10 @@
-//! Workers carry out deliveries from the outbox: claim with a lease, plan, execute,
-//! classify, record the attempt and schedule the next one.
+//! Workers carry out deliveries from the outbox: claim with a lease, plan, run the steps
+//! (classifying each answer), record the attempt and schedule the next one.
 
 pub mod executor;
 pub mod flusher;
 pub mod pacer;
+pub mod runner;
 pub mod worker;
 
 pub use executor::Executor;

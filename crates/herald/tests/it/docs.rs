@@ -9,7 +9,7 @@ fn repository() -> PathBuf {
 }
 
 /// Plausible values for every variable the examples use.
-fn env() -> herald::config::interpolate::EnvLookup {
+fn env() -> herald::kit::interpolate::EnvLookup {
     Arc::new(|name| {
         Some(match name {
             name if name.contains("BILLING") => {
@@ -28,9 +28,14 @@ fn load(name: &str, text: &str) -> Result<(), String> {
     for secret in ["sink-token", "slack-signing"] {
         std::fs::write(dir.path().join("secrets").join(secret), "from-a-file\n").unwrap();
     }
-    herald::config::from_text(&dir.path().join(name), text, env())
-        .map(|_| ())
-        .map_err(|report| report.short())
+    herald::config::from_text(
+        &dir.path().join(name),
+        text,
+        env(),
+        &herald::integrations::catalog(),
+    )
+    .map(|_| ())
+    .map_err(|report| report.short())
 }
 
 fn toml_blocks(markdown: &str) -> Vec<String> {

@@ -3,6 +3,7 @@
 
 mod admin;
 mod cli;
+mod config_load;
 mod crash;
 mod delivery;
 mod docs;

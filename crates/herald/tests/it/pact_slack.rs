@@ -435,7 +435,13 @@ async fn a7_a12_groups_are_per_pacticipant_and_a_republication_adds_no_root() {
 fn a14_the_digest_calendar_is_the_aggregators_working_hours() {
     let text = herald::presets::find("pact-slack").unwrap().text;
     let env = std::sync::Arc::new(|_: &str| Some("x".to_string()));
-    let loaded = herald::config::from_text(std::path::Path::new("herald.toml"), text, env).unwrap();
+    let loaded = herald::config::from_text(
+        std::path::Path::new("herald.toml"),
+        text,
+        env,
+        &herald::integrations::catalog(),
+    )
+    .unwrap();
     let rule = loaded
         .config
         .rules

@@ -22,7 +22,13 @@ async fn in_flight_deliveries_finish_before_the_process_stops() {
     let dir = tempfile::tempdir().unwrap();
     let text = GITHUB_TO_SINK.replace("{SINK}", &sink_url);
     let path = dir.path().join("herald.toml");
-    let loaded = herald::config::from_text(&path, &text, Arc::new(|_| None)).unwrap();
+    let loaded = herald::config::from_text(
+        &path,
+        &text,
+        Arc::new(|_| None),
+        &herald::integrations::catalog(),
+    )
+    .unwrap();
     let store = herald::services::storage::open_migrated(&loaded.config.storage)
         .await
         .unwrap();

@@ -47,8 +47,13 @@ pub async fn spawn_app(config_text: &str, sink: &str) -> TestApp {
 async fn spawn_in(dir: Arc<tempfile::TempDir>) -> TestApp {
     let path = dir.path().join("herald.toml");
     let text = std::fs::read_to_string(&path).unwrap();
-    let loaded = config::from_text(&path, &text, Arc::new(|_| None))
-        .unwrap_or_else(|report| panic!("{report}"));
+    let loaded = config::from_text(
+        &path,
+        &text,
+        Arc::new(|_| None),
+        &herald::integrations::catalog(),
+    )
+    .unwrap_or_else(|report| panic!("{report}"));
     let store = herald::services::storage::open_migrated(&loaded.config.storage)
         .await
         .unwrap();

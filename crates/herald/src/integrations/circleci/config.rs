@@ -1,9 +1,9 @@
 //! `kind = "circleci"`: no options beyond the shared ones.
 
 use super::CircleciSource;
-use crate::config::build::Builder;
-use crate::config::document::Item;
 use crate::ingress::source::Source;
+use crate::kit::build::Builder;
+use crate::kit::document::Item;
 use crate::secret::Secret;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -19,4 +19,8 @@ pub fn build(
 ) -> Option<Arc<dyn Source>> {
     let Options {} = builder.options(options)?;
     Some(Arc::new(CircleciSource::new(secrets)))
+}
+
+pub fn options() -> Vec<String> {
+    crate::kit::keys::keys_of::<Options>()
 }

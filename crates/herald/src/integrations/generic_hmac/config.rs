@@ -3,10 +3,10 @@
 //! `tolerance`, `signed_payload` (e.g. "{timestamp}.{body}").
 
 use super::{HmacAlgorithm, HmacParams, HmacSource, SignatureEncoding, TimestampParams};
-use crate::config::build::Builder;
-use crate::config::document::Item;
 use crate::ingress::source::Source;
 use crate::integrations::slack::config::DEFAULT_TOLERANCE;
+use crate::kit::build::Builder;
+use crate::kit::document::Item;
 use crate::secret::Secret;
 use http::HeaderName;
 use serde::Deserialize;
@@ -103,4 +103,8 @@ pub fn header_name(name: &Spanned<String>, builder: &mut Builder<'_>) -> Option<
             None
         }
     }
+}
+
+pub fn options() -> Vec<String> {
+    crate::kit::keys::keys_of::<Options>()
 }

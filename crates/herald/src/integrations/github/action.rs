@@ -1,16 +1,16 @@
 //! GitHub REST actions: repository dispatch, commit status, deployment, deployment status.
 
-use super::api::{self, Outcome};
+use super::api;
 use crate::action::{
-    Action, ActionDeps, ActionInput, AttemptReport, FailureKind, OrderingKey, Plan, PlanError,
-    PlannedRequest, RefKey, Remember, ref_write,
+    Action, ActionInput, OrderingKey, Outcome, Plan, PlanError, PlannedRequest, RefKey, Remember,
+    Runbook,
 };
-use crate::core::classify::Verdict;
 use crate::core::filters::truncate;
 use crate::core::template::TemplateRef;
-use crate::integrations::http::send;
 use crate::secret::Secret;
+use crate::transport::Answer;
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 use std::time::Duration;
 
@@ -189,76 +189,46 @@ impl Action for GithubAction {
         Ok(Plan::of(vec![request]))
     }
 
-    async fn execute(&self, plan: &Plan, deps: &ActionDeps, done: usize) -> AttemptReport {
-        let mut report = AttemptReport::success(None, None);
-        report.done = done;
-        let Some(request) = plan.remaining(done).next() else {
-            return report;
-        };
-        let answer = match send::send(request, deps).await {
-            Ok(answer) => answer,
-            Err(error) => return report.failed(Verdict::Retry { retry_after: None }, None, error),
-        };
-        let status = Some(answer.status);
-        report.status_code = status;
-        report.response_body = Some(answer.body.clone());
+    fn credential_runbook(&self) -> Runbook {
+        RUNBOOK
+    }
+
+    fn classify(&self, request: &PlannedRequest, answer: &Answer, now: DateTime<Utc>) -> Outcome {
         if matches!(self.operation, Operation::Deployment { .. }) && answer.status == 202 {
             // GitHub merged the default branch into the ref instead of deploying; a retry
             // deploys the merged ref.
-            let error = "HTTP 202 merged branch: GitHub merged the default branch into the ref; no deployment yet";
-            return report.failed(Verdict::Retry { retry_after: None }, status, error.into());
+            return Outcome::transient(
+                "HTTP 202 merged branch: GitHub merged the default branch into the ref; no deployment yet",
+            );
         }
-        match api::classify(
-            answer.status,
-            &answer.headers,
-            &answer.body,
-            deps.clock.now(),
-        ) {
-            Outcome::Done => {
-                if let Some(Remember::Answer { key: remember, .. }) = &request.remember {
-                    let id = serde_json::from_str::<Value>(&answer.body)
-                        .ok()
-                        .and_then(|body| body["id"].as_u64());
-                    match id {
-                        Some(id) => {
-                            report
-                                .refs
-                                .push(ref_write(remember, json!({ "id": id }), None))
-                        }
-                        None => {
-                            return report.failed(
-                                Verdict::Permanent,
-                                status,
-                                "the deployment answer has no id".into(),
-                            );
-                        }
-                    }
-                }
-                report.done = request.step + 1;
-                report
-            }
-            Outcome::RateLimited { retry_after } => {
-                report.counts_against_schedule = false;
-                report.failed(
-                    Verdict::Retry {
-                        retry_after: Some(retry_after),
+        match api::classify(answer.status, &answer.headers, &answer.body, now) {
+            Outcome::Done { .. } if request.remember.is_some() => {
+                let id = serde_json::from_str::<Value>(&answer.body)
+                    .ok()
+                    .and_then(|body| body["id"].as_u64());
+                match id {
+                    Some(id) => Outcome::Done {
+                        facts: json!({ "id": id }),
                     },
-                    status,
-                    "rate limited by GitHub".into(),
-                )
-            }
-            Outcome::Transient { error } => {
-                report.failed(Verdict::Retry { retry_after: None }, status, error)
-            }
-            Outcome::Permanent { error, credential } => {
-                if credential {
-                    report.failure_kind = Some(FailureKind::Credential);
+                    None => Outcome::permanent("the deployment answer has no id"),
                 }
-                report.failed(Verdict::Permanent, status, error)
             }
+            outcome => outcome,
         }
     }
 }
+
+/// Replacing a GitHub token, as the Pact → GitHub guide sets it up: a machine user's
+/// classic personal access token.
+const RUNBOOK: Runbook = Runbook {
+    before: &[
+        "Log in to GitHub as the dedicated machine user that owns the token (not a personal account).",
+        "Settings → Developer settings → Personal access tokens → Tokens (classic) → Generate new token (classic): scope `repo` (required by repository_dispatch), no expiration, named e.g. `herald-<date>`.",
+    ],
+    after: &[
+        "Revoke the old token in the machine user's settings so a leaked copy cannot be reused.",
+    ],
+};
 
 impl GithubAction {
     /// `owner/repo`, checked so it cannot reach another API path.

@@ -4,10 +4,11 @@
 use super::action::{Client, DEPLOYMENT_REF_KIND, Field, FieldKind, GithubAction, Operation};
 use super::api::{DEFAULT_API_URL, DEFAULT_API_VERSION};
 use crate::action::{Action, OrderingKey};
-use crate::config::actions::ActionCommon;
-use crate::config::build::Builder;
-use crate::config::document::{self, Item};
 use crate::core::template::Escape;
+use crate::kit::ActionCommon;
+use crate::kit::build::Builder;
+use crate::kit::document::{self, Item};
+use crate::kit::keys::keys_of;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -286,4 +287,26 @@ fn insert(map: &mut Map<String, Value>, name: &str, value: Option<Value>) {
     if let Some(value) = value {
         map.insert(name.to_string(), value);
     }
+}
+
+fn with_client(own: Vec<String>) -> Vec<String> {
+    let mut keys = keys_of::<ClientOptions>();
+    keys.extend(own);
+    keys
+}
+
+pub fn dispatch_options() -> Vec<String> {
+    with_client(keys_of::<DispatchOptions>())
+}
+
+pub fn status_options() -> Vec<String> {
+    with_client(keys_of::<StatusOptions>())
+}
+
+pub fn deployment_options() -> Vec<String> {
+    with_client(keys_of::<DeploymentOptions>())
+}
+
+pub fn deployment_status_options() -> Vec<String> {
+    with_client(keys_of::<DeploymentStatusOptions>())
 }

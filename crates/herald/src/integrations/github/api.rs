@@ -1,5 +1,6 @@
 //! GitHub REST API facts: headers every call carries, and how answers classify.
 
+use crate::action::Outcome;
 use chrono::{DateTime, Utc};
 use http::HeaderMap;
 use serde::Deserialize;
@@ -8,24 +9,6 @@ use std::time::Duration;
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
 pub const DEFAULT_API_VERSION: &str = "2022-11-28";
 pub const ACCEPT: &str = "application/vnd.github+json";
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    Done,
-    /// Rate limited: try again after this, without using up the schedule.
-    RateLimited {
-        retry_after: Duration,
-    },
-    /// Worth retrying on the schedule (5xx, network).
-    Transient {
-        error: String,
-    },
-    /// Retrying cannot help; `credential` marks a bad or revoked token.
-    Permanent {
-        error: String,
-        credential: bool,
-    },
-}
 
 /// GitHub's error body: `{"message": ..., "errors": [...], "documentation_url": ...}`.
 #[derive(Debug, Default, Deserialize)]
@@ -37,41 +20,29 @@ struct ErrorBody {
 
 /// Classify an answer. `now` turns `x-ratelimit-reset` (epoch seconds) into a wait.
 pub fn classify(status: u16, headers: &HeaderMap, body: &str, now: DateTime<Utc>) -> Outcome {
+    let permanent = |what: &str| Outcome::permanent(describe(status, what, body));
     match status {
-        200..=299 => Outcome::Done,
-        401 => Outcome::Permanent {
+        200..=299 => Outcome::done(),
+        401 => Outcome::Credential {
             error: describe(status, "bad credentials", body),
-            credential: true,
         },
         403 | 429 => match rate_limit_wait(headers, now) {
-            Some(retry_after) => Outcome::RateLimited { retry_after },
-            None if status == 429 => Outcome::RateLimited {
-                retry_after: Duration::from_secs(60),
-            },
-            None => Outcome::Permanent {
-                error: describe(status, "forbidden", body),
-                credential: false,
-            },
+            Some(wait) => rate_limited(wait),
+            None if status == 429 => rate_limited(Duration::from_secs(60)),
+            None => permanent("forbidden"),
         },
-        404 => Outcome::Permanent {
-            error: describe(status, "not found (or the token cannot see it)", body),
-            credential: false,
-        },
-        409 => Outcome::Permanent {
-            error: describe(status, "conflict", body),
-            credential: false,
-        },
-        422 => Outcome::Permanent {
-            error: describe(status, "validation failed", body),
-            credential: false,
-        },
-        500..=599 => Outcome::Transient {
-            error: describe(status, "GitHub server error", body),
-        },
-        _ => Outcome::Permanent {
-            error: describe(status, "unexpected answer", body),
-            credential: false,
-        },
+        404 => permanent("not found (or the token cannot see it)"),
+        409 => permanent("conflict"),
+        422 => permanent("validation failed"),
+        500..=599 => Outcome::transient(describe(status, "GitHub server error", body)),
+        _ => permanent("unexpected answer"),
+    }
+}
+
+fn rate_limited(wait: Duration) -> Outcome {
+    Outcome::RateLimited {
+        wait,
+        error: "rate limited by GitHub".into(),
     }
 }
 
@@ -123,8 +94,8 @@ mod tests {
     #[test]
     fn answers_classify_as_github_documents() {
         let none = HeaderMap::new();
-        assert_eq!(classify(204, &none, "", now()), Outcome::Done);
-        assert_eq!(classify(201, &none, "{}", now()), Outcome::Done);
+        assert_eq!(classify(204, &none, "", now()), Outcome::done());
+        assert_eq!(classify(201, &none, "{}", now()), Outcome::done());
         assert_eq!(
             classify(
                 401,
@@ -132,9 +103,8 @@ mod tests {
                 r#"{"message":"Bad credentials","documentation_url":"x"}"#,
                 now()
             ),
-            Outcome::Permanent {
+            Outcome::Credential {
                 error: "HTTP 401 bad credentials: Bad credentials".into(),
-                credential: true
             }
         );
         let limited = headers(&[
@@ -143,16 +113,12 @@ mod tests {
         ]);
         assert_eq!(
             classify(403, &limited, "{}", now()),
-            Outcome::RateLimited {
-                retry_after: Duration::from_secs(42)
-            }
+            rate_limited(Duration::from_secs(42))
         );
         let secondary = headers(&[("retry-after", "30")]);
         assert_eq!(
             classify(429, &secondary, "{}", now()),
-            Outcome::RateLimited {
-                retry_after: Duration::from_secs(30)
-            }
+            rate_limited(Duration::from_secs(30))
         );
         assert!(matches!(
             classify(
@@ -161,10 +127,7 @@ mod tests {
                 r#"{"message":"Resource not accessible by integration"}"#,
                 now()
             ),
-            Outcome::Permanent {
-                credential: false,
-                ..
-            }
+            Outcome::Permanent { .. }
         ));
         let invalid = r#"{"message":"Validation Failed","errors":[{"resource":"Status","code":"custom","message":"too many"}]}"#;
         let Outcome::Permanent { error, .. } = classify(422, &none, invalid, now()) else {
@@ -181,10 +144,7 @@ mod tests {
         ));
         assert!(matches!(
             classify(404, &none, "", now()),
-            Outcome::Permanent {
-                credential: false,
-                ..
-            }
+            Outcome::Permanent { .. }
         ));
     }
 }

@@ -1,5 +1,7 @@
 //! GitHub webhooks: `X-Hub-Signature-256` HMAC-SHA256 over the raw body.
 
+use crate::kit::{ActionKind, Integration, SourceKind};
+
 pub mod action;
 pub mod action_config;
 pub mod api;
@@ -9,3 +11,36 @@ mod source;
 mod tests;
 
 pub use source::{GithubSource, KIND};
+
+/// What this folder provides.
+pub const INTEGRATION: Integration = Integration {
+    sources: &[SourceKind {
+        name: KIND,
+        build: config::build,
+        default_max_body: 25 << 20,
+        options: config::options,
+    }],
+    actions: &[
+        ActionKind {
+            name: action_config::DISPATCH,
+            build: action_config::build_dispatch,
+            options: action_config::dispatch_options,
+        },
+        ActionKind {
+            name: action_config::COMMIT_STATUS,
+            build: action_config::build_status,
+            options: action_config::status_options,
+        },
+        ActionKind {
+            name: action_config::DEPLOYMENT,
+            build: action_config::build_deployment,
+            options: action_config::deployment_options,
+        },
+        ActionKind {
+            name: action_config::DEPLOYMENT_STATUS,
+            build: action_config::build_deployment_status,
+            options: action_config::deployment_status_options,
+        },
+    ],
+    ..Integration::named("github")
+};

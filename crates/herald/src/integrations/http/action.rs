@@ -1,11 +1,7 @@
-//! Rendering and sending the `http` action's request.
+//! Rendering the `http` action's request; the step runner sends it as plain HTTP.
 
 use super::allow::HostPattern;
-use super::send;
-use crate::action::{
-    Action, ActionDeps, ActionInput, AttemptReport, Plan, PlanError, PlannedRequest,
-};
-use crate::core::classify::{Verdict, classify_status};
+use crate::action::{Action, ActionInput, Plan, PlanError, PlannedRequest};
 use crate::core::template::TemplateRef;
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -62,57 +58,12 @@ impl Action for HttpAction {
             shown_headers.push((name.to_string(), shown.trim().to_string()));
         }
         let (body, shown_body) = self.body(input)?;
-        Ok(Plan {
-            requests: vec![PlannedRequest {
-                method: self.method.clone(),
-                url,
-                headers,
-                body,
-                timeout: self.timeout,
-                shown_url,
-                shown_headers,
-                shown_body,
-                purpose: None,
-                remember: None,
-                step: 0,
-                pace_key: None,
-                follow_previous: None,
-            }],
-            message: None,
-        })
-    }
-
-    async fn execute(&self, plan: &Plan, deps: &ActionDeps, _done: usize) -> AttemptReport {
-        let Some(request) = plan.requests.first() else {
-            return AttemptReport::permanent("nothing to send");
-        };
-        match send::send(request, deps).await {
-            Ok(answer) => {
-                let verdict = classify_status(answer.status, answer.retry_after(deps));
-                let error = (verdict != Verdict::Success).then(|| {
-                    let reason = http::StatusCode::from_u16(answer.status)
-                        .ok()
-                        .and_then(|status| status.canonical_reason())
-                        .unwrap_or("");
-                    format!("HTTP {} {reason}", answer.status)
-                        .trim_end()
-                        .to_string()
-                });
-                AttemptReport {
-                    verdict,
-                    status_code: Some(answer.status),
-                    error,
-                    response_body: Some(answer.body),
-                    done: usize::from(verdict == Verdict::Success),
-                    ..AttemptReport::success(None, None)
-                }
-            }
-            Err(error) => AttemptReport::success(None, None).failed(
-                Verdict::Retry { retry_after: None },
-                None,
-                error,
-            ),
-        }
+        let mut request = PlannedRequest::new(self.method.clone(), url, shown_url, self.timeout);
+        request.headers = headers;
+        request.shown_headers = shown_headers;
+        request.body = body;
+        request.shown_body = shown_body;
+        Ok(Plan::of(vec![request]))
     }
 }
 

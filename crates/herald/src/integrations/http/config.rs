@@ -4,10 +4,10 @@
 use super::action::{BodyFormat, HttpAction};
 use super::allow::HostPattern;
 use crate::action::Action;
-use crate::config::actions::ActionCommon;
-use crate::config::build::Builder;
-use crate::config::document::Item;
 use crate::core::template::Escape;
+use crate::kit::ActionCommon;
+use crate::kit::build::Builder;
+use crate::kit::document::Item;
 use http::{HeaderName, Method};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -163,4 +163,8 @@ fn allowed_hosts(
         return None;
     }
     Some(patterns)
+}
+
+pub fn options() -> Vec<String> {
+    crate::kit::keys::keys_of::<Options>()
 }

@@ -1,11 +1,11 @@
 //! `kind = "log"`: renders a message and records it (in the attempt log and as a log
 //! line) without sending anything. Useful to try rules, and in the benchmark.
 
-use crate::action::{Action, ActionDeps, ActionInput, AttemptReport, Plan, PlanError};
-use crate::config::actions::ActionCommon;
-use crate::config::build::Builder;
-use crate::config::document::Item;
+use crate::action::{Action, ActionInput, Plan, PlanError};
 use crate::core::template::{Escape, TemplateRef};
+use crate::kit::build::Builder;
+use crate::kit::document::Item;
+use crate::kit::{ActionCommon, ActionKind, Integration};
 use async_trait::async_trait;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -31,13 +31,7 @@ impl Action for LogAction {
         let message = input
             .templates
             .render_redacted(&self.message, input.context)?;
-        Ok(Plan::note(message))
-    }
-
-    async fn execute(&self, plan: &Plan, _deps: &ActionDeps, _done: usize) -> AttemptReport {
-        let message = plan.message.as_deref().unwrap_or_default();
-        tracing::info!(target: "herald::log_action", message, "Log action");
-        AttemptReport::success(None, None)
+        Ok(Plan::log(message))
     }
 }
 
@@ -60,3 +54,17 @@ pub fn build(
     let message = builder.template("message", &message, Escape::None)?;
     Some(Arc::new(LogAction { message }))
 }
+
+pub fn options() -> Vec<String> {
+    crate::kit::keys::keys_of::<Options>()
+}
+
+/// `log`: no provider, nothing sent.
+pub const INTEGRATION: Integration = Integration {
+    actions: &[ActionKind {
+        name: KIND,
+        build,
+        options,
+    }],
+    ..Integration::named("log")
+};

@@ -1,18 +1,18 @@
 //! `kind = "slack"`: post a message, and with a `key`, remember it so later events reply in
 //! its thread and/or update it in place (planning in `plan.rs`).
 
-use super::api::{self, Outcome};
+use super::api;
+use super::settings::SlackConfig;
 use crate::action::{
-    Action, ActionDeps, ActionInput, AttemptReport, FailureKind, OrderingKey, Plan, PlanError,
-    PlannedRequest, RefKey, Remember, ref_delete, ref_write,
+    Action, ActionInput, Earlier, Follow, OrderingKey, Outcome, Plan, PlanError, PlannedRequest,
+    Runbook,
 };
-use crate::core::classify::Verdict;
 use crate::core::template::TemplateRef;
-use crate::integrations::http::send;
 use crate::secret::Secret;
+use crate::transport::Answer;
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
-use std::collections::HashMap;
 use std::time::Duration;
 
 /// Refs of Slack messages live under this kind, shared by every Slack action.
@@ -81,6 +81,8 @@ pub struct SlackAction {
     /// The retention group a root is remembered in, for `slack-retire` passes.
     pub retire_group: Option<TemplateRef>,
     pub timeout: Duration,
+    /// `[slack]`: how calls are paced per token and channel.
+    pub settings: SlackConfig,
     /// The key's message, or else the channel: work on one message, and plain posts to one
     /// channel, happen one at a time and in order.
     pub ordering: Option<OrderingKey>,
@@ -104,127 +106,22 @@ impl Action for SlackAction {
         super::plan::plan(self, input).await
     }
 
-    async fn execute(&self, plan: &Plan, deps: &ActionDeps, done: usize) -> AttemptReport {
-        let mut report = AttemptReport::success(None, None);
-        report.done = done;
-        let mut refs = Remembered::default();
-        // The message the previous step posted: a reply to a new root goes in its thread.
-        let mut posted: Option<(String, String)> = None;
-        for planned in plan.remaining(done) {
-            let followed;
-            let request = match (&posted, planned.follow_previous) {
-                (Some((channel, ts)), Some(field)) => {
-                    followed = follow(planned, field, channel, ts);
-                    &followed
-                }
-                _ => planned,
-            };
-            let channel = request.pace_key.as_deref().unwrap_or_default();
-            deps.pacer.wait(channel).await;
-            let answer = match send::send(request, deps).await {
-                Ok(answer) => answer,
-                Err(error) => {
-                    return report.failed(Verdict::Retry { retry_after: None }, None, error);
-                }
-            };
-            let retry_after = answer.retry_after(deps);
-            let status = Some(answer.status);
-            report.status_code = status;
-            report.response_body = Some(answer.body.clone());
-            match api::classify(answer.status, retry_after, &answer.body) {
-                Outcome::Done { channel, ts } => {
-                    if let (Some(channel), Some(ts)) = (channel, ts) {
-                        posted = Some((channel, ts));
-                    }
-                    if let Some(remember) = &request.remember {
-                        report.refs.push(refs.apply(remember, posted.as_ref()));
-                    }
-                    report.done = request.step + 1;
-                }
-                Outcome::RateLimited { retry_after } => {
-                    report.counts_against_schedule = false;
-                    return report.failed(
-                        Verdict::Retry {
-                            retry_after: Some(retry_after),
-                        },
-                        status,
-                        "ratelimited".into(),
-                    );
-                }
-                Outcome::Transient { error } => {
-                    return report.failed(Verdict::Retry { retry_after: None }, status, error);
-                }
-                Outcome::Permanent { error, credential } => {
-                    if credential {
-                        report.failure_kind = Some(FailureKind::Credential);
-                    }
-                    return report.failed(Verdict::Permanent, status, error);
-                }
-            }
-        }
-        report
+    fn credential_runbook(&self) -> Runbook {
+        RUNBOOK
+    }
+
+    fn classify(&self, _request: &PlannedRequest, answer: &Answer, now: DateTime<Utc>) -> Outcome {
+        api::classify(answer.status, answer.retry_after(now), &answer.body)
     }
 }
 
-/// The remembered messages as this attempt changes them: several steps may change one
-/// (post a new root, then reply in it), each from the state the previous one left.
-#[derive(Default)]
-struct Remembered {
-    data: HashMap<String, Value>,
-}
-
-impl Remembered {
-    fn apply(
-        &mut self,
-        remember: &Remember,
-        posted: Option<&(String, String)>,
-    ) -> herald_store::model::RefWrite {
-        let (key, data, group) = match remember {
-            Remember::Forget(key) => {
-                self.data.remove(&key.key);
-                return ref_delete(key);
-            }
-            Remember::Answer { key, extra, group } => {
-                let mut data = extra.clone();
-                if let Some((channel, ts)) = posted {
-                    data["channel"] = json!(channel);
-                    data["ts"] = json!(ts);
-                }
-                (key, data, group)
-            }
-            Remember::Replied { key, known, group } => {
-                let mut data = self.current(key, known);
-                let replies = data["replies"].as_u64().unwrap_or(0);
-                data["replies"] = json!(replies + 1);
-                (key, data, group)
-            }
-            Remember::Retext {
-                key,
-                text,
-                known,
-                group,
-            } => {
-                let mut data = self.current(key, known);
-                data["text"] = json!(text);
-                (key, data, group)
-            }
-        };
-        // A message keeps the group it was posted in, whichever action writes it next.
-        let group = group
-            .clone()
-            .or_else(|| data["group"].as_str().map(str::to_string));
-        self.data.insert(key.key.clone(), data.clone());
-        ref_write(key, data, group.as_deref())
-    }
-
-    fn current(&self, key: &RefKey, known: &Option<Value>) -> Value {
-        self.data
-            .get(&key.key)
-            .cloned()
-            .or_else(|| known.clone())
-            .unwrap_or_else(|| json!({}))
-    }
-}
+/// Replacing a revoked or rotated Slack token.
+const RUNBOOK: Runbook = Runbook {
+    before: &[
+        "Open the Slack app at https://api.slack.com/apps → OAuth & Permissions; reinstall the app if the token was revoked, and copy the Bot User OAuth Token (`xoxb-…`). It needs the `chat:write` scope.",
+    ],
+    after: &[],
+};
 
 impl SlackAction {
     pub(super) fn channel(&self, input: &ActionInput<'_>) -> Result<String, PlanError> {
@@ -302,11 +199,13 @@ impl SlackAction {
         let url = url::Url::parse(&format!("{}/{method}", self.api_url.trim_end_matches('/')))
             .map_err(|error| PlanError::Invalid(format!("bad api_url: {error}")))?;
         let channel = body["channel"].as_str().unwrap_or_default().to_string();
-        let mut request = PlannedRequest::json(url, &body, &shown, self.timeout)
+        let pace = self
+            .settings
+            .pace(format!("{}:{channel}", self.token.name()));
+        Ok(PlannedRequest::json(url, &body, &shown, self.timeout)
             .bearer(&self.token)
-            .purpose(purpose);
-        request.pace_key = Some(format!("{}:{channel}", self.token.name()));
-        Ok(request)
+            .purpose(purpose)
+            .paced(pace))
     }
 }
 
@@ -315,23 +214,35 @@ pub fn default_api_url() -> String {
     api::DEFAULT_API_URL.to_string()
 }
 
-/// `planned` aimed at the message the previous step posted: its `field` (`thread_ts` or
-/// `ts`) set to that `ts`, and its channel to the id Slack answered with.
-fn follow(planned: &PlannedRequest, field: &str, channel: &str, ts: &str) -> PlannedRequest {
-    let mut request = planned.clone();
-    let patch = |text: &str| -> Option<String> {
-        let mut body: Value = serde_json::from_str(text).ok()?;
-        body["channel"] = json!(channel);
-        body[field] = json!(ts);
-        Some(body.to_string())
-    };
-    if let Some(body) = request
-        .body
-        .as_ref()
-        .and_then(|b| std::str::from_utf8(b).ok())
-        .and_then(patch)
-    {
-        request.body = Some(bytes::Bytes::from(body));
+/// Aims a step at the message an earlier step of the same attempt posted (a reply to a
+/// root posted just now): sets its `field` (`thread_ts` or `ts`) to that message's `ts`,
+/// and its channel to the id Slack answered with.
+#[derive(Debug)]
+pub struct FollowPost {
+    pub field: &'static str,
+}
+
+impl Follow for FollowPost {
+    fn apply(&self, request: &PlannedRequest, earlier: &Earlier) -> Result<PlannedRequest, String> {
+        let mut request = request.clone();
+        let Some(posted) = earlier
+            .latest_first()
+            .find(|facts| facts["channel"].is_string() && facts["ts"].is_string())
+        else {
+            return Ok(request);
+        };
+        let patched = request
+            .body
+            .as_ref()
+            .and_then(|body| serde_json::from_slice::<Value>(body).ok())
+            .map(|mut body| {
+                body["channel"] = posted["channel"].clone();
+                body[self.field] = posted["ts"].clone();
+                body.to_string()
+            });
+        if let Some(body) = patched {
+            request.body = Some(bytes::Bytes::from(body));
+        }
+        Ok(request)
     }
-    request
 }

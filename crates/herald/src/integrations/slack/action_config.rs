@@ -4,10 +4,10 @@
 
 use super::action::{Content, IfMissing, Rotation, SlackAction, Supersede, default_api_url};
 use crate::action::{Action, OrderingKey};
-use crate::config::actions::ActionCommon;
-use crate::config::build::Builder;
-use crate::config::document::Item;
 use crate::core::template::{Escape, TemplateRef};
+use crate::kit::ActionCommon;
+use crate::kit::build::Builder;
+use crate::kit::document::Item;
 use serde::Deserialize;
 use std::sync::Arc;
 use toml::Spanned;
@@ -102,6 +102,7 @@ pub fn build(
         supersede: supersede.map(|s| s.ok_or(())).transpose().ok()?,
         retire_group: retire_group?,
         timeout: common.timeout,
+        settings: super::settings::SlackConfig::of(builder.sections),
         ordering: Some(ordering),
     }))
 }
@@ -231,6 +232,7 @@ pub fn poster(
     token: crate::secret::Secret,
     api_url: String,
     timeout: std::time::Duration,
+    settings: super::settings::SlackConfig,
 ) -> SlackAction {
     SlackAction {
         token,
@@ -246,6 +248,11 @@ pub fn poster(
         supersede: None,
         retire_group: None,
         timeout,
+        settings,
         ordering: None,
     }
+}
+
+pub fn options() -> Vec<String> {
+    crate::kit::keys::keys_of::<Options>()
 }

@@ -1,7 +1,9 @@
 //! Slack Web API facts: how its answers classify. Slack answers most errors with HTTP 200
 //! and `{"ok": false, "error": "..."}`, so the body decides, not the status.
 
+use crate::action::Outcome;
 use serde::Deserialize;
+use serde_json::json;
 use std::time::Duration;
 
 pub const DEFAULT_API_URL: &str = "https://slack.com/api";
@@ -38,63 +40,44 @@ pub struct Answer {
     pub ts: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    /// The call worked; `channel` is the channel id and `ts` the message's timestamp.
-    Done {
-        channel: Option<String>,
-        ts: Option<String>,
-    },
-    /// Slack asked to slow down: try again after this, without using up the schedule.
-    RateLimited { retry_after: Duration },
-    /// Worth retrying on the schedule.
-    Transient { error: String },
-    /// Retrying cannot help; `credential` marks a bad token.
-    Permanent { error: String, credential: bool },
-}
-
-/// Classify an answer from its HTTP status, `Retry-After` and body.
+/// Classify an answer from its HTTP status, `Retry-After` and body. A posted or updated
+/// message's facts are its `channel` (the id) and `ts`.
 pub fn classify(status: u16, retry_after: Option<Duration>, body: &str) -> Outcome {
+    let rate_limited = || Outcome::RateLimited {
+        wait: retry_after.unwrap_or(DEFAULT_RATE_LIMIT_WAIT),
+        error: "ratelimited".into(),
+    };
     if status == 429 {
-        return Outcome::RateLimited {
-            retry_after: retry_after.unwrap_or(DEFAULT_RATE_LIMIT_WAIT),
-        };
+        return rate_limited();
     }
     if status >= 500 {
-        return Outcome::Transient {
-            error: format!("HTTP {status} from Slack"),
-        };
+        return Outcome::transient(format!("HTTP {status} from Slack"));
     }
     let answer: Answer = match serde_json::from_str(body) {
         Ok(answer) => answer,
         Err(_) if status == 200 => {
-            return Outcome::Transient {
-                error: "Slack answered with something other than JSON".into(),
-            };
+            return Outcome::transient("Slack answered with something other than JSON");
         }
-        Err(_) => {
-            return Outcome::Permanent {
+        Err(_) if status == 401 => {
+            return Outcome::Credential {
                 error: format!("HTTP {status} from Slack"),
-                credential: status == 401,
             };
         }
+        Err(_) => return Outcome::permanent(format!("HTTP {status} from Slack")),
     };
     if answer.ok {
-        return Outcome::Done {
-            channel: answer.channel,
-            ts: answer.ts,
+        let facts = match (answer.channel, answer.ts) {
+            (Some(channel), Some(ts)) => json!({ "channel": channel, "ts": ts }),
+            _ => serde_json::Value::Null,
         };
+        return Outcome::Done { facts };
     }
     let error = answer.error.unwrap_or_else(|| "unknown_error".to_string());
     match error.as_str() {
-        "ratelimited" | "rate_limited" => Outcome::RateLimited {
-            retry_after: retry_after.unwrap_or(DEFAULT_RATE_LIMIT_WAIT),
-        },
-        e if TRANSIENT_ERRORS.contains(&e) => Outcome::Transient { error },
-        e => Outcome::Permanent {
-            credential: CREDENTIAL_ERRORS.contains(&e),
-            error,
-        },
+        "ratelimited" | "rate_limited" => rate_limited(),
+        e if TRANSIENT_ERRORS.contains(&e) => Outcome::transient(error),
+        e if CREDENTIAL_ERRORS.contains(&e) => Outcome::Credential { error },
+        _ => Outcome::permanent(error),
     }
 }
 
@@ -112,13 +95,14 @@ mod tests {
         assert_eq!(
             classify(200, None, ok),
             Outcome::Done {
-                channel: Some("C1".into()),
-                ts: Some("111.222".into())
+                facts: json!({"channel": "C1", "ts": "111.222"})
             }
         );
-        let permanent = |error: &str, credential: bool| Outcome::Permanent {
-            error: error.into(),
-            credential,
+        let permanent = |error: &str, credential: bool| match credential {
+            true => Outcome::Credential {
+                error: error.into(),
+            },
+            false => Outcome::permanent(error),
         };
         for (error, credential) in [
             ("channel_not_found", false),
@@ -140,20 +124,20 @@ mod tests {
         assert_eq!(
             classify(429, secs(3), limited),
             Outcome::RateLimited {
-                retry_after: Duration::from_secs(3)
+                wait: Duration::from_secs(3),
+                error: "ratelimited".into()
             }
         );
         assert_eq!(
             classify(200, None, limited),
             Outcome::RateLimited {
-                retry_after: Duration::from_secs(1)
+                wait: Duration::from_secs(1),
+                error: "ratelimited".into()
             }
         );
         assert_eq!(
             classify(200, None, r#"{"ok":false,"error":"internal_error"}"#),
-            Outcome::Transient {
-                error: "internal_error".into()
-            }
+            Outcome::transient("internal_error")
         );
         assert!(matches!(classify(503, None, ""), Outcome::Transient { .. }));
         assert!(matches!(

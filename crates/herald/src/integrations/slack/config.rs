@@ -1,9 +1,9 @@
 //! `kind = "slack"`: `tolerance` (default 5 minutes) bounds the request timestamp's age.
 
 use super::SlackSource;
-use crate::config::build::Builder;
-use crate::config::document::Item;
 use crate::ingress::source::Source;
+use crate::kit::build::Builder;
+use crate::kit::document::Item;
 use crate::secret::Secret;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -26,4 +26,8 @@ pub fn build(
     let options: Options = builder.options(options)?;
     let tolerance = builder.duration_or(&options.tolerance, DEFAULT_TOLERANCE)?;
     Some(Arc::new(SlackSource::new(secrets, tolerance)))
+}
+
+pub fn options() -> Vec<String> {
+    crate::kit::keys::keys_of::<Options>()
 }

@@ -11,9 +11,9 @@
 //! | 5 | update the root (`update`) |
 //! | 6… | supersede: a notice in each older thread of the group, then on its root |
 
-use super::action::{IfMissing, REF_KIND, SlackAction};
+use super::action::{FollowPost, IfMissing, REF_KIND, SlackAction};
 use crate::action::{ActionInput, Plan, PlanError, PlannedRequest, RefKey, Remember};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 const ROOT: usize = 0;
 const FIRST_REPLY: usize = 1;
@@ -148,15 +148,22 @@ fn missing(
         let mut reply = action
             .request("chat.postMessage", body, purpose)?
             .step(FIRST_REPLY);
-        reply.follow_previous = Some("thread_ts");
-        reply.remember = Some(Remember::Replied {
-            key: key.clone(),
-            known: None,
-            group: group.clone(),
-        });
+        reply = reply.following(FollowPost { field: "thread_ts" });
+        reply.remember = Some(replied(key, None, group));
         requests.push(reply);
     }
     Ok(Some(requests))
+}
+
+/// One more reply in the key's thread.
+fn replied(key: &RefKey, known: Option<Value>, group: &Option<String>) -> Remember {
+    Remember::Update {
+        key: key.clone(),
+        known,
+        set: Map::new(),
+        count: Some("replies"),
+        group: group.clone(),
+    }
 }
 
 /// The key's message exists: continue a full thread, reply, update.
@@ -195,13 +202,9 @@ fn existing(
             .request("chat.postMessage", body, purpose)?
             .step(REPLY);
         if target.is_none() {
-            reply.follow_previous = Some("thread_ts");
+            reply = reply.following(FollowPost { field: "thread_ts" });
         }
-        reply.remember = Some(Remember::Replied {
-            key: key.clone(),
-            known: known_data.clone(),
-            group: group.clone(),
-        });
+        reply.remember = Some(replied(key, known_data.clone(), group));
         requests.push(reply);
     }
     if action.update {
@@ -217,12 +220,13 @@ fn existing(
         );
         let mut update = action.request("chat.update", body, purpose)?.step(UPDATE);
         if target.is_none() {
-            update.follow_previous = Some("ts");
+            update = update.following(FollowPost { field: "ts" });
         }
-        update.remember = Some(Remember::Retext {
+        update.remember = Some(Remember::Update {
             key: key.clone(),
-            text,
             known: known_data,
+            set: Map::from_iter([("text".to_string(), json!(text))]),
+            count: None,
             group: group.clone(),
         });
         requests.push(update);

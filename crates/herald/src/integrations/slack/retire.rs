@@ -4,12 +4,16 @@
 //! on its root, and is forgotten. Run it from a schedule (`[schedules.NAME]`).
 
 use super::action::REF_KIND;
-use crate::action::{Action, ActionDeps, ActionInput, AttemptReport, Plan, PlanError, StoredRef};
-use crate::config::actions::ActionCommon;
-use crate::config::build::Builder;
-use crate::config::document::Item;
+use crate::action::{
+    Action, ActionInput, Outcome, Plan, PlanError, PlannedRequest, Runbook, StoredRef,
+};
+use crate::kit::ActionCommon;
+use crate::kit::build::Builder;
+use crate::kit::document::Item;
 use crate::secret::Secret;
+use crate::transport::Answer;
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -54,7 +58,9 @@ impl Action for SlackRetire {
                 &data,
                 notice,
                 "retired",
-                2 * index,
+                // Retired threads are forgotten, so a new plan lists only what is left:
+                // numbered from the steps done, it always runs whole.
+                input.done + 2 * index,
             )?);
         }
         if requests.is_empty() {
@@ -63,10 +69,12 @@ impl Action for SlackRetire {
         Ok(Plan::stepped(requests))
     }
 
-    async fn execute(&self, plan: &Plan, deps: &ActionDeps, _done: usize) -> AttemptReport {
-        // Retired threads are forgotten, so a new plan lists only what is left: it always
-        // runs from its start.
-        self.poster.execute(plan, deps, 0).await
+    fn credential_runbook(&self) -> Runbook {
+        self.poster.credential_runbook()
+    }
+
+    fn classify(&self, request: &PlannedRequest, answer: &Answer, now: DateTime<Utc>) -> Outcome {
+        self.poster.classify(request, answer, now)
     }
 }
 
@@ -114,13 +122,18 @@ pub fn build(
         None => Some(super::action::default_api_url()),
     };
     let token = token?;
-    let poster = super::action_config::poster(token, api_url?, common.timeout);
+    let settings = super::settings::SlackConfig::of(builder.sections);
+    let poster = super::action_config::poster(token, api_url?, common.timeout, settings);
     Some(Arc::new(SlackRetire {
         poster,
         keep: options.keep.unwrap_or(DEFAULT_KEEP),
         newer_than: newer_than?,
         notice: options.notice.unwrap_or_else(|| DEFAULT_NOTICE.to_string()),
     }))
+}
+
+pub fn options() -> Vec<String> {
+    crate::kit::keys::keys_of::<Options>()
 }
 
 #[cfg(test)]

@@ -2,10 +2,10 @@
 //! base64 keys.
 
 use super::StandardWebhooksSource;
-use crate::config::build::Builder;
-use crate::config::document::Item;
 use crate::ingress::source::Source;
 use crate::integrations::slack::config::DEFAULT_TOLERANCE;
+use crate::kit::build::Builder;
+use crate::kit::document::Item;
 use crate::secret::Secret;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -32,4 +32,8 @@ pub fn build(
             None
         }
     }
+}
+
+pub fn options() -> Vec<String> {
+    crate::kit::keys::keys_of::<Options>()
 }

@@ -4,10 +4,10 @@
 //! the URL's query string too.
 
 use super::{TokenParams, TokenSource};
-use crate::config::build::Builder;
-use crate::config::document::Item;
 use crate::ingress::source::Source;
 use crate::integrations::generic_hmac::config::header_name;
+use crate::kit::build::Builder;
+use crate::kit::document::Item;
 use crate::secret::Secret;
 use http::header::AUTHORIZATION;
 use serde::Deserialize;
@@ -75,4 +75,8 @@ pub fn build(
     Some(Arc::new(
         TokenSource::new(params, secrets).with_query_params(options.query_params),
     ))
+}
+
+pub fn options() -> Vec<String> {
+    crate::kit::keys::keys_of::<Options>()
 }

@@ -1,5 +1,9 @@
-use super::*;
-use crate::config::interpolate::EnvLookup;
+//! Loading configuration files with every integration herald is built with.
+
+use herald::config::{Loaded, StorageConfig, from_text};
+use herald::integrations::slack::settings::SlackConfig;
+use herald::kit::diagnostic;
+use herald::kit::interpolate::EnvLookup;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -13,7 +17,12 @@ fn env() -> EnvLookup {
 }
 
 fn load(text: &str) -> Result<Loaded, diagnostic::Report> {
-    from_text(Path::new("/etc/herald/herald.toml"), text, env())
+    from_text(
+        Path::new("/etc/herald/herald.toml"),
+        text,
+        env(),
+        &herald::integrations::catalog(),
+    )
 }
 
 const VALID: &str = r#"
@@ -277,7 +286,10 @@ fn a_keyed_slack_reply_from_another_rule_loads() {
     )
     .unwrap();
     assert_eq!(loaded.config.actions["a"].kind, "slack");
-    assert_eq!(loaded.config.slack, SlackConfig::default());
+    assert_eq!(
+        SlackConfig::of(&loaded.config.sections),
+        SlackConfig::default()
+    );
 }
 
 #[test]
@@ -286,11 +298,9 @@ fn slack_pacing_is_configurable_and_checked() {
         "{SLACK_BASE}\n[slack]\npace = \"250ms\"\nburst = 5\n\n[actions.a]\nkind = \"log\""
     );
     let loaded = load(&text).unwrap();
-    assert_eq!(
-        loaded.config.slack.pace,
-        std::time::Duration::from_millis(250)
-    );
-    assert_eq!(loaded.config.slack.burst, 5);
+    let slack = SlackConfig::of(&loaded.config.sections);
+    assert_eq!(slack.pace, std::time::Duration::from_millis(250));
+    assert_eq!(slack.burst, 5);
     let bad = format!("{SLACK_BASE}\n[slack]\nburst = 0\n\n[actions.a]\nkind = \"log\"");
     let report = load(&bad).err().unwrap().to_string();
     assert!(report.contains("`burst` must be at least 1"), "{report}");

@@ -1,8 +1,10 @@
-//! Sending a planned request and reading the answer, shared by every action that speaks
-//! HTTP. Redirects are never followed: a redirect could leave the allowed hosts.
+//! The HTTP transport every action's requests go through: one client, one way to send a
+//! planned request and read the answer. Redirects are never followed: a redirect could
+//! leave the allowed hosts.
 
-use crate::action::{ActionDeps, PlannedRequest};
+use crate::action::PlannedRequest;
 use crate::core::classify::parse_retry_after;
+use chrono::{DateTime, Utc};
 use http::HeaderMap;
 use std::time::Duration;
 
@@ -16,9 +18,9 @@ pub struct Answer {
 
 impl Answer {
     /// The `Retry-After` the destination asked for, if any.
-    pub fn retry_after(&self, deps: &ActionDeps) -> Option<Duration> {
+    pub fn retry_after(&self, now: DateTime<Utc>) -> Option<Duration> {
         let value = self.headers.get(http::header::RETRY_AFTER)?.to_str().ok()?;
-        parse_retry_after(value, deps.clock.now())
+        parse_retry_after(value, now)
     }
 }
 
@@ -32,10 +34,14 @@ pub fn client() -> reqwest::Client {
         .expect("the HTTP client configuration is static and valid")
 }
 
-/// Send once. `Err` carries a transport error (connect, timeout, reset) as text.
-pub async fn send(request: &PlannedRequest, deps: &ActionDeps) -> Result<Answer, String> {
-    let mut builder = deps
-        .http
+/// Send once, keeping at most `body_limit` bytes of the answer. `Err` carries a transport
+/// error (connect, timeout, reset) as text.
+pub async fn send(
+    http: &reqwest::Client,
+    request: &PlannedRequest,
+    body_limit: usize,
+) -> Result<Answer, String> {
+    let mut builder = http
         .request(request.method.clone(), request.url.clone())
         .timeout(request.timeout);
     for (name, value) in &request.headers {
@@ -47,7 +53,7 @@ pub async fn send(request: &PlannedRequest, deps: &ActionDeps) -> Result<Answer,
     let mut response = builder.send().await.map_err(describe_error)?;
     let status = response.status().as_u16();
     let headers = response.headers().clone();
-    let body = read_limited(&mut response, deps.response_body_limit).await;
+    let body = read_limited(&mut response, body_limit).await;
     Ok(Answer {
         status,
         headers,

@@ -22,6 +22,8 @@ pub struct Builder<'a> {
     pub used_secrets: &'a mut BTreeSet<String>,
     /// Names templates are registered under, e.g. `action.sink`.
     pub scope: String,
+    /// The integrations' own sections, read before any kind is built.
+    pub sections: &'a super::Sections,
 }
 
 impl Builder<'_> {
