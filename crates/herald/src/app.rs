@@ -4,7 +4,8 @@
 use crate::api::{self, AppState};
 use crate::clock::SharedClock;
 use crate::config::{Config, SharedConfig};
-use crate::monitors::{Monitors, SignatureFailures};
+use crate::ingress::signatures::SignatureFailures;
+use crate::monitors::Monitors;
 use crate::outbox::executor::action_deps;
 use crate::outbox::flusher::Flusher;
 use crate::outbox::{Executor, Worker, WorkerSettings};

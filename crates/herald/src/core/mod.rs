@@ -3,6 +3,7 @@
 
 pub mod classify;
 pub mod context;
+pub mod decide;
 pub mod filters;
 pub mod retry;
 pub mod rules;

@@ -83,6 +83,9 @@ pub struct Reply {
     pub body: Value,
 }
 
+/// Request headers never stored, whatever the source kind: HTTP's own credentials.
+pub const HTTP_CREDENTIAL_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cookie"];
+
 /// A webhook source kind: how its requests are authenticated and read.
 pub trait Source: Send + Sync + 'static {
     /// The configuration `kind` this implements, e.g. `github`.
@@ -95,8 +98,9 @@ pub trait Source: Send + Sync + 'static {
     /// Read a verified request.
     fn parse(&self, request: &RawRequest<'_>) -> Result<Parsed, ParseError>;
 
-    /// Headers that carry credentials for this source and must not be stored with the
-    /// event. Common signature and auth headers are dropped anyway.
+    /// Headers that carry credentials for this source (its signature, its token) and must
+    /// not be stored with the event. HTTP's own (`HTTP_CREDENTIAL_HEADERS`) are dropped
+    /// anyway.
     fn credential_headers(&self) -> Vec<HeaderName> {
         Vec::new()
     }

@@ -1,11 +1,11 @@
 //! What each monitor kind observes, from the store's health summary, the recorded states
 //! and the clock. Pure: the runtime in `mod.rs` does the reading and writing.
 
-use super::decide::{Notice, Observation, SubjectState};
 use super::runbook::credential_runbook;
 use crate::action::Runbook;
 use crate::config::Config;
 use crate::config::monitors::Staleness;
+use crate::core::decide::{Notice, Observation, SubjectState};
 use chrono::{DateTime, Utc};
 use herald_store::model::{ActionHealth, FailureKind};
 use serde_json::json;

@@ -1,25 +1,22 @@
 //! Monitors: herald watching itself. Each check reads the store's health summary (and,
 //! for staleness, the events since the last check), decides per subject with the shared
-//! state machine (`decide.rs`), and emits alert and recovery events from the `herald`
+//! state machine (`core/decide.rs`), and emits alert and recovery events from the `herald`
 //! source, which rules route like any other event. States live in the store and every
 //! alert has a dedup key naming its outage, so a restart neither forgets nor repeats an
 //! alert, and several processes send it once.
 
 mod checks;
-pub mod decide;
 mod runbook;
-mod signatures;
-
-pub use signatures::SignatureFailures;
 
 use crate::clock::SharedClock;
 use crate::config::SharedConfig;
 use crate::config::monitors::{MonitorCheck, MonitorConfig, Staleness};
 use crate::core::context::stored_event_context;
+use crate::core::decide::{Observation, SubjectState, Transition, decide};
+use crate::ingress::signatures::SignatureFailures;
 use crate::services::Ingest;
 use crate::telemetry;
 use chrono::{DateTime, Utc};
-use decide::{Observation, SubjectState, Transition, decide};
 use herald_store::model::{EventQuery, Health, MonitorState};
 use herald_store::{SharedStore, StoreError};
 use serde_json::json;

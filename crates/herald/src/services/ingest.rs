@@ -7,8 +7,10 @@ use crate::config::{Config, SharedConfig, SourceConfig};
 use crate::core::context::{inbound_context, new_event_context};
 use crate::core::rules::{HERALD_SOURCE, route};
 use crate::core::window::WindowSpec;
-use crate::ingress::source::{ParseError, Parsed, RawRequest, Reply, VerifyError};
-use crate::monitors::SignatureFailures;
+use crate::ingress::signatures::SignatureFailures;
+use crate::ingress::source::{
+    HTTP_CREDENTIAL_HEADERS, ParseError, Parsed, RawRequest, Reply, VerifyError,
+};
 use crate::telemetry;
 use herald_store::model::{
     AppendOutcome, EventWithDeliveries, JsonText, NewDelivery, NewEvent, WindowEntry,
@@ -20,18 +22,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::Notify;
 use uuid::Uuid;
-
-/// Request headers never stored, whatever the source kind: they carry credentials.
-const CREDENTIAL_HEADERS: &[&str] = &[
-    "authorization",
-    "proxy-authorization",
-    "cookie",
-    "x-hub-signature",
-    "x-hub-signature-256",
-    "x-slack-signature",
-    "circleci-signature",
-    "webhook-signature",
-];
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -349,7 +339,7 @@ fn stored_headers(headers: &HeaderMap, source: &SourceConfig) -> BTreeMap<String
     let credential = source.source.credential_headers();
     let mut stored: BTreeMap<String, String> = BTreeMap::new();
     for (name, value) in headers {
-        if CREDENTIAL_HEADERS.contains(&name.as_str()) || credential.contains(name) {
+        if HTTP_CREDENTIAL_HEADERS.contains(&name.as_str()) || credential.contains(name) {
             continue;
         }
         let Ok(value) = value.to_str() else { continue };

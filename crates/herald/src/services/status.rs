@@ -2,7 +2,7 @@
 //! `herald status` and `GET /api/status` show.
 
 use crate::config::Config;
-use crate::monitors::decide::SubjectState;
+use crate::core::decide::SubjectState;
 use herald_store::model::{Health, Timestamp};
 use herald_store::{SharedStore, StoreError};
 use serde::Serialize;

@@ -2,6 +2,7 @@
 //! noted), fake destinations on port 0, and an injected clock.
 
 mod admin;
+mod circleci_pipeline;
 mod cli;
 mod config_load;
 mod crash;

@@ -1,8 +1,11 @@
-//! CircleCI webhooks: `circleci-signature: v1=<hex>[,v2=…]`, HMAC-SHA256 over the raw body.
+//! CircleCI: webhooks signed with `circleci-signature: v1=<hex>[,v2=…]` (HMAC-SHA256 over
+//! the raw body), and the `circleci-pipeline` action (API v2).
 
-use crate::kit::{Integration, SourceKind};
+use crate::kit::{ActionKind, Integration, SourceKind};
 
 pub mod config;
+pub mod pipeline;
+pub mod pipeline_config;
 mod source;
 #[cfg(test)]
 mod tests;
@@ -16,6 +19,11 @@ pub const INTEGRATION: Integration = Integration {
         build: config::build,
         default_max_body: 5 << 20,
         options: config::options,
+    }],
+    actions: &[ActionKind {
+        name: pipeline::KIND,
+        build: pipeline_config::build,
+        options: pipeline_config::options,
     }],
     ..Integration::named("circleci")
 };

@@ -315,3 +315,17 @@ async fn deployment_id(input: &ActionInput<'_>, key: &str) -> Result<u64, PlanEr
         .and_then(|data| data["id"].as_u64())
         .ok_or_else(|| PlanError::Invalid(format!("no deployment recorded for key {key:?}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::RUNBOOK;
+
+    #[test]
+    fn the_runbook_names_the_machine_user_the_classic_token_and_its_scope() {
+        let steps = RUNBOOK.before.join("\n");
+        assert!(steps.contains("machine user"), "{steps}");
+        assert!(steps.contains("classic"), "{steps}");
+        assert!(steps.contains("`repo`"), "{steps}");
+        assert!(RUNBOOK.after[0].starts_with("Revoke the old token"));
+    }
+}
