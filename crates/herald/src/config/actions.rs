@@ -147,3 +147,8 @@ fn exponential(raw: &Spanned<RawRetry>, builder: &mut Builder<'_>) -> Option<Bac
         max_attempts,
     })
 }
+
+/// The keys every action kind shares (for the reference check).
+pub(super) fn shared_keys() -> Vec<String> {
+    crate::kit::keys::keys_of::<SharedOptions>()
+}

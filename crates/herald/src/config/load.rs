@@ -22,7 +22,7 @@ use std::sync::Arc;
 use toml::Spanned;
 
 /// herald's own sections; each integration adds its own (`[slack]`).
-const SECTIONS: &[&str] = &[
+pub(super) const SECTIONS: &[&str] = &[
     "server",
     "storage",
     "retention",

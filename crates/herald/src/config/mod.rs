@@ -5,6 +5,7 @@ pub mod actions;
 mod load;
 pub mod model;
 pub mod monitors;
+pub mod reference;
 pub mod rules;
 pub mod schedules;
 mod sections;

@@ -4,6 +4,7 @@ use crate::core::context::EVENT_VARIABLES;
 use crate::core::template::{Escape, ExprRef, TemplateRef};
 use crate::kit::build::Builder;
 use crate::kit::document::{self, Item};
+use crate::kit::keys::keys_of;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -247,3 +248,26 @@ pub fn interval(item: Option<Item<'_>>, builder: &mut Builder<'_>) -> Option<Dur
 
 /// Monitors by name.
 pub type Monitors = BTreeMap<String, MonitorConfig>;
+
+/// Each monitor kind and the keys it accepts, and `[monitoring]`'s (for the reference
+/// check).
+pub(super) fn reference_keys() -> (Vec<(&'static str, Vec<String>)>, Vec<String>) {
+    let with_kind = |mut keys: Vec<String>| {
+        keys.push("kind".to_string());
+        keys
+    };
+    let kinds = KINDS
+        .iter()
+        .map(|&kind| {
+            let own = match kind {
+                "staleness" => keys_of::<StalenessOptions>(),
+                "signature-failures" => keys_of::<SignatureOptions>(),
+                // A credential monitor alerts on the first failure: no threshold.
+                "credential" => vec!["actions".to_string()],
+                _ => keys_of::<ActionsOptions>(),
+            };
+            (kind, with_kind(own))
+        })
+        .collect();
+    (kinds, keys_of::<RawMonitoring>())
+}

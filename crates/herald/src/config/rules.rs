@@ -108,3 +108,8 @@ pub(super) fn event_globs(
     }
     (globs.len() == raw.len()).then_some(globs)
 }
+
+/// The keys a rule accepts, its window's included (for the reference check).
+pub(super) fn reference_keys() -> Vec<String> {
+    crate::kit::keys::keys_of::<RawRule>()
+}

@@ -47,3 +47,8 @@ pub fn build_schedule(
         zone: zone?,
     })
 }
+
+/// The keys a schedule accepts (for the reference check).
+pub(super) fn reference_keys() -> Vec<String> {
+    crate::kit::keys::keys_of::<RawSchedule>()
+}

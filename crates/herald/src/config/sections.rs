@@ -5,6 +5,7 @@ use super::model::{DEFAULT_LISTEN, DeliveryConfig, RetentionConfig, ServerConfig
 use crate::core::retry::RetryPolicy;
 use crate::kit::build::Builder;
 use crate::kit::document::Item;
+use crate::kit::keys::keys_of;
 use crate::kit::units::{self, RawSize};
 use crate::secret::Secret;
 use serde::Deserialize;
@@ -211,4 +212,14 @@ fn age_or_never(
         Some(text) => builder.duration(text).map(Some),
         None => Some(Some(default)),
     }
+}
+
+/// herald's own sections and the keys each accepts (for the reference check).
+pub(super) fn reference_keys() -> Vec<(&'static str, Vec<String>)> {
+    vec![
+        ("server", keys_of::<RawServer>()),
+        ("storage", keys_of::<RawStorage>()),
+        ("retention", keys_of::<RawRetention>()),
+        ("delivery", keys_of::<RawDelivery>()),
+    ]
 }

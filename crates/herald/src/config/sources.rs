@@ -79,3 +79,8 @@ pub fn build_source(
         dedup_key: dedup_key.map(|e| e.ok_or(())).transpose().ok()?,
     })
 }
+
+/// The keys every source kind shares (for the reference check).
+pub(super) fn shared_keys() -> Vec<String> {
+    crate::kit::keys::keys_of::<SharedOptions>()
+}

@@ -91,3 +91,41 @@ fn every_example_loads() {
     }
     assert!(checked >= 3);
 }
+
+fn reference() -> String {
+    std::fs::read_to_string(repository().join("examples/reference.toml")).unwrap()
+}
+
+#[test]
+fn the_reference_shows_every_section_kind_and_key() {
+    let catalog = herald::integrations::catalog();
+    let missing = herald::config::reference::missing(&reference(), &catalog);
+    assert!(
+        missing.is_empty(),
+        "examples/reference.toml is missing:\n{}",
+        missing.join("\n")
+    );
+}
+
+#[test]
+fn removing_a_key_from_the_reference_fails_the_check() {
+    let catalog = herald::integrations::catalog();
+    let text = reference();
+    for (line, key) in [
+        ("max_replies = ", "`max_replies`"),
+        ("project_slug = ", "`project_slug`"),
+        ("quiet = ", "`window.quiet`"),
+    ] {
+        let without: String = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with(line))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_ne!(without, text, "the reference shows {line}");
+        let missing = herald::config::reference::missing(&without, &catalog);
+        assert!(
+            missing.iter().any(|m| m.contains(key)),
+            "{key}: {missing:?}"
+        );
+    }
+}
