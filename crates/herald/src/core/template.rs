@@ -17,6 +17,8 @@ use std::sync::Arc;
 const FUEL: u64 = 2_000_000;
 const REDACT_FLAG: &str = "__herald_redact";
 const REDACTED: &str = "[redacted]";
+/// Interpolated values shorter than this are not redacted (see `redacting`).
+const MIN_REDACTED: usize = 4;
 
 /// How rendered values are escaped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +38,9 @@ pub struct ExprRef(String);
 pub struct TemplateRef {
     name: String,
     uses_secrets: bool,
+    /// Values `${env:…}` / `${file:…}` wrote into the template's text, and how each is
+    /// shown instead.
+    interpolated: Arc<[(String, String)]>,
 }
 
 /// A template failed on one input.
@@ -163,7 +168,32 @@ impl TemplateEngine {
         Ok(TemplateRef {
             name: full_name,
             uses_secrets: source.contains("secret"),
+            interpolated: Arc::from([]),
         })
+    }
+
+    /// `template`, with the values interpolated into its text redacted when it is shown.
+    /// Values shorter than `MIN_REDACTED` (a port, a flag) are left: redacting them would
+    /// blank out the text around every digit.
+    pub fn redacting(&self, template: TemplateRef, values: Vec<String>) -> TemplateRef {
+        let mut values: Vec<(String, String)> = values
+            .into_iter()
+            .filter(|value| value.chars().count() >= MIN_REDACTED)
+            .flat_map(|value| {
+                // As written, and as a JSON template escapes it.
+                let escaped = serde_json::to_string(&value).unwrap_or_default();
+                let escaped = escaped.trim_matches('"').to_string();
+                let shown = redacted_form(&value);
+                [(escaped, shown.clone()), (value, shown)]
+            })
+            .collect();
+        // The longest first, so a value inside another is not left half shown.
+        values.sort_by_key(|(value, _)| std::cmp::Reverse(value.len()));
+        values.dedup();
+        TemplateRef {
+            interpolated: Arc::from(values),
+            ..template
+        }
     }
 
     /// Whether the expression is true for this context (Jinja truthiness).
@@ -196,12 +226,38 @@ impl TemplateEngine {
         template: &TemplateRef,
         context: &Value,
     ) -> Result<String, RenderError> {
-        if !template.uses_secrets {
-            return self.render(template, context);
+        let mut shown = if template.uses_secrets {
+            let flag = Value::from(BTreeMap::from([(REDACT_FLAG, true)]));
+            let flagged = merge_maps([flag, context.clone()]);
+            self.render(template, &flagged)?
+        } else {
+            self.render(template, context)?
+        };
+        for (value, instead) in template.interpolated.iter() {
+            if shown.contains(value.as_str()) {
+                shown = shown.replace(value.as_str(), instead);
+            }
         }
-        let flag = Value::from(BTreeMap::from([(REDACT_FLAG, true)]));
-        let flagged = merge_maps([flag, context.clone()]);
-        self.render(template, &flagged)
+        Ok(shown)
+    }
+}
+
+/// How an interpolated value is shown: a URL keeps its origin, so a dry run still says
+/// where a request goes (a Slack webhook URL's secret is its path); anything else is
+/// `[redacted]`.
+fn redacted_form(value: &str) -> String {
+    let Ok(url) = url::Url::parse(value) else {
+        return REDACTED.to_string();
+    };
+    if !url.has_host() {
+        return REDACTED.to_string();
+    }
+    let origin = url.origin().ascii_serialization();
+    if url.as_str() == format!("{origin}/") {
+        // Nothing beyond where it goes: nothing to hide.
+        value.to_string()
+    } else {
+        format!("{origin}/{REDACTED}")
     }
 }
 

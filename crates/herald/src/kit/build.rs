@@ -95,8 +95,30 @@ impl Builder<'_> {
         source: &Spanned<String>,
         escape: Escape,
     ) -> Option<TemplateRef> {
-        let text = self.interpolate(source)?;
-        self.template_text(part, &Spanned::new(source.span(), text), escape)
+        let (text, values) = self.interpolate_with_values(source)?;
+        self.template_redacting(part, &Spanned::new(source.span(), text), escape, values)
+    }
+
+    /// As `interpolate`, with the values the references brought in (to redact when shown).
+    pub fn interpolate_with_values(
+        &mut self,
+        value: &Spanned<String>,
+    ) -> Option<(String, Vec<String>)> {
+        let result = self.interpolator.resolve_with_values(value);
+        self.diagnostics.take(result)
+    }
+
+    /// A template of resolved text that shows `values` (what references brought in) as
+    /// `[redacted]`.
+    pub fn template_redacting(
+        &mut self,
+        part: &str,
+        source: &Spanned<String>,
+        escape: Escape,
+        values: Vec<String>,
+    ) -> Option<TemplateRef> {
+        let template = self.template_text(part, source, escape)?;
+        Some(self.templates.redacting(template, values))
     }
 
     /// Like [`Builder::template`], for text whose references are already resolved.

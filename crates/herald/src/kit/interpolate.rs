@@ -29,7 +29,17 @@ impl Interpolator {
 
     /// Replace every reference in the value. Errors name the variable or file, never a value.
     pub fn resolve(&self, value: &Spanned<String>) -> Result<String, Diagnostic> {
+        self.resolve_with_values(value).map(|(text, _)| text)
+    }
+
+    /// As `resolve`, with the values the references resolved to: what `${env:…}` and
+    /// `${file:…}` bring in may be a credential, and is redacted wherever it is shown.
+    pub fn resolve_with_values(
+        &self,
+        value: &Spanned<String>,
+    ) -> Result<(String, Vec<String>), Diagnostic> {
         let text = value.get_ref();
+        let mut values = Vec::new();
         let mut out = String::with_capacity(text.len());
         let mut rest = text.as_str();
         while let Some(start) = rest.find('$') {
@@ -42,7 +52,9 @@ impl Interpolator {
                 let end = reference.find('}').ok_or_else(|| {
                     Diagnostic::error(value.span(), "unterminated ${...} reference")
                 })?;
-                out.push_str(&self.lookup(&reference[..end], value)?);
+                let resolved = self.lookup(&reference[..end], value)?;
+                out.push_str(&resolved);
+                values.push(resolved);
                 rest = &reference[end + 1..];
             } else {
                 out.push('$');
@@ -50,7 +62,7 @@ impl Interpolator {
             }
         }
         out.push_str(rest);
-        Ok(out)
+        Ok((out, values))
     }
 
     fn lookup(&self, reference: &str, value: &Spanned<String>) -> Result<String, Diagnostic> {

@@ -15,6 +15,7 @@ mod monitors;
 mod pact_slack;
 mod postgres;
 mod presets;
+mod redaction;
 mod shutdown;
 mod slack_actions;
 mod support;

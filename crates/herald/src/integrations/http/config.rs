@@ -43,12 +43,13 @@ pub fn build(
     let options: Options = builder.options(options)?;
     let method = method(options.method.as_ref(), builder);
     let url_text = builder
-        .interpolate(&options.url)
-        .map(|text| Spanned::new(options.url.span(), text));
+        .interpolate_with_values(&options.url)
+        .map(|(text, values)| (Spanned::new(options.url.span(), text), values));
     let allowed_hosts = url_text
         .as_ref()
-        .and_then(|url| allowed_hosts(url, options.allowed_hosts.as_deref(), builder));
-    let url = url_text.and_then(|url| builder.template_text("url", &url, Escape::None));
+        .and_then(|(url, _)| allowed_hosts(url, options.allowed_hosts.as_deref(), builder));
+    let url = url_text
+        .and_then(|(url, values)| builder.template_redacting("url", &url, Escape::None, values));
     let headers = headers(&options.headers, builder);
     let escape = match options.format {
         BodyFormat::Json => Escape::Json,
