@@ -43,6 +43,16 @@ impl fmt::Display for Secret {
     }
 }
 
+/// Compares a presented credential with an expected one in constant time. Hashing first
+/// keeps the comparison independent of the expected length too.
+pub fn credential_eq(given: &[u8], expected: &[u8]) -> bool {
+    use sha2::Digest as _;
+    use subtle::ConstantTimeEq as _;
+    let given = sha2::Sha256::digest(given);
+    let expected = sha2::Sha256::digest(expected);
+    given.as_slice().ct_eq(expected.as_slice()).into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 
 use super::AppState;
 use super::error::ApiError;
+use crate::secret::credential_eq;
 use crate::services::query::{DeliveryDetail, DeliveryFilter, EventFilter, ReplayRequest};
 use crate::services::status::StatusReport;
 use crate::services::trial::{TrialError, TrialInput, TrialReport, run_trial};
@@ -14,7 +15,6 @@ use axum::middleware::Next;
 use axum::response::Response;
 use herald_store::model::{Delivery, Event, Window};
 use serde_json::{Value, json};
-use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 pub async fn require_token(
@@ -29,7 +29,8 @@ pub async fn require_token(
     };
     let given = bearer(request.headers())
         .ok_or_else(|| ApiError::Unauthorized("a bearer token is required".into()))?;
-    if !bool::from(given.as_bytes().ct_eq(expected.expose().as_bytes())) {
+    // Hashed first, so the time taken does not tell the token's length.
+    if !credential_eq(given.as_bytes(), expected.expose().as_bytes()) {
         return Err(ApiError::Unauthorized(
             "the bearer token is not valid".into(),
         ));

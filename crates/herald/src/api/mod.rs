@@ -38,6 +38,28 @@ pub struct AppState {
 /// Admin request bodies are small; webhook bodies are limited per source instead.
 const ADMIN_BODY_LIMIT: usize = 1 << 20;
 
+/// Request headers, names and values together, are limited like bodies: no provider sends
+/// more than a few KiB.
+pub const HEADERS_LIMIT: usize = 32 << 10;
+
+/// Refuse a request whose headers exceed `HEADERS_LIMIT` with 431, before any handler.
+async fn limit_headers(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Result<axum::response::Response, error::ApiError> {
+    let size: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if size > HEADERS_LIMIT {
+        return Err(error::ApiError::HeadersTooLarge(format!(
+            "request headers of {size} bytes exceed the limit of {HEADERS_LIMIT}"
+        )));
+    }
+    Ok(next.run(request).await)
+}
+
 pub fn router(state: AppState) -> Router {
     let admin = Router::new()
         .route("/events", get(admin::list_events))
@@ -68,6 +90,7 @@ pub fn router(state: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             state.config.server.request_timeout,
         ))
+        .layer(axum::middleware::from_fn(limit_headers))
         .layer(CatchPanicLayer::new())
         .layer(TraceLayer::new_for_http())
         .with_state(state)

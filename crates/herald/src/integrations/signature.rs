@@ -9,11 +9,11 @@ use chrono::{DateTime, Utc};
 use hmac::{Hmac, KeyInit, Mac};
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use sha2::Digest as _;
 use subtle::{Choice, ConstantTimeEq};
 
 use crate::ingress::source::{Inbound, ParseError, Parsed, RawRequest, VerifyError};
 use crate::secret::Secret;
+pub(crate) use crate::secret::credential_eq;
 
 /// The hash behind an HMAC signature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -88,14 +88,6 @@ pub(crate) fn verify_any<'k>(
     } else {
         Err(VerifyError::SignatureMismatch)
     }
-}
-
-/// Compares a presented credential with an expected one in constant time. Hashing first
-/// keeps the comparison independent of the expected length too.
-pub(crate) fn credential_eq(given: &[u8], expected: &[u8]) -> bool {
-    let given = sha2::Sha256::digest(given);
-    let expected = sha2::Sha256::digest(expected);
-    given.as_slice().ct_eq(expected.as_slice()).into()
 }
 
 /// True when `given` equals any secret; all secrets are compared.

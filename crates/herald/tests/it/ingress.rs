@@ -121,6 +121,20 @@ async fn malformed_oversized_and_unknown_requests_are_refused() {
         .await
         .unwrap();
     assert_eq!(unknown.status(), 404);
+    // Headers are limited too: 40 KiB of them is refused before the source is read.
+    let mut request = app.http.post(app.url("/hooks/github")).body("{}");
+    for n in 0..10 {
+        request = request.header(format!("x-padding-{n}"), "p".repeat(4096));
+    }
+    let headers_too_large = request.send().await.unwrap();
+    assert_eq!(headers_too_large.status(), 431);
+    assert!(
+        headers_too_large
+            .text()
+            .await
+            .unwrap()
+            .contains("exceed the limit of 32768")
+    );
     assert_eq!(stored_events(&app).await, 0);
 }
 

@@ -17,15 +17,27 @@ const EVENT: &str = "X-GitHub-Event";
 const DELIVERY: &str = "X-GitHub-Delivery";
 
 /// Receives GitHub webhook deliveries. Only the SHA-256 signature is accepted; the legacy
-/// SHA-1 `X-Hub-Signature` alone never verifies.
+/// SHA-1 `X-Hub-Signature` alone never verifies. A request without `X-GitHub-Delivery`
+/// does not verify either, unless configured otherwise: without it, a captured body
+/// replayed would be stored again. (`herald send` skips verification, so needs none.)
 #[derive(Debug, Clone)]
 pub struct GithubSource {
     secrets: Vec<Secret>,
+    require_delivery: bool,
 }
 
 impl GithubSource {
     pub fn new(secrets: Vec<Secret>) -> GithubSource {
-        GithubSource { secrets }
+        GithubSource {
+            secrets,
+            require_delivery: true,
+        }
+    }
+
+    /// Whether a request without `X-GitHub-Delivery` is refused (the default).
+    pub fn requiring_delivery(mut self, required: bool) -> Self {
+        self.require_delivery = required;
+        self
     }
 }
 
@@ -36,6 +48,10 @@ impl Source for GithubSource {
 
     fn verify(&self, request: &RawRequest<'_>, _now: DateTime<Utc>) -> Result<(), VerifyError> {
         let header = required_header(request, SIGNATURE)?;
+        // GitHub always sends it; without it a captured body could be stored again.
+        if self.require_delivery {
+            required_header(request, DELIVERY)?;
+        }
         let tag = strip_prefix_ignore_case(header, "sha256=")
             .and_then(|hex| SignatureEncoding::Hex.decode(hex))
             .ok_or(VerifyError::MalformedHeader(SIGNATURE.into()))?;
@@ -53,6 +69,7 @@ impl Source for GithubSource {
             .header(EVENT)
             .filter(|name| !name.is_empty())
             .ok_or_else(|| ParseError::new(format!("missing {EVENT} header")))?;
+        let delivery = request.header(DELIVERY).filter(|id| !id.is_empty());
         let payload = Body::read(request)?.into_document()?;
         if name == "ping" {
             return Ok(Parsed::Reply(ping_reply(&payload)));
@@ -61,11 +78,7 @@ impl Source for GithubSource {
             Some(action) => format!("{name}.{action}"),
             None => name.to_owned(),
         };
-        Ok(event(
-            event_type,
-            request.header(DELIVERY).map(str::to_owned),
-            payload,
-        ))
+        Ok(event(event_type, delivery.map(str::to_owned), payload))
     }
 
     fn credential_headers(&self) -> Vec<HeaderName> {

@@ -16,7 +16,9 @@ fn source() -> GithubSource {
 }
 
 fn signed(body: &str, signature: &str) -> TestRequest {
-    TestRequest::new(body).header("X-Hub-Signature-256", signature)
+    TestRequest::new(body)
+        .header("X-Hub-Signature-256", signature)
+        .header("X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958")
 }
 
 #[test]
@@ -133,7 +135,8 @@ fn form_deliveries_carry_json_in_payload() {
     let request = TestRequest::new(body)
         .form()
         .header("X-GitHub-Event", "pull_request");
-    let inbound = request.event(&source());
+    // A sender without delivery ids, allowed by `require_delivery = false`.
+    let inbound = request.event(&source().requiring_delivery(false));
     assert_eq!(inbound.event_type, "pull_request.closed");
     assert_eq!(inbound.payload, json!({"action": "closed", "number": 7}));
     assert_eq!(inbound.dedup_key, None);
@@ -151,6 +154,17 @@ fn parse_errors() {
         let result: Result<_, ParseError> = request.parse(&source());
         assert!(result.is_err(), "{name}: {result:?}");
     }
+}
+
+#[test]
+fn a_delivery_id_is_required_unless_configured_otherwise() {
+    let without = signed(BODY, GOOD).without("X-GitHub-Delivery");
+    assert_eq!(
+        without.verify(&source(), at(0)),
+        Err(VerifyError::MissingHeader("X-GitHub-Delivery".into()))
+    );
+    let lenient = source().requiring_delivery(false);
+    assert_eq!(without.verify(&lenient, at(0)), Ok(()));
 }
 
 #[test]
