@@ -270,6 +270,13 @@ macro_rules! event_columns {
     };
 }
 
+/// PostgreSQL's events keep a payload `jsonb` cannot hold as text (migration 0007).
+macro_rules! postgres_event_columns {
+    () => {
+        concat!($crate::common::event_columns!(), ", payload_text")
+    };
+}
+
 /// SQLite's events also keep a large payload compressed (migration 0007).
 macro_rules! sqlite_event_columns {
     () => {
@@ -327,7 +334,7 @@ macro_rules! flushed_columns {
 
 pub(crate) use {
     attempt_columns, delivery_columns, event_columns, flushed_columns, monitor_columns,
-    open_window_columns, ref_columns, sqlite_event_columns, window_columns,
+    open_window_columns, postgres_event_columns, ref_columns, sqlite_event_columns, window_columns,
 };
 
 #[cfg(test)]

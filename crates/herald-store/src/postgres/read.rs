@@ -3,7 +3,9 @@
 use super::rows;
 use super::write::key_is_free;
 use crate::Result;
-use crate::common::{attempt_columns, delivery_columns, event_columns, page_limit, ref_columns};
+use crate::common::{
+    attempt_columns, delivery_columns, page_limit, postgres_event_columns, ref_columns,
+};
 use crate::model::*;
 use sqlx::postgres::PgPool;
 use sqlx::{Postgres, QueryBuilder};
@@ -12,7 +14,7 @@ use uuid::Uuid;
 pub(super) async fn get_event(pool: &PgPool, id: Uuid) -> Result<Option<Event>> {
     let row = sqlx::query(concat!(
         "SELECT ",
-        event_columns!(),
+        postgres_event_columns!(),
         " FROM events WHERE id = $1"
     ))
     .bind(id)
@@ -24,7 +26,7 @@ pub(super) async fn get_event(pool: &PgPool, id: Uuid) -> Result<Option<Event>> 
 pub(super) async fn list_events(pool: &PgPool, filter: &EventQuery) -> Result<Vec<Event>> {
     let mut query = QueryBuilder::<Postgres>::new(concat!(
         "SELECT ",
-        event_columns!(),
+        postgres_event_columns!(),
         " FROM events WHERE 1 = 1"
     ));
     if let Some(source) = &filter.source {

@@ -16,7 +16,12 @@ use std::collections::BTreeMap;
 
 pub(super) fn event(row: &PgRow) -> Result<Event> {
     let Json(headers): Json<BTreeMap<String, String>> = row.try_get("headers")?;
-    let Json(payload): Json<Value> = row.try_get("payload")?;
+    // A payload jsonb cannot hold is kept as text (see migration 0007).
+    let payload = match row.try_get::<Option<&str>, _>("payload_text")? {
+        Some(text) => serde_json::from_str(text)
+            .map_err(|error| crate::StoreError::Corrupt(format!("event payload_text: {error}")))?,
+        None => row.try_get::<Json<Value>, _>("payload")?.0,
+    };
     Ok(Event {
         id: row.try_get("id")?,
         source: row.try_get("source")?,

@@ -7,7 +7,7 @@ use super::append::insert_deliveries;
 use super::rows::{self, column};
 use crate::Result;
 use crate::common::{
-    event_columns, flushed_columns, open_window_columns, page_limit, window_columns,
+    flushed_columns, open_window_columns, page_limit, postgres_event_columns, window_columns,
 };
 use crate::model::*;
 use crate::windows::{
@@ -219,7 +219,7 @@ pub(super) async fn window_events(pool: &PgPool, window_id: Uuid) -> Result<Vec<
     // Up to the count at the claim, if claimed: later events belong to the next window.
     let found = sqlx::query(concat!(
         "SELECT ",
-        event_columns!(),
+        postgres_event_columns!(),
         " FROM events e JOIN (
              SELECT we.event_id, we.position FROM window_events we
              JOIN windows w ON w.id = we.window_id

@@ -43,6 +43,31 @@ pub async fn large_payloads_round_trip(store: SharedStore) {
     assert_eq!(listed, expected);
 }
 
+/// JSON allows the character U+0000 (`"\u0000"`) and senders send it; PostgreSQL's
+/// `jsonb` does not hold it. Both backends store such a payload and give it back equal,
+/// whether appended directly or through the writer, read alone, listed or in a window.
+pub async fn payloads_with_nul_round_trip(store: SharedStore) {
+    let mut direct = event("github", Some("nul-1"));
+    direct.payload = json!({ "title": "a\u{0}b", "ok": "plain \\u0000 text" }).into();
+    assert!(direct.payload.as_str().contains("\\u0000"));
+    let mut written = event("github", Some("nul-2"));
+    written.payload = json!({ "list": ["\u{0}", 1] }).into();
+    append(&store, item(direct.clone(), vec![])).await;
+    let (writer, task) = Writer::spawn(store.clone(), 8);
+    writer.append(item(written.clone(), vec![])).await.unwrap();
+    drop(writer);
+    task.await.unwrap();
+    for new in [&direct, &written] {
+        let stored = store.get_event(new.id).await.unwrap().unwrap();
+        assert_eq!(stored, stored_event(new));
+    }
+    let got = store.get_event(direct.id).await.unwrap().unwrap();
+    assert_eq!(got.payload["title"].as_str(), Some("a\u{0}b"));
+    assert_eq!(got.payload["ok"].as_str(), Some("plain \\u0000 text"));
+    let listed = store.list_events(&EventQuery::default()).await.unwrap();
+    assert_eq!(listed.len(), 2);
+}
+
 pub async fn append_round_trips_every_field(store: SharedStore) {
     let mut first = event("github", Some("delivery-1"));
     first.event_type = "pull_request".to_string();

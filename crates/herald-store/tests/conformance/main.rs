@@ -50,6 +50,7 @@ macro_rules! conformance {
 conformance!(
     events::append_round_trips_every_field,
     events::large_payloads_round_trip,
+    events::payloads_with_nul_round_trip,
     events::duplicate_dedup_key_reports_original,
     events::duplicate_within_one_batch,
     events::null_dedup_keys_never_conflict,
