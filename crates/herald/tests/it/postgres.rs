@@ -113,3 +113,30 @@ async fn ingest_dedup_retry_and_delivery_on_postgres() {
     assert_eq!(deliveries[0].attempts, 2);
     assert_eq!(sink.count(), 2);
 }
+
+/// JSON allows `\u0000`; PostgreSQL's jsonb does not. herald stores such an event anyway
+/// and forwards the character as it came.
+#[tokio::test]
+async fn a_payload_holding_nul_is_stored_and_forwarded_on_postgres() {
+    let Some((_database, url)) =
+        FreshDatabase::create("a_payload_holding_nul_is_stored_and_forwarded_on_postgres").await
+    else {
+        return;
+    };
+    let config = GITHUB_TO_SINK.replace(
+        "[storage]\npath = \"herald.db\"",
+        &format!("[storage]\nbackend = \"postgres\"\nurl = \"{url}\""),
+    );
+    let sink = Sink::start().await;
+    let app = spawn_app(&config, &sink.url).await;
+    let body = r#"{"action":"opened","number":5,"title":"a\u0000b"}"#;
+    let response = app
+        .github("pull_request", "nul-1", body, GITHUB_SECRET)
+        .await;
+    assert_eq!(response.status(), 202);
+    assert_eq!(app.deliver().await, 1);
+    let received = sink.received();
+    assert_eq!(received.len(), 1);
+    let forwarded: serde_json::Value = serde_json::from_str(&received[0].body).unwrap();
+    assert_eq!(forwarded["payload"]["title"].as_str(), Some("a\u{0}b"));
+}
