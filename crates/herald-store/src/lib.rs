@@ -114,6 +114,13 @@ pub trait Store: Send + Sync + 'static {
     /// (graceful shutdown).
     async fn release_leases(&self, lease_tokens: &[Uuid]) -> Result<u64>;
 
+    /// Record that process `owner` is alive at `now`, and give back the delivery leases of
+    /// every other process whose last beat is older than `stale_before` (it was killed),
+    /// forgetting it. Returns how many leases were given back. A released delivery's old
+    /// lease token no longer holds it, so a process thought dead that still answers
+    /// records nothing.
+    async fn heartbeat(&self, owner: &str, now: Timestamp, stale_before: Timestamp) -> Result<u64>;
+
     async fn get_delivery(&self, id: Uuid) -> Result<Option<Delivery>>;
 
     /// Newest first.

@@ -8,6 +8,7 @@ use crate::ingress::signatures::SignatureFailures;
 use crate::monitors::Monitors;
 use crate::outbox::executor::action_deps;
 use crate::outbox::flusher::Flusher;
+use crate::outbox::heartbeat::Heartbeat;
 use crate::outbox::{Executor, Worker, WorkerSettings};
 use crate::services::scheduler::Scheduler;
 use crate::services::{Ingest, Queries, retention};
@@ -30,6 +31,7 @@ pub struct App {
     pub monitors: Arc<Monitors>,
     pub flusher: Arc<Flusher>,
     pub scheduler: Arc<Scheduler>,
+    pub heartbeat: Heartbeat,
     writer: JoinHandle<()>,
 }
 
@@ -70,11 +72,18 @@ impl App {
             signatures,
             monitor_wake,
         ));
+        let owner = worker_owner();
+        let heartbeat = Heartbeat {
+            store: store.clone(),
+            clock: clock.clone(),
+            owner: owner.clone(),
+            wake: wake.clone(),
+        };
         let settings = WorkerSettings {
             concurrency: config.delivery.concurrency,
             lease: config.delivery.lease,
             poll_interval: config.delivery.poll_interval,
-            owner: worker_owner(),
+            owner,
         };
         let worker = Worker::new(
             store.clone(),
@@ -101,6 +110,7 @@ impl App {
             monitors,
             flusher,
             scheduler,
+            heartbeat,
             writer: writer_task,
         }
     }
@@ -124,12 +134,16 @@ impl App {
             monitors,
             flusher,
             scheduler,
+            heartbeat,
             writer,
         } = self;
         let router = api::router(state.clone());
         let clock = state.clock.clone();
         drop(state);
         let workers_stop = CancellationToken::new();
+        // Beats until the workers have finished or given their leases back.
+        let beating_stop = CancellationToken::new();
+        let beating = tokio::spawn(heartbeat.run(beating_stop.clone()));
         let workers = tokio::spawn(worker.run(workers_stop.clone(), config.server.shutdown_grace));
         let pruning = tokio::spawn(retention::run(
             store,
@@ -148,6 +162,8 @@ impl App {
         // The writer keeps running while workers finish: they record attempts through it.
         workers_stop.cancel();
         let _ = workers.await;
+        beating_stop.cancel();
+        let _ = beating.await;
         // Monitors emit through the writer too: stop them before it drains.
         shutdown.cancel();
         let _ = monitoring.await;

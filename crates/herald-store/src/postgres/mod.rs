@@ -118,6 +118,10 @@ impl Store for PgStore {
         write::release_leases(&self.pool, lease_tokens).await
     }
 
+    async fn heartbeat(&self, owner: &str, now: Timestamp, stale_before: Timestamp) -> Result<u64> {
+        write::heartbeat(&self.pool, owner, now, stale_before).await
+    }
+
     async fn get_delivery(&self, id: Uuid) -> Result<Option<Delivery>> {
         read::get_delivery(&self.pool, id).await
     }

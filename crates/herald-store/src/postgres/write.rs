@@ -200,3 +200,36 @@ pub(super) async fn release_leases(pool: &PgPool, lease_tokens: &[Uuid]) -> Resu
     .rows_affected();
     Ok(released)
 }
+
+pub(super) async fn heartbeat(
+    pool: &PgPool,
+    owner: &str,
+    now: Timestamp,
+    stale_before: Timestamp,
+) -> Result<u64> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO instances (owner, heartbeat_at) VALUES ($1, $2)
+         ON CONFLICT (owner) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
+    )
+    .bind(owner)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    // The stale rows are taken (and locked) first, so two processes releasing at once
+    // each release a dead process's leases once.
+    let released = sqlx::query(
+        "WITH gone AS (
+             DELETE FROM instances WHERE heartbeat_at < $1 AND owner <> $2 RETURNING owner
+         )
+         UPDATE deliveries SET lease_owner = NULL, lease_token = NULL, lease_until = NULL
+         WHERE lease_token IS NOT NULL AND lease_owner IN (SELECT owner FROM gone)",
+    )
+    .bind(stale_before)
+    .bind(owner)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    Ok(released)
+}

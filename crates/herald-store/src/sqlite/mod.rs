@@ -189,6 +189,10 @@ impl Store for SqliteStore {
         write::release_leases(&self.write, lease_tokens).await
     }
 
+    async fn heartbeat(&self, owner: &str, now: Timestamp, stale_before: Timestamp) -> Result<u64> {
+        write::heartbeat(&self.write, owner, now, stale_before).await
+    }
+
     async fn get_delivery(&self, id: Uuid) -> Result<Option<Delivery>> {
         read::get_delivery(&self.read, id).await
     }

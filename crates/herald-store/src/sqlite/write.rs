@@ -307,3 +307,38 @@ pub(super) async fn release_leases(write: &WriteConnection, lease_tokens: &[Uuid
     tx.commit().await?;
     Ok(released)
 }
+
+pub(super) async fn heartbeat(
+    write: &WriteConnection,
+    owner: &str,
+    now: Timestamp,
+    stale_before: Timestamp,
+) -> Result<u64> {
+    let mut conn = write.lock().await?;
+    let mut tx = begin(&mut conn).await?;
+    sqlx::query(
+        "INSERT INTO instances (owner, heartbeat_at) VALUES (?1, ?2)
+         ON CONFLICT (owner) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
+    )
+    .bind(owner)
+    .bind(ms(now))
+    .execute(&mut *tx)
+    .await?;
+    let released = sqlx::query(
+        "UPDATE deliveries SET lease_owner = NULL, lease_token = NULL, lease_until = NULL
+         WHERE lease_token IS NOT NULL AND lease_owner IN
+             (SELECT owner FROM instances WHERE heartbeat_at < ?1 AND owner <> ?2)",
+    )
+    .bind(ms(stale_before))
+    .bind(owner)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    sqlx::query("DELETE FROM instances WHERE heartbeat_at < ?1 AND owner <> ?2")
+        .bind(ms(stale_before))
+        .bind(owner)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(released)
+}

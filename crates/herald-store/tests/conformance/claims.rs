@@ -142,6 +142,64 @@ pub async fn release_leases_makes_rows_claimable(store: SharedStore) {
     assert!(!store.complete_attempt(&old).await.unwrap());
 }
 
+/// A process that stops beating (killed) has its leases released by the next live one's
+/// beat, long before the leases would expire; a live process keeps its leases.
+pub async fn a_dead_process_leases_are_released_by_a_live_ones_heartbeat(store: SharedStore) {
+    seed_due(&store, &[at(0), at(1)]).await;
+    let stale = |now: Timestamp| now - Duration::seconds(10);
+    assert_eq!(
+        store
+            .heartbeat("worker-1", at(2), stale(at(2)))
+            .await
+            .unwrap(),
+        0
+    );
+    let dead = store.claim_due(&claim(at(2), 1)).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    let mut alive = claim(at(3), 1);
+    alive.owner = "worker-2".to_string();
+    let kept = store.claim_due(&alive).await.unwrap();
+    assert_eq!(kept.len(), 1);
+    // worker-2 beats on; worker-1 beat last at 2 s.
+    assert_eq!(
+        store
+            .heartbeat("worker-2", at(5), stale(at(5)))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .heartbeat("worker-2", at(13), stale(at(13)))
+            .await
+            .unwrap(),
+        1
+    );
+    let released = delivery_of(&store, dead[0].delivery.id).await;
+    assert_eq!(released.lease_until, None);
+    assert!(
+        delivery_of(&store, kept[0].delivery.id)
+            .await
+            .lease_until
+            .is_some()
+    );
+    // Claimable at once, well within the 30 s lease; the dead holder's token is void.
+    assert_eq!(
+        claim_ids(&store, at(13), 10).await,
+        vec![dead[0].delivery.id]
+    );
+    let late = record(&dead[0], NextStep::Succeeded, at(14));
+    assert!(!store.complete_attempt(&late).await.unwrap());
+    // The dead process is forgotten: nothing more to release.
+    assert_eq!(
+        store
+            .heartbeat("worker-2", at(15), stale(at(15)))
+            .await
+            .unwrap(),
+        0
+    );
+}
+
 pub async fn release_leases_frees_every_row_of_a_claim(store: SharedStore) {
     seed_due(&store, &[at(0), at(1), at(2)]).await;
     let claimed = store.claim_due(&claim(at(5), 10)).await.unwrap();

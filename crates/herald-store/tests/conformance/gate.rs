@@ -90,6 +90,9 @@ impl Store for GatedStore {
     async fn release_leases(&self, lease_tokens: &[Uuid]) -> Result<u64> {
         self.inner.release_leases(lease_tokens).await
     }
+    async fn heartbeat(&self, owner: &str, now: Timestamp, stale: Timestamp) -> Result<u64> {
+        self.inner.heartbeat(owner, now, stale).await
+    }
     async fn get_delivery(&self, id: Uuid) -> Result<Option<Delivery>> {
         self.inner.get_delivery(id).await
     }

@@ -3,6 +3,7 @@
 
 pub mod executor;
 pub mod flusher;
+pub mod heartbeat;
 pub mod pacer;
 pub mod runner;
 pub mod worker;

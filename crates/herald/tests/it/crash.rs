@@ -31,7 +31,7 @@ timeout = "1s"
 retry = { schedule = ["100ms", "200ms", "500ms", "1s", "1s", "1s", "1s", "1s"], jitter = 0 }
 
 [delivery]
-lease = "6s"
+lease = "2m"
 poll_interval = "100ms"
 "#;
 
@@ -114,6 +114,54 @@ async fn reopen(dir: &Path) -> herald_store::sqlite::SqliteStore {
         .unwrap()
 }
 
+/// A delivery in flight when its process is killed is sent again by the restarted process
+/// within seconds: the dead process stopped beating, so its 2-minute lease is released.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_process_in_flight_delivery_is_taken_over_within_seconds() {
+    let sink = Sink::start().await;
+    // The first request hangs past the kill; the one after the takeover is answered.
+    sink.script([Answer {
+        delay: Duration::from_secs(60),
+        ..answer(200)
+    }]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = CONFIG
+        .replace("{SINK}", &sink.url)
+        .replace("timeout = \"1s\"", "timeout = \"90s\"");
+    std::fs::write(dir.path().join("herald.toml"), config).unwrap();
+    let (mut child, address) = start(dir.path());
+    let body = serde_json::json!({"ref": "refs/heads/main"}).to_string();
+    let response = post_github(
+        &client(),
+        &format!("http://{address}"),
+        ("push", "takeover-1"),
+        &body,
+        GITHUB_SECRET,
+    )
+    .await;
+    assert_eq!(response.status(), 202);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sink.count() == 0 {
+        assert!(Instant::now() < deadline, "the delivery never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill();
+    let killed_at = Instant::now();
+    let (mut child, _) = start(dir.path());
+    while sink.count() < 2 {
+        assert!(
+            killed_at.elapsed() < Duration::from_secs(15),
+            "the delivery was not taken over within 15 s of the kill"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let took = killed_at.elapsed();
+    eprintln!("takeover: the delivery was sent again {took:?} after the kill");
+    // Released because the dead process stopped beating, not at once.
+    assert!(took >= Duration::from_secs(5), "{took:?}");
+    child.kill();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_during_a_load_loses_nothing_acknowledged() {
     let sink = Sink::start().await;
@@ -156,6 +204,7 @@ async fn kill_9_during_a_load_loses_nothing_acknowledged() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     child.kill();
+    let killed_at = Instant::now();
     for task in load {
         task.await.unwrap();
     }
@@ -167,7 +216,9 @@ async fn kill_9_during_a_load_loses_nothing_acknowledged() {
     );
 
     let (mut child, _) = start(dir.path());
-    let deadline = Instant::now() + Duration::from_secs(60);
+    // The default 2-minute lease: the dead process's deliveries come back because it stopped
+    // beating (10 s), not because their leases ran out.
+    let deadline = killed_at + Duration::from_secs(15);
     let wanted: BTreeSet<&String> = acknowledged.keys().collect();
     loop {
         let seen: BTreeSet<String> = sink
@@ -186,7 +237,7 @@ async fn kill_9_during_a_load_loses_nothing_acknowledged() {
         }
         assert!(
             Instant::now() < deadline,
-            "{missing} acknowledged deliveries never reached the sink"
+            "{missing} acknowledged deliveries had not reached the sink 15 s after the kill"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

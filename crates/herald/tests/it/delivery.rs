@@ -58,6 +58,7 @@ async fn retry_after_is_honoured() {
         status: 429,
         headers: vec![("retry-after", "2".into())],
         body: "slow down".into(),
+        delay: std::time::Duration::ZERO,
     }]);
     let app = spawn_app(GITHUB_TO_SINK, &sink.url).await;
     send_one(&app).await;

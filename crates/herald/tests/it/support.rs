@@ -230,6 +230,8 @@ pub struct Answer {
     pub status: u16,
     pub headers: Vec<(&'static str, String)>,
     pub body: String,
+    /// How long the sink waits before answering (a slow or hanging destination).
+    pub delay: std::time::Duration,
 }
 
 pub fn answer(status: u16) -> Answer {
@@ -237,6 +239,7 @@ pub fn answer(status: u16) -> Answer {
         status,
         headers: Vec::new(),
         body: String::new(),
+        delay: std::time::Duration::ZERO,
     }
 }
 
@@ -291,6 +294,7 @@ async fn record(
         .unwrap()
         .pop_front()
         .unwrap_or_else(|| answer(200));
+    tokio::time::sleep(answer.delay).await;
     let mut response = (StatusCode::from_u16(answer.status).unwrap(), answer.body).into_response();
     for (name, value) in answer.headers {
         response.headers_mut().insert(name, value.parse().unwrap());
