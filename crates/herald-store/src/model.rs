@@ -270,6 +270,9 @@ pub struct ClaimRequest {
     /// Who holds the lease, for operators reading the table.
     pub owner: String,
     pub limit: u32,
+    /// Deliveries of these actions are left for later: the claimer already runs as many
+    /// of them as it lets one action have (a slow destination takes only its share).
+    pub skip_actions: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

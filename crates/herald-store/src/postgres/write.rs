@@ -63,6 +63,7 @@ const CLAIM: &str = concat!(
          SELECT d.id, d.ordering_key FROM deliveries d
          WHERE d.status = 'pending' AND d.next_attempt_at <= $1
            AND (d.lease_until IS NULL OR d.lease_until <= $1)
+           AND d.action <> ALL($7)
            AND ",
     key_is_free!(),
     "
@@ -118,6 +119,7 @@ async fn claim(conn: &mut PgConnection, request: &ClaimRequest) -> Result<Vec<Cl
         .bind(lease_token)
         .bind(request.lease_until)
         .bind(KEY_LOCK_CLASS)
+        .bind(&request.skip_actions)
         .fetch_all(&mut *conn)
         .await?;
     let mut leased = Vec::with_capacity(found.len());

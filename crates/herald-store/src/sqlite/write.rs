@@ -221,7 +221,9 @@ fn push_claim(command: &mut Command, index: usize, request: &ClaimRequest) -> Uu
         .push_bind(now);
     // SQLite has one writer, so the rows this sees are the rows it leases: of each key it
     // takes the head alone, and a later claim sees the lease.
-    query.push(") AND ");
+    query.push(") AND d.action NOT IN (SELECT value FROM json_each(");
+    query.push_bind(serde_json::to_string(&request.skip_actions).unwrap_or_else(|_| "[]".into()));
+    query.push(")) AND ");
     push_key_is_free(query, now);
     // A bare `LIMIT ?` would have SQLite compile the statement again for each new limit.
     query.push(" ORDER BY d.next_attempt_at, d.id LIMIT (SELECT ");

@@ -142,6 +142,22 @@ pub async fn release_leases_makes_rows_claimable(store: SharedStore) {
     assert!(!store.complete_attempt(&old).await.unwrap());
 }
 
+/// A claim may leave an action's deliveries for later (its claimer runs its share of them
+/// already); the other actions' deliveries are claimed past them.
+pub async fn claims_skip_the_actions_asked_to(store: SharedStore) {
+    let slow = seed_due(&store, &[at(0), at(1)]).await;
+    let mut event = event("github", None);
+    event.received_at = at(2);
+    let fast = delivery(&event, "notify", "fast");
+    append(&store, item(event, vec![fast.clone()])).await;
+    let mut request = claim(at(5), 10);
+    request.skip_actions = vec!["slack".to_string()];
+    let claimed = store.claim_due(&request).await.unwrap();
+    let ids: Vec<Uuid> = claimed.iter().map(|c| c.delivery.id).collect();
+    assert_eq!(ids, vec![fast.id]);
+    assert_eq!(claim_ids(&store, at(5), 10).await, slow);
+}
+
 /// A process that stops beating (killed) has its leases released by the next live one's
 /// beat, long before the leases would expire; a live process keeps its leases.
 pub async fn a_dead_process_leases_are_released_by_a_live_ones_heartbeat(store: SharedStore) {

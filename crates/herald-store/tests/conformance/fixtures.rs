@@ -110,6 +110,7 @@ pub fn claim(now: Timestamp, limit: u32) -> ClaimRequest {
         lease_until: now + Duration::seconds(30),
         owner: "worker-1".to_string(),
         limit,
+        skip_actions: Vec::new(),
     }
 }
 

@@ -32,6 +32,45 @@ pub struct Worker {
     clock: SharedClock,
     settings: WorkerSettings,
     wake: Arc<Notify>,
+    /// Deliveries running per action, so one action takes at most its share of the slots.
+    running: Running,
+}
+
+/// Deliveries running per action.
+type Running = Arc<Mutex<HashMap<String, usize>>>;
+
+/// One running delivery of an action, counted while it holds its slot.
+struct ActionTurn {
+    running: Running,
+    action: String,
+}
+
+impl ActionTurn {
+    fn start(running: &Running, action: &str) -> Self {
+        *lock(running).entry(action.to_string()).or_default() += 1;
+        ActionTurn {
+            running: running.clone(),
+            action: action.to_string(),
+        }
+    }
+}
+
+impl Drop for ActionTurn {
+    fn drop(&mut self) {
+        let mut running = lock(&self.running);
+        if let Some(count) = running.get_mut(&self.action) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                running.remove(&self.action);
+            }
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The lease token of each delivery being worked on (by id: a claim's deliveries share
@@ -54,7 +93,14 @@ impl Worker {
             clock,
             settings,
             wake,
+            running: Arc::default(),
         }
+    }
+
+    /// The most deliveries of one action run at once: half the slots, so a destination
+    /// that hangs until its timeout leaves the other half to the rest.
+    fn action_share(&self) -> usize {
+        self.settings.concurrency.div_ceil(2).max(1)
     }
 
     /// Claim what is due now (up to the concurrency) and run it all to completion.
@@ -109,13 +155,14 @@ impl Worker {
         self.drain(tasks, in_flight, unstarted, grace).await;
     }
 
-    /// Wait until at least half the slots are free, then take every free one: a claim per
-    /// freed slot would cost a write per delivery.
+    /// Wait until a quarter of the slots are free, then take every free one: a claim per
+    /// freed slot would cost a write per delivery, and waiting for more would let a slow
+    /// destination holding its share of the slots hold up everything else.
     async fn free_slots(&self, slots: &Arc<Semaphore>) -> OwnedSemaphorePermit {
-        let half = u32::try_from(self.settings.concurrency.div_ceil(2)).unwrap_or(u32::MAX);
+        let quarter = u32::try_from(self.settings.concurrency.div_ceil(4)).unwrap_or(u32::MAX);
         let mut free = slots
             .clone()
-            .acquire_many_owned(half)
+            .acquire_many_owned(quarter)
             .await
             .expect("the slots are never closed");
         let rest = u32::try_from(slots.available_permits()).unwrap_or(u32::MAX);
@@ -168,6 +215,7 @@ impl Worker {
         let executor = self.executor.clone();
         let in_flight = in_flight.clone();
         let id = delivery.delivery.id;
+        let turn = ActionTurn::start(&self.running, &delivery.delivery.action);
         in_flight
             .lock()
             .expect("in-flight set poisoned")
@@ -175,7 +223,7 @@ impl Worker {
         tasks.spawn(async move {
             let recorded = match executor.attempt(&delivery).await {
                 Ok(record) => {
-                    drop(slot);
+                    drop((slot, turn));
                     executor.record(record).await
                 }
                 Err(error) => Err(error),
@@ -198,6 +246,11 @@ impl Worker {
             lease_until: clock::add(now, self.settings.lease),
             owner: self.settings.owner.clone(),
             limit: u32::try_from(limit).unwrap_or(u32::MAX),
+            skip_actions: lock(&self.running)
+                .iter()
+                .filter(|(_, running)| **running >= self.action_share())
+                .map(|(action, _)| action.clone())
+                .collect(),
         }
     }
 

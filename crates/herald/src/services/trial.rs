@@ -93,6 +93,7 @@ pub async fn run_trial(
         lease_until: clock::add(now, LEASE),
         owner: "herald test".to_string(),
         limit: u32::try_from(ids.len()).unwrap_or(u32::MAX),
+        skip_actions: Vec::new(),
     };
     let mut results = Vec::new();
     for claimed in store.claim_ids(&ids, &request).await? {

@@ -36,10 +36,10 @@ poll_interval = "100ms"
 "#;
 
 /// A child process killed when dropped, so a failing test leaves no server behind.
-struct Herald(Child);
+pub(crate) struct Herald(Child);
 
 impl Herald {
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -62,7 +62,7 @@ impl Drop for Herald {
 }
 
 /// Start `herald serve` on a free port and wait until it listens.
-fn start(dir: &Path) -> (Herald, String) {
+pub(crate) fn start(dir: &Path) -> (Herald, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
         .args([
             "serve",

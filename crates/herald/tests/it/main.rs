@@ -11,6 +11,7 @@ mod docs;
 mod fakes;
 mod github_actions;
 mod ingress;
+mod isolation;
 mod monitors;
 mod pact_slack;
 mod postgres;

@@ -222,6 +222,8 @@ pub struct Received {
     pub path: String,
     pub headers: HeaderMap,
     pub body: String,
+    /// When it arrived.
+    pub at: std::time::Instant,
 }
 
 /// A scripted answer; once the script is used up the sink answers 200.
@@ -247,6 +249,8 @@ pub fn answer(status: u16) -> Answer {
 pub struct Sink {
     pub received: Arc<Mutex<Vec<Received>>>,
     script: Arc<Mutex<VecDeque<Answer>>>,
+    /// How long unscripted answers wait (a slow destination).
+    delay: Arc<Mutex<std::time::Duration>>,
     pub url: String,
 }
 
@@ -262,6 +266,11 @@ impl Sink {
             .with_state(sink.clone());
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
         sink
+    }
+
+    /// Answer every unscripted request after `delay`.
+    pub fn answer_after(&self, delay: std::time::Duration) {
+        *self.delay.lock().unwrap() = delay;
     }
 
     pub fn script(&self, answers: impl IntoIterator<Item = Answer>) {
@@ -287,13 +296,17 @@ async fn record(
         path: uri.path().to_string(),
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
+        at: std::time::Instant::now(),
     });
     let answer = sink
         .script
         .lock()
         .unwrap()
         .pop_front()
-        .unwrap_or_else(|| answer(200));
+        .unwrap_or_else(|| Answer {
+            delay: *sink.delay.lock().unwrap(),
+            ..answer(200)
+        });
     tokio::time::sleep(answer.delay).await;
     let mut response = (StatusCode::from_u16(answer.status).unwrap(), answer.body).into_response();
     for (name, value) in answer.headers {
