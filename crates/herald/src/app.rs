@@ -11,6 +11,7 @@ use crate::outbox::flusher::Flusher;
 use crate::outbox::heartbeat::Heartbeat;
 use crate::outbox::{Executor, Worker, WorkerSettings};
 use crate::services::scheduler::Scheduler;
+use crate::services::write_health::WriteHealth;
 use crate::services::{Ingest, Queries, retention};
 use crate::telemetry;
 use herald_store::{SharedStore, Writer};
@@ -40,11 +41,13 @@ impl App {
     pub fn new(config: Config, store: SharedStore, clock: SharedClock) -> App {
         let config: SharedConfig = Arc::new(config);
         let wake = Arc::new(Notify::new());
+        let write_health = Arc::new(WriteHealth::default());
         let (writer, writer_task) = Writer::spawn(store.clone(), MAX_WRITE_BATCH);
         let signatures = Arc::new(SignatureFailures::default());
         let ingest = Arc::new(
             Ingest::new(config.clone(), writer.clone(), clock.clone(), wake.clone())
-                .with_signature_log(signatures.clone()),
+                .with_signature_log(signatures.clone())
+                .with_write_health(write_health.clone()),
         );
         let deps = action_deps(&config, clock.clone());
         let monitor_wake = Arc::new(Notify::new());
@@ -78,6 +81,7 @@ impl App {
             clock: clock.clone(),
             owner: owner.clone(),
             wake: wake.clone(),
+            write_health: write_health.clone(),
         };
         let settings = WorkerSettings {
             concurrency: config.delivery.concurrency,
@@ -101,6 +105,7 @@ impl App {
             clock,
             metrics: telemetry::prometheus(),
             wake,
+            write_health,
         };
         App {
             config,
@@ -137,6 +142,12 @@ impl App {
             heartbeat,
             writer,
         } = self;
+        // A store that cannot take a write (a read-only file, a full disk) is refused now,
+        // not discovered by the first sender.
+        heartbeat
+            .first_beat()
+            .await
+            .map_err(|error| anyhow::anyhow!("cannot write to the store: {error}"))?;
         let router = api::router(state.clone());
         let clock = state.clock.clone();
         drop(state);

@@ -8,6 +8,9 @@ use axum::response::{IntoResponse, Response};
 use herald_store::StoreError;
 use serde_json::json;
 
+/// Seconds a sender is asked to wait when the store cannot write.
+const STORAGE_RETRY_AFTER: &str = "5";
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
@@ -24,6 +27,9 @@ pub enum ApiError {
     HeadersTooLarge(String),
     #[error("{0}")]
     Unavailable(String),
+    /// The store cannot take writes now: the sender should retry (503 + `Retry-After`).
+    #[error("storage is unavailable; retry later")]
+    StorageUnavailable(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -37,7 +43,9 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::StorageUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -45,11 +53,21 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let ApiError::Internal(detail) = &self {
-            tracing::error!(error = %detail, "Request failed");
+        match &self {
+            ApiError::Internal(detail) => tracing::error!(error = %detail, "Request failed"),
+            ApiError::StorageUnavailable(detail) => {
+                tracing::warn!(error = %detail, "Request refused: the store cannot write")
+            }
+            _ => {}
         }
         let mut response =
             (self.status(), Json(json!({ "error": self.to_string() }))).into_response();
+        if matches!(self, ApiError::StorageUnavailable(_)) {
+            response.headers_mut().insert(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from_static(STORAGE_RETRY_AFTER),
+            );
+        }
         if matches!(self, ApiError::Unauthorized(_)) {
             response.headers_mut().insert(
                 http::header::WWW_AUTHENTICATE,
@@ -74,7 +92,24 @@ impl From<IngestError> for ApiError {
                 ApiError::Unauthorized(format!("request not verified: {error}"))
             }
             IngestError::Malformed(_) => ApiError::BadRequest(error.to_string()),
-            IngestError::Store(store) => ApiError::Internal(store.to_string()),
+            // Nothing was acknowledged: the sender's retry is stored once the store writes.
+            IngestError::Store(store) => ApiError::StorageUnavailable(store.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_that_cannot_write_asks_the_sender_to_retry() {
+        let error = IngestError::Store(StoreError::Corrupt("database or disk is full".into()));
+        let response = ApiError::from(error).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            response.headers().get(http::header::RETRY_AFTER).unwrap(),
+            STORAGE_RETRY_AFTER
+        );
     }
 }

@@ -33,6 +33,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Wakes the workers (after a replay).
     pub wake: Arc<Notify>,
+    /// Whether writes to the store succeed, for `/readyz`.
+    pub write_health: Arc<crate::services::write_health::WriteHealth>,
 }
 
 /// Admin request bodies are small; webhook bodies are limited per source instead.

@@ -12,13 +12,18 @@ pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// The store answers: traffic can be sent here.
+/// The store answers and takes writes: traffic can be sent here.
 pub async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
     state
         .queries
         .ping()
         .await
         .map_err(|error| ApiError::Unavailable(format!("store unreachable: {error}")))?;
+    if let Some(failure) = state.write_health.failure() {
+        return Err(ApiError::Unavailable(format!(
+            "writes to the store fail: {failure}"
+        )));
+    }
     Ok("ready\n")
 }
 

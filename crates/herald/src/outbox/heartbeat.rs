@@ -4,7 +4,8 @@
 //! the full lease. A live but slow delivery keeps its lease: its process still beats.
 
 use crate::clock::SharedClock;
-use herald_store::SharedStore;
+use crate::services::write_health::WriteHealth;
+use herald_store::{SharedStore, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -23,6 +24,8 @@ pub struct Heartbeat {
     pub owner: String,
     /// Wakes the workers when leases were given back.
     pub wake: Arc<Notify>,
+    /// Each beat is a write: its outcome tells `/readyz` whether writes succeed.
+    pub write_health: Arc<WriteHealth>,
 }
 
 impl Heartbeat {
@@ -38,11 +41,24 @@ impl Heartbeat {
         }
     }
 
+    /// One beat, whose failure is returned: `serve` refuses to start on a store it cannot
+    /// write.
+    pub async fn first_beat(&self) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let stale_before = now - chrono::Duration::from_std(STALE_AFTER).unwrap_or_default();
+        self.store
+            .heartbeat(&self.owner, now, stale_before)
+            .await
+            .map(|_| ())
+    }
+
     /// One beat: say this process is alive, and release the leases of dead ones.
     pub async fn beat(&self) {
         let now = self.clock.now();
         let stale_before = now - chrono::Duration::from_std(STALE_AFTER).unwrap_or_default();
-        match self.store.heartbeat(&self.owner, now, stale_before).await {
+        let outcome = self.store.heartbeat(&self.owner, now, stale_before).await;
+        self.write_health.record(outcome.as_ref().map(|_| ()));
+        match outcome {
             Ok(0) => {}
             Ok(released) => {
                 tracing::info!(

@@ -11,6 +11,7 @@ use crate::ingress::signatures::SignatureFailures;
 use crate::ingress::source::{
     HTTP_CREDENTIAL_HEADERS, ParseError, Parsed, RawRequest, Reply, VerifyError,
 };
+use crate::services::write_health::WriteHealth;
 use crate::telemetry;
 use herald_store::model::{
     AppendOutcome, EventWithDeliveries, JsonText, NewDelivery, NewEvent, WindowEntry,
@@ -61,6 +62,8 @@ pub struct Ingest {
     wake: Arc<Notify>,
     /// Rejected signatures, for the signature-failures monitor.
     signature_failures: Arc<SignatureFailures>,
+    /// Whether appends succeed, for `/readyz`.
+    write_health: Arc<WriteHealth>,
 }
 
 impl Ingest {
@@ -76,7 +79,14 @@ impl Ingest {
             clock,
             wake,
             signature_failures: Arc::default(),
+            write_health: Arc::default(),
         }
+    }
+
+    /// Record whether appends succeed in `health` (shared with `/readyz`).
+    pub fn with_write_health(mut self, health: Arc<WriteHealth>) -> Self {
+        self.write_health = health;
+        self
     }
 
     /// Record rejected signatures in `log` (shared with the monitors).
@@ -166,7 +176,9 @@ impl Ingest {
         }
         let source = prepared.item.event.source.clone();
         let deliveries = prepared.item.deliveries.len();
-        let outcome = self.writer.append(prepared.item).await?;
+        let outcome = self.writer.append(prepared.item).await;
+        self.write_health.record(outcome.as_ref().map(|_| ()));
+        let outcome = outcome?;
         telemetry::event_stored(&source, matches!(outcome, AppendOutcome::Duplicate { .. }));
         Ok(match outcome {
             AppendOutcome::Stored { event_id } => {

@@ -10,6 +10,7 @@ pub mod storage;
 pub mod time;
 pub mod trial;
 pub mod windows;
+pub mod write_health;
 
 pub use ingest::{Ingest, IngestError, IngestOutcome};
 pub use query::Queries;
