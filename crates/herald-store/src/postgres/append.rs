@@ -57,6 +57,18 @@ async fn insert_events(
     // transaction, then do nothing if it committed; the lookup then sees the committed row.
     let mut events: Vec<&NewEvent> = items.iter().map(|item| &item.event).collect();
     events.sort_by(|a, b| (&a.source, &a.dedup_key).cmp(&(&b.source, &b.dedup_key)));
+    // Each payload goes in as jsonb, or as text when jsonb cannot hold it.
+    let (payloads, payload_texts): (Vec<_>, Vec<_>) = events
+        .iter()
+        .map(|e| {
+            let raw = e.payload.as_raw();
+            if holds_nul(raw.get()) {
+                (Json(None), Some(raw.get()))
+            } else {
+                (Json(Some(raw)), None)
+            }
+        })
+        .unzip();
     let inserted = sqlx::query_as(
         "INSERT INTO events (id, source, event_type, dedup_key, received_at, headers, payload,
              payload_text)
@@ -75,14 +87,8 @@ async fn insert_events(
     .bind(column(&events, |e| e.dedup_key.as_deref()))
     .bind(column(&events, |e| e.received_at))
     .bind(column(&events, |e| Json(&e.headers)))
-    .bind(column(&events, |e| {
-        let text = e.payload.as_raw().get();
-        Json((!holds_nul(text)).then_some(e.payload.as_raw()))
-    }))
-    .bind(column(&events, |e| {
-        let text = e.payload.as_raw().get();
-        holds_nul(text).then_some(text)
-    }))
+    .bind(payloads)
+    .bind(payload_texts)
     .fetch_all(&mut *conn)
     .await?;
     Ok(inserted)

@@ -172,11 +172,6 @@ impl AttemptReport {
         self.fail(verdict, status_code, error);
         self
     }
-
-    /// Failed for good before anything was sent.
-    pub fn permanent(error: impl Into<String>) -> Self {
-        Self::resuming(0).failed(Verdict::Permanent, None, error.into())
-    }
 }
 
 /// What to do when a destination refuses herald's credential: the steps particular to

@@ -61,14 +61,6 @@ impl Earlier {
     pub fn latest_first(&self) -> impl Iterator<Item = &Value> {
         self.facts.iter().rev().map(|(_, facts)| facts)
     }
-
-    /// The facts step `step` answered with, if it ran in this attempt.
-    pub fn of(&self, step: usize) -> Option<&Value> {
-        self.facts
-            .iter()
-            .find(|(done, _)| *done == step)
-            .map(|(_, facts)| facts)
-    }
 }
 
 /// A step that depends on an earlier step's answer (the thread a new Slack message

@@ -44,19 +44,12 @@ impl Heartbeat {
     /// One beat, whose failure is returned: `serve` refuses to start on a store it cannot
     /// write.
     pub async fn first_beat(&self) -> Result<(), StoreError> {
-        let now = self.clock.now();
-        let stale_before = now - chrono::Duration::from_std(STALE_AFTER).unwrap_or_default();
-        self.store
-            .heartbeat(&self.owner, now, stale_before)
-            .await
-            .map(|_| ())
+        self.write().await.map(|_| ())
     }
 
     /// One beat: say this process is alive, and release the leases of dead ones.
     pub async fn beat(&self) {
-        let now = self.clock.now();
-        let stale_before = now - chrono::Duration::from_std(STALE_AFTER).unwrap_or_default();
-        let outcome = self.store.heartbeat(&self.owner, now, stale_before).await;
+        let outcome = self.write().await;
         self.write_health.record(outcome.as_ref().map(|_| ()));
         match outcome {
             Ok(0) => {}
@@ -69,5 +62,12 @@ impl Heartbeat {
             }
             Err(error) => tracing::warn!(error = %error, "Heartbeat failed"),
         }
+    }
+
+    /// This process's row, and the leases of silent ones released: how many.
+    async fn write(&self) -> Result<u64, StoreError> {
+        let now = self.clock.now();
+        let stale_before = now - chrono::Duration::from_std(STALE_AFTER).unwrap_or_default();
+        self.store.heartbeat(&self.owner, now, stale_before).await
     }
 }
