@@ -288,7 +288,7 @@ macro_rules! delivery_columns {
     () => {
         "id, event_id, rule, action, idempotency_key, status, attempts, retries_used, \
          next_attempt_at, lease_until, created_at, updated_at, last_status_code, last_error, \
-         ordering_key, progress, failure_kind, window_id"
+         ordering_key, progress, failure_kind, window_id, claims"
     };
 }
 

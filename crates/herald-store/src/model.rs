@@ -229,6 +229,19 @@ pub struct Delivery {
     pub failure_kind: Option<FailureKind>,
     /// The window whose flush made the delivery.
     pub window_id: Option<Uuid>,
+    /// Times the delivery was leased since its last recorded attempt, this lease included.
+    pub claims: i32,
+}
+
+impl Delivery {
+    /// Whether an earlier attempt may have sent something herald never heard back about:
+    /// a process died (or stopped) holding the delivery, or the last attempt got no answer
+    /// (a timeout, a reset connection).
+    pub fn outcome_unknown(&self) -> bool {
+        let unrecorded_claim = self.claims > 1;
+        let unanswered = self.attempts > 0 && self.last_status_code.is_none();
+        unrecorded_claim || unanswered
+    }
 }
 
 /// Why an attempt failed, when the cause is shared with other deliveries (so operators can

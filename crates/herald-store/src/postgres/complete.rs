@@ -44,7 +44,7 @@ const COMPLETE: &str = "
             retries_used = d.retries_used + done.counts,
             next_attempt_at = COALESCE(done.retry_at, d.next_attempt_at),
             last_status_code = done.code, last_error = done.error, updated_at = done.done_at,
-            progress = done.progress, failure_kind = done.failure_kind,
+            progress = done.progress, failure_kind = done.failure_kind, claims = 0,
             lease_owner = NULL, lease_token = NULL, lease_until = NULL
         FROM done
         WHERE d.id = done.id AND d.status = 'pending' AND d.lease_token = done.token

@@ -52,6 +52,7 @@ pub(super) fn delivery(row: &PgRow) -> Result<Delivery> {
         last_error: row.try_get("last_error")?,
         ordering_key: row.try_get("ordering_key")?,
         progress: row.try_get("progress")?,
+        claims: row.try_get("claims")?,
         failure_kind: failure_kind.map(parse_failure_kind).transpose()?,
         window_id: row.try_get("window_id")?,
     })

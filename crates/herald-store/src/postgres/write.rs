@@ -72,7 +72,7 @@ const CLAIM: &str = concat!(
          FOR UPDATE SKIP LOCKED
      ), leased AS (
          UPDATE deliveries
-         SET lease_owner = $3, lease_token = $4, lease_until = $5
+         SET claims = claims + 1, lease_owner = $3, lease_token = $4, lease_until = $5
          WHERE id IN (SELECT id FROM due WHERE ordering_key IS NULL)
          RETURNING ",
     delivery_columns!(),
@@ -95,7 +95,8 @@ const CLAIM: &str = concat!(
 /// their keys' locks: any claim that leased a row of one of these keys has committed by
 /// now (its lock is gone), so its lease is seen here.
 const CLAIM_KEYED: &str = concat!(
-    "UPDATE deliveries d SET lease_owner = $3, lease_token = $4, lease_until = $5
+    "UPDATE deliveries d SET claims = claims + 1, lease_owner = $3, lease_token = $4,
+         lease_until = $5
      WHERE d.id = ANY($2) AND ",
     key_is_free!(),
     " RETURNING ",
@@ -161,7 +162,8 @@ async fn claim(conn: &mut PgConnection, request: &ClaimRequest) -> Result<Vec<Cl
 /// (a claim, a completion) is waited for, then checked again as it was committed, so a
 /// lease taken meanwhile is never stolen.
 const CLAIM_IDS: &str = concat!(
-    "UPDATE deliveries SET lease_owner = $1, lease_token = $2, lease_until = $3
+    "UPDATE deliveries SET claims = claims + 1, lease_owner = $1, lease_token = $2,
+         lease_until = $3
      WHERE id = ANY($4) AND status = 'pending' AND (lease_until IS NULL OR lease_until <= $5)
      RETURNING ",
     delivery_columns!()

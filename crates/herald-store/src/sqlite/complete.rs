@@ -112,7 +112,7 @@ fn push_update(command: &mut Command, records: &[&AttemptRecord], round: usize) 
                  retries_used = retries_used + counts,
                  next_attempt_at = COALESCE(retry_at, next_attempt_at),
                  last_status_code = code, last_error = error, updated_at = done_at,
-                 progress = new_progress, failure_kind = new_failure_kind,
+                 progress = new_progress, failure_kind = new_failure_kind, claims = 0,
                  lease_owner = NULL, lease_token = NULL, lease_until = NULL
              FROM done
              WHERE id = done.delivery_id AND status = 'pending' AND lease_token = done.token

@@ -96,6 +96,7 @@ pub(super) fn delivery(row: &SqliteRow) -> Result<Delivery> {
         last_error: row.try_get("last_error")?,
         ordering_key: row.try_get("ordering_key")?,
         progress: int(row, "progress")?,
+        claims: int(row, "claims")?,
         failure_kind: failure_kind.map(parse_failure_kind).transpose()?,
         window_id: opt_uuid(row, "window_id")?,
     })

@@ -203,7 +203,7 @@ fn push_claim(command: &mut Command, index: usize, request: &ClaimRequest) -> Uu
         return lease_token;
     }
     let now = ms(request.now);
-    let query = command.statement("UPDATE deliveries SET lease_owner = ");
+    let query = command.statement("UPDATE deliveries SET claims = claims + 1, lease_owner = ");
     query.push_bind(request.owner.clone());
     query
         .push(", lease_token = ")
@@ -274,7 +274,8 @@ pub(super) async fn claim_ids(
     let mut conn = write.lock().await?;
     let mut tx = begin(&mut conn).await?;
     let found = sqlx::query(concat!(
-        "UPDATE deliveries SET lease_owner = ?1, lease_token = ?2, lease_until = ?3
+        "UPDATE deliveries SET claims = claims + 1, lease_owner = ?1, lease_token = ?2,
+             lease_until = ?3
          WHERE id IN (SELECT value FROM json_each(?4)) AND status = 'pending'
            AND (lease_until IS NULL OR lease_until <= ?5)
          RETURNING ",

@@ -142,6 +142,42 @@ pub async fn release_leases_makes_rows_claimable(store: SharedStore) {
     assert!(!store.complete_attempt(&old).await.unwrap());
 }
 
+/// Leases are counted until an attempt is recorded. A claim that ended without an attempt recorded (its process
+/// died or stopped) or an attempt that got no answer leaves the outcome unknown, so an
+/// action that must not repeat a step looks before sending it again.
+pub async fn claims_are_counted_and_an_unrecorded_one_leaves_the_outcome_unknown(
+    store: SharedStore,
+) {
+    seed_due(&store, &[at(0)]).await;
+    let first = store.claim_due(&claim(at(1), 1)).await.unwrap().remove(0);
+    assert_eq!(first.delivery.claims, 1);
+    assert!(!first.delivery.outcome_unknown());
+    store.release_leases(&[first.lease_token]).await.unwrap();
+    let second = store.claim_due(&claim(at(2), 1)).await.unwrap().remove(0);
+    assert_eq!(second.delivery.claims, 2);
+    assert!(second.delivery.outcome_unknown(), "{:?}", second.delivery);
+
+    // An answered attempt settles it; one with no answer (a timeout) does not.
+    let answered = record(&second, retry_at(at(3)), at(2));
+    assert!(store.complete_attempt(&answered).await.unwrap());
+    let third = store.claim_due(&claim(at(3), 1)).await.unwrap().remove(0);
+    assert_eq!((third.delivery.claims, third.delivery.attempts), (1, 1));
+    assert!(!third.delivery.outcome_unknown(), "{:?}", third.delivery);
+    let mut timed_out = record(&third, retry_at(at(4)), at(3));
+    timed_out.status_code = None;
+    assert!(store.complete_attempt(&timed_out).await.unwrap());
+    let fourth = store
+        .claim_ids(&[third.delivery.id], &claim(at(4), 1))
+        .await
+        .unwrap();
+    assert_eq!(fourth[0].delivery.claims, 1);
+    assert!(
+        fourth[0].delivery.outcome_unknown(),
+        "{:?}",
+        fourth[0].delivery
+    );
+}
+
 /// A claim may leave an action's deliveries for later (its claimer runs its share of them
 /// already); the other actions' deliveries are claimed past them.
 pub async fn claims_skip_the_actions_asked_to(store: SharedStore) {

@@ -155,6 +155,7 @@ pub fn fresh_delivery(new: &NewDelivery) -> Delivery {
         progress: 0,
         failure_kind: None,
         window_id: new.window_id,
+        claims: 0,
     }
 }
 

@@ -62,6 +62,7 @@ conformance!(
     claims::release_leases_makes_rows_claimable,
     claims::release_leases_frees_every_row_of_a_claim,
     claims::claims_skip_the_actions_asked_to,
+    claims::claims_are_counted_and_an_unrecorded_one_leaves_the_outcome_unknown,
     claims::a_dead_process_leases_are_released_by_a_live_ones_heartbeat,
     claims::concurrent_claims_never_overlap,
     claims::claim_ids_leases_only_the_named_pending_ones,

@@ -7,7 +7,7 @@
 mod plan;
 mod refs;
 
-pub use plan::{Earlier, Follow, Pace, Plan, PlannedRequest};
+pub use plan::{Earlier, Follow, Lookup, Pace, Plan, PlannedRequest, Recover};
 pub use refs::{
     NoRefs, RefKey, RefLookup, RefWrite, Remember, StoreRefs, StoredRef, ref_delete, ref_write,
 };
@@ -32,6 +32,18 @@ pub struct ActionInput<'a> {
     pub now: DateTime<Utc>,
     /// Steps already done by earlier attempts at the same delivery (0 for dry runs).
     pub done: usize,
+    /// The delivery being attempted; none for dry runs.
+    pub delivery: Option<Attempting>,
+}
+
+/// The delivery an action is planned for.
+#[derive(Debug, Clone, Copy)]
+pub struct Attempting {
+    pub id: uuid::Uuid,
+    pub created_at: DateTime<Utc>,
+    /// An earlier attempt may have sent something without herald hearing back (see
+    /// `Delivery::outcome_unknown`): steps that must not be repeated look first.
+    pub outcome_unknown: bool,
 }
 
 /// How an action's ordering key is made: a fixed prefix and a rendered part.

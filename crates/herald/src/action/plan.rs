@@ -1,9 +1,12 @@
 //! What an action would do for one input: the requests it would send, numbered as steps,
 //! each with a redacted twin for logs and dry runs.
 
+use super::Outcome;
 use super::refs::Remember;
 use crate::secret::Secret;
+use crate::transport::Answer;
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use http::{HeaderName, HeaderValue, Method};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -35,6 +38,8 @@ pub struct PlannedRequest {
     pub pace: Option<Pace>,
     /// Fills in what only an earlier step's answer tells, just before this one is sent.
     pub follow: Option<Arc<dyn Follow>>,
+    /// Looks whether an earlier attempt already did this step, before sending it again.
+    pub recover: Option<Arc<dyn Recover>>,
 }
 
 /// Space this call out with every other call of the same key: at most one per `every`,
@@ -71,6 +76,27 @@ pub trait Follow: Send + Sync + std::fmt::Debug {
     fn apply(&self, request: &PlannedRequest, earlier: &Earlier) -> Result<PlannedRequest, String>;
 }
 
+/// A step an earlier attempt may have done without herald hearing the answer (the process
+/// died mid-send, the answer timed out), and that must not be done twice (a Slack root).
+/// Before sending it again, the runner sends `lookup` and asks `found` what it shows.
+pub trait Recover: Send + Sync + std::fmt::Debug {
+    /// The request that looks (a read: it changes nothing).
+    fn lookup(&self) -> &PlannedRequest;
+    /// What the lookup's answer shows.
+    fn found(&self, answer: &Answer, now: DateTime<Utc>) -> Lookup;
+}
+
+/// What a [`Recover`] lookup found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lookup {
+    /// The step was done: these are its facts, as if it had just been sent.
+    Done(Value),
+    /// It was not done (or cannot be found out): send it.
+    NotDone,
+    /// The lookup itself failed (rate limited, down): settle the step with this outcome.
+    Failed(Outcome),
+}
+
 impl PlannedRequest {
     /// A request without a body; `shown_url` is the URL with secrets redacted.
     pub fn new(method: Method, url: url::Url, shown_url: String, timeout: Duration) -> Self {
@@ -88,6 +114,7 @@ impl PlannedRequest {
             step: 0,
             pace: None,
             follow: None,
+            recover: None,
         }
     }
 
@@ -161,6 +188,12 @@ impl PlannedRequest {
     /// Space this call out with others of the same key.
     pub fn paced(mut self, pace: Pace) -> Self {
         self.pace = Some(pace);
+        self
+    }
+
+    /// Look whether an earlier attempt did this step before sending it again.
+    pub fn recovering(mut self, recover: impl Recover + 'static) -> Self {
+        self.recover = Some(Arc::new(recover));
         self
     }
 
@@ -244,6 +277,9 @@ fn describe_request(request: &PlannedRequest) -> Value {
     });
     if let Some(purpose) = &request.purpose {
         shown["purpose"] = json!(purpose);
+    }
+    if let Some(recover) = &request.recover {
+        shown["looked_up_first"] = describe_request(recover.lookup());
     }
     shown
 }

@@ -174,6 +174,7 @@ async fn plan_all(config: &Config, prepared: &Prepared, refs: &dyn RefLookup) ->
         refs,
         now: chrono::Utc::now(),
         done: 0,
+        delivery: None,
     };
     let mut deliveries = Vec::new();
     for delivery in &prepared.item.deliveries {

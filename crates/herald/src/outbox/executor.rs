@@ -1,7 +1,7 @@
 //! One attempt at one delivery, from the claimed row to the record of what happened.
 
 use super::runner::{self, ActionDeps};
-use crate::action::{ActionInput, AttemptReport, StoreRefs};
+use crate::action::{ActionInput, AttemptReport, Attempting, StoreRefs};
 use crate::clock::{self, SharedClock};
 use crate::config::SharedConfig;
 use crate::core::classify::Verdict;
@@ -146,6 +146,11 @@ impl Executor {
             refs: &refs,
             now: self.clock.now(),
             done,
+            delivery: Some(Attempting {
+                id: delivery.id,
+                created_at: delivery.created_at,
+                outcome_unknown: delivery.outcome_unknown(),
+            }),
         };
         match action.action.plan(&input).await {
             Err(error) => {

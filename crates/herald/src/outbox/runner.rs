@@ -4,8 +4,8 @@
 
 use super::pacer::Pacer;
 use crate::action::{
-    Action, AttemptReport, Earlier, FailureKind, Outcome, Plan, PlannedRequest, RefKey, RefWrite,
-    Remember, ref_delete, ref_write,
+    Action, AttemptReport, Earlier, FailureKind, Lookup, Outcome, Plan, PlannedRequest, Recover,
+    RefKey, RefWrite, Remember, ref_delete, ref_write,
 };
 use crate::clock::SharedClock;
 use crate::core::classify::Verdict;
@@ -72,13 +72,34 @@ pub async fn run(
     report
 }
 
-/// Send one step and classify its answer: its facts, or `None` with `report` failed.
+/// Lookups read whole pages of history: their answers are kept up to this size.
+const LOOKUP_BODY_LIMIT: usize = 1 << 20;
+
+/// Send one step and classify its answer: its facts, or `None` with `report` failed. A step
+/// an earlier attempt may have done is looked up first, and not sent again if it was.
 async fn step(
     action: &dyn Action,
     request: &PlannedRequest,
     deps: &ActionDeps,
     report: &mut AttemptReport,
 ) -> Option<Value> {
+    if let Some(recover) = &request.recover {
+        match look(recover.as_ref(), deps).await {
+            Ok(Lookup::Done(facts)) => {
+                tracing::info!(
+                    step = request.step,
+                    "An earlier attempt did this step: not sent again"
+                );
+                return Some(facts);
+            }
+            Ok(Lookup::NotDone) => {}
+            Ok(Lookup::Failed(outcome)) => return settle(outcome, None, report),
+            Err(error) => {
+                report.fail(Verdict::Retry { retry_after: None }, None, error);
+                return None;
+            }
+        }
+    }
     if let Some(pace) = &request.pace {
         deps.pacer.wait(pace).await;
     }
@@ -92,7 +113,20 @@ async fn step(
     let status = Some(answer.status);
     report.status_code = status;
     report.response_body = Some(answer.body.clone());
-    match action.classify(request, &answer, deps.clock.now()) {
+    let outcome = action.classify(request, &answer, deps.clock.now());
+    settle(outcome, status, report)
+}
+
+/// Send a recover lookup and read what it found; `Err` is a transport error.
+async fn look(recover: &dyn Recover, deps: &ActionDeps) -> Result<Lookup, String> {
+    let limit = deps.response_body_limit.max(LOOKUP_BODY_LIMIT);
+    let answer = transport::send(&deps.http, recover.lookup(), limit).await?;
+    Ok(recover.found(&answer, deps.clock.now()))
+}
+
+/// A classified answer: the step's facts, or `None` with `report` failed.
+fn settle(outcome: Outcome, status: Option<u16>, report: &mut AttemptReport) -> Option<Value> {
+    match outcome {
         Outcome::Done { facts } => return Some(facts),
         Outcome::RateLimited { wait, error } => {
             report.counts_against_schedule = false;

@@ -19,5 +19,6 @@ mod presets;
 mod redaction;
 mod shutdown;
 mod slack_actions;
+mod slack_roots;
 mod support;
 mod windows;

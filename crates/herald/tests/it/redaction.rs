@@ -51,6 +51,7 @@ async fn interpolated_values_are_sent_but_never_shown() {
         refs: &NoRefs,
         now: chrono::Utc::now(),
         done: 0,
+        delivery: None,
     };
     let plan = config.actions["hook"].action.plan(&input).await.unwrap();
     let request = &plan.requests[0];

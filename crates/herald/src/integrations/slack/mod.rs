@@ -9,6 +9,7 @@ pub mod api;
 pub mod config;
 pub mod filters;
 mod plan;
+mod recover;
 pub mod retire;
 pub mod settings;
 mod source;

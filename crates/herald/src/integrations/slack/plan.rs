@@ -10,8 +10,12 @@
 //! | 4 | reply in the thread |
 //! | 5 | update the root (`update`) |
 //! | 6… | supersede: a notice in each older thread of the group, then on its root |
+//!
+//! Roots (steps 0 and 3) carry metadata naming their delivery and step; when an earlier
+//! attempt may have posted one unheard (`recover.rs`), the channel's history is read first.
 
 use super::action::{FollowPost, IfMissing, REF_KIND, SlackAction};
+use super::recover::{self, RootLookup};
 use crate::action::{ActionInput, Plan, PlanError, PlannedRequest, RefKey, Remember};
 use serde_json::{Map, Value, json};
 
@@ -126,15 +130,19 @@ fn missing(
         return Ok(None);
     }
     let channel = action.channel(input)?;
-    let body = action.body(input, &action.message, &[("channel", json!(channel))])?;
+    let mut body = action.body(input, &action.message, &[("channel", json!(channel))])?;
     let text = body.0["text"].clone();
     let purpose = format!(
         "post the root message for key {:?} to {channel} (none yet)",
         key.key
     );
-    let mut root = action
+    if let Some(delivery) = &input.delivery {
+        recover::tag(&mut body, delivery, ROOT);
+    }
+    let root = action
         .request("chat.postMessage", body, purpose)?
         .step(ROOT);
+    let mut root = looked_up_first(action, root, &channel, input)?;
     root.remember = Some(Remember::Answer {
         key: key.clone(),
         extra: json!({ "text": text, "replies": 0, "group": group, "retire_group": retire_group }),
@@ -153,6 +161,22 @@ fn missing(
         requests.push(reply);
     }
     Ok(Some(requests))
+}
+
+/// A root post an earlier attempt may have made (see `recover.rs`) looks for it first.
+fn looked_up_first(
+    action: &SlackAction,
+    root: PlannedRequest,
+    channel: &str,
+    input: &ActionInput<'_>,
+) -> Result<PlannedRequest, PlanError> {
+    match &input.delivery {
+        Some(delivery) if delivery.outcome_unknown => {
+            let lookup = RootLookup::new(action, channel, delivery, root.step)?;
+            Ok(root.recovering(lookup))
+        }
+        _ => Ok(root),
+    }
 }
 
 /// One more reply in the key's thread.
@@ -182,7 +206,7 @@ fn existing(
     // After a rotation the reply and update go to the new root, known once it is posted.
     let (target, known_data) = match full {
         Some(rotation) => {
-            requests.extend(rotate(action, key, known, group, &rotation.notice)?);
+            requests.extend(rotate(action, input, key, known, group, &rotation.notice)?);
             (None, None)
         }
         None => (Some((&known.channel, &known.ts)), Some(known.data.clone())),
@@ -237,6 +261,7 @@ fn existing(
 /// Close a full thread with `notice` and continue it under a new root repeating the old one.
 fn rotate(
     action: &SlackAction,
+    input: &ActionInput<'_>,
     key: &RefKey,
     known: &Known,
     group: &Option<String>,
@@ -252,10 +277,15 @@ fn rotate(
         .request("chat.update", (body.clone(), body), purpose)?
         .step(CLOSE_FULL);
     let body = json!({ "channel": known.channel, "text": known.text() });
+    let mut body = (body.clone(), body);
+    if let Some(delivery) = &input.delivery {
+        recover::tag(&mut body, delivery, CONTINUE);
+    }
     let purpose = format!("continue key {:?} under a new root", key.key);
-    let mut next = action
-        .request("chat.postMessage", (body.clone(), body), purpose)?
+    let next = action
+        .request("chat.postMessage", body, purpose)?
         .step(CONTINUE);
+    let mut next = looked_up_first(action, next, &known.channel, input)?;
     next.remember = Some(Remember::Answer {
         key: key.clone(),
         extra: json!({

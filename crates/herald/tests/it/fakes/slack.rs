@@ -1,5 +1,7 @@
-//! A fake Slack Web API: `chat.postMessage` and `chat.update`, answering as Slack does
-//! (HTTP 200 with `ok: false` for most errors, 429 with `Retry-After` when rate limited).
+//! A fake Slack Web API: `chat.postMessage`, `chat.update` and `conversations.history`,
+//! answering as Slack does (HTTP 200 with `ok: false` for most errors, 429 with
+//! `Retry-After` when rate limited). Messages keep their metadata; history lists a
+//! channel's messages newest first and shows metadata only with `include_all_metadata`.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -35,11 +37,22 @@ pub enum Fault {
 struct Inner {
     calls: Vec<Call>,
     faults: VecDeque<Fault>,
-    /// ts → (channel id, text) of every message posted.
-    messages: BTreeMap<String, (String, String)>,
+    /// ts → every message posted.
+    messages: BTreeMap<String, Message>,
+    /// Answers to these methods are held this long after the call took effect (a process
+    /// killed while waiting never hears that its post worked).
+    held: BTreeMap<String, Duration>,
     /// Last post per channel, to rate-limit like Slack (about one per second per channel).
     last_post: BTreeMap<String, Instant>,
     next_ts: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Message {
+    channel: String,
+    text: String,
+    thread_ts: Option<String>,
+    metadata: Option<Value>,
 }
 
 #[derive(Clone)]
@@ -61,7 +74,7 @@ impl FakeSlack {
             inner: Arc::default(),
         };
         let router = axum::Router::new()
-            .route("/api/{method}", axum::routing::post(call))
+            .route("/api/{method}", axum::routing::post(call).get(read))
             .with_state(fake.clone());
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
         fake
@@ -82,8 +95,108 @@ impl FakeSlack {
             .unwrap()
             .messages
             .get(ts)
-            .map(|(_, text)| text.clone())
+            .map(|message| message.text.clone())
     }
+
+    /// Hold every answer to `method` for `delay` after the call took effect.
+    pub fn hold_answers(&self, method: &str, delay: Duration) {
+        self.inner
+            .lock()
+            .unwrap()
+            .held
+            .insert(method.to_string(), delay);
+    }
+
+    /// The messages of `channel` (an id) that start a thread or stand alone, oldest first,
+    /// as (ts, text).
+    pub fn roots(&self, channel: &str) -> Vec<(String, String)> {
+        let inner = self.inner.lock().unwrap();
+        inner
+            .messages
+            .iter()
+            .filter(|(_, m)| m.channel == channel && m.thread_ts.is_none())
+            .map(|(ts, m)| (ts.clone(), m.text.clone()))
+            .collect()
+    }
+
+    /// The replies in the thread of `ts`, oldest first, as their texts.
+    pub fn replies(&self, ts: &str) -> Vec<String> {
+        let inner = self.inner.lock().unwrap();
+        inner
+            .messages
+            .values()
+            .filter(|m| m.thread_ts.as_deref() == Some(ts))
+            .map(|m| m.text.clone())
+            .collect()
+    }
+}
+
+/// `GET /api/conversations.history?channel=…&oldest=…&limit=…&include_all_metadata=…`.
+async fn read(
+    State(fake): State<FakeSlack>,
+    Path(method): Path<String>,
+    headers: HeaderMap,
+    axum::extract::Query(query): axum::extract::Query<BTreeMap<String, String>>,
+) -> Response {
+    let authorized = headers.get("authorization").and_then(|v| v.to_str().ok())
+        == Some(&format!("Bearer {}", fake.token));
+    let mut inner = fake.inner.lock().unwrap();
+    let body = json!(query);
+    let answer = if !authorized {
+        Err("not_authed".to_string())
+    } else if method != "conversations.history" {
+        Err("unknown_method".to_string())
+    } else {
+        history(&inner, &query)
+    };
+    record(
+        &mut inner,
+        &method,
+        &body,
+        answer.as_ref().map(|_| String::new()).map_err(Clone::clone),
+    );
+    match answer {
+        Ok(answer) => Json(answer).into_response(),
+        Err(error) => Json(json!({"ok": false, "error": error})).into_response(),
+    }
+}
+
+/// A channel's history, newest first: only messages not in a thread, as Slack lists them.
+fn history(inner: &Inner, query: &BTreeMap<String, String>) -> Result<Value, String> {
+    let channel = query.get("channel").ok_or("channel_not_found")?;
+    // conversations.history takes ids only.
+    if !channel.starts_with('C') {
+        return Err("channel_not_found".into());
+    }
+    let oldest: f64 = query
+        .get("oldest")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    let limit: usize = query
+        .get("limit")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let with_metadata = query.get("include_all_metadata").map(String::as_str) == Some("true");
+    let messages: Vec<Value> = inner
+        .messages
+        .iter()
+        .rev()
+        .filter(|(ts, m)| {
+            m.channel == *channel
+                && m.thread_ts.is_none()
+                && ts.parse::<f64>().unwrap_or(0.0) > oldest
+        })
+        .take(limit)
+        .map(|(ts, m)| {
+            let mut message =
+                json!({"type": "message", "bot_id": "B0HERALD", "text": m.text, "ts": ts});
+            if let (true, Some(metadata)) = (with_metadata, &m.metadata) {
+                message["metadata"] = metadata.clone();
+            }
+            message
+        })
+        .collect();
+    Ok(json!({"ok": true, "messages": messages, "has_more": false, "pin_count": 0}))
 }
 
 /// Channel names become stable ids, as Slack resolves them.
@@ -108,7 +221,35 @@ async fn call(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
     let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    let (answer, held) = answer(&fake, &method, &body, authorized, json_body);
+    if let Some(delay) = held {
+        tokio::time::sleep(delay).await;
+    }
+    answer
+}
+
+/// The answer to one call, and how long to hold it.
+fn answer(
+    fake: &FakeSlack,
+    method: &str,
+    body: &Value,
+    authorized: bool,
+    json_body: bool,
+) -> (Response, Option<Duration>) {
     let mut inner = fake.inner.lock().unwrap();
+    let held = inner.held.get(method).copied();
+    let response = respond(fake, &mut inner, method, body, authorized, json_body);
+    (response, held)
+}
+
+fn respond(
+    fake: &FakeSlack,
+    inner: &mut Inner,
+    method: &str,
+    body: &Value,
+    authorized: bool,
+    json_body: bool,
+) -> Response {
     let answer = if !authorized {
         Err("not_authed".to_string())
     } else if !json_body {
@@ -116,7 +257,7 @@ async fn call(
     } else {
         match inner.faults.pop_front() {
             Some(Fault::RateLimited { retry_after }) => {
-                record(&mut inner, &method, &body, Err("ratelimited".into()));
+                record(inner, method, body, Err("ratelimited".into()));
                 let mut response = (
                     StatusCode::TOO_MANY_REQUESTS,
                     Json(json!({"ok": false, "error": "ratelimited"})),
@@ -128,11 +269,11 @@ async fn call(
                 return response;
             }
             Some(Fault::Error(error)) => Err(error.to_string()),
-            Some(Fault::Pass) | None => handle(&fake, &mut inner, &method, &body),
+            Some(Fault::Pass) | None => handle(fake, inner, method, body),
         }
     };
     let rate_limited = answer.as_ref().err().is_some_and(|e| e == "ratelimited");
-    record(&mut inner, &method, &body, answer.clone());
+    record(inner, method, body, answer.clone());
     match answer {
         Ok(ts) => Json(json!({"ok": true, "channel": channel_id(body["channel"].as_str().unwrap_or_default()), "ts": ts, "message": {"text": body["text"]}})).into_response(),
         Err(error) if rate_limited => {
@@ -183,8 +324,19 @@ fn handle(
             }
             inner.last_post.insert(id.clone(), now);
             inner.next_ts += 1;
-            let ts = format!("1700000000.{:06}", inner.next_ts);
-            inner.messages.insert(ts.clone(), (id, text.to_string()));
+            // Slack's ts is the post's time in seconds, unique within the channel.
+            let seconds = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
+            let ts = format!("{seconds}.{:06}", inner.next_ts);
+            let message = Message {
+                channel: id,
+                text: text.to_string(),
+                thread_ts: body["thread_ts"].as_str().map(str::to_string),
+                metadata: body.get("metadata").cloned(),
+            };
+            inner.messages.insert(ts.clone(), message);
             Ok(ts)
         }
         "chat.update" => {
@@ -194,8 +346,8 @@ fn handle(
             }
             let ts = body["ts"].as_str().ok_or("message_not_found")?;
             match inner.messages.get_mut(ts) {
-                Some((id, current)) if id == channel => {
-                    *current = text.to_string();
+                Some(message) if message.channel == channel => {
+                    message.text = text.to_string();
                     Ok(ts.to_string())
                 }
                 _ => Err("message_not_found".into()),
