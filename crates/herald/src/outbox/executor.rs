@@ -1,5 +1,6 @@
 //! One attempt at one delivery, from the claimed row to the record of what happened.
 
+use super::pacer::Ticket;
 use super::runner::{self, ActionDeps};
 use crate::action::{ActionInput, AttemptReport, Attempting, StoreRefs};
 use crate::clock::{self, SharedClock};
@@ -57,7 +58,7 @@ impl Executor {
     /// Attempt the delivery and record the outcome. Returns false if the lease was lost
     /// meanwhile (someone else owns the delivery now; our result is dropped).
     pub async fn run(&self, claimed: &ClaimedDelivery) -> Result<bool, StoreError> {
-        let record = self.attempt(claimed).await?;
+        let record = self.attempt(claimed, self.ticket(claimed)).await?;
         self.record(record).await
     }
 
@@ -71,14 +72,24 @@ impl Executor {
         Ok(kept)
     }
 
+    /// The delivery's place among its action's deliveries: take it when it starts, in the
+    /// order claimed, so paced calls keep that order (see `outbox::pacer`).
+    pub fn ticket(&self, claimed: &ClaimedDelivery) -> Ticket {
+        self.deps.pacer.ticket(&claimed.delivery.action)
+    }
+
     /// Plan and execute once, and decide the next step. Does not write.
-    pub async fn attempt(&self, claimed: &ClaimedDelivery) -> Result<AttemptRecord, StoreError> {
+    pub async fn attempt(
+        &self,
+        claimed: &ClaimedDelivery,
+        ticket: Ticket,
+    ) -> Result<AttemptRecord, StoreError> {
         let delivery = &claimed.delivery;
         let started_at = self.clock.now();
         let timer = Instant::now();
         let (report, request) = match self.load(delivery).await? {
             Err(message) => (self.unchanged(delivery, message), None),
-            Ok(context) => self.plan_and_execute(delivery, &context).await,
+            Ok(context) => self.plan_and_execute(delivery, &context, &ticket).await,
         };
         let elapsed = timer.elapsed();
         let next = self.next_step(delivery, &report);
@@ -136,6 +147,7 @@ impl Executor {
         &self,
         delivery: &Delivery,
         context: &minijinja::Value,
+        ticket: &Ticket,
     ) -> (AttemptReport, Option<serde_json::Value>) {
         let action = &self.config.actions[&delivery.action];
         let refs = StoreRefs(self.store.clone());
@@ -158,7 +170,14 @@ impl Executor {
                 (self.unchanged(delivery, error.to_string()), None)
             }
             Ok(plan) => {
-                let report = runner::run(action.action.as_ref(), &plan, &self.deps, done).await;
+                let report = runner::run(
+                    action.action.as_ref(),
+                    &plan,
+                    &self.deps,
+                    done,
+                    Some(ticket),
+                )
+                .await;
                 (report, Some(plan.describe()))
             }
         }

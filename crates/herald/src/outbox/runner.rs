@@ -2,7 +2,7 @@
 //! in what earlier steps answered, paces, sends, asks the action to classify the answer,
 //! remembers refs, and stops at the first failure so a retry resumes after the steps done.
 
-use super::pacer::Pacer;
+use super::pacer::{Pacer, Ticket};
 use crate::action::{
     Action, AttemptReport, Earlier, FailureKind, Lookup, Outcome, Plan, PlannedRequest, Recover,
     RefKey, RefWrite, Remember, ref_delete, ref_write,
@@ -38,11 +38,13 @@ impl ActionDeps {
 }
 
 /// Carry out `plan` once, skipping the steps before `done` (done by earlier attempts).
+/// `ticket` is the delivery's place among its action's, for paced steps.
 pub async fn run(
     action: &dyn Action,
     plan: &Plan,
     deps: &ActionDeps,
     done: usize,
+    ticket: Option<&Ticket>,
 ) -> AttemptReport {
     if plan.logs_message {
         let message = plan.message.as_deref().unwrap_or_default();
@@ -59,7 +61,7 @@ pub async fn run(
             },
             None => Cow::Borrowed(planned),
         };
-        let facts = match step(action, &request, deps, &mut report).await {
+        let facts = match step(action, &request, deps, ticket, &mut report).await {
             Some(facts) => facts,
             None => return report,
         };
@@ -81,6 +83,7 @@ async fn step(
     action: &dyn Action,
     request: &PlannedRequest,
     deps: &ActionDeps,
+    ticket: Option<&Ticket>,
     report: &mut AttemptReport,
 ) -> Option<Value> {
     if let Some(recover) = &request.recover {
@@ -100,9 +103,11 @@ async fn step(
             }
         }
     }
-    if let Some(pace) = &request.pace {
-        deps.pacer.wait(pace).await;
-    }
+    // Held until the answer is in: the next call under the key goes after it.
+    let _turn = match &request.pace {
+        Some(pace) => Some(deps.pacer.wait(pace, ticket).await),
+        None => None,
+    };
     let answer = match transport::send(&deps.http, request, deps.response_body_limit).await {
         Ok(answer) => answer,
         Err(error) => {

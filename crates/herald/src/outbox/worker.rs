@@ -112,7 +112,11 @@ impl Worker {
         let mut tasks = JoinSet::new();
         for delivery in claimed {
             let executor = self.executor.clone();
-            tasks.spawn(async move { executor.run(&delivery).await });
+            let ticket = executor.ticket(&delivery);
+            tasks.spawn(async move {
+                let record = executor.attempt(&delivery, ticket).await?;
+                executor.record(record).await
+            });
         }
         while let Some(result) = tasks.join_next().await {
             result.expect("delivery task panicked")?;
@@ -216,12 +220,13 @@ impl Worker {
         let in_flight = in_flight.clone();
         let id = delivery.delivery.id;
         let turn = ActionTurn::start(&self.running, &delivery.delivery.action);
+        let ticket = executor.ticket(&delivery);
         in_flight
             .lock()
             .expect("in-flight set poisoned")
             .insert(id, delivery.lease_token);
         tasks.spawn(async move {
-            let recorded = match executor.attempt(&delivery).await {
+            let recorded = match executor.attempt(&delivery, ticket).await {
                 Ok(record) => {
                     drop((slot, turn));
                     executor.record(record).await

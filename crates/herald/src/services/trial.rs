@@ -97,7 +97,9 @@ pub async fn run_trial(
     };
     let mut results = Vec::new();
     for claimed in store.claim_ids(&ids, &request).await? {
-        let record = executor.attempt(&claimed).await?;
+        let record = executor
+            .attempt(&claimed, executor.ticket(&claimed))
+            .await?;
         let result = TrialResult {
             action: claimed.delivery.action.clone(),
             delivery_id: claimed.delivery.id,
