@@ -18,16 +18,33 @@ use uuid::Uuid;
 
 pub use writer::{Writer, WriterStats};
 
+/// The driver's error is part of the message, not a separate source, so a report that
+/// prints the causes shows it once.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error("migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migrate(sqlx::migrate::MigrateError),
+    /// The database server could not be reached or refused the login, said at once.
+    #[error("cannot connect to PostgreSQL at {address}: {cause}")]
+    Connect { address: String, cause: String },
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("the store is shutting down")]
     Closed,
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        StoreError::Database(error)
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(error: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Migrate(error)
+    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

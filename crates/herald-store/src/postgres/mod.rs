@@ -12,8 +12,9 @@ mod windows;
 mod write;
 
 use crate::model::*;
-use crate::{Result, Store};
+use crate::{Result, Store, StoreError};
 use async_trait::async_trait;
+use sqlx::ConnectOptions;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use uuid::Uuid;
 
@@ -40,11 +41,14 @@ pub struct PgStore {
 impl PgStore {
     /// Connect to `postgres://...`. Does not migrate.
     pub async fn connect(url: &str, options: PgOptions) -> Result<Self> {
-        let pool = pool_options(options).connect(url).await?;
-        Ok(PgStore { pool })
+        let connect: PgConnectOptions = url.parse()?;
+        Self::connect_with(connect, options).await
     }
 
+    /// Connect once first, so a server that is down or refuses the login is reported at
+    /// once with its cause, not as the pool's timeout 30 s later.
     pub async fn connect_with(connect: PgConnectOptions, options: PgOptions) -> Result<Self> {
+        check_reachable(&connect).await?;
         let pool = pool_options(options).connect_with(connect).await?;
         Ok(PgStore { pool })
     }
@@ -56,6 +60,32 @@ impl PgStore {
     /// The pool, e.g. for session advisory locks held on a detached connection.
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+}
+
+/// How long the first connection may take before the server counts as unreachable.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+async fn check_reachable(connect: &PgConnectOptions) -> Result<()> {
+    let address = format!("{}:{}", connect.get_host(), connect.get_port());
+    let cause = match tokio::time::timeout(CONNECT_TIMEOUT, connect.connect()).await {
+        Ok(Ok(connection)) => {
+            let _ = sqlx::Connection::close(connection).await;
+            return Ok(());
+        }
+        Ok(Err(sqlx::Error::Io(error))) => io_cause(&error),
+        Ok(Err(sqlx::Error::Database(error))) => error.message().to_string(),
+        Ok(Err(error)) => error.to_string(),
+        Err(_) => format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
+    };
+    Err(StoreError::Connect { address, cause })
+}
+
+/// `connection refused`, `host unreachable`, …: the kind in words, then the OS's text.
+fn io_cause(error: &std::io::Error) -> String {
+    match error.kind() {
+        std::io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
+        _ => error.to_string(),
     }
 }
 

@@ -140,3 +140,41 @@ async fn a_payload_holding_nul_is_stored_and_forwarded_on_postgres() {
     let forwarded: serde_json::Value = serde_json::from_str(&received[0].body).unwrap();
     assert_eq!(forwarded["payload"]["title"].as_str(), Some("a\u{0}b"));
 }
+
+/// A PostgreSQL server that is not there is reported at once, with its address and the
+/// cause, once: not as the pool's timeout 30 s later. Needs no PostgreSQL.
+#[test]
+fn an_unreachable_server_is_named_at_once_with_its_cause() {
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[storage]\nbackend = \"postgres\"\nurl = \"postgres://root@127.0.0.1:{closed_port}/test\"\n"
+    );
+    std::fs::write(dir.path().join("herald.toml"), config).unwrap();
+    for command in [
+        &["events", "list"][..],
+        &["serve", "--listen", "127.0.0.1:0"][..],
+    ] {
+        let started = std::time::Instant::now();
+        let output = crate::cli::herald(dir.path(), command);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{command:?}: {stderr}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{command:?} took {:?}",
+            started.elapsed()
+        );
+        let cause =
+            format!("cannot connect to PostgreSQL at 127.0.0.1:{closed_port}: connection refused");
+        assert_eq!(stderr.matches(&cause).count(), 1, "{command:?}: {stderr}");
+        assert_eq!(
+            stderr.matches("connection refused").count(),
+            1,
+            "{command:?}: {stderr}"
+        );
+    }
+}
