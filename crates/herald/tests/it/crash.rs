@@ -39,6 +39,10 @@ poll_interval = "100ms"
 pub(crate) struct Herald(Child);
 
 impl Herald {
+    pub(crate) fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
     pub(crate) fn kill(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();

@@ -18,6 +18,7 @@ mod pact_slack;
 mod postgres;
 mod presets;
 mod redaction;
+mod replicas;
 mod shutdown;
 mod slack_actions;
 mod slack_roots;

@@ -9,13 +9,13 @@ const DEFAULT_URL: &str = "postgres://root@127.0.0.1:5432/test";
 
 /// A fresh database for one test, dropped afterwards; None when PostgreSQL is not
 /// reachable outside CI (said loudly), a failure in CI.
-struct FreshDatabase {
+pub(crate) struct FreshDatabase {
     admin_url: String,
     name: String,
 }
 
 impl FreshDatabase {
-    async fn create(test: &str) -> Option<(FreshDatabase, String)> {
+    pub(crate) async fn create(test: &str) -> Option<(FreshDatabase, String)> {
         let admin_url =
             std::env::var("HERALD_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_URL.to_string());
         let mut admin = match PgConnection::connect(&admin_url).await {
