@@ -19,6 +19,43 @@ pub(crate) fn page_limit(limit: u32) -> i64 {
     i64::from(limit.min(MAX_PAGE))
 }
 
+/// An event's hook, from its two columns (both set, or neither).
+pub(crate) fn event_hook(
+    id: Option<String>,
+    repository: Option<String>,
+) -> Result<Option<EventHook>> {
+    match (id, repository) {
+        (Some(id), Some(repository)) => Ok(Some(EventHook { id, repository })),
+        (None, None) => Ok(None),
+        _ => Err(StoreError::Corrupt(
+            "an event has a hook id or repository without the other".to_string(),
+        )),
+    }
+}
+
+/// What `create_hook` fails with when the hook's (source, id) is taken.
+pub(crate) fn hook_taken(hook: &Hook) -> StoreError {
+    StoreError::Conflict(format!("hook `{}` of source `{}`", hook.id, hook.source))
+}
+
+/// A hook's previous secret, from its three columns (all set, or none).
+pub(crate) fn previous_secret(
+    ciphertext: Option<Vec<u8>>,
+    nonce: Option<Vec<u8>>,
+    valid_until: Option<Timestamp>,
+) -> Result<Option<PreviousSecret>> {
+    match (ciphertext, nonce, valid_until) {
+        (Some(ciphertext), Some(nonce), Some(valid_until)) => Ok(Some(PreviousSecret {
+            secret: SealedSecret { ciphertext, nonce },
+            valid_until,
+        })),
+        (None, None, None) => Ok(None),
+        _ => Err(StoreError::Corrupt(
+            "a hook's previous secret is incomplete".to_string(),
+        )),
+    }
+}
+
 pub(crate) fn parse_status(value: &str) -> Result<DeliveryStatus> {
     value.parse().map_err(StoreError::Corrupt)
 }
@@ -266,7 +303,8 @@ pub(crate) fn append_outcomes(
 /// static.
 macro_rules! event_columns {
     () => {
-        "id, source, event_type, dedup_key, received_at, headers, payload"
+        "id, source, event_type, dedup_key, received_at, headers, payload, hook_id, \
+         hook_repository"
     };
 }
 
@@ -305,6 +343,13 @@ macro_rules! attempt_columns {
     };
 }
 
+macro_rules! hook_columns {
+    () => {
+        "source, id, repository, secret, secret_nonce, previous_secret, previous_nonce, \
+         previous_valid_until, created_at, updated_at"
+    };
+}
+
 macro_rules! monitor_columns {
     () => {
         "monitor, subject, data, updated_at"
@@ -333,8 +378,9 @@ macro_rules! flushed_columns {
 }
 
 pub(crate) use {
-    attempt_columns, delivery_columns, event_columns, flushed_columns, monitor_columns,
-    open_window_columns, postgres_event_columns, ref_columns, sqlite_event_columns, window_columns,
+    attempt_columns, delivery_columns, event_columns, flushed_columns, hook_columns,
+    monitor_columns, open_window_columns, postgres_event_columns, ref_columns,
+    sqlite_event_columns, window_columns,
 };
 
 #[cfg(test)]

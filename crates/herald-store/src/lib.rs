@@ -29,6 +29,9 @@ pub enum StoreError {
     /// The database server could not be reached or refused the login, said at once.
     #[error("cannot connect to PostgreSQL at {address}: {cause}")]
     Connect { address: String, cause: String },
+    /// A record with this key exists already; nothing was written.
+    #[error("{0} already exists")]
+    Conflict(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("the store is shutting down")]
@@ -187,6 +190,35 @@ pub trait Store: Send + Sync + 'static {
 
     /// Delete the states of these subjects of a monitor; returns how many there were.
     async fn delete_monitor_states(&self, monitor: &str, subjects: &[String]) -> Result<u64>;
+
+    /// Register a hook. Fails with [`StoreError::Conflict`], writing nothing, when its
+    /// (source, id) is taken.
+    async fn create_hook(&self, hook: &Hook) -> Result<()>;
+
+    async fn get_hook(&self, source: &str, id: &str) -> Result<Option<Hook>>;
+
+    /// The hooks of `source` (every source if None), by source then id (byte order).
+    async fn list_hooks(&self, source: Option<&str>) -> Result<Vec<Hook>>;
+
+    /// Rotate a hook's secret: the current one becomes the previous one, accepted until
+    /// `previous_valid_until` (replacing any earlier previous one), and `secret` the current
+    /// one. Returns the hook as it now is, or None if there is no such hook.
+    async fn rotate_hook_secret(
+        &self,
+        source: &str,
+        id: &str,
+        secret: &SealedSecret,
+        previous_valid_until: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<Hook>>;
+
+    /// Store a hook with a secret given from elsewhere: insert it, or replace the stored
+    /// one's repository and secret (forgetting any previous secret; `created_at` is kept,
+    /// `updated_at` is the hook's). Returns true if it was inserted.
+    async fn import_hook(&self, hook: &Hook) -> Result<bool>;
+
+    /// Returns whether there was such a hook.
+    async fn delete_hook(&self, source: &str, id: &str) -> Result<bool>;
 
     /// Lease up to `limit` open windows that are due at `now` and not under a live lease,
     /// oldest due first, under one new token. The claim fences the window's events at its

@@ -27,6 +27,8 @@ pub struct NewEvent {
     /// Request headers worth keeping (signature and credential headers removed).
     pub headers: BTreeMap<String, String>,
     pub payload: JsonText,
+    /// The registered hook the event came through, if any.
+    pub hook: Option<EventHook>,
 }
 
 /// A JSON document as the text the store keeps. Whoever makes an event encodes it, so the
@@ -114,6 +116,17 @@ pub struct Event {
     pub received_at: Timestamp,
     pub headers: BTreeMap<String, String>,
     pub payload: Value,
+    /// The registered hook the event came through, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hook: Option<EventHook>,
+}
+
+/// The registered hook an event was delivered to (`/hooks/{source}/{id}`), kept with the
+/// event so rules and templates see it as `meta.hook`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventHook {
+    pub id: String,
+    pub repository: String,
 }
 
 /// An event and the deliveries its rules produced: written in one transaction, so no event
@@ -711,6 +724,41 @@ pub struct WindowQuery {
     pub rule: Option<String>,
     pub status: Option<WindowStatus>,
     pub limit: u32,
+}
+
+/// A hook registered at run time under a registry source (`/hooks/{source}/{id}`), with its
+/// own secret. The store keeps secrets only as ciphertext: sealing and opening them is the
+/// caller's business.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hook {
+    pub source: String,
+    pub id: String,
+    pub repository: String,
+    pub secret: SealedSecret,
+    /// The secret a rotation replaced, still accepted until its `valid_until`.
+    pub previous: Option<PreviousSecret>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// A secret as the store keeps it: ciphertext (with its tag) and the nonce it was sealed
+/// with.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedSecret {
+    pub ciphertext: Vec<u8>,
+    pub nonce: Vec<u8>,
+}
+
+impl fmt::Debug for SealedSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SealedSecret({} bytes)", self.ciphertext.len())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreviousSecret {
+    pub secret: SealedSecret,
+    pub valid_until: Timestamp,
 }
 
 #[cfg(test)]

@@ -261,6 +261,7 @@ mod tests {
                 received_at: at(second),
                 headers: BTreeMap::new(),
                 payload: JsonText::encode(&serde_json::Value::Null),
+                hook: None,
             },
             deliveries: Vec::new(),
             windows: keys

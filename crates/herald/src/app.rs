@@ -12,7 +12,7 @@ use crate::outbox::heartbeat::Heartbeat;
 use crate::outbox::{Executor, Worker, WorkerSettings};
 use crate::services::scheduler::Scheduler;
 use crate::services::write_health::WriteHealth;
-use crate::services::{Ingest, Queries, retention};
+use crate::services::{Hooks, Ingest, Queries, retention};
 use crate::telemetry;
 use herald_store::{SharedStore, Writer};
 use std::sync::Arc;
@@ -44,10 +44,12 @@ impl App {
         let write_health = Arc::new(WriteHealth::default());
         let (writer, writer_task) = Writer::spawn(store.clone(), MAX_WRITE_BATCH);
         let signatures = Arc::new(SignatureFailures::default());
+        let hooks = Arc::new(Hooks::new(config.clone(), store.clone(), clock.clone()));
         let ingest = Arc::new(
             Ingest::new(config.clone(), writer.clone(), clock.clone(), wake.clone())
                 .with_signature_log(signatures.clone())
-                .with_write_health(write_health.clone()),
+                .with_write_health(write_health.clone())
+                .with_hooks(hooks.clone()),
         );
         let deps = action_deps(&config, clock.clone());
         let monitor_wake = Arc::new(Notify::new());
@@ -100,6 +102,7 @@ impl App {
         let state = AppState {
             config: config.clone(),
             ingest,
+            hooks,
             queries: Queries::new(store.clone()),
             executor,
             clock,

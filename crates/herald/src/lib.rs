@@ -15,6 +15,7 @@ pub mod kit;
 pub mod monitors;
 pub mod outbox;
 pub mod presets;
+pub mod registry;
 pub mod secret;
 pub mod services;
 pub mod telemetry;

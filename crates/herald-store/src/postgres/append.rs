@@ -71,12 +71,13 @@ async fn insert_events(
         .unzip();
     let inserted = sqlx::query_as(
         "INSERT INTO events (id, source, event_type, dedup_key, received_at, headers, payload,
-             payload_text)
-         SELECT id, source, event_type, dedup_key, received_at, headers, payload, payload_text
+             payload_text, hook_id, hook_repository)
+         SELECT id, source, event_type, dedup_key, received_at, headers, payload, payload_text,
+             hook_id, hook_repository
          FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[],
-             $5::timestamptz[], $6::jsonb[], $7::jsonb[], $8::text[])
+             $5::timestamptz[], $6::jsonb[], $7::jsonb[], $8::text[], $9::text[], $10::text[])
              WITH ORDINALITY AS e(id, source, event_type, dedup_key, received_at, headers,
-                 payload, payload_text, n)
+                 payload, payload_text, hook_id, hook_repository, n)
          ORDER BY n
          ON CONFLICT (source, dedup_key) DO NOTHING
          RETURNING id, source, dedup_key",
@@ -89,6 +90,12 @@ async fn insert_events(
     .bind(column(&events, |e| Json(&e.headers)))
     .bind(payloads)
     .bind(payload_texts)
+    .bind(column(&events, |e| {
+        e.hook.as_ref().map(|hook| hook.id.as_str())
+    }))
+    .bind(column(&events, |e| {
+        e.hook.as_ref().map(|hook| hook.repository.as_str())
+    }))
     .fetch_all(&mut *conn)
     .await?;
     Ok(inserted)

@@ -2,7 +2,9 @@
 //! status, outcome and failure kind text need checking.
 
 use crate::Result;
-use crate::common::{parse_failure_kind, parse_outcome, parse_status, parse_window_status};
+use crate::common::{
+    event_hook, parse_failure_kind, parse_outcome, parse_status, parse_window_status,
+};
 use crate::model::{
     ActionHealth, Attempt, Delivery, Event, MonitorState, Ref, RuleHealth, SourceHealth, Window,
     WindowTiming,
@@ -30,6 +32,7 @@ pub(super) fn event(row: &PgRow) -> Result<Event> {
         received_at: row.try_get("received_at")?,
         headers,
         payload,
+        hook: event_hook(row.try_get("hook_id")?, row.try_get("hook_repository")?)?,
     })
 }
 

@@ -11,7 +11,7 @@ use sqlx::sqlite::SqliteRow;
 use std::collections::HashSet;
 use uuid::Uuid;
 
-const EVENT_PARAMS: usize = 8;
+const EVENT_PARAMS: usize = 10;
 const DELIVERY_PARAMS: usize = 10;
 const KEY_PARAMS: usize = 2;
 
@@ -49,7 +49,7 @@ pub(super) fn holder(row: &SqliteRow) -> Result<((String, String), Uuid)> {
 fn push_events(command: &mut Command, rows: &[(&EventWithDeliveries, String)]) {
     command.rows(
         "INSERT INTO events (id, source, event_type, dedup_key, received_at, headers, payload,
-             payload_zstd)
+             payload_zstd, hook_id, hook_repository)
          SELECT * FROM (",
         rows,
         EVENT_PARAMS,
@@ -70,7 +70,9 @@ fn push_events(command: &mut Command, rows: &[(&EventWithDeliveries, String)]) {
                 .push_bind(ms(event.received_at))
                 .push_bind(headers.clone())
                 .push_bind(text.to_string())
-                .push_bind(compressed.map(<[u8]>::to_vec));
+                .push_bind(compressed.map(<[u8]>::to_vec))
+                .push_bind(event.hook.as_ref().map(|hook| hook.id.clone()))
+                .push_bind(event.hook.as_ref().map(|hook| hook.repository.clone()));
         },
     );
 }

@@ -5,6 +5,7 @@ mod append;
 mod complete;
 mod connection;
 mod health;
+mod hooks;
 mod maintain;
 mod monitors;
 mod read;
@@ -247,6 +248,38 @@ impl Store for SqliteStore {
 
     async fn delete_monitor_states(&self, monitor: &str, subjects: &[String]) -> Result<u64> {
         monitors::delete_monitor_states(&self.write, monitor, subjects).await
+    }
+
+    async fn create_hook(&self, hook: &Hook) -> Result<()> {
+        hooks::create_hook(&self.write, hook).await
+    }
+
+    async fn get_hook(&self, source: &str, id: &str) -> Result<Option<Hook>> {
+        hooks::get_hook(&self.read, source, id).await
+    }
+
+    async fn list_hooks(&self, source: Option<&str>) -> Result<Vec<Hook>> {
+        hooks::list_hooks(&self.read, source).await
+    }
+
+    async fn rotate_hook_secret(
+        &self,
+        source: &str,
+        id: &str,
+        secret: &SealedSecret,
+        previous_valid_until: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<Hook>> {
+        hooks::rotate_hook_secret(&self.write, (source, id), secret, previous_valid_until, now)
+            .await
+    }
+
+    async fn import_hook(&self, hook: &Hook) -> Result<bool> {
+        hooks::import_hook(&self.write, hook).await
+    }
+
+    async fn delete_hook(&self, source: &str, id: &str) -> Result<bool> {
+        hooks::delete_hook(&self.write, source, id).await
     }
 
     async fn claim_due_windows(

@@ -1,7 +1,9 @@
 //! Converting between the model and SQLite's storage types: times as unix milliseconds,
 //! ids as hyphenated text, JSON as text.
 
-use crate::common::{parse_failure_kind, parse_outcome, parse_status, parse_window_status, to_i32};
+use crate::common::{
+    event_hook, parse_failure_kind, parse_outcome, parse_status, parse_window_status, to_i32,
+};
 use crate::model::{
     ActionHealth, Attempt, Delivery, Event, JsonText, MonitorState, Ref, RuleHealth, SourceHealth,
     Timestamp, Window, WindowTiming,
@@ -61,6 +63,7 @@ pub(super) fn event(row: &SqliteRow) -> Result<Event> {
         received_at: time(row.try_get("received_at")?)?,
         headers: from_json(row.try_get("headers")?, "headers")?,
         payload: payload(row)?,
+        hook: event_hook(row.try_get("hook_id")?, row.try_get("hook_repository")?)?,
     })
 }
 

@@ -84,6 +84,11 @@ pub async fn append_round_trips_every_field(store: SharedStore) {
         "labels": ["p1", "bug"], "nested": { "deep": { "emoji": "🚀" } }
     })
     .into();
+    // Delivered to a registered hook (`/hooks/{source}/{id}`).
+    first.hook = Some(EventHook {
+        id: "webhook-test-repo".to_string(),
+        repository: "go-batteries/webhook-test-repo".to_string(),
+    });
     let mut to_slack = delivery(&first, "pr-opened", "slack");
     to_slack.created_at = at_ms(1_235);
     to_slack.next_attempt_at = at_ms(61_235);
@@ -131,6 +136,7 @@ pub fn stored_event(new: &NewEvent) -> Event {
         received_at: new.received_at,
         headers: new.headers.clone(),
         payload: new.payload.decode(),
+        hook: new.hook.clone(),
     }
 }
 

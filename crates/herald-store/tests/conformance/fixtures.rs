@@ -30,6 +30,7 @@ pub fn event(source: &str, dedup_key: Option<&str>) -> NewEvent {
         received_at: t0(),
         headers: BTreeMap::from([("content-type".to_string(), "application/json".to_string())]),
         payload: json!({ "ref": "main" }).into(),
+        hook: None,
     }
 }
 

@@ -135,6 +135,33 @@ impl Store for GatedStore {
     async fn delete_monitor_states(&self, monitor: &str, subjects: &[String]) -> Result<u64> {
         self.inner.delete_monitor_states(monitor, subjects).await
     }
+    async fn create_hook(&self, hook: &Hook) -> Result<()> {
+        self.inner.create_hook(hook).await
+    }
+    async fn get_hook(&self, source: &str, id: &str) -> Result<Option<Hook>> {
+        self.inner.get_hook(source, id).await
+    }
+    async fn list_hooks(&self, source: Option<&str>) -> Result<Vec<Hook>> {
+        self.inner.list_hooks(source).await
+    }
+    async fn rotate_hook_secret(
+        &self,
+        source: &str,
+        id: &str,
+        secret: &SealedSecret,
+        previous_valid_until: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<Hook>> {
+        self.inner
+            .rotate_hook_secret(source, id, secret, previous_valid_until, now)
+            .await
+    }
+    async fn import_hook(&self, hook: &Hook) -> Result<bool> {
+        self.inner.import_hook(hook).await
+    }
+    async fn delete_hook(&self, source: &str, id: &str) -> Result<bool> {
+        self.inner.delete_hook(source, id).await
+    }
     async fn claim_due_windows(
         &self,
         now: Timestamp,

@@ -11,6 +11,7 @@ mod fixtures;
 mod gate;
 mod harness;
 mod health;
+mod hooks;
 mod maintenance;
 mod monitors;
 mod ordering;
@@ -96,6 +97,12 @@ conformance!(
     maintenance::a_closed_store_refuses_work,
     health::health_reports_streaks_failures_and_counts,
     health::health_breaks_started_at_ties_by_delivery_then_number,
+    hooks::hooks_are_created_once_and_read_back,
+    hooks::hooks_are_listed_by_source_then_id,
+    hooks::rotation_keeps_the_old_secret_as_previous,
+    hooks::import_inserts_or_replaces_the_secret,
+    hooks::delete_removes_only_that_hook,
+    hooks::concurrent_creates_of_one_id_have_one_winner,
     monitors::monitor_states_are_upserted_and_listed_by_subject,
     monitors::delete_monitor_states_counts_and_keeps_other_monitors,
     monitors::put_many_monitor_states_at_once,

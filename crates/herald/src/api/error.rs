@@ -1,7 +1,7 @@
 //! The one error type at the HTTP boundary: 4xx with a clear message, 5xx opaque and
 //! logged once.
 
-use crate::services::IngestError;
+use crate::services::{HookError, IngestError};
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -22,6 +22,8 @@ pub enum ApiError {
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
     HeadersTooLarge(String),
@@ -41,6 +43,7 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::Unavailable(_) | ApiError::StorageUnavailable(_) => {
@@ -87,13 +90,29 @@ impl From<StoreError> for ApiError {
 impl From<IngestError> for ApiError {
     fn from(error: IngestError) -> Self {
         match error {
-            IngestError::UnknownSource(_) => ApiError::NotFound(error.to_string()),
+            IngestError::UnknownSource(_)
+            | IngestError::RegistryNeedsHook(_)
+            | IngestError::NotARegistry(_)
+            | IngestError::UnknownHook { .. } => ApiError::NotFound(error.to_string()),
+            IngestError::Hook(hook) => ApiError::from(hook),
             IngestError::Unverified(_) => {
                 ApiError::Unauthorized(format!("request not verified: {error}"))
             }
             IngestError::Malformed(_) => ApiError::BadRequest(error.to_string()),
             // Nothing was acknowledged: the sender's retry is stored once the store writes.
             IngestError::Store(store) => ApiError::StorageUnavailable(store.to_string()),
+        }
+    }
+}
+
+impl From<HookError> for ApiError {
+    fn from(error: HookError) -> Self {
+        match error {
+            HookError::Invalid { .. } => ApiError::BadRequest(error.to_string()),
+            HookError::NotFound(_) => ApiError::NotFound(error.to_string()),
+            HookError::Taken { .. } => ApiError::Conflict(error.to_string()),
+            HookError::NoKey => ApiError::Forbidden(error.to_string()),
+            HookError::Seal(_) | HookError::Store(_) => ApiError::Internal(error.to_string()),
         }
     }
 }

@@ -1,4 +1,5 @@
-//! `POST /hooks/{source}`: the ingress. Answers 202 only once the event is committed.
+//! `POST /hooks/{source}` and `POST /hooks/{source}/{id}` (a registered hook): the ingress.
+//! Answers 202 only once the event is committed.
 
 use super::AppState;
 use super::error::ApiError;
@@ -19,15 +20,36 @@ pub async fn receive(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    respond(&state, (&source, None), query, &headers, body).await
+}
+
+/// A delivery to a registered hook: verified with that hook's secret.
+pub async fn receive_hook(
+    State(state): State<AppState>,
+    Path((source, id)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    respond(&state, (&source, Some(&id)), query, &headers, body).await
+}
+
+async fn respond(
+    state: &AppState,
+    (source, hook): (&str, Option<&str>),
+    query: Option<String>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Response {
     let started = Instant::now();
     let query = query.unwrap_or_default();
-    let response = match accept(&state, &source, &headers, body, &query).await {
+    let response = match accept(state, source, hook, headers, body, &query).await {
         Ok(outcome) => answer(outcome),
         Err(error) => error.into_response(),
     };
     // Unknown names are folded into one label so scanners cannot grow the metric set.
-    let label = if state.config.source(&source).is_some() {
-        source.as_str()
+    let label = if state.config.source(source).is_some() {
+        source
     } else {
         "_unknown"
     };
@@ -38,13 +60,23 @@ pub async fn receive(
 async fn accept(
     state: &AppState,
     source: &str,
+    hook: Option<&str>,
     headers: &HeaderMap,
     body: Body,
     query: &str,
 ) -> Result<IngestOutcome, ApiError> {
     let limit = state.ingest.body_limit(source)?;
     let body = read_limited(body, headers, limit).await?;
-    Ok(state.ingest.receive(source, headers, &body, query).await?)
+    let outcome = match hook {
+        Some(id) => {
+            state
+                .ingest
+                .receive_hook((source, id), headers, &body, query)
+                .await?
+        }
+        None => state.ingest.receive(source, headers, &body, query).await?,
+    };
+    Ok(outcome)
 }
 
 /// Read the whole body, refusing it as soon as it exceeds the source's limit.

@@ -5,11 +5,12 @@ pub mod admin;
 pub mod error;
 pub mod hooks;
 pub mod ops;
+pub mod registry;
 
 use crate::clock::SharedClock;
 use crate::config::SharedConfig;
 use crate::outbox::Executor;
-use crate::services::{Ingest, Queries};
+use crate::services::{Hooks, Ingest, Queries};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
@@ -26,6 +27,8 @@ use tower_http::trace::TraceLayer;
 pub struct AppState {
     pub config: SharedConfig,
     pub ingest: Arc<Ingest>,
+    /// Registered hooks (`/api/hooks`).
+    pub hooks: Arc<Hooks>,
     pub queries: Queries,
     /// Runs `POST /api/rules/{rule}/test` deliveries at once.
     pub executor: Arc<Executor>,
@@ -73,6 +76,14 @@ pub fn router(state: AppState) -> Router {
         .route("/windows", get(admin::list_windows))
         .route("/windows/flush", post(admin::flush_windows))
         .route("/rules/{rule}/test", post(admin::test_rule))
+        .route("/hooks", get(registry::list).post(registry::register))
+        .route(
+            "/hooks/{source}/{id}",
+            get(registry::show)
+                .put(registry::import)
+                .delete(registry::delete),
+        )
+        .route("/hooks/{source}/{id}/rotate", post(registry::rotate))
         .layer(DefaultBodyLimit::max(ADMIN_BODY_LIMIT))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -82,6 +93,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/hooks/{source}",
             post(hooks::receive).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/hooks/{source}/{id}",
+            post(hooks::receive_hook).layer(DefaultBodyLimit::disable()),
         )
         .nest("/api", admin)
         .route("/healthz", get(ops::healthz))

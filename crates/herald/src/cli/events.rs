@@ -77,13 +77,17 @@ pub async fn run(path: &Path, command: Command) -> anyhow::Result<ExitCode> {
             if json {
                 return output::json(&event).map(|()| ExitCode::SUCCESS);
             }
-            output::fields(&[
+            let mut fields = vec![
                 ("id", event.id.to_string()),
                 ("received", output::time(&event.received_at)),
                 ("source", event.source.clone()),
                 ("type", event.event_type.clone()),
                 ("dedup key", output::optional(&event.dedup_key)),
-            ]);
+            ];
+            if let Some(hook) = &event.hook {
+                fields.push(("hook", format!("{} ({})", hook.id, hook.repository)));
+            }
+            output::fields(&fields);
             say!("\nheaders");
             for (name, value) in &event.headers {
                 say!("  {name}: {value}");

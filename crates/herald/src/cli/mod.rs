@@ -4,6 +4,7 @@
 mod check;
 mod deliveries;
 mod events;
+mod hooks;
 mod init;
 mod output;
 mod prune;
@@ -73,6 +74,9 @@ enum Command {
     /// Aggregation windows: list the open ones, or flush them now.
     #[command(subcommand)]
     Windows(windows::Command),
+    /// Registered hooks: one URL and secret per repository under a registry source.
+    #[command(subcommand)]
+    Hooks(hooks::Command),
 }
 
 pub async fn run(cli: Cli) -> ExitCode {
@@ -101,6 +105,7 @@ async fn run_command(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status(args) => status::run(&cli.config, args).await,
         Command::Test(args) => test::run(&cli.config, args).await,
         Command::Windows(command) => windows::run(&cli.config, command).await,
+        Command::Hooks(command) => hooks::run(&cli.config, command).await,
     }
 }
 

@@ -7,7 +7,7 @@ use super::monitors::{self, Known, build_monitor};
 use super::rules::build_rule;
 use super::schedules::build_schedule;
 use super::sections;
-use super::sources::build_source;
+use super::sources::{build_source, check_registries};
 use crate::core::rules::Rule;
 use crate::core::template::TemplateEngine;
 use crate::kit::Catalog;
@@ -27,6 +27,7 @@ pub(super) const SECTIONS: &[&str] = &[
     "storage",
     "retention",
     "delivery",
+    "hooks",
     "secrets",
     "sources",
     "rules",
@@ -128,6 +129,7 @@ fn build(
     let storage = sections::storage(get("storage"), config_dir, &mut builder);
     let retention = sections::retention(get("retention"), &mut builder);
     let delivery = sections::delivery(get("delivery"), &mut builder);
+    let hooks = sections::hooks(get("hooks"), &mut builder);
     let default_retry = delivery
         .as_ref()
         .map(|(_, _, retry)| retry.clone())
@@ -135,6 +137,9 @@ fn build(
     let sources = named(get("sources"), "sources", &mut builder, |name, item, b| {
         build_source(name, item, catalog, b)
     });
+    if let Some(hooks) = &hooks {
+        check_registries(&sources, hooks.key.is_some(), builder.diagnostics);
+    }
     let actions = named(get("actions"), "actions", &mut builder, |name, item, b| {
         build_action(name, item, &default_retry, catalog, b)
     });
@@ -180,6 +185,7 @@ fn build(
         storage: storage?,
         retention: retention?,
         delivery: delivery?.0,
+        hooks: hooks?,
         sources: sources
             .into_iter()
             .map(|(name, (_, source))| (name, source))

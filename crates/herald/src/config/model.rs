@@ -21,6 +21,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub retention: RetentionConfig,
     pub delivery: DeliveryConfig,
+    pub hooks: HooksConfig,
     pub sources: BTreeMap<String, SourceConfig>,
     pub rules: Vec<Rule>,
     pub actions: BTreeMap<String, ActionConfig>,
@@ -45,6 +46,16 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// A request taking longer (a slow sender) is answered 408.
     pub request_timeout: Duration,
+    /// The address senders reach herald at (`https://herald.example.com`, no trailing
+    /// slash), for the payload URLs of registered hooks.
+    pub public_url: Option<String>,
+}
+
+/// `[hooks]`: registered hooks.
+#[derive(Debug, Clone, Default)]
+pub struct HooksConfig {
+    /// Seals the hooks' secrets at rest; required when a source is a registry.
+    pub key: Option<crate::registry::HookKey>,
 }
 
 #[derive(Debug, Clone)]
@@ -87,6 +98,9 @@ pub struct DeliveryConfig {
 pub struct SourceConfig {
     pub name: String,
     pub kind: &'static str,
+    /// Hooks are registered under it at run time (`/hooks/NAME/ID`), each verified with its
+    /// own secret; `source` (built without secrets) parses their requests.
+    pub registry: bool,
     pub source: Arc<dyn Source>,
     pub max_body: u64,
     /// Overrides of the kind's event type and dedup key, as expressions.

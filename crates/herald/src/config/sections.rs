@@ -1,12 +1,15 @@
-//! `[server]`, `[storage]`, `[retention]` and `[delivery]`.
+//! `[server]`, `[storage]`, `[retention]`, `[delivery]` and `[hooks]`.
 
 use super::actions::{RawRetry, retry_policy};
-use super::model::{DEFAULT_LISTEN, DeliveryConfig, RetentionConfig, ServerConfig, StorageConfig};
+use super::model::{
+    DEFAULT_LISTEN, DeliveryConfig, HooksConfig, RetentionConfig, ServerConfig, StorageConfig,
+};
 use crate::core::retry::RetryPolicy;
 use crate::kit::build::Builder;
 use crate::kit::document::Item;
 use crate::kit::keys::keys_of;
 use crate::kit::units::{self, RawSize};
+use crate::registry::HookKey;
 use crate::secret::Secret;
 use serde::Deserialize;
 use std::path::Path;
@@ -22,6 +25,7 @@ struct RawServer {
     admin_secret: Option<Spanned<String>>,
     shutdown_grace: Option<Spanned<String>>,
     request_timeout: Option<Spanned<String>>,
+    public_url: Option<Spanned<String>>,
 }
 
 pub fn server(item: Option<Item<'_>>, builder: &mut Builder<'_>) -> Option<ServerConfig> {
@@ -45,12 +49,59 @@ pub fn server(item: Option<Item<'_>>, builder: &mut Builder<'_>) -> Option<Serve
     let admin_token = raw.admin_secret.as_ref().map(|name| builder.secret(name));
     let shutdown_grace = builder.duration_or(&raw.shutdown_grace, Duration::from_secs(25));
     let request_timeout = builder.duration_or(&raw.request_timeout, Duration::from_secs(30));
+    let public_url = raw
+        .public_url
+        .as_ref()
+        .map(|url| public_url(url, builder).ok_or(()))
+        .transpose();
     Some(ServerConfig {
         listen: listen?,
         admin_token: admin_token.map(|t| t.ok_or(())).transpose().ok()?,
         shutdown_grace: shutdown_grace?,
         request_timeout: request_timeout?,
+        public_url: public_url.ok()?,
     })
+}
+
+/// An `http(s)://host[:port][/prefix]` address, kept without its trailing slash.
+fn public_url(value: &Spanned<String>, builder: &mut Builder<'_>) -> Option<String> {
+    let text = builder.interpolate(value)?;
+    let parsed = url::Url::parse(&text).ok().filter(|url| {
+        matches!(url.scheme(), "http" | "https")
+            && url.host().is_some()
+            && url.query().is_none()
+            && url.fragment().is_none()
+    });
+    if parsed.is_none() {
+        builder.error(
+            value.span(),
+            "`public_url` must be an http(s) address like https://herald.example.com",
+        );
+        return None;
+    }
+    Some(text.trim_end_matches('/').to_string())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawHooks {
+    key: Option<Spanned<String>>,
+}
+
+/// `[hooks]`: the key registered hooks' secrets are sealed with.
+pub fn hooks(item: Option<Item<'_>>, builder: &mut Builder<'_>) -> Option<HooksConfig> {
+    let raw: RawHooks = section(item, builder)?;
+    let Some(name) = &raw.key else {
+        return Some(HooksConfig::default());
+    };
+    let secret = builder.secret(name)?;
+    match HookKey::from_secret(&secret) {
+        Ok(key) => Some(HooksConfig { key: Some(key) }),
+        Err(message) => {
+            builder.error(name.span(), message);
+            None
+        }
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -221,5 +272,6 @@ pub(super) fn reference_keys() -> Vec<(&'static str, Vec<String>)> {
         ("storage", keys_of::<RawStorage>()),
         ("retention", keys_of::<RawRetention>()),
         ("delivery", keys_of::<RawDelivery>()),
+        ("hooks", keys_of::<RawHooks>()),
     ]
 }

@@ -5,19 +5,31 @@ use super::model::SourceConfig;
 use crate::core::context::INBOUND_VARIABLES;
 use crate::kit::Catalog;
 use crate::kit::build::Builder;
+use crate::kit::diagnostic::Diagnostics;
 use crate::kit::document::{self, Item};
 use crate::kit::units::{self, RawSize};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use toml::Spanned;
 
-pub const SHARED_KEYS: &[&str] = &["kind", "secrets", "max_body", "event_type", "dedup_key"];
+pub const SHARED_KEYS: &[&str] = &[
+    "kind",
+    "secrets",
+    "registry",
+    "max_body",
+    "event_type",
+    "dedup_key",
+];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SharedOptions {
     #[allow(dead_code)]
     kind: String,
-    secrets: Spanned<Vec<Spanned<String>>>,
+    /// Required, unless the source is a registry (whose hooks have their own).
+    secrets: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Hooks registered at run time (`/hooks/NAME/ID`), each with its own secret.
+    registry: Option<Spanned<bool>>,
     max_body: Option<Spanned<RawSize>>,
     event_type: Option<Spanned<String>>,
     dedup_key: Option<Spanned<String>>,
@@ -56,7 +68,25 @@ pub fn build_source(
     };
     let (shared, own) = document::split(&table, item.span(), SHARED_KEYS);
     let shared: SharedOptions = builder.options(shared)?;
-    let secrets = builder.secret_list(&shared.secrets);
+    let registry = shared.registry.as_ref().is_some_and(|r| *r.get_ref());
+    let secrets = match (&shared.secrets, registry) {
+        (Some(names), false) => builder.secret_list(names),
+        (None, true) => Some(Vec::new()),
+        (Some(names), true) => {
+            builder.error(
+                names.span(),
+                "a registry source has no `secrets` of its own: each registered hook has its own",
+            );
+            None
+        }
+        (None, false) => {
+            builder.error(
+                item.span(),
+                "missing `secrets`: the names of the secrets requests are verified with",
+            );
+            None
+        }
+    };
     let max_body = match &shared.max_body {
         Some(size) => builder.diagnostics.take(units::size(size)),
         None => Some(kind.default_max_body),
@@ -70,14 +100,50 @@ pub fn build_source(
         .as_ref()
         .map(|expr| builder.expression("dedup_key", expr, INBOUND_VARIABLES));
     let source = (kind.build)(own, secrets.clone().unwrap_or_default(), builder);
+    if let (Some(flag), Some(built)) = (&shared.registry, &source)
+        && registry
+        && built.with_secrets(Vec::new()).is_none()
+    {
+        builder.error(
+            flag.span(),
+            format!(
+                "a `{}` source cannot be a registry: its kind cannot verify with per-hook secrets",
+                kind.name
+            ),
+        );
+        return None;
+    }
     Some(SourceConfig {
         name: name.get_ref().clone(),
         kind: kind.name,
+        registry,
         source: source.filter(|_| secrets.is_some())?,
         max_body: max_body?,
         event_type: event_type.map(|e| e.ok_or(())).transpose().ok()?,
         dedup_key: dedup_key.map(|e| e.ok_or(())).transpose().ok()?,
     })
+}
+
+/// A registry keeps its hooks' secrets sealed under `[hooks] key`: without it, none could be
+/// registered or verified.
+pub fn check_registries(
+    sources: &BTreeMap<String, (Spanned<String>, SourceConfig)>,
+    has_key: bool,
+    diagnostics: &mut Diagnostics,
+) {
+    if has_key {
+        return;
+    }
+    for (name, (span, source)) in sources {
+        if source.registry {
+            diagnostics.error(
+                span.span(),
+                format!(
+                    "source `{name}` is a registry, which needs `[hooks] key`: the name of a secret of 32 bytes (64 hex characters or base64) that encrypts the hooks' secrets"
+                ),
+            );
+        }
+    }
 }
 
 /// The keys every source kind shares (for the reference check).

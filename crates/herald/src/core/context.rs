@@ -1,5 +1,6 @@
 //! What templates and filters see: `event` (the payload), `meta` (id, source, type,
-//! received_at, dedup_key) and `headers` (the stored request headers, lowercase names).
+//! received_at, dedup_key, and `hook` — `{id, repository}` of the registered hook the event
+//! came through, none otherwise) and `headers` (the stored request headers, lowercase names).
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use minijinja::context;
@@ -24,6 +25,7 @@ pub struct EventMeta<'a> {
     pub event_type: &'a str,
     pub received_at: DateTime<Utc>,
     pub dedup_key: Option<&'a str>,
+    pub hook: Option<&'a herald_store::model::EventHook>,
 }
 
 pub fn event_context(
@@ -40,6 +42,10 @@ pub fn event_context(
             type => meta.event_type,
             received_at => meta.received_at.to_rfc3339_opts(SecondsFormat::Millis, true),
             dedup_key => meta.dedup_key,
+            hook => meta.hook.map(|hook| context! {
+                id => hook.id.as_str(),
+                repository => hook.repository.as_str(),
+            }),
         },
     }
 }
@@ -82,6 +88,7 @@ pub fn stored_event_context(event: &herald_store::model::Event) -> Value {
         event_type: &event.event_type,
         received_at: event.received_at,
         dedup_key: event.dedup_key.as_deref(),
+        hook: event.hook.as_ref(),
     };
     event_context(&meta, &event.payload, &event.headers)
 }
@@ -97,6 +104,7 @@ pub fn new_event_context(
         event_type: &event.event_type,
         received_at: event.received_at,
         dedup_key: event.dedup_key.as_deref(),
+        hook: event.hook.as_ref(),
     };
     event_context(&meta, payload, &event.headers)
 }

@@ -3,10 +3,12 @@
 //! Verification runs on the raw body bytes before anything is parsed, as a pure function
 //! of the request, the configured secrets and the current time.
 
+use crate::secret::Secret;
 use chrono::{DateTime, Utc};
 use http::{HeaderMap, HeaderName};
 use serde_json::Value;
 use std::borrow::Cow;
+use std::sync::Arc;
 
 /// A request as it arrived: headers and the raw body, untouched.
 #[derive(Debug, Clone, Copy)]
@@ -103,5 +105,12 @@ pub trait Source: Send + Sync + 'static {
     /// anyway.
     fn credential_headers(&self) -> Vec<HeaderName> {
         Vec::new()
+    }
+
+    /// This source verifying with `secrets` instead of its configured ones, the rest of its
+    /// options kept: a registered hook's verifier. None for a kind that cannot be a
+    /// registry (`registry = true`).
+    fn with_secrets(&self, _secrets: Vec<Secret>) -> Option<Arc<dyn Source>> {
+        None
     }
 }

@@ -11,10 +11,11 @@ use crate::ingress::signatures::SignatureFailures;
 use crate::ingress::source::{
     HTTP_CREDENTIAL_HEADERS, ParseError, Parsed, RawRequest, Reply, VerifyError,
 };
+use crate::services::hooks::{HookError, Hooks};
 use crate::services::write_health::WriteHealth;
 use crate::telemetry;
 use herald_store::model::{
-    AppendOutcome, EventWithDeliveries, JsonText, NewDelivery, NewEvent, WindowEntry,
+    AppendOutcome, EventHook, EventWithDeliveries, JsonText, NewDelivery, NewEvent, WindowEntry,
 };
 use herald_store::{StoreError, Writer};
 use http::HeaderMap;
@@ -28,6 +29,18 @@ use uuid::Uuid;
 pub enum IngestError {
     #[error("unknown source `{0}`")]
     UnknownSource(String),
+    /// A delivery to `/hooks/{source}` of a registry, whose hooks each have their own URL.
+    #[error(
+        "source `{0}` is a registry: deliveries go to /hooks/{0}/{{id}}, the URL of a registered hook"
+    )]
+    RegistryNeedsHook(String),
+    /// A delivery to `/hooks/{source}/{id}` of a source that is not a registry.
+    #[error("source `{0}` has no registered hooks: deliveries go to /hooks/{0}")]
+    NotARegistry(String),
+    #[error("no hook `{id}` is registered under source `{registry}`")]
+    UnknownHook { registry: String, id: String },
+    #[error(transparent)]
+    Hook(HookError),
     #[error("{0}")]
     Unverified(VerifyError),
     #[error("malformed request: {0}")]
@@ -64,6 +77,8 @@ pub struct Ingest {
     signature_failures: Arc<SignatureFailures>,
     /// Whether appends succeed, for `/readyz`.
     write_health: Arc<WriteHealth>,
+    /// Registered hooks, for deliveries to `/hooks/{source}/{id}`.
+    hooks: Option<Arc<Hooks>>,
 }
 
 impl Ingest {
@@ -80,7 +95,14 @@ impl Ingest {
             wake,
             signature_failures: Arc::default(),
             write_health: Arc::default(),
+            hooks: None,
         }
+    }
+
+    /// Accept deliveries to the hooks registered in `hooks`.
+    pub fn with_hooks(mut self, hooks: Arc<Hooks>) -> Self {
+        self.hooks = Some(hooks);
+        self
     }
 
     /// Record whether appends succeed in `health` (shared with `/readyz`).
@@ -113,7 +135,54 @@ impl Ingest {
             body,
             query,
         };
+        if self.source(source)?.registry {
+            return Err(IngestError::RegistryNeedsHook(source.to_string()));
+        }
         self.accept(source, request, true).await
+    }
+
+    /// Verify, parse and store a delivery to the registered hook `id` of registry `source`:
+    /// verified with the hook's own secret(s), stored with the hook in its `meta`. An
+    /// unknown hook stores nothing.
+    pub async fn receive_hook(
+        &self,
+        (source, id): (&str, &str),
+        headers: &HeaderMap,
+        body: &[u8],
+        query: &str,
+    ) -> Result<IngestOutcome, IngestError> {
+        let source_config = self.source(source)?;
+        let unknown = || IngestError::UnknownHook {
+            registry: source.to_string(),
+            id: id.to_string(),
+        };
+        if !source_config.registry {
+            return Err(IngestError::NotARegistry(source.to_string()));
+        }
+        let hooks = self.hooks.as_ref().ok_or_else(unknown)?;
+        let verifier = hooks
+            .verifier(source_config, id)
+            .await
+            .map_err(|error| match error {
+                HookError::Store(store) => IngestError::Store(store),
+                other => IngestError::Hook(other),
+            })?
+            .ok_or_else(unknown)?;
+        let request = RawRequest {
+            headers,
+            body,
+            query,
+        };
+        if let Err(error) = verifier.source.verify(&request, self.clock.now()) {
+            telemetry::signature_failure(source, &error);
+            self.signature_failures.record(source, self.clock.now());
+            return Err(IngestError::Unverified(error));
+        }
+        let hook = Some(verifier.hook);
+        match prepare_hooked(&self.config, source_config, &request, &self.clock, hook)? {
+            Preparation::Reply(reply) => Ok(IngestOutcome::Reply(reply)),
+            Preparation::Event(prepared) => self.store(prepared).await,
+        }
     }
 
     /// Store an event without verifying it (`herald send`: the operator is trusted).
@@ -165,6 +234,7 @@ impl Ingest {
             received_at: self.clock.now(),
             headers: BTreeMap::new(),
             payload: JsonText::encode(&payload),
+            hook: None,
         };
         self.store(route_event(&self.config, event, &payload)).await
     }
@@ -208,6 +278,17 @@ pub fn prepare(
     request: &RawRequest<'_>,
     clock: &SharedClock,
 ) -> Result<Preparation, IngestError> {
+    prepare_hooked(config, source, request, clock, None)
+}
+
+/// `prepare` for a delivery to a registered hook, which the event keeps (`meta.hook`).
+pub fn prepare_hooked(
+    config: &Config,
+    source: &SourceConfig,
+    request: &RawRequest<'_>,
+    clock: &SharedClock,
+    hook: Option<EventHook>,
+) -> Result<Preparation, IngestError> {
     let inbound = match source
         .source
         .parse(request)
@@ -233,6 +314,7 @@ pub fn prepare(
         headers,
         // Encoded here, in the request's task, rather than on the single writer's path.
         payload: JsonText::encode(&inbound.payload),
+        hook,
     };
     Ok(Preparation::Event(route_event(
         config,
@@ -326,7 +408,9 @@ fn window_group(
     }
 }
 
-/// What a verified request becomes: an event to store or an immediate reply.
+/// What a verified request becomes: an event to store or an immediate reply. Made once per
+/// request and moved straight on: boxing the event would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum Preparation {
     Event(Prepared),
     Reply(Reply),

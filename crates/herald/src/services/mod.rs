@@ -1,6 +1,7 @@
 //! What the HTTP handlers, the CLI and the workers call: one service per concern, over
 //! the store. No HTTP and no terminal formatting here.
 
+pub mod hooks;
 pub mod ingest;
 pub mod query;
 pub mod retention;
@@ -12,5 +13,6 @@ pub mod trial;
 pub mod windows;
 pub mod write_health;
 
+pub use hooks::{HookError, Hooks};
 pub use ingest::{Ingest, IngestError, IngestOutcome};
 pub use query::Queries;

@@ -134,16 +134,18 @@ async fn test_event(
         Some(source) => source,
         None => return Err(TrialError::NoSource(rule.name.clone())),
     };
-    let (payload, event_type, from) = match input.payload {
+    // The latest event's hook comes with it, so a rule on `meta.hook` matches as it would.
+    let (payload, event_type, from, hook) = match input.payload {
         Some(payload) => {
             let event_type = input.event_type.unwrap_or_else(|| literal_type(rule));
-            (payload, event_type, "given".to_string())
+            (payload, event_type, "given".to_string(), None)
         }
         None => {
             let latest = latest_event(store, rule, &source)
                 .await?
                 .ok_or_else(|| TrialError::NoEvent(rule.name.clone()))?;
-            (latest.payload, latest.event_type, latest.id.to_string())
+            let from = latest.id.to_string();
+            (latest.payload, latest.event_type, from, latest.hook)
         }
     };
     let id = Uuid::now_v7();
@@ -155,6 +157,7 @@ async fn test_event(
         received_at: clock.now(),
         headers: BTreeMap::from([("x-herald-test".to_string(), "true".to_string())]),
         payload: payload.into(),
+        hook,
     };
     Ok((event, from))
 }

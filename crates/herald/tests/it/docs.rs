@@ -16,6 +16,8 @@ fn env() -> herald::kit::interpolate::EnvLookup {
                 "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_string()
             }
             "HERALD_SINK_URL" => "http://127.0.0.1:9000/".to_string(),
+            // 32 bytes, as `openssl rand -hex 32` writes them.
+            name if name.contains("HOOKS_KEY") => "ab".repeat(32),
             _ => format!("value-of-{name}"),
         })
     })

@@ -11,6 +11,7 @@ mod disk_full;
 mod docs;
 mod fakes;
 mod github_actions;
+mod hooks;
 mod ingress;
 mod isolation;
 mod monitors;

@@ -8,6 +8,7 @@ use crate::integrations::signature::{
     strip_prefix_ignore_case, verify_any,
 };
 use crate::secret::Secret;
+use std::sync::Arc;
 
 /// The configuration `kind` of this source.
 pub const KIND: &str = "github";
@@ -86,6 +87,14 @@ impl Source for GithubSource {
             HeaderName::from_static("x-hub-signature-256"),
             HeaderName::from_static("x-hub-signature"),
         ]
+    }
+
+    /// A registered hook's verifier: its own secrets, this source's options.
+    fn with_secrets(&self, secrets: Vec<Secret>) -> Option<Arc<dyn Source>> {
+        Some(Arc::new(GithubSource {
+            secrets,
+            ..self.clone()
+        }))
     }
 }
 
