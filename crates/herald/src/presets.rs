@@ -12,6 +12,11 @@ pub struct Preset {
 /// Every preset. A new one adds its file under examples/presets/ and its line here.
 pub const PRESETS: &[Preset] = &[
     Preset {
+        name: "jira-release",
+        description: "GitHub releases (one registered hook per repository) → each Jira ticket in the release notes moves one step through its project's state machine, with a comment",
+        text: include_str!("../../../examples/presets/jira-release.toml"),
+    },
+    Preset {
         name: "pact-github",
         description: "Pact Broker contract_requiring_verification_published → GitHub repository_dispatch to the provider's verification workflow",
         text: include_str!("../../../examples/presets/pact-github.toml"),

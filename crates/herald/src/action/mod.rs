@@ -7,7 +7,7 @@
 mod plan;
 mod refs;
 
-pub use plan::{Earlier, Follow, Lookup, Pace, Plan, PlannedRequest, Recover};
+pub use plan::{Earlier, Follow, Followed, Lookup, Pace, Plan, PlannedRequest, Recover};
 pub use refs::{
     NoRefs, RefKey, RefLookup, RefWrite, Remember, StoreRefs, StoredRef, ref_delete, ref_write,
 };

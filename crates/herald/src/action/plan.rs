@@ -40,6 +40,9 @@ pub struct PlannedRequest {
     pub follow: Option<Arc<dyn Follow>>,
     /// Looks whether an earlier attempt already did this step, before sending it again.
     pub recover: Option<Arc<dyn Recover>>,
+    /// The part of the plan this step belongs to (a Jira ticket): a permanent failure ends
+    /// only its part, and the steps of other parts still run.
+    pub part: Option<String>,
 }
 
 /// Space this call out with every other call of the same key: at most one per `every`,
@@ -66,14 +69,33 @@ impl Earlier {
     pub fn latest_first(&self) -> impl Iterator<Item = &Value> {
         self.facts.iter().rev().map(|(_, facts)| facts)
     }
+
+    /// The facts step `step` answered in this attempt, if it ran.
+    pub fn of(&self, step: usize) -> Option<&Value> {
+        self.facts
+            .iter()
+            .rev()
+            .find(|(done, _)| *done == step)
+            .map(|(_, facts)| facts)
+    }
+}
+
+/// What a [`Follow`] makes of its step.
+#[derive(Debug)]
+pub enum Followed {
+    /// Send this request.
+    Send(PlannedRequest),
+    /// Nothing to send (the answer is known already, or there is nothing to do): the step
+    /// is done with these facts, and remembers nothing.
+    Done(Value),
 }
 
 /// A step that depends on an earlier step's answer (the thread a new Slack message
 /// opened, the id of a Jira transition looked up first).
 pub trait Follow: Send + Sync + std::fmt::Debug {
-    /// `request` as it should be sent, given what earlier steps answered; an error fails
-    /// the delivery for good.
-    fn apply(&self, request: &PlannedRequest, earlier: &Earlier) -> Result<PlannedRequest, String>;
+    /// `request` as it should be sent given what earlier steps answered, or that it need
+    /// not be sent; an error fails the delivery (or its part) for good.
+    fn apply(&self, request: &PlannedRequest, earlier: &Earlier) -> Result<Followed, String>;
 }
 
 /// A step an earlier attempt may have done without herald hearing the answer (the process
@@ -115,6 +137,7 @@ impl PlannedRequest {
             pace: None,
             follow: None,
             recover: None,
+            part: None,
         }
     }
 
@@ -188,6 +211,12 @@ impl PlannedRequest {
     /// Space this call out with others of the same key.
     pub fn paced(mut self, pace: Pace) -> Self {
         self.pace = Some(pace);
+        self
+    }
+
+    /// This step belongs to `part` (see `PlannedRequest::part`).
+    pub fn part(mut self, part: impl Into<String>) -> Self {
+        self.part = Some(part.into());
         self
     }
 

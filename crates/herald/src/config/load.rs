@@ -10,7 +10,7 @@ use super::sections;
 use super::sources::{build_source, check_registries};
 use crate::core::rules::Rule;
 use crate::core::template::TemplateEngine;
-use crate::kit::Catalog;
+use crate::kit::{Catalog, SectionContext};
 use crate::kit::build::Builder;
 use crate::kit::diagnostic::{Diagnostic, Diagnostics, Report, unreadable};
 use crate::kit::document::{self, Item, Table};
@@ -110,7 +110,8 @@ fn build(
     let secrets = resolve_secrets(get("secrets"), interpolator, diagnostics);
     let secret_origins = secret_origins(get("secrets"));
     // Integration sections come first: their filters and kinds read them.
-    let integration_sections = catalog.read_sections(get, diagnostics);
+    let context = SectionContext { config_dir };
+    let integration_sections = catalog.read_sections(get, &context, diagnostics);
     let vars = template_vars(get("vars"), diagnostics);
     let mut templates = TemplateEngine::with_vars(Arc::new(secrets.clone()), vars, |env| {
         catalog.register_filters(env, &integration_sections)

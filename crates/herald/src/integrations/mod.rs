@@ -6,6 +6,7 @@ pub mod circleci;
 pub mod generic_hmac;
 pub mod github;
 pub mod http;
+pub mod jira;
 pub mod log;
 pub mod signature;
 pub mod slack;
@@ -22,6 +23,7 @@ pub const ALL: &[Integration] = &[
     github::INTEGRATION,
     slack::INTEGRATION,
     circleci::INTEGRATION,
+    jira::INTEGRATION,
     standard_webhooks::INTEGRATION,
     generic_hmac::INTEGRATION,
     token::INTEGRATION,

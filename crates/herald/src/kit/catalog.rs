@@ -22,7 +22,14 @@ pub type ActionBuilder = fn(Item<'_>, &ActionCommon, &mut Builder<'_>) -> Option
 /// Reads a config section (`[slack]`) into the settings its integration uses; called
 /// with `None` when the file has no such section. Sections are read before anything
 /// else, so filters and kinds can use them.
-pub type SectionBuilder = fn(Option<Item<'_>>, &mut Diagnostics) -> Arc<dyn Any + Send + Sync>;
+pub type SectionBuilder =
+    fn(Option<Item<'_>>, &SectionContext<'_>, &mut Diagnostics) -> Arc<dyn Any + Send + Sync>;
+
+/// What a section may need beyond its own table.
+pub struct SectionContext<'a> {
+    /// Files a section names (a state-machine file) are found relative to this.
+    pub config_dir: &'a std::path::Path,
+}
 
 /// Adds an integration's template filters, given the sections read.
 pub type FilterRegistrar = fn(&mut minijinja::Environment<'static>, &Sections);
@@ -109,6 +116,7 @@ impl Catalog {
     pub fn read_sections<'i>(
         &self,
         mut item: impl FnMut(&str) -> Option<Item<'i>>,
+        context: &SectionContext<'_>,
         diagnostics: &mut Diagnostics,
     ) -> Sections {
         let settings = self
@@ -116,7 +124,7 @@ impl Catalog {
             .map(|section| {
                 (
                     section.name,
-                    (section.build)(item(section.name), diagnostics),
+                    (section.build)(item(section.name), context, diagnostics),
                 )
             })
             .collect();

@@ -4,7 +4,8 @@
 
 use super::pacer::{Pacer, Ticket};
 use crate::action::{
-    Action, AttemptReport, Earlier, FailureKind, Lookup, Outcome, Plan, PlannedRequest, Recover,
+    Action, AttemptReport, Earlier, FailureKind, Followed, Lookup, Outcome, Plan, PlannedRequest,
+    Recover,
     RefKey, RefWrite, Remember, ref_delete, ref_write,
 };
 use crate::clock::SharedClock;
@@ -53,17 +54,37 @@ pub async fn run(
     let mut report = AttemptReport::resuming(done);
     let mut earlier = Earlier::default();
     let mut remembered = Remembered::default();
+    let mut parts = FailedParts::default();
     for planned in plan.remaining(done) {
+        if parts.has_failed(planned) {
+            report.done = planned.step + 1;
+            continue;
+        }
         let request = match &planned.follow {
+            None => Some(Cow::Borrowed(planned)),
             Some(follow) => match follow.apply(planned, &earlier) {
-                Ok(request) => Cow::Owned(request),
-                Err(error) => return report.failed(Verdict::Permanent, None, error),
+                Ok(Followed::Send(request)) => Some(Cow::Owned(request)),
+                Ok(Followed::Done(facts)) => {
+                    earlier.push(planned.step, facts);
+                    report.done = planned.step + 1;
+                    continue;
+                }
+                Err(error) => {
+                    report.fail(Verdict::Permanent, None, error);
+                    None
+                }
             },
-            None => Cow::Borrowed(planned),
         };
-        let facts = match step(action, &request, deps, ticket, &mut report).await {
-            Some(facts) => facts,
-            None => return report,
+        let facts = match &request {
+            Some(request) => step(action, request, deps, ticket, &mut report).await,
+            None => None,
+        };
+        let (Some(request), Some(facts)) = (request, facts) else {
+            if parts.absorb(planned, &mut report) {
+                report.done = planned.step + 1;
+                continue;
+            }
+            return parts.settle(report);
         };
         if let Some(remember) = &request.remember {
             report.refs.push(remembered.apply(remember, &facts));
@@ -71,7 +92,61 @@ pub async fn run(
         earlier.push(request.step, facts);
         report.done = request.step + 1;
     }
-    report
+    parts.settle(report)
+}
+
+/// Parts of the plan that failed for good in this attempt (see `PlannedRequest::part`):
+/// their remaining steps are skipped, the other parts run, and the attempt fails for good
+/// at the end, naming each.
+#[derive(Default)]
+struct FailedParts {
+    failed: Vec<(String, String, Option<u16>)>,
+}
+
+impl FailedParts {
+    fn has_failed(&self, request: &PlannedRequest) -> bool {
+        request
+            .part
+            .as_ref()
+            .is_some_and(|part| self.failed.iter().any(|(failed, ..)| failed == part))
+    }
+
+    /// Take a permanent failure of a part's step out of `report`; false if it is not one
+    /// (a retry, a credential failure, a step of no part) and the attempt stops.
+    fn absorb(&mut self, request: &PlannedRequest, report: &mut AttemptReport) -> bool {
+        let Some(part) = &request.part else {
+            return false;
+        };
+        if report.verdict != Verdict::Permanent || report.failure_kind.is_some() {
+            return false;
+        }
+        let error = report.error.take().unwrap_or_default();
+        self.failed.push((part.clone(), error, report.status_code));
+        report.verdict = Verdict::Success;
+        true
+    }
+
+    /// The attempt's report, failed for good if a part failed (and it did not already stop
+    /// on a worse failure).
+    fn settle(self, mut report: AttemptReport) -> AttemptReport {
+        if self.failed.is_empty() {
+            return report;
+        }
+        let named: Vec<String> = self
+            .failed
+            .iter()
+            .map(|(part, error, _)| format!("{part}: {error}"))
+            .collect();
+        let named = named.join("; ");
+        match report.error.take() {
+            Some(error) => report.error = Some(format!("{error}; earlier, {named}")),
+            None => {
+                let status = self.failed.last().and_then(|(_, _, status)| *status);
+                report.fail(Verdict::Permanent, status, named);
+            }
+        }
+        report
+    }
 }
 
 /// Lookups read whole pages of history: their answers are kept up to this size.

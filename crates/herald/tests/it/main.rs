@@ -14,6 +14,7 @@ mod github_actions;
 mod hooks;
 mod ingress;
 mod isolation;
+mod jira;
 mod monitors;
 mod pact_slack;
 mod postgres;

@@ -4,8 +4,8 @@
 use super::api;
 use super::settings::SlackConfig;
 use crate::action::{
-    Action, ActionInput, Earlier, Follow, OrderingKey, Outcome, Plan, PlanError, PlannedRequest,
-    Runbook,
+    Action, ActionInput, Earlier, Follow, Followed, OrderingKey, Outcome, Plan, PlanError,
+    PlannedRequest, Runbook,
 };
 use crate::core::template::TemplateRef;
 use crate::secret::Secret;
@@ -223,13 +223,13 @@ pub struct FollowPost {
 }
 
 impl Follow for FollowPost {
-    fn apply(&self, request: &PlannedRequest, earlier: &Earlier) -> Result<PlannedRequest, String> {
+    fn apply(&self, request: &PlannedRequest, earlier: &Earlier) -> Result<Followed, String> {
         let mut request = request.clone();
         let Some(posted) = earlier
             .latest_first()
             .find(|facts| facts["channel"].is_string() && facts["ts"].is_string())
         else {
-            return Ok(request);
+            return Ok(Followed::Send(request));
         };
         let patched = request
             .body
@@ -243,6 +243,6 @@ impl Follow for FollowPost {
         if let Some(body) = patched {
             request.body = Some(bytes::Bytes::from(body));
         }
-        Ok(request)
+        Ok(Followed::Send(request))
     }
 }

@@ -4,7 +4,7 @@
 use crate::action::Pace;
 use crate::kit::diagnostic::{Diagnostic, Diagnostics};
 use crate::kit::document::{self, Item};
-use crate::kit::{Sections, keys, units};
+use crate::kit::{SectionContext, Sections, keys, units};
 use serde::Deserialize;
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -64,7 +64,11 @@ struct RawSlack {
     burst: Option<Spanned<u32>>,
 }
 
-pub fn build(item: Option<Item<'_>>, diagnostics: &mut Diagnostics) -> Arc<dyn Any + Send + Sync> {
+pub fn build(
+    item: Option<Item<'_>>,
+    _context: &SectionContext<'_>,
+    diagnostics: &mut Diagnostics,
+) -> Arc<dyn Any + Send + Sync> {
     let raw: RawSlack = match item {
         Some(item) => diagnostics.take(document::typed(item)).unwrap_or_default(),
         None => RawSlack::default(),

@@ -3,4 +3,5 @@
 
 pub mod circleci;
 pub mod github;
+pub mod jira;
 pub mod slack;

@@ -1,0 +1,167 @@
+//! Options of `jira-transition` and `jira-comment`: `url` (the site, e.g.
+//! `https://acme.atlassian.net`), `email` + `token` (HTTP Basic with an API token) or
+//! `token` alone (a bearer token), `tickets` (a template), `once_per`; the transition's
+//! `event`, the comment's `body`.
+
+use super::api::Auth;
+use super::cache::TransitionCache;
+use super::comment::CommentAction;
+use super::settings::JiraConfig;
+use super::transition::{Tickets, TransitionAction};
+use crate::action::{Action, OrderingKey};
+use crate::core::template::{Escape, TemplateRef};
+use crate::kit::build::Builder;
+use crate::kit::document::Item;
+use crate::kit::{ActionCommon, keys};
+use serde::Deserialize;
+use std::sync::Arc;
+use toml::Spanned;
+
+/// A ticket moves or is commented once per event unless `once_per` says otherwise.
+const DEFAULT_ONCE_PER: &str = "{{ meta.id }}";
+/// The tickets of a GitHub release's notes.
+const DEFAULT_TICKETS: &str = "{{ event.release.body | jira_keys }}";
+
+/// Where Jira is and how to sign in, as both kinds take them.
+struct Connection<'a> {
+    url: &'a Spanned<String>,
+    email: &'a Option<Spanned<String>>,
+    token: &'a Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransitionOptions {
+    url: Spanned<String>,
+    email: Option<Spanned<String>>,
+    token: Spanned<String>,
+    tickets: Option<Spanned<String>>,
+    event: Option<Spanned<String>>,
+    once_per: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CommentOptions {
+    url: Spanned<String>,
+    email: Option<Spanned<String>>,
+    token: Spanned<String>,
+    tickets: Option<Spanned<String>>,
+    body: Spanned<String>,
+    once_per: Option<Spanned<String>>,
+}
+
+pub fn build_transition(
+    options: Item<'_>,
+    common: &ActionCommon,
+    builder: &mut Builder<'_>,
+) -> Option<Arc<dyn Action>> {
+    let span = options.span();
+    let options: TransitionOptions = builder.options(options)?;
+    let settings = JiraConfig::of(builder.sections);
+    if settings.machines.is_empty() {
+        builder.error(span.clone(), "`jira-transition` needs a state machine: add `[jira.machines.<project>]` or `[jira] state_machines = \"…\"`");
+    }
+    let (url, auth) = Connection {
+        url: &options.url,
+        email: &options.email,
+        token: &options.token,
+    }
+    .build(builder);
+    let tickets = tickets(&options.tickets, builder, &settings);
+    let once_per = optional(builder, "once_per", &options.once_per, DEFAULT_ONCE_PER, span.clone());
+    let ordering = builder.template_text("ordering", &Spanned::new(span, String::new()), Escape::None);
+    let event = options.event.map_or_else(|| "next".to_string(), Spanned::into_inner);
+    Some(Arc::new(TransitionAction {
+        ordering: OrderingKey {
+            prefix: format!("{}:{}", super::transition::KIND, builder.scope),
+            template: ordering?,
+        },
+        cache: Arc::new(TransitionCache::new(settings.transitions_ttl)),
+        auth: auth?,
+        url: url?,
+        tickets: tickets?,
+        event,
+        once_per: once_per?,
+        timeout: common.timeout,
+    }))
+}
+
+pub fn build_comment(
+    options: Item<'_>,
+    common: &ActionCommon,
+    builder: &mut Builder<'_>,
+) -> Option<Arc<dyn Action>> {
+    let span = options.span();
+    let options: CommentOptions = builder.options(options)?;
+    let settings = JiraConfig::of(builder.sections);
+    let (url, auth) = Connection {
+        url: &options.url,
+        email: &options.email,
+        token: &options.token,
+    }
+    .build(builder);
+    let tickets = tickets(&options.tickets, builder, &settings);
+    let body = builder.template("body", &options.body, Escape::None);
+    let once_per = optional(builder, "once_per", &options.once_per, DEFAULT_ONCE_PER, span);
+    Some(Arc::new(CommentAction {
+        auth: auth?,
+        url: url?,
+        tickets: tickets?,
+        body: body?,
+        once_per: once_per?,
+        timeout: common.timeout,
+    }))
+}
+
+impl Connection<'_> {
+    /// The base URL and the credential.
+    fn build(&self, builder: &mut Builder<'_>) -> (Option<String>, Option<Auth>) {
+        let url = builder.interpolate(self.url);
+        let token = builder.secret(self.token);
+        let auth = match self.email {
+            Some(email) => {
+                let email = builder.interpolate(email);
+                email.zip(token).map(|(email, token)| Auth::Basic { email, token })
+            }
+            None => token.map(Auth::Bearer),
+        };
+        (url, auth)
+    }
+}
+
+fn tickets(
+    source: &Option<Spanned<String>>,
+    builder: &mut Builder<'_>,
+    settings: &JiraConfig,
+) -> Option<Tickets> {
+    let template = match source {
+        Some(source) => builder.template("tickets", source, Escape::None),
+        None => builder.template_text("tickets", &Spanned::new(0..0, DEFAULT_TICKETS.into()), Escape::None),
+    };
+    Some(Tickets {
+        template: template?,
+        settings: settings.clone(),
+    })
+}
+
+fn optional(
+    builder: &mut Builder<'_>,
+    part: &str,
+    source: &Option<Spanned<String>>,
+    default: &str,
+    span: std::ops::Range<usize>,
+) -> Option<TemplateRef> {
+    match source {
+        Some(source) => builder.template(part, source, Escape::None),
+        None => builder.template_text(part, &Spanned::new(span, default.into()), Escape::None),
+    }
+}
+
+pub fn transition_options() -> Vec<String> {
+    keys::keys_of::<TransitionOptions>()
+}
+
+pub fn comment_options() -> Vec<String> {
+    keys::keys_of::<CommentOptions>()
+}
