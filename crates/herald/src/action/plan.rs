@@ -84,7 +84,7 @@ impl Earlier {
 #[derive(Debug)]
 pub enum Followed {
     /// Send this request.
-    Send(PlannedRequest),
+    Send(Box<PlannedRequest>),
     /// Nothing to send (the answer is known already, or there is nothing to do): the step
     /// is done with these facts, and remembers nothing.
     Done(Value),

@@ -5,8 +5,7 @@
 use super::pacer::{Pacer, Ticket};
 use crate::action::{
     Action, AttemptReport, Earlier, FailureKind, Followed, Lookup, Outcome, Plan, PlannedRequest,
-    Recover,
-    RefKey, RefWrite, Remember, ref_delete, ref_write,
+    Recover, RefKey, RefWrite, Remember, ref_delete, ref_write,
 };
 use crate::clock::SharedClock;
 use crate::core::classify::Verdict;
@@ -63,7 +62,7 @@ pub async fn run(
         let request = match &planned.follow {
             None => Some(Cow::Borrowed(planned)),
             Some(follow) => match follow.apply(planned, &earlier) {
-                Ok(Followed::Send(request)) => Some(Cow::Owned(request)),
+                Ok(Followed::Send(request)) => Some(Cow::Owned(*request)),
                 Ok(Followed::Done(facts)) => {
                     earlier.push(planned.step, facts);
                     report.done = planned.step + 1;

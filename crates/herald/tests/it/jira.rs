@@ -67,7 +67,11 @@ async fn setup(events: &str) -> Setup {
     let path = hcl.path().join("jira.hcl");
     std::fs::write(&path, UNOTIFY_HCL).unwrap();
     let app = spawn_app(&config(path.to_str().unwrap(), events), &jira.url).await;
-    Setup { app, jira, _hcl: hcl }
+    Setup {
+        app,
+        jira,
+        _hcl: hcl,
+    }
 }
 
 fn release(action: &str, id: u64, notes: &str) -> String {
@@ -82,7 +86,12 @@ fn release(action: &str, id: u64, notes: &str) -> String {
 async fn send_release(app: &TestApp, action: &str, id: u64, notes: &str) {
     let delivery = format!("{action}-{id}-{}", uuid::Uuid::now_v7());
     let response = app
-        .github("release", &delivery, &release(action, id, notes), GITHUB_SECRET)
+        .github(
+            "release",
+            &delivery,
+            &release(action, id, notes),
+            GITHUB_SECRET,
+        )
         .await;
     assert_eq!(response.status(), 202);
 }
@@ -100,13 +109,21 @@ async fn one_release_moves_each_ticket_one_step_whatever_github_sends_for_it() {
     app.deliver_all().await;
     assert_eq!(
         jira.all_moves(),
-        vec![("SOC-1".to_string(), "21".to_string()), ("DEVHOP-7".to_string(), "31".to_string())]
+        vec![
+            ("SOC-1".to_string(), "21".to_string()),
+            ("DEVHOP-7".to_string(), "31".to_string())
+        ]
     );
     assert_eq!(jira.status_of("SOC-1").as_deref(), Some("In Progress"));
     assert_eq!(jira.status_of("DEVHOP-7").as_deref(), Some("Done"));
     let deliveries = app.deliveries().await;
     assert_eq!(deliveries.len(), 3);
-    assert!(deliveries.iter().all(|d| d.status == DeliveryStatus::Succeeded), "{deliveries:?}");
+    assert!(
+        deliveries
+            .iter()
+            .all(|d| d.status == DeliveryStatus::Succeeded),
+        "{deliveries:?}"
+    );
     // Every Jira call carries unotify's Basic credential for bot@example.com:tok.
     assert!(!jira.calls().is_empty());
 }
@@ -199,7 +216,10 @@ async fn transitions_are_cached_per_project_and_status() {
         .collect();
     assert_eq!(
         reads,
-        vec!["/rest/api/2/issue/SOC-8/transitions", "/rest/api/2/issue/SOC-9/transitions"]
+        vec![
+            "/rest/api/2/issue/SOC-8/transitions",
+            "/rest/api/2/issue/SOC-9/transitions"
+        ]
     );
     assert_eq!(jira.moves_of("SOC-10"), vec!["21"]);
     assert_eq!(jira.moves_of("SOC-9"), vec!["31"]);
@@ -214,17 +234,31 @@ async fn rate_limits_and_server_errors_are_retried_from_the_keys_not_done() {
     jira.issue("SOC-12", "To Do");
     send_release(&app, "published", 1040, "SOC-11 SOC-12").await;
     // SOC-11's three calls pass; SOC-12's first read is rate limited.
-    jira.fail_next([Fault::Pass, Fault::Pass, Fault::Pass, Fault::RateLimited { retry_after: 2 }]);
+    jira.fail_next([
+        Fault::Pass,
+        Fault::Pass,
+        Fault::Pass,
+        Fault::RateLimited { retry_after: 2 },
+    ]);
     assert_eq!(app.deliver().await, 1);
     assert_eq!(jira.moves_of("SOC-11"), vec!["21"]);
     let delivery = app.only_delivery().await;
-    assert_eq!((delivery.status, delivery.retries_used), (DeliveryStatus::Pending, 0));
+    assert_eq!(
+        (delivery.status, delivery.retries_used),
+        (DeliveryStatus::Pending, 0)
+    );
     assert!(delivery.last_error.unwrap().contains("429"));
 
     jira.fail_next([Fault::ServerError]);
     app.advance(2.0);
     assert_eq!(app.deliver().await, 1);
-    assert!(app.only_delivery().await.last_error.unwrap().contains("500"));
+    assert!(
+        app.only_delivery()
+            .await
+            .last_error
+            .unwrap()
+            .contains("500")
+    );
     app.advance(1.0);
     assert_eq!(app.deliver().await, 1);
     assert_eq!(jira.moves_of("SOC-12"), vec!["21"]);
@@ -239,7 +273,11 @@ async fn a_refused_token_is_a_credential_failure() {
     let hcl = tempfile::tempdir().unwrap();
     let path = hcl.path().join("jira.hcl");
     std::fs::write(&path, UNOTIFY_HCL).unwrap();
-    let app = spawn_app(&config(path.to_str().unwrap(), r#"["release.published"]"#), &jira.url).await;
+    let app = spawn_app(
+        &config(path.to_str().unwrap(), r#"["release.published"]"#),
+        &jira.url,
+    )
+    .await;
     jira.issue("SOC-13", "To Do");
     send_release(&app, "published", 1050, "SOC-13").await;
     app.deliver_all().await;
@@ -299,7 +337,11 @@ fn check_refuses_each_broken_machine_at_its_place() {
             "project `ops` has no state machine",
         ]
     );
-    assert!(report.location(report.errors().last().unwrap()).ends_with("herald.toml:3:20"));
+    assert!(
+        report
+            .location(report.errors().last().unwrap())
+            .ends_with("herald.toml:3:20")
+    );
 }
 
 /// unotify's own file loads unchanged, next to machines written in TOML.
@@ -317,5 +359,8 @@ fn unotify_s_state_machine_file_loads_unchanged() {
     )
     .unwrap_or_else(|report| panic!("{report}"));
     let jira = herald::integrations::jira::settings::JiraConfig::of(&loaded.config.sections);
-    assert_eq!(jira.projects().into_iter().collect::<Vec<_>>(), ["DEVHOP", "SOC"]);
+    assert_eq!(
+        jira.projects().into_iter().collect::<Vec<_>>(),
+        ["DEVHOP", "SOC"]
+    );
 }

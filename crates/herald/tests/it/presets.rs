@@ -130,7 +130,9 @@ fn init_rejects_an_unknown_preset_and_lists_the_known_ones() {
     assert_eq!(unknown.status.code(), Some(1));
     let message = stderr(&unknown);
     assert!(
-        message.contains("unknown preset `pact-gitlab` (known: pact-github, pact-slack)"),
+        message.contains(
+            "unknown preset `pact-gitlab` (known: jira-release, pact-github, pact-slack)"
+        ),
         "{message}"
     );
     assert!(!dir.path().join("herald.toml").exists());

@@ -69,9 +69,18 @@ pub fn build_transition(
     }
     .build(builder);
     let tickets = tickets(&options.tickets, builder, &settings);
-    let once_per = optional(builder, "once_per", &options.once_per, DEFAULT_ONCE_PER, span.clone());
-    let ordering = builder.template_text("ordering", &Spanned::new(span, String::new()), Escape::None);
-    let event = options.event.map_or_else(|| "next".to_string(), Spanned::into_inner);
+    let once_per = optional(
+        builder,
+        "once_per",
+        &options.once_per,
+        DEFAULT_ONCE_PER,
+        span.clone(),
+    );
+    let ordering =
+        builder.template_text("ordering", &Spanned::new(span, String::new()), Escape::None);
+    let event = options
+        .event
+        .map_or_else(|| "next".to_string(), Spanned::into_inner);
     Some(Arc::new(TransitionAction {
         ordering: OrderingKey {
             prefix: format!("{}:{}", super::transition::KIND, builder.scope),
@@ -103,7 +112,13 @@ pub fn build_comment(
     .build(builder);
     let tickets = tickets(&options.tickets, builder, &settings);
     let body = builder.template("body", &options.body, Escape::None);
-    let once_per = optional(builder, "once_per", &options.once_per, DEFAULT_ONCE_PER, span);
+    let once_per = optional(
+        builder,
+        "once_per",
+        &options.once_per,
+        DEFAULT_ONCE_PER,
+        span,
+    );
     Some(Arc::new(CommentAction {
         auth: auth?,
         url: url?,
@@ -122,7 +137,9 @@ impl Connection<'_> {
         let auth = match self.email {
             Some(email) => {
                 let email = builder.interpolate(email);
-                email.zip(token).map(|(email, token)| Auth::Basic { email, token })
+                email
+                    .zip(token)
+                    .map(|(email, token)| Auth::Basic { email, token })
             }
             None => token.map(Auth::Bearer),
         };
@@ -137,7 +154,11 @@ fn tickets(
 ) -> Option<Tickets> {
     let template = match source {
         Some(source) => builder.template("tickets", source, Escape::None),
-        None => builder.template_text("tickets", &Spanned::new(0..0, DEFAULT_TICKETS.into()), Escape::None),
+        None => builder.template_text(
+            "tickets",
+            &Spanned::new(0..0, DEFAULT_TICKETS.into()),
+            Escape::None,
+        ),
     };
     Some(Tickets {
         template: template?,

@@ -116,10 +116,13 @@ mod tests {
 
     #[test]
     fn answers_classify_as_jira_documents_them() {
-        let issue = r#"{"key":"SOC-1","fields":{"status":{"name":"To Do"},"project":{"key":"SOC"}}}"#;
+        let issue =
+            r#"{"key":"SOC-1","fields":{"status":{"name":"To Do"},"project":{"key":"SOC"}}}"#;
         assert_eq!(
             classify(200, None, issue),
-            Outcome::Done { facts: json!({"status": "To Do", "project": "SOC"}) }
+            Outcome::Done {
+                facts: json!({"status": "To Do", "project": "SOC"})
+            }
         );
         let offered = r#"{"expand":"transitions","transitions":[{"id":"21","name":"Start","to":{"name":"In Progress"}}]}"#;
         assert_eq!(
@@ -128,17 +131,29 @@ mod tests {
                 facts: json!({"transitions": [{"id": "21", "name": "Start", "to": "In Progress"}]})
             }
         );
-        assert_eq!(classify(204, None, ""), Outcome::Done { facts: Value::Null });
+        assert_eq!(
+            classify(204, None, ""),
+            Outcome::Done { facts: Value::Null }
+        );
         let missing = r#"{"errorMessages":["Issue does not exist or you do not have permission to see it."],"errors":{}}"#;
         let Outcome::Permanent { error } = classify(404, None, missing) else {
             panic!("404 is permanent");
         };
         assert!(error.contains("Issue does not exist"), "{error}");
-        assert!(matches!(classify(401, None, ""), Outcome::Credential { .. }));
-        assert!(matches!(classify(403, None, ""), Outcome::Credential { .. }));
+        assert!(matches!(
+            classify(401, None, ""),
+            Outcome::Credential { .. }
+        ));
+        assert!(matches!(
+            classify(403, None, ""),
+            Outcome::Credential { .. }
+        ));
         assert_eq!(
             classify(429, Some(Duration::from_secs(3)), ""),
-            Outcome::RateLimited { wait: Duration::from_secs(3), error: "HTTP 429 rate limited by Jira".into() }
+            Outcome::RateLimited {
+                wait: Duration::from_secs(3),
+                error: "HTTP 429 rate limited by Jira".into()
+            }
         );
         assert!(matches!(classify(503, None, ""), Outcome::Transient { .. }));
         let bad = r#"{"errorMessages":[],"errors":{"transition":"Transition id '99' is not valid for this issue."}}"#;

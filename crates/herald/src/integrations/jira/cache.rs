@@ -58,7 +58,11 @@ mod tests {
         assert_eq!(cache.get("SOC", "In Progress"), None);
         assert_eq!(cache.get("DEVHOP", "To Do"), None);
         cache.put("SOC", "Done", &json!(null));
-        assert_eq!(cache.get("SOC", "Done"), None, "a failed read is not cached");
+        assert_eq!(
+            cache.get("SOC", "Done"),
+            None,
+            "a failed read is not cached"
+        );
         let expired = TransitionCache::new(Duration::ZERO);
         expired.put("SOC", "To Do", &offered);
         assert_eq!(expired.get("SOC", "To Do"), None);

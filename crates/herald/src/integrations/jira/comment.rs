@@ -57,13 +57,27 @@ impl Action for CommentAction {
                 kind: REF_KIND,
                 key: format!("{scope}:{ticket}"),
             };
-            if input.refs.get(REF_KIND, &done.key).await.map_err(PlanError::Invalid)?.is_some() {
+            if input
+                .refs
+                .get(REF_KIND, &done.key)
+                .await
+                .map_err(PlanError::Invalid)?
+                .is_some()
+            {
                 continue;
             }
-            let url = format!("{}/rest/api/2/issue/{ticket}/comment", self.url.trim_end_matches('/'));
+            let url = format!(
+                "{}/rest/api/2/issue/{ticket}/comment",
+                self.url.trim_end_matches('/')
+            );
             let url = url::Url::parse(&url)
                 .map_err(|error| PlanError::Invalid(format!("bad Jira URL {url:?}: {error}")))?;
-            let request = PlannedRequest::json(url, &json!({ "body": text }), &json!({ "body": shown }), self.timeout);
+            let request = PlannedRequest::json(
+                url,
+                &json!({ "body": text }),
+                &json!({ "body": shown }),
+                self.timeout,
+            );
             requests.push(
                 self.auth
                     .sign(request)

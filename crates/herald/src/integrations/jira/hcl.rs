@@ -23,7 +23,10 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, Draft<usize>>, Vec<Problem>>
     let mut problems = Vec::new();
     for block in blocks(&body, "provisioner") {
         let Some(project) = label(block, 0) else {
-            problems.push((start(block), "a `provisioner` needs its project as a label".into()));
+            problems.push((
+                start(block),
+                "a `provisioner` needs its project as a label".into(),
+            ));
             continue;
         };
         let mut draft = Draft::default();
@@ -41,11 +44,17 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, Draft<usize>>, Vec<Problem>>
 /// `aliasmapper "<p>" { aliases = { state: "Status", … } }`.
 fn aliases(provisioner: &Block, draft: &mut Draft<usize>, problems: &mut Vec<Problem>) {
     let Some(mapper) = blocks(&provisioner.body, "aliasmapper").next() else {
-        problems.push((start(provisioner), "the provisioner has no `aliasmapper` block".into()));
+        problems.push((
+            start(provisioner),
+            "the provisioner has no `aliasmapper` block".into(),
+        ));
         return;
     };
     let Some(Expression::Object(object)) = attribute(&mapper.body, "aliases") else {
-        problems.push((start(mapper), "`aliasmapper` needs an `aliases` object".into()));
+        problems.push((
+            start(mapper),
+            "`aliasmapper` needs an `aliases` object".into(),
+        ));
         return;
     };
     for (key, value) in object.iter() {
@@ -53,14 +62,19 @@ fn aliases(provisioner: &Block, draft: &mut Draft<usize>, problems: &mut Vec<Pro
             ObjectKey::Ident(ident) => ident.as_str().to_string(),
             ObjectKey::Expression(Expression::String(text)) => text.as_str().to_string(),
             ObjectKey::Expression(other) => {
-                problems.push((span_start(other.span()), "an alias's state must be a name".into()));
+                problems.push((
+                    span_start(other.span()),
+                    "an alias's state must be a name".into(),
+                ));
                 continue;
             }
         };
         match value.expr() {
             Expression::String(status) => {
                 let place = span_start(value.expr().span());
-                draft.aliases.push((state, status.as_str().to_string(), place));
+                draft
+                    .aliases
+                    .push((state, status.as_str().to_string(), place));
             }
             other => problems.push((
                 span_start(other.span()),
@@ -71,9 +85,17 @@ fn aliases(provisioner: &Block, draft: &mut Draft<usize>, problems: &mut Vec<Pro
 }
 
 /// `statemachine "<p>" { state "<s>" "<e>" { transition = "<t>" } … }`.
-fn machine(provisioner: &Block, project: &str, draft: &mut Draft<usize>, problems: &mut Vec<Problem>) {
+fn machine(
+    provisioner: &Block,
+    project: &str,
+    draft: &mut Draft<usize>,
+    problems: &mut Vec<Problem>,
+) {
     let Some(machine) = blocks(&provisioner.body, "statemachine").next() else {
-        problems.push((start(provisioner), "the provisioner has no `statemachine` block".into()));
+        problems.push((
+            start(provisioner),
+            "the provisioner has no `statemachine` block".into(),
+        ));
         return;
     };
     if label(machine, 0).as_deref() != Some(project) {
@@ -84,12 +106,17 @@ fn machine(provisioner: &Block, project: &str, draft: &mut Draft<usize>, problem
     }
     for state in blocks(&machine.body, "state") {
         let (Some(name), Some(event)) = (label(state, 0), label(state, 1)) else {
-            problems.push((start(state), "a `state` needs two labels: the state and the event".into()));
+            problems.push((
+                start(state),
+                "a `state` needs two labels: the state and the event".into(),
+            ));
             continue;
         };
         match attribute(&state.body, "transition") {
             Some(Expression::String(target)) => {
-                draft.steps.push((name, event, target.as_str().to_string(), start(state)))
+                draft
+                    .steps
+                    .push((name, event, target.as_str().to_string(), start(state)))
             }
             _ => problems.push((
                 start(state),
@@ -114,7 +141,10 @@ fn attribute<'b>(body: &'b Body, key: &str) -> Option<&'b Expression> {
 }
 
 fn label(block: &Block, index: usize) -> Option<String> {
-    block.labels.get(index).map(|label| label.as_str().to_string())
+    block
+        .labels
+        .get(index)
+        .map(|label| label.as_str().to_string())
 }
 
 fn start(block: &Block) -> usize {

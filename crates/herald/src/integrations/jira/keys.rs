@@ -58,7 +58,11 @@ fn key_at(bytes: &[u8], start: usize) -> Option<usize> {
         return None;
     }
     let number = project + 1;
-    let end = number + bytes[number..].iter().take_while(|b| b.is_ascii_digit()).count();
+    let end = number
+        + bytes[number..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
     let runs_on = bytes
         .get(end)
         .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_');
@@ -80,7 +84,10 @@ mod tests {
             find("SOC-1, SOC-1 again, DEVHOP-7", &all),
             vec!["SOC-1", "DEVHOP-7"]
         );
-        assert_eq!(find("* DEV_OPS-3 and ABC2-5.", &all), vec!["DEV_OPS-3", "ABC2-5"]);
+        assert_eq!(
+            find("* DEV_OPS-3 and ABC2-5.", &all),
+            vec!["DEV_OPS-3", "ABC2-5"]
+        );
         assert_eq!(find("feature/SOC-12-login (#4)", &all), vec!["SOC-12"]);
         assert_eq!(find("[SOC-9]: fix", &all), vec!["SOC-9"]);
     }

@@ -88,7 +88,9 @@ impl<P: Clone> Draft<P> {
             if steps.contains_key(&key) {
                 problems.push((
                     place.clone(),
-                    format!("state `{state}` has `{event}` twice: one transition per (state, event)"),
+                    format!(
+                        "state `{state}` has `{event}` twice: one transition per (state, event)"
+                    ),
                 ));
                 continue;
             }
@@ -125,11 +127,15 @@ mod tests {
 
     fn draft(steps: &[(&str, &str, &str)]) -> Draft<usize> {
         Draft {
-            aliases: [("to_do", "To Do"), ("in_progress", "In Progress"), ("done", "Done")]
-                .iter()
-                .enumerate()
-                .map(|(n, (s, a))| (s.to_string(), a.to_string(), n))
-                .collect(),
+            aliases: [
+                ("to_do", "To Do"),
+                ("in_progress", "In Progress"),
+                ("done", "Done"),
+            ]
+            .iter()
+            .enumerate()
+            .map(|(n, (s, a))| (s.to_string(), a.to_string(), n))
+            .collect(),
             steps: steps
                 .iter()
                 .enumerate()
@@ -148,9 +154,18 @@ mod tests {
         ])
         .check()
         .unwrap();
-        assert_eq!(machine.goal("To Do", "next"), Goal::Move("In Progress".into()));
-        assert_eq!(machine.goal("in progress", "next"), Goal::Move("Done".into()));
-        assert_eq!(machine.goal("In Progress", "prev"), Goal::Move("To Do".into()));
+        assert_eq!(
+            machine.goal("To Do", "next"),
+            Goal::Move("In Progress".into())
+        );
+        assert_eq!(
+            machine.goal("in progress", "next"),
+            Goal::Move("Done".into())
+        );
+        assert_eq!(
+            machine.goal("In Progress", "prev"),
+            Goal::Move("To Do".into())
+        );
         assert!(matches!(machine.goal("Done", "next"), Goal::Stay(_)));
         assert!(matches!(machine.goal("In Review", "next"), Goal::Stay(_)));
         assert!(matches!(machine.goal("To Do", "prev"), Goal::Stay(_)));
@@ -161,11 +176,19 @@ mod tests {
         let problems = draft(&[("to_do", "next", "in_qa")]).check().unwrap_err();
         assert_eq!(problems.len(), 1);
         assert_eq!(problems[0].0, 10);
-        assert!(problems[0].1.contains("`in_qa`, which has no state of its own"));
+        assert!(
+            problems[0]
+                .1
+                .contains("`in_qa`, which has no state of its own")
+        );
 
-        let problems = draft(&[("to_do", "next", "done"), ("done", "next", "<end>"), ("to_do", "next", "done")])
-            .check()
-            .unwrap_err();
+        let problems = draft(&[
+            ("to_do", "next", "done"),
+            ("done", "next", "<end>"),
+            ("to_do", "next", "done"),
+        ])
+        .check()
+        .unwrap_err();
         assert_eq!(problems[0].0, 12);
         assert!(problems[0].1.contains("twice"));
 

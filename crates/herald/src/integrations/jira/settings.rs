@@ -84,7 +84,10 @@ pub fn build(
     };
     let defaults = JiraConfig::default();
     let transitions_ttl = diagnostics
-        .take(units::optional_duration(&raw.transitions_cache, defaults.transitions_ttl))
+        .take(units::optional_duration(
+            &raw.transitions_cache,
+            defaults.transitions_ttl,
+        ))
         .unwrap_or(defaults.transitions_ttl);
     let mut machines = BTreeMap::new();
     // Projects whose machine was refused: reported once, not again as "no machine".
@@ -125,9 +128,12 @@ fn native(machine: &Spanned<RawMachine>, diagnostics: &mut Diagnostics) -> Optio
     }
     for (state, events) in &raw.states {
         for (event, target) in events.get_ref() {
-            draft
-                .steps
-                .push((state.clone(), event.clone(), target.get_ref().clone(), target.span()));
+            draft.steps.push((
+                state.clone(),
+                event.clone(),
+                target.get_ref().clone(),
+                target.span(),
+            ));
         }
     }
     match draft.check() {
@@ -153,7 +159,10 @@ fn from_file(
     let text = match std::fs::read_to_string(&file) {
         Ok(text) => text,
         Err(error) => {
-            diagnostics.error(path.span(), format!("cannot read {}: {error}", file.display()));
+            diagnostics.error(
+                path.span(),
+                format!("cannot read {}: {error}", file.display()),
+            );
             return BTreeMap::new();
         }
     };

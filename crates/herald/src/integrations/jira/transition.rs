@@ -71,7 +71,9 @@ impl Action for TransitionAction {
     async fn plan(&self, input: &ActionInput<'_>) -> Result<Plan, PlanError> {
         let tickets = self.tickets.render(input)?;
         if tickets.is_empty() {
-            return Ok(Plan::note("no ticket of a configured project: nothing to do"));
+            return Ok(Plan::note(
+                "no ticket of a configured project: nothing to do",
+            ));
         }
         let scope = render(input, &self.once_per)?;
         let mut requests = Vec::new();
@@ -81,7 +83,13 @@ impl Action for TransitionAction {
                 kind: REF_KIND,
                 key: format!("{scope}:{ticket}:{}", self.event),
             };
-            if input.refs.get(REF_KIND, &done.key).await.map_err(PlanError::Invalid)?.is_some() {
+            if input
+                .refs
+                .get(REF_KIND, &done.key)
+                .await
+                .map_err(PlanError::Invalid)?
+                .is_some()
+            {
                 moved.push(ticket.clone());
                 continue;
             }
@@ -114,7 +122,8 @@ impl TransitionAction {
         let issue = self.url(&format!("issue/{ticket}?fields=status,project"))?;
         let transitions = self.url(&format!("issue/{ticket}/transitions"))?;
         let read = |url: url::Url, purpose: String| {
-            let request = PlannedRequest::new(Method::GET, url.clone(), url.to_string(), self.timeout);
+            let request =
+                PlannedRequest::new(Method::GET, url.clone(), url.to_string(), self.timeout);
             self.auth
                 .sign(request)
                 .header("accept", "application/json")
@@ -122,20 +131,31 @@ impl TransitionAction {
                 .part(ticket)
         };
         let status = read(issue, format!("read the status of {ticket}")).step(first);
-        let offered = read(transitions.clone(), format!("read the transitions {ticket} offers"))
-            .step(first + 1)
-            .following(Offered {
-                first,
-                project: project.clone(),
-                machine: machine.clone(),
-                event: self.event.clone(),
-                cache: self.cache.clone(),
-            });
+        let offered = read(
+            transitions.clone(),
+            format!("read the transitions {ticket} offers"),
+        )
+        .step(first + 1)
+        .following(Offered {
+            first,
+            project: project.clone(),
+            machine: machine.clone(),
+            event: self.event.clone(),
+            cache: self.cache.clone(),
+        });
         let body = json!({ "transition": { "id": "(chosen from the transitions offered)" } });
-        let purpose = format!("move {ticket} on `{}` to the machine's next status", self.event);
+        let purpose = format!(
+            "move {ticket} on `{}` to the machine's next status",
+            self.event
+        );
         let post = self
             .auth
-            .sign(PlannedRequest::json(transitions, &body, &body, self.timeout))
+            .sign(PlannedRequest::json(
+                transitions,
+                &body,
+                &body,
+                self.timeout,
+            ))
             .purpose(purpose)
             .part(ticket)
             .step(first + 2)
@@ -157,7 +177,8 @@ impl TransitionAction {
 
     fn url(&self, path: &str) -> Result<url::Url, PlanError> {
         let url = format!("{}/rest/api/2/{path}", self.url.trim_end_matches('/'));
-        url::Url::parse(&url).map_err(|error| PlanError::Invalid(format!("bad Jira URL {url:?}: {error}")))
+        url::Url::parse(&url)
+            .map_err(|error| PlanError::Invalid(format!("bad Jira URL {url:?}: {error}")))
     }
 }
 
@@ -180,7 +201,10 @@ impl Tickets {
         let mut tickets: Vec<String> = Vec::new();
         for ticket in listed {
             let known = keys::is_key(ticket)
-                && self.settings.machines.contains_key(keys::project_of(ticket));
+                && self
+                    .settings
+                    .machines
+                    .contains_key(keys::project_of(ticket));
             if known && !tickets.iter().any(|t| t == ticket) {
                 tickets.push(ticket.to_string());
             }
@@ -190,7 +214,11 @@ impl Tickets {
 }
 
 pub(super) fn render(input: &ActionInput<'_>, template: &TemplateRef) -> Result<String, PlanError> {
-    Ok(input.templates.render(template, input.context)?.trim().to_string())
+    Ok(input
+        .templates
+        .render(template, input.context)?
+        .trim()
+        .to_string())
 }
 
 /// The status step 0 read.
@@ -221,7 +249,7 @@ impl Follow for Offered {
         }
         match self.cache.get(&self.project, &status) {
             Some(cached) => Ok(Followed::Done(cached)),
-            None => Ok(Followed::Send(request.clone())),
+            None => Ok(Followed::Send(Box::new(request.clone()))),
         }
     }
 }
@@ -249,11 +277,16 @@ impl Follow for Choose {
         };
         let offered = earlier.of(self.first + 1).cloned().unwrap_or(Value::Null);
         self.cache.put(&self.project, &status, &offered);
-        let transitions = offered["transitions"].as_array().cloned().unwrap_or_default();
+        let transitions = offered["transitions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         let leads = |field: &str| {
-            transitions
-                .iter()
-                .find(|t| t[field].as_str().is_some_and(|name| name.eq_ignore_ascii_case(&goal)))
+            transitions.iter().find(|t| {
+                t[field]
+                    .as_str()
+                    .is_some_and(|name| name.eq_ignore_ascii_case(&goal))
+            })
         };
         let Some(chosen) = leads("to").or_else(|| leads("name")) else {
             return Err(format!(
@@ -266,6 +299,6 @@ impl Follow for Choose {
         let mut request = request.clone();
         request.body = Some(bytes::Bytes::from(body.to_string()));
         request.shown_body = Some(serde_json::to_string_pretty(&body).unwrap_or_default());
-        Ok(Followed::Send(request))
+        Ok(Followed::Send(Box::new(request)))
     }
 }

@@ -229,7 +229,7 @@ impl Follow for FollowPost {
             .latest_first()
             .find(|facts| facts["channel"].is_string() && facts["ts"].is_string())
         else {
-            return Ok(Followed::Send(request));
+            return Ok(Followed::Send(Box::new(request)));
         };
         let patched = request
             .body
@@ -243,6 +243,6 @@ impl Follow for FollowPost {
         if let Some(body) = patched {
             request.body = Some(bytes::Bytes::from(body));
         }
-        Ok(Followed::Send(request))
+        Ok(Followed::Send(Box::new(request)))
     }
 }

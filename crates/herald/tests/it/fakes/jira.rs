@@ -26,7 +26,9 @@ pub struct Call {
 pub enum Fault {
     /// Answer this call normally (to fail a later one).
     Pass,
-    RateLimited { retry_after: u64 },
+    RateLimited {
+        retry_after: u64,
+    },
     ServerError,
 }
 
@@ -62,7 +64,10 @@ impl FakeJira {
                 "/rest/api/2/issue/{key}/transitions",
                 axum::routing::get(transitions).post(transition),
             )
-            .route("/rest/api/2/issue/{key}/comment", axum::routing::post(comment))
+            .route(
+                "/rest/api/2/issue/{key}/comment",
+                axum::routing::post(comment),
+            )
             .with_state(fake.clone());
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
         fake
@@ -92,7 +97,12 @@ impl FakeJira {
         self.calls()
             .iter()
             .filter(|call| call.method == "POST" && call.path == path)
-            .map(|call| call.body["transition"]["id"].as_str().unwrap_or_default().to_string())
+            .map(|call| {
+                call.body["transition"]["id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
             .collect()
     }
 
@@ -103,14 +113,23 @@ impl FakeJira {
             .filter(|call| call.method == "POST" && call.path.ends_with("/transitions"))
             .map(|call| {
                 let key = call.path.split('/').nth(5).unwrap_or_default().to_string();
-                let id = call.body["transition"]["id"].as_str().unwrap_or_default().to_string();
+                let id = call.body["transition"]["id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
                 (key, id)
             })
             .collect()
     }
 
     /// Record the call, then the scripted fault or the credential check, if any.
-    fn receive(&self, method: &Method, uri: &Uri, headers: &HeaderMap, body: Value) -> Option<Response> {
+    fn receive(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: Value,
+    ) -> Option<Response> {
         let mut inner = self.inner.lock().unwrap();
         inner.calls.push(Call {
             method: method.to_string(),
@@ -120,22 +139,34 @@ impl FakeJira {
         let authorized = headers.get("authorization").and_then(|v| v.to_str().ok())
             == Some(self.authorization.as_str());
         if !authorized {
-            return Some(error(StatusCode::UNAUTHORIZED, "Client must be authenticated to access this resource."));
+            return Some(error(
+                StatusCode::UNAUTHORIZED,
+                "Client must be authenticated to access this resource.",
+            ));
         }
         match inner.faults.pop_front()? {
             Fault::RateLimited { retry_after } => {
                 let mut response = error(StatusCode::TOO_MANY_REQUESTS, "Rate limit exceeded.");
-                response.headers_mut().insert("retry-after", retry_after.into());
+                response
+                    .headers_mut()
+                    .insert("retry-after", retry_after.into());
                 Some(response)
             }
-            Fault::ServerError => Some(error(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")),
+            Fault::ServerError => Some(error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal server error",
+            )),
             Fault::Pass => None,
         }
     }
 }
 
 fn error(status: StatusCode, message: &str) -> Response {
-    (status, Json(json!({"errorMessages": [message], "errors": {}}))).into_response()
+    (
+        status,
+        Json(json!({"errorMessages": [message], "errors": {}})),
+    )
+        .into_response()
 }
 
 fn not_found() -> Response {
@@ -145,7 +176,13 @@ fn not_found() -> Response {
     )
 }
 
-async fn issue(State(fake): State<FakeJira>, Path(key): Path<String>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+async fn issue(
+    State(fake): State<FakeJira>,
+    Path(key): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
     if let Some(refused) = fake.receive(&method, &uri, &headers, Value::Null) {
         return refused;
     }
@@ -161,7 +198,13 @@ async fn issue(State(fake): State<FakeJira>, Path(key): Path<String>, method: Me
     .into_response()
 }
 
-async fn transitions(State(fake): State<FakeJira>, Path(key): Path<String>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+async fn transitions(
+    State(fake): State<FakeJira>,
+    Path(key): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
     if let Some(refused) = fake.receive(&method, &uri, &headers, Value::Null) {
         return refused;
     }
@@ -215,5 +258,9 @@ async fn comment(
     if fake.status_of(&key).is_none() {
         return not_found();
     }
-    (StatusCode::CREATED, Json(json!({"id": "10000", "body": body["body"]}))).into_response()
+    (
+        StatusCode::CREATED,
+        Json(json!({"id": "10000", "body": body["body"]})),
+    )
+        .into_response()
 }
