@@ -364,3 +364,80 @@ fn unotify_s_state_machine_file_loads_unchanged() {
         ["DEVHOP", "SOC"]
     );
 }
+
+/// `jira-comment` comments on each ticket once per release; tickets may come from a pull
+/// request's title and branch where a rule says so.
+#[tokio::test]
+async fn comments_once_per_release_and_tickets_from_pull_requests() {
+    let jira = FakeJira::start(EMAIL, TOKEN).await;
+    let hcl = tempfile::tempdir().unwrap();
+    let path = hcl.path().join("jira.hcl");
+    std::fs::write(&path, UNOTIFY_HCL).unwrap();
+    let extra = r#"
+[rules.release_comment]
+sources = ["github"]
+events = ["release.*"]
+actions = ["comment"]
+
+[rules.merged]
+sources = ["github"]
+events = ["pull_request.closed"]
+actions = ["move_from_pr"]
+
+[actions.comment]
+kind = "jira-comment"
+url = "{SINK}"
+email = "bot@example.com"
+token = "jira_token"
+body = "Released in {{ event.release.tag_name }}."
+once_per = "{{ event.release.id }}"
+
+[actions.move_from_pr]
+kind = "jira-transition"
+url = "{SINK}"
+email = "bot@example.com"
+token = "jira_token"
+tickets = "{{ (event.pull_request.title ~ ' ' ~ event.pull_request.head.ref) | jira_keys }}"
+once_per = "{{ event.pull_request.html_url }}"
+"#;
+    let text = config(path.to_str().unwrap(), r#"["release.never"]"#) + extra;
+    let app = spawn_app(&text, &jira.url).await;
+    jira.issue("SOC-20", "To Do");
+    jira.issue("DEVHOP-21", "To Do");
+    for action in ["created", "published"] {
+        send_release(&app, action, 1060, "SOC-20 and DEVHOP-21").await;
+    }
+    app.deliver_all().await;
+    let comments: Vec<(String, serde_json::Value)> = jira
+        .calls()
+        .into_iter()
+        .filter(|call| call.path.ends_with("/comment"))
+        .map(|call| (call.path, call.body))
+        .collect();
+    assert_eq!(
+        comments,
+        vec![
+            (
+                "/rest/api/2/issue/SOC-20/comment".to_string(),
+                json!({"body": "Released in v1.0.1."})
+            ),
+            (
+                "/rest/api/2/issue/DEVHOP-21/comment".to_string(),
+                json!({"body": "Released in v1.0.1."})
+            ),
+        ]
+    );
+
+    let pull = json!({
+        "action": "closed",
+        "number": 5,
+        "pull_request": {"title": "SOC-20: login", "head": {"ref": "feature/DEVHOP-21-infra"}, "html_url": "https://github.com/acme/app/pull/5"},
+    });
+    let response = app
+        .github("pull_request", "pr-5", &pull.to_string(), GITHUB_SECRET)
+        .await;
+    assert_eq!(response.status(), 202);
+    app.deliver_all().await;
+    assert_eq!(jira.moves_of("SOC-20"), vec!["21"]);
+    assert_eq!(jira.moves_of("DEVHOP-21"), vec!["21"]);
+}

@@ -76,16 +76,12 @@ pub fn build_transition(
         DEFAULT_ONCE_PER,
         span.clone(),
     );
-    let ordering =
-        builder.template_text("ordering", &Spanned::new(span, String::new()), Escape::None);
+    let ordering = one_at_a_time(builder, super::transition::KIND, span);
     let event = options
         .event
         .map_or_else(|| "next".to_string(), Spanned::into_inner);
     Some(Arc::new(TransitionAction {
-        ordering: OrderingKey {
-            prefix: format!("{}:{}", super::transition::KIND, builder.scope),
-            template: ordering?,
-        },
+        ordering: ordering?,
         cache: Arc::new(TransitionCache::new(settings.transitions_ttl)),
         auth: auth?,
         url: url?,
@@ -117,9 +113,11 @@ pub fn build_comment(
         "once_per",
         &options.once_per,
         DEFAULT_ONCE_PER,
-        span,
+        span.clone(),
     );
+    let ordering = one_at_a_time(builder, super::comment::KIND, span);
     Some(Arc::new(CommentAction {
+        ordering: ordering?,
         auth: auth?,
         url: url?,
         tickets: tickets?,
@@ -177,6 +175,21 @@ fn optional(
         Some(source) => builder.template(part, source, Escape::None),
         None => builder.template_text(part, &Spanned::new(span, default.into()), Escape::None),
     }
+}
+
+/// An ordering key that is the same for every delivery of the action: they run one at a
+/// time, in the order their events arrived.
+fn one_at_a_time(
+    builder: &mut Builder<'_>,
+    kind: &str,
+    span: std::ops::Range<usize>,
+) -> Option<OrderingKey> {
+    let empty = Spanned::new(span, String::new());
+    let template = builder.template_text("ordering", &empty, Escape::None)?;
+    Some(OrderingKey {
+        prefix: format!("{kind}:{}", builder.scope),
+        template,
+    })
 }
 
 pub fn transition_options() -> Vec<String> {

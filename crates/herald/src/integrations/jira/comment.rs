@@ -5,7 +5,8 @@
 use super::api::{self, Auth};
 use super::transition::render;
 use crate::action::{
-    Action, ActionInput, Outcome, Plan, PlanError, PlannedRequest, RefKey, Remember, Runbook,
+    Action, ActionInput, OrderingKey, Outcome, Plan, PlanError, PlannedRequest, RefKey, Remember,
+    Runbook,
 };
 use crate::core::template::TemplateRef;
 use crate::transport::Answer;
@@ -27,12 +28,19 @@ pub struct CommentAction {
     pub body: TemplateRef,
     pub once_per: TemplateRef,
     pub timeout: Duration,
+    /// Deliveries of this action run one at a time, so a ticket is commented once per
+    /// `once_per` even when two deliveries of one release come together.
+    pub ordering: OrderingKey,
 }
 
 #[async_trait]
 impl Action for CommentAction {
     fn kind(&self) -> &'static str {
         KIND
+    }
+
+    fn ordering_key(&self) -> Option<&OrderingKey> {
+        Some(&self.ordering)
     }
 
     fn credential_secrets(&self) -> Vec<&str> {
