@@ -83,10 +83,12 @@ mod tests {
             assert!(!vars.is_empty(), "{}", preset.name);
             // An encryption key must be one: 32 bytes, as 64 hex characters.
             let env = Arc::new(move |name: &str| {
-                vars.iter().any(|v| v == name).then(|| match name.ends_with("_KEY") {
-                    true => "ab".repeat(32),
-                    false => format!("value-of-{name}"),
-                })
+                vars.iter()
+                    .any(|v| v == name)
+                    .then(|| match name.ends_with("_KEY") {
+                        true => "ab".repeat(32),
+                        false => format!("value-of-{name}"),
+                    })
             });
             let loaded = crate::config::from_text(
                 Path::new("herald.toml"),
