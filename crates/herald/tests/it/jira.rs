@@ -441,3 +441,79 @@ once_per = "{{ event.pull_request.html_url }}"
     assert_eq!(jira.moves_of("SOC-20"), vec!["21"]);
     assert_eq!(jira.moves_of("DEVHOP-21"), vec!["21"]);
 }
+
+/// The `jira-release` preset end to end: a hook registered through the API, a release
+/// signed with its secret posted to its URL, and each ticket of the notes moved one step
+/// and commented on once, whatever else GitHub sends for the release.
+#[tokio::test]
+async fn the_jira_release_preset_moves_tickets_of_a_registered_repository() {
+    let jira = FakeJira::start(EMAIL, TOKEN).await;
+    let preset = herald::presets::find("jira-release").unwrap().text;
+    let config = preset
+        .replace("${env:HERALD_HOOKS_KEY}", &"ab".repeat(32))
+        .replace("${env:JIRA_URL}", "{SINK}")
+        .replace("${env:JIRA_EMAIL}", EMAIL)
+        .replace("${env:JIRA_API_TOKEN}", TOKEN)
+        .replace(
+            "listen = \"127.0.0.1:8787\"",
+            "listen = \"127.0.0.1:8787\"\nadmin_secret = \"admin\"",
+        )
+        .replace(
+            "[secrets]\n",
+            "[secrets]\nadmin = \"admin-token-for-tests\"\n",
+        );
+    let app = spawn_app(&config, &jira.url).await;
+    let registered = app
+        .http
+        .post(app.url("/api/hooks"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"source": "repos", "repo": "acme/app"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 201);
+    let hook: serde_json::Value = registered.json().await.unwrap();
+    let secret = hook["secret"].as_str().unwrap();
+    assert_eq!(hook["url"], "/hooks/repos/app");
+
+    jira.issue("SOC-30", "To Do");
+    jira.issue("DEVHOP-31", "In Progress");
+    let base = format!("http://{}", app.address);
+    for action in ["created", "published", "released"] {
+        let body = json!({
+            "action": action,
+            "release": {"id": 77, "tag_name": "v2.0.0", "body": "SOC-30, DEVHOP-31", "html_url": "https://github.com/acme/app/releases/v2.0.0"},
+            "repository": {"full_name": "acme/app"},
+        })
+        .to_string();
+        let response = app
+            .http
+            .post(format!("{base}/hooks/repos/app"))
+            .header("x-github-event", "release")
+            .header("x-github-delivery", format!("release-77-{action}"))
+            .header(
+                "x-hub-signature-256",
+                github_signature(secret, body.as_bytes()),
+            )
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+    }
+    app.deliver_all().await;
+    assert_eq!(
+        jira.all_moves(),
+        vec![
+            ("SOC-30".to_string(), "21".to_string()),
+            ("DEVHOP-31".to_string(), "31".to_string())
+        ]
+    );
+    let comments = jira
+        .calls()
+        .iter()
+        .filter(|call| call.path.ends_with("/comment"))
+        .count();
+    assert_eq!(comments, 2);
+}
