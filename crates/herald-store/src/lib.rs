@@ -6,6 +6,7 @@
 
 mod common;
 pub mod model;
+mod pollers;
 pub mod postgres;
 pub mod sqlite;
 mod windows;
@@ -134,9 +135,9 @@ pub trait Store: Send + Sync + 'static {
     /// (graceful shutdown).
     async fn release_leases(&self, lease_tokens: &[Uuid]) -> Result<u64>;
 
-    /// Record that process `owner` is alive at `now`, and give back the delivery leases of
-    /// every other process whose last beat is older than `stale_before` (it was killed),
-    /// forgetting it. Returns how many leases were given back. A released delivery's old
+    /// Record that process `owner` is alive at `now`, and give back the delivery and poller
+    /// leases of every other process whose last beat is older than `stale_before` (it was
+    /// killed), forgetting it. Returns how many leases were given back. A released delivery's old
     /// lease token no longer holds it, so a process thought dead that still answers
     /// records nothing.
     async fn heartbeat(&self, owner: &str, now: Timestamp, stale_before: Timestamp) -> Result<u64>;
@@ -219,6 +220,31 @@ pub trait Store: Send + Sync + 'static {
 
     /// Returns whether there was such a hook.
     async fn delete_hook(&self, source: &str, id: &str) -> Result<bool>;
+
+    /// The poller of `claim.source`, created (with `start_at` = `now`) if it has no row
+    /// yet, then leased to `claim.owner` until `claim.lease_until` if no other process
+    /// holds a live lease and its next poll is due (or `claim.force`). Its state once
+    /// leased; None when it is not (nothing is leased then).
+    async fn claim_poller(&self, claim: &PollerClaim<'_>) -> Result<Option<PollerState>>;
+
+    /// In one transaction: append the page's events with their deliveries and windows (as
+    /// `append_events` does) and set the poller's cursor to `page.cursor`, only if its
+    /// stored cursor is still `page.after`; else write nothing
+    /// ([`PageOutcome::CursorMoved`]). The newest item time only moves forward; a lease
+    /// `page.owner` holds is extended to `page.lease_until`.
+    async fn store_poll_page(&self, page: &PollPage<'_>) -> Result<PageOutcome>;
+
+    /// Record how a poll ended (its time, success or error, items, the next poll) and
+    /// release the lease. Returns false, writing nothing, if `end.owner` does not hold it.
+    async fn finish_poll(&self, end: &PollEnd<'_>) -> Result<bool>;
+
+    /// Every poller's state, by source (byte order).
+    async fn poller_states(&self) -> Result<Vec<PollerState>>;
+
+    /// Insert pending deliveries of stored events (reprocessing them), skipping those whose
+    /// idempotency key is taken or whose event is not stored; returns how many were
+    /// inserted.
+    async fn add_deliveries(&self, deliveries: &[NewDelivery]) -> Result<u64>;
 
     /// Lease up to `limit` open windows that are due at `now` and not under a live lease,
     /// oldest due first, under one new token. The claim fences the window's events at its

@@ -13,6 +13,9 @@ use std::str::FromStr;
 use std::sync::OnceLock;
 use uuid::Uuid;
 
+mod pollers;
+pub use pollers::*;
+
 pub type Timestamp = DateTime<Utc>;
 
 /// An accepted input, ready to be written to the event log.

@@ -7,6 +7,7 @@ mod health;
 mod hooks;
 mod maintain;
 mod monitors;
+mod pollers;
 mod read;
 mod rows;
 mod windows;
@@ -238,6 +239,26 @@ impl Store for PgStore {
 
     async fn delete_hook(&self, source: &str, id: &str) -> Result<bool> {
         hooks::delete_hook(&self.pool, source, id).await
+    }
+
+    async fn claim_poller(&self, claim: &PollerClaim<'_>) -> Result<Option<PollerState>> {
+        pollers::claim_poller(&self.pool, claim).await
+    }
+
+    async fn store_poll_page(&self, page: &PollPage<'_>) -> Result<PageOutcome> {
+        pollers::store_poll_page(&self.pool, page).await
+    }
+
+    async fn finish_poll(&self, end: &PollEnd<'_>) -> Result<bool> {
+        pollers::finish_poll(&self.pool, end).await
+    }
+
+    async fn poller_states(&self) -> Result<Vec<PollerState>> {
+        pollers::poller_states(&self.pool).await
+    }
+
+    async fn add_deliveries(&self, deliveries: &[NewDelivery]) -> Result<u64> {
+        pollers::add_deliveries(&self.pool, deliveries).await
     }
 
     async fn claim_due_windows(

@@ -225,6 +225,9 @@ pub(super) async fn heartbeat(
     let released = sqlx::query(
         "WITH gone AS (
              DELETE FROM instances WHERE heartbeat_at < $1 AND owner <> $2 RETURNING owner
+         ), pollers_released AS (
+             UPDATE pollers SET lease_owner = NULL, lease_until = NULL
+             WHERE lease_owner IN (SELECT owner FROM gone)
          )
          UPDATE deliveries SET lease_owner = NULL, lease_token = NULL, lease_until = NULL
          WHERE lease_token IS NOT NULL AND lease_owner IN (SELECT owner FROM gone)",

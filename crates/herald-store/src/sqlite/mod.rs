@@ -8,6 +8,7 @@ mod health;
 mod hooks;
 mod maintain;
 mod monitors;
+mod pollers;
 mod read;
 mod rows;
 mod windows;
@@ -280,6 +281,26 @@ impl Store for SqliteStore {
 
     async fn delete_hook(&self, source: &str, id: &str) -> Result<bool> {
         hooks::delete_hook(&self.write, source, id).await
+    }
+
+    async fn claim_poller(&self, claim: &PollerClaim<'_>) -> Result<Option<PollerState>> {
+        pollers::claim_poller(&self.write, claim).await
+    }
+
+    async fn store_poll_page(&self, page: &PollPage<'_>) -> Result<PageOutcome> {
+        pollers::store_poll_page(&self.write, page).await
+    }
+
+    async fn finish_poll(&self, end: &PollEnd<'_>) -> Result<bool> {
+        pollers::finish_poll(&self.write, end).await
+    }
+
+    async fn poller_states(&self) -> Result<Vec<PollerState>> {
+        pollers::poller_states(&self.read).await
+    }
+
+    async fn add_deliveries(&self, deliveries: &[NewDelivery]) -> Result<u64> {
+        pollers::add_deliveries(&self.write, deliveries).await
     }
 
     async fn claim_due_windows(

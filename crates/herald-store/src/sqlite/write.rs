@@ -337,6 +337,15 @@ pub(super) async fn heartbeat(
     .execute(&mut *tx)
     .await?
     .rows_affected();
+    sqlx::query(
+        "UPDATE pollers SET lease_owner = NULL, lease_until = NULL
+         WHERE lease_owner IN
+             (SELECT owner FROM instances WHERE heartbeat_at < ?1 AND owner <> ?2)",
+    )
+    .bind(ms(stale_before))
+    .bind(owner)
+    .execute(&mut *tx)
+    .await?;
     sqlx::query("DELETE FROM instances WHERE heartbeat_at < ?1 AND owner <> ?2")
         .bind(ms(stale_before))
         .bind(owner)

@@ -212,6 +212,21 @@ impl Store for GatedStore {
     async fn next_window_due_at(&self, now: Timestamp) -> Result<Option<Timestamp>> {
         self.inner.next_window_due_at(now).await
     }
+    async fn claim_poller(&self, claim: &PollerClaim<'_>) -> Result<Option<PollerState>> {
+        self.inner.claim_poller(claim).await
+    }
+    async fn store_poll_page(&self, page: &PollPage<'_>) -> Result<PageOutcome> {
+        self.inner.store_poll_page(page).await
+    }
+    async fn finish_poll(&self, end: &PollEnd<'_>) -> Result<bool> {
+        self.inner.finish_poll(end).await
+    }
+    async fn poller_states(&self) -> Result<Vec<PollerState>> {
+        self.inner.poller_states().await
+    }
+    async fn add_deliveries(&self, deliveries: &[NewDelivery]) -> Result<u64> {
+        self.inner.add_deliveries(deliveries).await
+    }
 }
 
 /// Yields until `ready` holds: the tests wait for queued work this way, not for a timer.

@@ -15,6 +15,7 @@ mod hooks;
 mod maintenance;
 mod monitors;
 mod ordering;
+mod pollers;
 mod refs;
 mod replay;
 mod specific;
@@ -131,4 +132,15 @@ conformance!(
     windows::flush_now_forces_matching_windows,
     windows::next_window_due_at_skips_leased_windows,
     windows::prune_keeps_open_windows_and_their_events,
+    pollers::one_process_holds_a_poller_lease,
+    pollers::the_next_poll_waits_unless_forced,
+    pollers::a_page_moves_the_cursor_with_its_events,
+    pollers::a_page_of_an_unknown_poller_writes_nothing,
+    pollers::polled_events_join_their_windows,
+    pollers::concurrent_pages_from_one_cursor_have_one_winner,
+    pollers::concurrent_claims_lease_one_process,
+    pollers::finish_poll_records_successes_and_failures,
+    pollers::a_dead_process_poller_lease_is_released_by_a_heartbeat,
+    pollers::add_deliveries_skips_taken_keys_and_unknown_events,
+    pollers::poller_states_are_listed_by_source,
 );
