@@ -2,11 +2,15 @@
 //!
 //! An action *plans*: it renders the steps it would take, with no side effect. Dry runs
 //! print the plan; the step runner (`outbox/runner.rs`) sends its requests and asks the
-//! action to *classify* each answer into an [`Outcome`].
+//! action to *classify* each answer into an [`Outcome`] — or, for a side effect that is not
+//! an HTTP request (SQL statements), carries out the plan's [`Effect`], which classifies
+//! its own result.
 
+mod effect;
 mod plan;
 mod refs;
 
+pub use effect::Effect;
 pub use plan::{Earlier, Follow, Followed, Lookup, Pace, Plan, PlannedRequest, Recover};
 pub use refs::{
     NoRefs, RefKey, RefLookup, RefWrite, Remember, StoreRefs, StoredRef, ref_delete, ref_write,

@@ -1,7 +1,9 @@
 //! What an action would do for one input: the requests it would send, numbered as steps,
-//! each with a redacted twin for logs and dry runs.
+//! each with a redacted twin for logs and dry runs; or the one [`Effect`] it carries out
+//! itself.
 
 use super::Outcome;
+use super::effect::Effect;
 use super::refs::Remember;
 use crate::secret::Secret;
 use crate::transport::Answer;
@@ -237,6 +239,9 @@ impl PlannedRequest {
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
     pub requests: Vec<PlannedRequest>,
+    /// A side effect that is not an HTTP request, carried out instead of `requests` as the
+    /// plan's one step (step 0).
+    pub effect: Option<Arc<dyn Effect>>,
     /// Why there is nothing to send, or what a `log` action records instead of sending.
     pub message: Option<String>,
     /// The step runner logs `message` (a `log` action).
@@ -265,6 +270,14 @@ impl Plan {
         self.requests.iter().filter(move |r| r.step >= done)
     }
 
+    /// A plan of one effect the action carries out itself (see [`Effect`]).
+    pub fn effect(effect: impl Effect + 'static) -> Self {
+        Plan {
+            effect: Some(Arc::new(effect)),
+            ..Plan::default()
+        }
+    }
+
     /// Nothing to send; the message says why.
     pub fn note(message: impl Into<String>) -> Self {
         Plan {
@@ -283,6 +296,9 @@ impl Plan {
 
     /// The plan as JSON, with secrets redacted: printed by dry runs, kept in the attempt log.
     pub fn describe(&self) -> Value {
+        if let Some(effect) = &self.effect {
+            return json!({ "effect": effect.describe() });
+        }
         let requests: Vec<_> = self.requests.iter().map(describe_request).collect();
         match &self.message {
             Some(message) if requests.is_empty() => json!({ "log": message }),

@@ -249,6 +249,16 @@ fn print_plan(plan: &Value) {
     if let Some(message) = plan["log"].as_str() {
         say!("  log: {message}");
     }
+    if let Some(effect) = plan["effect"].as_object() {
+        let mut shown = effect.clone();
+        if let Some(purpose) = shown.remove("purpose") {
+            say!("  would {}:", purpose.as_str().unwrap_or_default());
+        }
+        let shown = serde_json::to_string_pretty(&shown).unwrap_or_default();
+        for line in shown.lines() {
+            say!("  {line}");
+        }
+    }
     for request in plan["requests"].as_array().into_iter().flatten() {
         if let Some(purpose) = request["purpose"].as_str() {
             say!("  would {purpose}:");

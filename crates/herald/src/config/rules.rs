@@ -99,14 +99,7 @@ pub(super) fn event_globs(
     let Some(raw) = raw else {
         return Some(vec![glob::Pattern::new("*").expect("valid glob")]);
     };
-    let mut globs = Vec::new();
-    for text in raw {
-        match glob::Pattern::new(text.get_ref()) {
-            Ok(glob) => globs.push(glob),
-            Err(error) => builder.error(text.span(), format!("bad event pattern: {error}")),
-        }
-    }
-    (globs.len() == raw.len()).then_some(globs)
+    builder.event_globs(raw)
 }
 
 /// The keys a rule accepts, its window's included (for the reference check).

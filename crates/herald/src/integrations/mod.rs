@@ -10,6 +10,7 @@ pub mod jira;
 pub mod log;
 pub mod signature;
 pub mod slack;
+pub mod sql;
 pub mod standard_webhooks;
 pub mod token;
 
@@ -28,6 +29,7 @@ pub const ALL: &[Integration] = &[
     generic_hmac::INTEGRATION,
     token::INTEGRATION,
     http::INTEGRATION,
+    sql::INTEGRATION,
     log::INTEGRATION,
 ];
 

@@ -88,6 +88,19 @@ impl Builder<'_> {
             .take(units::optional_duration(value, default))
     }
 
+    /// Event type patterns (`pull_request.*`), as rules and the `sql` action's cases match
+    /// them.
+    pub fn event_globs(&mut self, raw: &[Spanned<String>]) -> Option<Vec<glob::Pattern>> {
+        let mut globs = Vec::new();
+        for text in raw {
+            match glob::Pattern::new(text.get_ref()) {
+                Ok(glob) => globs.push(glob),
+                Err(error) => self.error(text.span(), format!("bad event pattern: {error}")),
+            }
+        }
+        (globs.len() == raw.len()).then_some(globs)
+    }
+
     /// A template over `event`, `meta` and `headers`; `secret("...")` names must exist.
     pub fn template(
         &mut self,

@@ -27,6 +27,11 @@ impl Interpolator {
         }
     }
 
+    /// The configuration file's directory, which relative paths are read against.
+    pub fn base_dir(&self) -> &Path {
+        &self.base_dir
+    }
+
     /// Replace every reference in the value. Errors name the variable or file, never a value.
     pub fn resolve(&self, value: &Spanned<String>) -> Result<String, Diagnostic> {
         self.resolve_with_values(value).map(|(text, _)| text)

@@ -1,11 +1,12 @@
 //! The step runner: carries out an action's plan once. For each step still to do it fills
 //! in what earlier steps answered, paces, sends, asks the action to classify the answer,
 //! remembers refs, and stops at the first failure so a retry resumes after the steps done.
+//! A plan whose side effect is not an HTTP request carries it out as its one step.
 
 use super::pacer::{Pacer, Ticket};
 use crate::action::{
-    Action, AttemptReport, Earlier, FailureKind, Followed, Lookup, Outcome, Plan, PlannedRequest,
-    Recover, RefKey, RefWrite, Remember, ref_delete, ref_write,
+    Action, AttemptReport, Earlier, Effect, FailureKind, Followed, Lookup, Outcome, Plan,
+    PlannedRequest, Recover, RefKey, RefWrite, Remember, ref_delete, ref_write,
 };
 use crate::clock::SharedClock;
 use crate::core::classify::Verdict;
@@ -50,6 +51,9 @@ pub async fn run(
         let message = plan.message.as_deref().unwrap_or_default();
         tracing::info!(target: "herald::log_action", action = action.kind(), message, "Log action");
     }
+    if let Some(effect) = &plan.effect {
+        return apply(effect.as_ref(), done).await;
+    }
     let mut report = AttemptReport::resuming(done);
     let mut earlier = Earlier::default();
     let mut remembered = Remembered::default();
@@ -92,6 +96,20 @@ pub async fn run(
         report.done = request.step + 1;
     }
     parts.settle(report)
+}
+
+/// Carry out a plan's effect, its one step (unless an earlier attempt did), classified like
+/// an answer; its facts are kept as the attempt's response.
+async fn apply(effect: &dyn Effect, done: usize) -> AttemptReport {
+    let mut report = AttemptReport::resuming(done);
+    if done > 0 {
+        return report;
+    }
+    if let Some(facts) = settle(effect.apply().await, None, &mut report) {
+        report.done = 1;
+        report.response_body = (!facts.is_null()).then(|| facts.to_string());
+    }
+    report
 }
 
 /// Parts of the plan that failed for good in this attempt (see `PlannedRequest::part`):
