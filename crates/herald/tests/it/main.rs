@@ -24,5 +24,6 @@ mod replicas;
 mod shutdown;
 mod slack_actions;
 mod slack_roots;
+mod sql;
 mod support;
 mod windows;

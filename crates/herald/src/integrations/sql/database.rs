@@ -7,9 +7,9 @@ use super::param::Param;
 use crate::action::Outcome;
 use crate::secret::Secret;
 use serde_json::json;
-use sqlx::AssertSqlSafe;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+use sqlx::{AssertSqlSafe, ConnectOptions};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -121,7 +121,8 @@ impl Database {
     }
 
     /// Run `statements` in one transaction: all of them, or none. Done with the rows each
-    /// changed; a failure is classified (see `errors`).
+    /// changed; a failure is classified (see `errors`). Everything, connecting included,
+    /// ends within the action's timeout.
     pub async fn run(&self, statements: &[Bound]) -> Outcome {
         let (class, error) =
             match tokio::time::timeout(self.timeout, self.transaction(statements)).await {
@@ -148,10 +149,8 @@ impl Database {
             Pool::Sqlite(pool) => {
                 // IMMEDIATE takes the write lock now, waiting for it (busy_timeout) rather
                 // than failing when a read transaction has to become a write.
-                let mut tx = pool
-                    .begin_with("BEGIN IMMEDIATE")
-                    .await
-                    .map_err(Failure::at(During::Begin))?;
+                let begun = pool.begin_with("BEGIN IMMEDIATE").await;
+                let mut tx = self.explained(begun, During::Begin).await?;
                 for (n, statement) in statements.iter().enumerate() {
                     let query = sqlx::query(AssertSqlSafe(statement.sql.clone()));
                     let query = statement
@@ -167,7 +166,7 @@ impl Database {
                 tx.commit().await.map_err(Failure::at(During::Commit))?;
             }
             Pool::Postgres(pool) => {
-                let mut tx = pool.begin().await.map_err(Failure::at(During::Begin))?;
+                let mut tx = self.explained(pool.begin().await, During::Begin).await?;
                 for (n, statement) in statements.iter().enumerate() {
                     // Prepared afresh with each call's value types (sqlx would otherwise
                     // reuse the types of the first call: a NULL, then a number).
@@ -199,13 +198,13 @@ impl Database {
                     Target::Sqlite(options) => Pool::Sqlite(
                         SqlitePoolOptions::new()
                             .max_connections(1)
-                            .acquire_timeout(self.timeout)
+                            .acquire_timeout(self.timeout / 2)
                             .connect_lazy_with(options.clone()),
                     ),
                     Target::Postgres(options) => Pool::Postgres(
                         PgPoolOptions::new()
                             .max_connections(POSTGRES_CONNECTIONS)
-                            .acquire_timeout(self.timeout)
+                            .acquire_timeout(self.timeout / 2)
                             .connect_lazy_with(options.clone()),
                     ),
                 };
@@ -215,12 +214,39 @@ impl Database {
                         Pool::Sqlite(pool) => schema.execute(pool).await.map(drop),
                         Pool::Postgres(pool) => schema.execute(pool).await.map(drop),
                     };
-                    applied.map_err(Failure::at(During::Schema))?;
+                    self.explained(applied, During::Schema).await?;
                     tracing::info!(database = %self.name, "Applied the sql action's schema");
                 }
                 Ok(pool)
             })
             .await
+    }
+
+    /// `result`, its error at `during`. A pool that timed out waiting for a connection
+    /// does not say why (sqlx retries a refused connection until then): one direct
+    /// attempt, within a quarter of the timeout, finds the cause.
+    async fn explained<T>(
+        &self,
+        result: Result<T, sqlx::Error>,
+        during: During,
+    ) -> Result<T, Failure> {
+        let error = match result {
+            Ok(value) => return Ok(value),
+            Err(sqlx::Error::PoolTimedOut) => {
+                let connect = async {
+                    match &self.target {
+                        Target::Sqlite(options) => options.connect().await.map(drop),
+                        Target::Postgres(options) => options.connect().await.map(drop),
+                    }
+                };
+                match tokio::time::timeout(self.timeout / 4, connect).await {
+                    Ok(Err(cause)) => cause,
+                    _ => sqlx::Error::PoolTimedOut,
+                }
+            }
+            Err(error) => error,
+        };
+        Err(Failure { during, error })
     }
 
     fn hide(&self, mut text: String) -> String {

@@ -122,7 +122,11 @@ fn dollar(chars: &[char], at: usize, sqlite: bool, scan: &mut Scan) -> usize {
         scan.numbered.insert(n);
         return end;
     }
-    let tag_end = ident_end(chars, at + 1);
+    // A tag (`$body$`) or a name (`$id`) holds no `$` of its own.
+    let tag_end = chars[at + 1..]
+        .iter()
+        .position(|&c| !(c.is_alphanumeric() || c == '_'))
+        .map_or(chars.len(), |n| at + 1 + n);
     if sqlite {
         if tag_end > at + 1 {
             scan.named.push(chars[at..tag_end].iter().collect());
