@@ -10,6 +10,7 @@ use crate::outbox::executor::action_deps;
 use crate::outbox::flusher::Flusher;
 use crate::outbox::heartbeat::Heartbeat;
 use crate::outbox::{Executor, Worker, WorkerSettings};
+use crate::polling::Pollers;
 use crate::services::scheduler::Scheduler;
 use crate::services::write_health::WriteHealth;
 use crate::services::{Hooks, Ingest, Queries, retention};
@@ -32,6 +33,8 @@ pub struct App {
     pub monitors: Arc<Monitors>,
     pub flusher: Arc<Flusher>,
     pub scheduler: Arc<Scheduler>,
+    /// Sources herald pulls; `serve` polls them when due.
+    pub pollers: Arc<Pollers>,
     pub heartbeat: Heartbeat,
     writer: JoinHandle<()>,
 }
@@ -75,9 +78,16 @@ impl App {
             ingest.clone(),
             clock.clone(),
             signatures,
-            monitor_wake,
+            monitor_wake.clone(),
         ));
         let owner = worker_owner();
+        // Under the heartbeat's name: a killed process's poller lease is released with its
+        // deliveries'.
+        let pollers = Arc::new(
+            Pollers::new(config.clone(), store.clone(), clock.clone(), owner.clone())
+                .with_wake(wake.clone())
+                .with_failure_wake(monitor_wake.clone()),
+        );
         let heartbeat = Heartbeat {
             store: store.clone(),
             clock: clock.clone(),
@@ -118,6 +128,7 @@ impl App {
             monitors,
             flusher,
             scheduler,
+            pollers,
             heartbeat,
             writer: writer_task,
         }
@@ -142,6 +153,7 @@ impl App {
             monitors,
             flusher,
             scheduler,
+            pollers,
             heartbeat,
             writer,
         } = self;
@@ -167,6 +179,7 @@ impl App {
         ));
         let monitoring = tokio::spawn(monitors.run(shutdown.clone()));
         let ticking = tokio::spawn(scheduler.run(shutdown.clone()));
+        let polling = tokio::spawn(pollers.run(shutdown.clone()));
         let flushing = tokio::spawn(flusher.run(shutdown.clone(), config.delivery.poll_interval));
         tracing::info!(address = %listener.local_addr()?, "herald is listening");
         let served = axum::serve(listener, router)
@@ -182,6 +195,7 @@ impl App {
         shutdown.cancel();
         let _ = monitoring.await;
         let _ = ticking.await;
+        let _ = polling.await;
         // The router and the workers held the last handles on the writer: it now drains
         // and exits.
         if let Err(error) = writer.await {

@@ -14,6 +14,7 @@ pub mod integrations;
 pub mod kit;
 pub mod monitors;
 pub mod outbox;
+pub mod polling;
 pub mod presets;
 pub mod registry;
 pub mod secret;

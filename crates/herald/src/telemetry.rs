@@ -92,6 +92,51 @@ pub fn queue_depth(depth: &QueueDepth) {
     gauge!("herald_queue_dead").set(depth.dead as f64);
 }
 
+/// One poll of a poller ended: `outcome` is success, or why it stopped.
+pub fn poll(source: &str, outcome: &'static str) {
+    counter!("herald_poller_polls_total", "source" => source.to_string(), "outcome" => outcome)
+        .increment(1);
+}
+
+/// A poller stored a page of `items`, `stored` of them new.
+pub fn poller_page(source: &str, items: u64, stored: u64) {
+    counter!("herald_poller_pages_total", "source" => source.to_string()).increment(1);
+    counter!("herald_poller_items_total", "source" => source.to_string()).increment(items);
+    counter!("herald_poller_items_stored_total", "source" => source.to_string()).increment(stored);
+}
+
+/// Each poller's health as gauges, from the store (so every replica shows the same).
+pub fn pollers(pollers: &[crate::polling::health::PollerHealth]) {
+    for poller in pollers {
+        let source = poller.source.clone();
+        gauge!("herald_poller_last_items", "source" => source.clone())
+            .set(poller.last_items as f64);
+        gauge!("herald_poller_failures", "source" => source.clone()).set(poller.failures as f64);
+        let times = [
+            (
+                "herald_poller_last_poll_timestamp_seconds",
+                poller.last_poll_at,
+            ),
+            (
+                "herald_poller_last_success_timestamp_seconds",
+                poller.last_success_at,
+            ),
+            (
+                "herald_poller_newest_item_timestamp_seconds",
+                poller.newest_item_at,
+            ),
+        ];
+        for (name, at) in times {
+            if let Some(at) = at {
+                gauge!(name, "source" => source.clone()).set(at.timestamp() as f64);
+            }
+        }
+        if let Some(lag) = poller.lag_seconds {
+            gauge!("herald_poller_lag_seconds", "source" => source).set(lag as f64);
+        }
+    }
+}
+
 /// Logs to stderr: human lines, or JSON with `HERALD_LOG_FORMAT=json`. `RUST_LOG` filters.
 pub fn init_logging() {
     use tracing_subscriber::EnvFilter;

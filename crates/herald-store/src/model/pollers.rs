@@ -31,9 +31,9 @@ pub struct PollerState {
 }
 
 impl PollerState {
-    /// Whether the last failure is newer than the last success (or nothing succeeded).
+    /// Whether the last poll failed (no success since the last failure).
     pub fn failing(&self) -> bool {
-        self.last_error_at.is_some() && self.last_error_at > self.last_success_at
+        self.failures > 0
     }
 }
 

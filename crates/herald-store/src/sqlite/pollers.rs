@@ -105,13 +105,13 @@ pub(super) async fn store_poll_page(
     }
     let mut command = Command::default();
     append::push(&mut command, page.items)?;
-    let rows = command.run(&mut *tx).await?;
+    let rows = command.run(&mut tx).await?;
     let mut holders = Holders::new();
     for row in &rows {
         holders.extend([append::holder(row)?]);
     }
     let outcomes = append_outcomes(page.items, &holders)?;
-    windows::append(&mut *tx, page.items, &outcomes).await?;
+    windows::append(&mut tx, page.items, &outcomes).await?;
     tx.commit().await?;
     Ok(PageOutcome::Stored(outcomes))
 }

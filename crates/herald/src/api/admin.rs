@@ -88,7 +88,8 @@ pub async fn show_delivery(
 
 pub async fn status(State(state): State<AppState>) -> Result<Json<StatusReport>, ApiError> {
     Ok(Json(
-        crate::services::status::status(&state.config, state.queries.store()).await?,
+        crate::services::status::status(&state.config, state.queries.store(), state.clock.now())
+            .await?,
     ))
 }
 

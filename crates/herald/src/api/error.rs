@@ -93,6 +93,7 @@ impl From<IngestError> for ApiError {
             IngestError::UnknownSource(_)
             | IngestError::RegistryNeedsHook(_)
             | IngestError::NotARegistry(_)
+            | IngestError::Poller { .. }
             | IngestError::UnknownHook { .. } => ApiError::NotFound(error.to_string()),
             IngestError::Hook(hook) => ApiError::from(hook),
             IngestError::Unverified(_) => {

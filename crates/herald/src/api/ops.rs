@@ -32,6 +32,16 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         Ok(depth) => telemetry::queue_depth(&depth),
         Err(error) => tracing::warn!(error = %error, "Cannot read the queue depth for /metrics"),
     }
+    if state.config.sources.values().any(|s| s.poller.is_some()) {
+        match state.queries.store().poller_states().await {
+            Ok(states) => telemetry::pollers(&crate::polling::health::pollers(
+                &state.config,
+                &states,
+                state.clock.now(),
+            )),
+            Err(error) => tracing::warn!(error = %error, "Cannot read the pollers for /metrics"),
+        }
+    }
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),

@@ -7,6 +7,7 @@ mod events;
 mod hooks;
 mod init;
 mod output;
+mod poll;
 mod prune;
 mod replay;
 mod send;
@@ -77,6 +78,8 @@ enum Command {
     /// Registered hooks: one URL and secret per repository under a registry source.
     #[command(subcommand)]
     Hooks(hooks::Command),
+    /// Pull a poller source now (`--once`), or read a range of its items (`--since`).
+    Poll(poll::Args),
 }
 
 pub async fn run(cli: Cli) -> ExitCode {
@@ -106,6 +109,7 @@ async fn run_command(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Test(args) => test::run(&cli.config, args).await,
         Command::Windows(command) => windows::run(&cli.config, command).await,
         Command::Hooks(command) => hooks::run(&cli.config, command).await,
+        Command::Poll(args) => poll::run(&cli.config, args).await,
     }
 }
 

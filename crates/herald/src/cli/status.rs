@@ -17,7 +17,7 @@ pub struct Args {
 pub async fn run(path: &Path, args: Args) -> anyhow::Result<ExitCode> {
     let config = load_config(path)?;
     let store = open_store(&config).await?;
-    let report = status(&config, &store).await?;
+    let report = status(&config, &store, chrono::Utc::now()).await?;
     if args.json {
         output::json(&report)?;
     } else {
@@ -94,6 +94,10 @@ fn print(report: &StatusReport) {
         })
         .collect();
     output::table(&["RULE", "LAST DELIVERY", "DEAD"], rows);
+    if !report.pollers.is_empty() {
+        say!("\npollers");
+        print_pollers(report);
+    }
     say!("\nopen alerts");
     if report.alerts.is_empty() {
         say!("none");
@@ -111,4 +115,43 @@ fn print(report: &StatusReport) {
             output::time(&alert.since)
         );
     }
+}
+
+fn print_pollers(report: &StatusReport) {
+    let rows: Vec<Vec<String>> = report
+        .pollers
+        .iter()
+        .map(|p| {
+            let error = match (&p.last_error_at, &p.last_error) {
+                (Some(at), error) if p.failures > 0 => format!(
+                    "{} {} {}",
+                    output::time(at),
+                    p.last_error_kind.map_or("-", |k| k.as_str()),
+                    output::cut(&output::optional(error), 50)
+                ),
+                _ => "-".into(),
+            };
+            vec![
+                p.source.clone(),
+                p.last_poll_at.as_ref().map_or("-".into(), output::time),
+                p.last_success_at.as_ref().map_or("-".into(), output::time),
+                p.lag_seconds.map_or("-".into(), |lag| format!("{lag}s")),
+                p.last_items.to_string(),
+                output::cut(p.cursor.as_deref().unwrap_or("-"), 32),
+                error,
+            ]
+        })
+        .collect();
+    output::table(
+        &[
+            "SOURCE",
+            "LAST POLL",
+            "LAST SUCCESS",
+            "LAG",
+            "ITEMS",
+            "CURSOR",
+            "FAILING SINCE",
+        ],
+        rows,
+    );
 }

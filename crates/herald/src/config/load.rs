@@ -147,6 +147,7 @@ fn build(
     let rules = build_rules(get("rules"), &sources, &actions, &mut builder);
     let known = Known {
         sources: &|name| sources.contains_key(name),
+        pollers: &|name| sources.get(name).is_some_and(|(_, s)| s.poller.is_some()),
         actions: &|name| actions.contains_key(name),
     };
     let monitors = named(

@@ -4,6 +4,7 @@ use crate::action::Action;
 use crate::core::retry::RetryPolicy;
 use crate::core::rules::Rule;
 use crate::core::template::{ExprRef, TemplateEngine};
+use crate::ingress::poller::Poller;
 use crate::ingress::source::Source;
 use crate::secret::Secret;
 use std::collections::BTreeMap;
@@ -102,6 +103,9 @@ pub struct SourceConfig {
     /// own secret; `source` (built without secrets) parses their requests.
     pub registry: bool,
     pub source: Arc<dyn Source>,
+    /// For a source herald pulls (`kind = "poller"`): how. Its `source` then refuses
+    /// pushes and reads an item as `herald send` gives it.
+    pub poller: Option<Arc<dyn Poller>>,
     pub max_body: u64,
     /// Overrides of the kind's event type and dedup key, as expressions.
     pub event_type: Option<ExprRef>,

@@ -23,8 +23,12 @@ pub struct MonitorConfig {
 
 #[derive(Debug, Clone)]
 pub enum MonitorCheck {
-    /// A delivery of one of `actions` (all when empty) failed on its credentials.
-    Credential { actions: Vec<String> },
+    /// A delivery of one of `actions`, or a poll of one of the poller `sources`, failed on
+    /// its credentials. With neither listed, every action and every poller.
+    Credential {
+        actions: Vec<String>,
+        sources: Vec<String>,
+    },
     /// `threshold` failed attempts in a row for one of `actions` (all when empty).
     FailureStreak {
         actions: Vec<String>,
@@ -78,6 +82,17 @@ struct ActionsOptions {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct CredentialOptions {
+    #[serde(default)]
+    actions: Vec<Spanned<String>>,
+    /// Poller sources, whose API may refuse herald's credential too.
+    #[serde(default)]
+    sources: Vec<Spanned<String>>,
+    threshold: Option<Spanned<u32>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct StalenessOptions {
     source: Spanned<String>,
     events: Option<Vec<Spanned<String>>>,
@@ -98,6 +113,8 @@ struct SignatureOptions {
 /// What a monitor may refer to, checked at load.
 pub struct Known<'a> {
     pub sources: &'a dyn Fn(&str) -> bool,
+    /// Sources herald pulls.
+    pub pollers: &'a dyn Fn(&str) -> bool,
     pub actions: &'a dyn Fn(&str) -> bool,
 }
 
@@ -116,13 +133,16 @@ pub fn build_monitor(
     let (_, own) = document::split(&table, item.span(), &["kind"]);
     let check = match kind.get_ref().as_str() {
         "credential" => {
-            let options: ActionsOptions = builder.options(own)?;
+            let options: CredentialOptions = builder.options(own)?;
             if let Some(threshold) = &options.threshold {
                 builder.error(threshold.span(), "a credential monitor alerts on the first failure; `threshold` is for `failure-streak`");
                 return None;
             }
+            let actions = names(&options.actions, known.actions, "action", builder);
+            let sources = names(&options.sources, known.pollers, "poller source", builder);
             MonitorCheck::Credential {
-                actions: names(&options.actions, known.actions, "action", builder)?,
+                actions: actions?,
+                sources: sources?,
             }
         }
         "failure-streak" => {
@@ -263,7 +283,7 @@ pub(super) fn reference_keys() -> (Vec<(&'static str, Vec<String>)>, Vec<String>
                 "staleness" => keys_of::<StalenessOptions>(),
                 "signature-failures" => keys_of::<SignatureOptions>(),
                 // A credential monitor alerts on the first failure: no threshold.
-                "credential" => vec!["actions".to_string()],
+                "credential" => vec!["actions".to_string(), "sources".to_string()],
                 _ => keys_of::<ActionsOptions>(),
             };
             (kind, with_kind(own))

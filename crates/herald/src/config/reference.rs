@@ -51,6 +51,9 @@ pub fn expected(catalog: &Catalog) -> Vec<Expected> {
     for kind in catalog.sources() {
         all.push(Expected::new("sources", Some(kind.name), (kind.options)()));
     }
+    for kind in catalog.pollers() {
+        all.push(Expected::new("sources", Some(kind.name), (kind.options)()));
+    }
     all.push(Expected::new("actions", None, actions::shared_keys()));
     for kind in catalog.actions() {
         all.push(Expected::new("actions", Some(kind.name), (kind.options)()));

@@ -3,6 +3,7 @@
 
 use super::model::SourceConfig;
 use crate::core::context::INBOUND_VARIABLES;
+use crate::ingress::poller::PolledSource;
 use crate::kit::Catalog;
 use crate::kit::build::Builder;
 use crate::kit::diagnostic::Diagnostics;
@@ -10,6 +11,7 @@ use crate::kit::document::{self, Item};
 use crate::kit::units::{self, RawSize};
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use toml::Spanned;
 
 pub const SHARED_KEYS: &[&str] = &[
@@ -54,8 +56,15 @@ pub fn build_source(
     let kind_name = builder
         .diagnostics
         .take(document::kind(&table, name.span(), "source"))?;
+    if let Some(kind) = catalog.poller(kind_name.get_ref()) {
+        return build_poller(name, item, &table, kind, builder);
+    }
     let Some(kind) = catalog.source(kind_name.get_ref()) else {
-        let known: Vec<_> = catalog.sources().map(|k| k.name).collect();
+        let known: Vec<_> = catalog
+            .sources()
+            .map(|k| k.name)
+            .chain(catalog.pollers().map(|k| k.name))
+            .collect();
         builder.error(
             kind_name.span(),
             format!(
@@ -118,9 +127,56 @@ pub fn build_source(
         kind: kind.name,
         registry,
         source: source.filter(|_| secrets.is_some())?,
+        poller: None,
         max_body: max_body?,
         event_type: event_type.map(|e| e.ok_or(())).transpose().ok()?,
         dedup_key: dedup_key.map(|e| e.ok_or(())).transpose().ok()?,
+    })
+}
+
+/// A source herald pulls: every option but `kind` is its poller kind's. The options of
+/// pushed sources have no meaning for it and are refused with the reason.
+fn build_poller(
+    name: &Spanned<String>,
+    item: &Item<'_>,
+    table: &document::Table<'_>,
+    kind: &'static crate::kit::PollerKind,
+    builder: &mut Builder<'_>,
+) -> Option<SourceConfig> {
+    let mut refused = false;
+    for (key, _) in table.iter() {
+        let key_name = key.get_ref().as_ref();
+        if key_name == "kind" || !SHARED_KEYS.contains(&key_name) {
+            continue;
+        }
+        refused = true;
+        let reason = match key_name {
+            "secrets" => {
+                "a poller verifies no pushes: name the API's credential in `bearer`, `basic` or `header`"
+            }
+            "registry" => "a poller cannot be a registry: it pulls, nothing is pushed to it",
+            "max_body" => "a poller's pages are limited by `max_page`",
+            _ => "a poller reads each item's type and id at the paths `type` and `id`",
+        };
+        builder.error(
+            key.span(),
+            format!("`{key_name}` does not apply to a poller: {reason}"),
+        );
+    }
+    let (_, own) = document::split(table, item.span(), &["kind"]);
+    let poller = (kind.build)(own, builder)?;
+    if refused {
+        return None;
+    }
+    Some(SourceConfig {
+        name: name.get_ref().clone(),
+        kind: kind.name,
+        registry: false,
+        source: Arc::new(PolledSource(poller.clone())),
+        max_body: u64::try_from(poller.settings().max_page).unwrap_or(u64::MAX),
+        poller: Some(poller),
+        event_type: None,
+        dedup_key: None,
     })
 }
 

@@ -8,6 +8,7 @@ pub mod github;
 pub mod http;
 pub mod jira;
 pub mod log;
+pub mod poller;
 pub mod signature;
 pub mod slack;
 pub mod sql;
@@ -31,6 +32,7 @@ pub const ALL: &[Integration] = &[
     http::INTEGRATION,
     sql::INTEGRATION,
     log::INTEGRATION,
+    poller::INTEGRATION,
 ];
 
 /// The catalog configuration files are read with.

@@ -1,11 +1,12 @@
-//! The catalog of kinds: what each integration provides (source kinds, action kinds,
-//! template filters, config sections), registered once in `integrations/mod.rs` and
+//! The catalog of kinds: what each integration provides (source kinds, poller kinds, action
+//! kinds, template filters, config sections), registered once in `integrations/mod.rs` and
 //! looked up by name when the configuration loads.
 
 use super::build::Builder;
 use super::diagnostic::Diagnostics;
 use super::document::Item;
 use crate::action::Action;
+use crate::ingress::poller::Poller;
 use crate::ingress::source::Source;
 use crate::secret::Secret;
 use std::any::Any;
@@ -18,6 +19,9 @@ pub type SourceBuilder = fn(Item<'_>, Vec<Secret>, &mut Builder<'_>) -> Option<A
 
 /// Builds one action kind's `Action` from its own options.
 pub type ActionBuilder = fn(Item<'_>, &ActionCommon, &mut Builder<'_>) -> Option<Arc<dyn Action>>;
+
+/// Builds one poller kind's `Poller` from its own options.
+pub type PollerBuilder = fn(Item<'_>, &mut Builder<'_>) -> Option<Arc<dyn Poller>>;
 
 /// Reads a config section (`[slack]`) into the settings its integration uses; called
 /// with `None` when the file has no such section. Sections are read before anything
@@ -52,6 +56,14 @@ pub struct ActionKind {
     pub options: OptionKeys,
 }
 
+/// A source kind herald pulls from an API (`[sources.NAME] kind = "poller"`).
+pub struct PollerKind {
+    pub name: &'static str,
+    pub build: PollerBuilder,
+    /// The kind's own options (every option of a poller source is its kind's).
+    pub options: OptionKeys,
+}
+
 pub struct SectionKind {
     pub name: &'static str,
     pub build: SectionBuilder,
@@ -68,6 +80,8 @@ pub struct Integration {
     pub name: &'static str,
     pub sources: &'static [SourceKind],
     pub actions: &'static [ActionKind],
+    /// Source kinds that pull (pollers).
+    pub pollers: &'static [PollerKind],
     pub sections: &'static [SectionKind],
     pub filters: Option<FilterRegistrar>,
 }
@@ -79,6 +93,7 @@ impl Integration {
             name,
             sources: &[],
             actions: &[],
+            pollers: &[],
             sections: &[],
             filters: None,
         }
@@ -100,6 +115,10 @@ impl Catalog {
         self.integrations.iter().flat_map(|i| i.actions.iter())
     }
 
+    pub fn pollers(&self) -> impl Iterator<Item = &'static PollerKind> {
+        self.integrations.iter().flat_map(|i| i.pollers.iter())
+    }
+
     pub fn sections(&self) -> impl Iterator<Item = &'static SectionKind> {
         self.integrations.iter().flat_map(|i| i.sections.iter())
     }
@@ -110,6 +129,10 @@ impl Catalog {
 
     pub fn action(&self, name: &str) -> Option<&'static ActionKind> {
         self.actions().find(|kind| kind.name == name)
+    }
+
+    pub fn poller(&self, name: &str) -> Option<&'static PollerKind> {
+        self.pollers().find(|kind| kind.name == name)
     }
 
     /// Read every integration's section (`None` where the file has none).

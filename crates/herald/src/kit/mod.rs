@@ -13,7 +13,7 @@ pub mod units;
 
 pub use build::Builder;
 pub use catalog::{
-    ActionCommon, ActionKind, Catalog, Integration, SectionContext, SectionKind, Sections,
-    SourceKind,
+    ActionCommon, ActionKind, Catalog, Integration, PollerKind, SectionContext, SectionKind,
+    Sections, SourceKind,
 };
 pub use document::Item;

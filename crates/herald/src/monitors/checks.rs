@@ -1,13 +1,13 @@
 //! What each monitor kind observes, from the store's health summary, the recorded states
 //! and the clock. Pure: the runtime in `mod.rs` does the reading and writing.
 
-use super::runbook::credential_runbook;
+use super::runbook::{credential_runbook, poller_runbook};
 use crate::action::Runbook;
 use crate::config::Config;
 use crate::config::monitors::Staleness;
 use crate::core::decide::{Notice, Observation, SubjectState};
 use chrono::{DateTime, Utc};
-use herald_store::model::{ActionHealth, FailureKind};
+use herald_store::model::{ActionHealth, FailureKind, PollFailureKind, PollerState};
 use serde_json::json;
 use std::time::Duration;
 
@@ -87,6 +87,70 @@ fn credential_notice(config: &Config, action: &ActionHealth) -> Notice {
             "status": action.last_failure_status,
             "error": error,
             "failed_at": action.last_failure_at,
+            "runbook": runbook,
+        }),
+    }
+}
+
+/// The monitors' subject for a poller: its own names cannot clash with an action's.
+pub fn poller_subject(source: &str) -> String {
+    format!("poller:{source}")
+}
+
+/// A poller whose API refused its credential on the last poll: failing until a poll
+/// succeeds again.
+pub fn poller_credential(config: &Config, poller: &PollerState) -> Observation {
+    if poller.failing() && poller.last_error_kind == Some(PollFailureKind::Credential) {
+        return Observation::Failing {
+            // The outage lasts until the next success, so the last success names it.
+            episode: stamp(poller.last_success_at),
+            notice: poller_credential_notice(config, poller),
+        };
+    }
+    if poller.last_success_at.is_some() && !poller.failing() {
+        return Observation::Healthy {
+            notice: Notice {
+                text: format!(
+                    ":white_check_mark: *Recovered*: poller `{}` reads its API again; its credentials work.",
+                    poller.source
+                ),
+                details: json!({ "source": poller.source }),
+            },
+        };
+    }
+    Observation::Unclear
+}
+
+fn poller_credential_notice(config: &Config, poller: &PollerState) -> Notice {
+    let configured = config
+        .source(&poller.source)
+        .and_then(|s| s.poller.as_ref());
+    let from = configured.map_or("its API".to_string(), |p| p.describe());
+    let secret = configured
+        .and_then(|p| p.credential_secrets().first().map(|s| s.to_string()))
+        .unwrap_or_else(|| "?".into());
+    let origin = config
+        .secret_origins
+        .get(&secret)
+        .cloned()
+        .unwrap_or_else(|| "its configured source".into());
+    let steps = configured.map_or(Runbook::GENERIC, |p| p.credential_runbook());
+    let runbook = poller_runbook(steps, &secret, &origin, &poller.source);
+    let error = poller.last_error.clone().unwrap_or_default();
+    let cursor = poller.cursor.as_deref().unwrap_or("none yet");
+    Notice {
+        text: format!(
+            ":rotating_light: *Credential failure*: poller `{}` ({from}) was refused: {error}\nThe secret `{secret}` (from {origin}) is no longer accepted. Polling stays at cursor `{cursor}`: nothing is skipped, and it resumes from there once the secret is replaced.\n*Runbook*\n{runbook}",
+            poller.source
+        ),
+        details: json!({
+            "source": poller.source,
+            "url": from,
+            "secret": secret,
+            "secret_origin": origin,
+            "error": error,
+            "cursor": poller.cursor,
+            "failed_at": poller.last_error_at,
             "runbook": runbook,
         }),
     }

@@ -114,10 +114,9 @@ impl Monitors {
         let mut states = self.states(&monitor.name).await?;
         let now = self.clock.now();
         let observations: Vec<(String, Observation)> = match &monitor.check {
-            MonitorCheck::Credential { actions } => checks::watched(&health.actions, actions)
-                .into_iter()
-                .map(|a| (a.action.clone(), checks::credential(&self.config, a)))
-                .collect(),
+            MonitorCheck::Credential { actions, sources } => {
+                self.credentials(health, actions, sources).await?
+            }
             MonitorCheck::FailureStreak { actions, threshold } => {
                 checks::watched(&health.actions, actions)
                     .into_iter()
@@ -164,6 +163,40 @@ impl Monitors {
             }
         }
         Ok(emitted)
+    }
+
+    /// The credential observations of the watched actions and pollers: those listed, or
+    /// every one when neither list names any.
+    async fn credentials(
+        &self,
+        health: &Health,
+        actions: &[String],
+        sources: &[String],
+    ) -> Result<Vec<(String, Observation)>, StoreError> {
+        let every = actions.is_empty() && sources.is_empty();
+        let mut seen = Vec::new();
+        if every || !actions.is_empty() {
+            seen.extend(
+                checks::watched(&health.actions, actions)
+                    .into_iter()
+                    .map(|a| (a.action.clone(), checks::credential(&self.config, a))),
+            );
+        }
+        if every || !sources.is_empty() {
+            let pollers = self.store.poller_states().await?;
+            let watched = pollers.iter().filter(|p| {
+                let configured = self
+                    .config
+                    .source(&p.source)
+                    .is_some_and(|s| s.poller.is_some());
+                configured && (sources.is_empty() || sources.contains(&p.source))
+            });
+            seen.extend(watched.map(|p| {
+                let subject = checks::poller_subject(&p.source);
+                (subject, checks::poller_credential(&self.config, p))
+            }));
+        }
+        Ok(seen)
     }
 
     async fn states(&self, monitor: &str) -> Result<BTreeMap<String, SubjectState>, StoreError> {

@@ -11,11 +11,27 @@ pub fn credential_runbook(runbook: Runbook, secret: &str, origin: &str, action: 
     let test = format!(
         "Test it: `herald test <rule>` for a rule that uses `{action}` must answer 2xx. Then re-send what failed: `herald replay --action {action} --status dead`."
     );
+    numbered(runbook, [replace, test])
+}
+
+/// The numbered steps for poller `source`, whose kind gives `runbook`, and whose secret
+/// `secret` is read from `origin`.
+pub fn poller_runbook(runbook: Runbook, secret: &str, origin: &str, source: &str) -> String {
+    let replace = format!(
+        "Put the new key where herald reads the secret `{secret}`: {origin}. Restart herald (or roll the replicas) so it is read again."
+    );
+    let test = format!(
+        "Test it: `herald poll {source} --once` must succeed. It reads from the stored cursor, so nothing published meanwhile is missed."
+    );
+    numbered(runbook, [replace, test])
+}
+
+fn numbered(runbook: Runbook, middle: [String; 2]) -> String {
     let steps: Vec<String> = runbook
         .before
         .iter()
         .map(|step| step.to_string())
-        .chain([replace, test])
+        .chain(middle)
         .chain(runbook.after.iter().map(|step| step.to_string()))
         .collect();
     steps

@@ -37,6 +37,11 @@ pub enum IngestError {
     /// A delivery to `/hooks/{source}/{id}` of a source that is not a registry.
     #[error("source `{0}` has no registered hooks: deliveries go to /hooks/{0}")]
     NotARegistry(String),
+    /// A push to a source herald pulls.
+    #[error(
+        "source `{name}` is a poller: herald pulls its events from {from}, so nothing is accepted at /hooks/{name}"
+    )]
+    Poller { name: String, from: String },
     #[error("no hook `{id}` is registered under source `{registry}`")]
     UnknownHook { registry: String, id: String },
     #[error(transparent)]
@@ -65,6 +70,16 @@ pub struct Prepared {
     pub item: EventWithDeliveries,
     /// Rules whose filter failed on this event: (rule, error).
     pub filter_errors: Vec<(String, String)>,
+}
+
+impl Prepared {
+    /// Log and count the rules whose filter failed on the event (they did not match).
+    pub fn report_filter_errors(&self) {
+        for (rule, error) in &self.filter_errors {
+            tracing::warn!(rule = %rule, error = %error, "Rule filter failed; the rule does not match");
+            telemetry::filter_error(rule);
+        }
+    }
 }
 
 pub struct Ingest {
@@ -135,7 +150,14 @@ impl Ingest {
             body,
             query,
         };
-        if self.source(source)?.registry {
+        let source_config = self.source(source)?;
+        if let Some(poller) = &source_config.poller {
+            return Err(IngestError::Poller {
+                name: source.to_string(),
+                from: poller.describe(),
+            });
+        }
+        if source_config.registry {
             return Err(IngestError::RegistryNeedsHook(source.to_string()));
         }
         self.accept(source, request, true).await
@@ -240,10 +262,7 @@ impl Ingest {
     }
 
     async fn store(&self, prepared: Prepared) -> Result<IngestOutcome, IngestError> {
-        for (rule, error) in &prepared.filter_errors {
-            tracing::warn!(rule = %rule, error = %error, "Rule filter failed; the rule does not match");
-            telemetry::filter_error(rule);
-        }
+        prepared.report_filter_errors();
         let source = prepared.item.event.source.clone();
         let deliveries = prepared.item.deliveries.len();
         let outcome = self.writer.append(prepared.item).await;

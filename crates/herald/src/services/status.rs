@@ -1,8 +1,9 @@
-//! Health per source, rule and destination, and the monitors' open alerts: what
-//! `herald status` and `GET /api/status` show.
+//! Health per source, rule and destination, each poller's, and the monitors' open alerts:
+//! what `herald status` and `GET /api/status` show.
 
 use crate::config::Config;
 use crate::core::decide::SubjectState;
+use crate::polling::health::PollerHealth;
 use herald_store::model::{Health, Timestamp};
 use herald_store::{SharedStore, StoreError};
 use serde::Serialize;
@@ -11,6 +12,8 @@ use serde::Serialize;
 pub struct StatusReport {
     #[serde(flatten)]
     pub health: Health,
+    /// Sources herald pulls: last poll, last success, lag, items, last error.
+    pub pollers: Vec<PollerHealth>,
     pub alerts: Vec<OpenAlert>,
 }
 
@@ -24,8 +27,13 @@ pub struct OpenAlert {
     pub since: Timestamp,
 }
 
-pub async fn status(config: &Config, store: &SharedStore) -> Result<StatusReport, StoreError> {
+pub async fn status(
+    config: &Config,
+    store: &SharedStore,
+    now: Timestamp,
+) -> Result<StatusReport, StoreError> {
     let health = store.health().await?;
+    let pollers = crate::polling::health::pollers(config, &store.poller_states().await?, now);
     let mut alerts = Vec::new();
     for monitor in config.monitors.values() {
         for state in store.monitor_states(&monitor.name).await? {
@@ -40,5 +48,9 @@ pub async fn status(config: &Config, store: &SharedStore) -> Result<StatusReport
             }
         }
     }
-    Ok(StatusReport { health, alerts })
+    Ok(StatusReport {
+        health,
+        pollers,
+        alerts,
+    })
 }

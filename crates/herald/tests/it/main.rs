@@ -17,6 +17,7 @@ mod isolation;
 mod jira;
 mod monitors;
 mod pact_slack;
+mod pollers;
 mod postgres;
 mod presets;
 mod redaction;

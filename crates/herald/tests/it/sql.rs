@@ -93,6 +93,8 @@ CREATE TABLE IF NOT EXISTS kinds (
 """
 statements = [
   { sql = "INSERT INTO kinds (id, absent, flag, off, count, ratio, label, doc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", params = ["{{ event.id }}", "{{ event.data.absent }}", "{{ event.data.flag }}", "{{ event.data.off }}", "{{ event.data.count }}", "{{ event.data.ratio }}", "{{ event.data.label }}", "{{ event.data.doc }}"] },
+  # The same statement again, on the same connection, with other types in its places.
+  { sql = "INSERT INTO kinds (id, absent, flag, off, count, ratio, label, doc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", params = ["{{ event.id ~ '/again' }}", "7", "true", "false", "null", "2.5", "42", "[]"] },
 ]
 "#;
 
@@ -110,20 +112,21 @@ async fn store_kinds(url: &str) -> TestApp {
     let app = spawn_app(&config(url, KINDS), "").await;
     post(&app, &kinds_event()).await;
     assert_eq!(app.deliver_all().await, 1);
-    let delivery = app.only_delivery().await;
-    assert_eq!(
-        delivery.status,
-        DeliveryStatus::Succeeded,
-        "{:?}",
-        delivery.last_error
-    );
+    for delivery in app.deliveries().await {
+        assert_eq!(
+            delivery.status,
+            DeliveryStatus::Succeeded,
+            "{:?}",
+            delivery.last_error
+        );
+    }
     // The would-be injection is a value: the table it names is still there.
     assert_eq!(rows(&app, url, "SELECT 'users' FROM users").await.len(), 0);
     assert_eq!(
-        rows(&app, url, "SELECT label FROM kinds").await,
-        [INJECTION]
+        rows(&app, url, "SELECT label FROM kinds ORDER BY id").await,
+        [INJECTION, "42"]
     );
-    let doc = rows(&app, url, "SELECT doc FROM kinds").await;
+    let doc = rows(&app, url, "SELECT doc FROM kinds ORDER BY id").await;
     let doc: Value = serde_json::from_str(&doc[0]).unwrap();
     assert_eq!(doc, kinds_event()["data"]["doc"]);
     app
@@ -137,10 +140,10 @@ async fn sql_values_are_bound_by_json_type_never_spliced_on_sqlite() {
         &app,
         url,
         "SELECT quote(absent) || '|' || quote(flag) || '|' || quote(off) || '|' || quote(count) \
-         || '|' || quote(ratio) || '|' || typeof(label) FROM kinds",
+         || '|' || quote(ratio) || '|' || typeof(label) FROM kinds ORDER BY id",
     )
     .await;
-    assert_eq!(shown, ["NULL|1|0|42|1.5|text"]);
+    assert_eq!(shown, ["NULL|1|0|42|1.5|text", "7|1|0|NULL|2.5|text"]);
 }
 
 #[tokio::test]
@@ -155,11 +158,12 @@ async fn sql_values_are_bound_by_json_type_never_spliced_on_postgres() {
         &app,
         &url,
         "SELECT coalesce(absent::text, 'NULL') || '|' || flag::text || '|' || off::text || '|' \
-         || count::text || '|' || ratio::text FROM kinds",
+         || coalesce(count::text, 'NULL') || '|' || ratio::text FROM kinds ORDER BY id",
     )
     .await;
-    // A NULL takes the type of its place: here a bigint column.
-    assert_eq!(shown, ["NULL|true|false|42|1.5"]);
+    // A NULL takes the type of its place, a bigint column; and the statement run again
+    // with other types (42 where text was) is prepared again, not bound as before.
+    assert_eq!(shown, ["NULL|true|false|42|1.5", "7|true|false|NULL|2.5"]);
 }
 
 const TWO_TABLES: &str = r#"

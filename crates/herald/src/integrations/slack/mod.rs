@@ -23,7 +23,6 @@ pub const ACTION_KIND: &str = "slack";
 
 /// What this folder provides.
 pub const INTEGRATION: Integration = Integration {
-    name: "slack",
     sources: &[SourceKind {
         name: KIND,
         build: config::build,
@@ -48,4 +47,5 @@ pub const INTEGRATION: Integration = Integration {
         options: settings::options,
     }],
     filters: Some(filters::register),
+    ..Integration::named("slack")
 };

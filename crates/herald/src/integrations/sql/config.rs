@@ -4,9 +4,10 @@
 //! here, with its line: the URL's form, the templates, the placeholders against `params`.
 
 use super::action::{Case, SqlAction, Statement};
-use super::database::{Backend, Database};
+use super::database::Database;
 use super::errors::Constraint;
 use super::placeholders;
+use super::target::Backend;
 use crate::action::{Action, OrderingKey};
 use crate::core::template::Escape;
 use crate::kit::ActionCommon;

@@ -4,12 +4,13 @@
 
 use super::errors::{self, Class, Constraint};
 use super::param::Param;
+use super::target::{self, Backend, Target};
 use crate::action::Outcome;
 use crate::secret::Secret;
 use serde_json::json;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
-use sqlx::{AssertSqlSafe, ConnectOptions};
+use sqlx::AssertSqlSafe;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqlitePool, SqlitePoolOptions};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,27 +18,6 @@ use tokio::sync::OnceCell;
 
 /// Connections to one PostgreSQL database per action and process.
 const POSTGRES_CONNECTIONS: u32 = 4;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-impl Backend {
-    pub fn name(self) -> &'static str {
-        match self {
-            Backend::Sqlite => "sqlite",
-            Backend::Postgres => "postgres",
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-enum Target {
-    Sqlite(SqliteConnectOptions),
-    Postgres(PgConnectOptions),
-}
 
 enum Pool {
     Sqlite(SqlitePool),
@@ -81,26 +61,14 @@ impl Database {
         timeout: Duration,
     ) -> Result<Database, String> {
         let url = secret.expose().trim();
-        let target = target(url, config_dir)?;
-        let mut hidden = vec![url.to_string()];
-        if let Ok(parsed) = url::Url::parse(url)
-            && let Some(password) = parsed.password()
-        {
-            hidden.push(password.to_string());
-            if let Ok(decoded) = urlencoding_decode(password) {
-                hidden.push(decoded);
-            }
-        }
-        hidden.retain(|value| value.chars().count() >= 4);
-        hidden.sort_by_key(|value| std::cmp::Reverse(value.len()));
         Ok(Database {
             name: secret.name().to_string(),
-            target,
+            target: Target::parse(url, config_dir)?,
             schema: schema.map(Arc::from),
             timeout,
             pool: OnceCell::new(),
             retry_on: Vec::new(),
-            hidden,
+            hidden: target::hidden_parts(url),
         })
     }
 
@@ -114,10 +82,7 @@ impl Database {
     }
 
     pub fn backend(&self) -> Backend {
-        match self.target {
-            Target::Sqlite(_) => Backend::Sqlite,
-            Target::Postgres(_) => Backend::Postgres,
-        }
+        self.target.backend()
     }
 
     /// Run `statements` in one transaction: all of them, or none. Done with the rows each
@@ -233,12 +198,7 @@ impl Database {
         let error = match result {
             Ok(value) => return Ok(value),
             Err(sqlx::Error::PoolTimedOut) => {
-                let connect = async {
-                    match &self.target {
-                        Target::Sqlite(options) => options.connect().await.map(drop),
-                        Target::Postgres(options) => options.connect().await.map(drop),
-                    }
-                };
+                let connect = self.target.connect_once();
                 match tokio::time::timeout(self.timeout / 4, connect).await {
                     Ok(Err(cause)) => cause,
                     _ => sqlx::Error::PoolTimedOut,
@@ -300,107 +260,17 @@ impl Failure {
     }
 }
 
-/// How to reach the database a URL names.
-fn target(url: &str, config_dir: &Path) -> Result<Target, String> {
-    if let Some(rest) = url.strip_prefix("sqlite:") {
-        let path = rest.strip_prefix("//").unwrap_or(rest);
-        if path.is_empty() || path.starts_with(":memory:") || path.contains("mode=memory") {
-            return Err("an in-memory SQLite database would be lost: name a file".into());
-        }
-        if path.contains('?') {
-            return Err("a sqlite URL takes no options here: `sqlite://PATH`".into());
-        }
-        let options = SqliteConnectOptions::new()
-            .filename(config_dir.join(path))
-            .create_if_missing(true)
-            .foreign_keys(true);
-        return Ok(Target::Sqlite(options));
-    }
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let options: PgConnectOptions = url
-            .parse()
-            .map_err(|error| format!("not a PostgreSQL URL herald can use: {error}"))?;
-        return Ok(Target::Postgres(options));
-    }
-    Err("the secret must hold `sqlite://PATH` or `postgres://USER:PASSWORD@HOST/DATABASE`".into())
-}
-
-/// `%40` → `@`: a password as PostgreSQL receives it.
-fn urlencoding_decode(text: &str) -> Result<String, std::string::FromUtf8Error> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes.get(i + 1..i + 3).and_then(|pair| {
-            std::str::from_utf8(pair)
-                .ok()
-                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
-        });
-        match (bytes[i], hex) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn database(url: &str) -> Result<Database, String> {
-        let secret = Secret::new("app_db", url);
-        Database::new(
-            &secret,
-            Path::new("/etc/herald"),
-            None,
-            Duration::from_secs(5),
-        )
-    }
-
-    #[test]
-    fn urls_name_the_backend_and_relative_sqlite_paths_follow_the_config() {
-        let sqlite = database("sqlite://data/app.db").unwrap();
-        assert_eq!(sqlite.backend(), Backend::Sqlite);
-        let Target::Sqlite(options) = &sqlite.target else {
-            panic!()
-        };
-        assert_eq!(options.get_filename(), Path::new("/etc/herald/data/app.db"));
-        let Target::Sqlite(options) = &database("sqlite:///var/app.db").unwrap().target else {
-            panic!()
-        };
-        assert_eq!(options.get_filename(), Path::new("/var/app.db"));
-        let postgres = database("postgres://app:s3cr%40t@db.internal:5433/app").unwrap();
-        assert_eq!(postgres.backend(), Backend::Postgres);
-        assert_eq!(format!("{postgres:?}"), r#"Database("app_db", postgres)"#);
-    }
-
-    #[test]
-    fn bad_urls_are_refused_without_showing_them() {
-        for url in [
-            "mysql://root:hunter22@x/db",
-            "sqlite::memory:",
-            "sqlite://a.db?mode=ro",
-        ] {
-            let error = database(url).unwrap_err();
-            assert!(
-                !error.contains("hunter22") && !error.contains(url),
-                "{error}"
-            );
-        }
-    }
-
     #[test]
     fn errors_never_show_the_url_or_its_password() {
-        let db = database("postgres://app:s3cr%40t@db.internal/app").unwrap();
+        let secret = Secret::new("app_db", "postgres://app:s3cr%40t@db.internal/app");
+        let db = Database::new(&secret, Path::new("/"), None, Duration::from_secs(5)).unwrap();
         let shown = db
             .hide("password s3cr@t and s3cr%40t at postgres://app:s3cr%40t@db.internal/app".into());
         assert_eq!(shown, "password [redacted] and [redacted] at [redacted]");
+        assert_eq!(format!("{db:?}"), r#"Database("app_db", postgres)"#);
     }
 }

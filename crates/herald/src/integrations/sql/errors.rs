@@ -4,7 +4,7 @@
 //! a pool that timed out, a locked file, a server shutting down) is retried on the
 //! schedule; a refused password is a credential failure the monitors alert on.
 
-use super::database::Backend;
+use super::target::Backend;
 use crate::action::Outcome;
 
 /// A constraint a statement may violate, as `retry_on` names it.

@@ -4,10 +4,10 @@
 //! event type. Not an HTTP request: the plan carries an `Effect` (`action/effect.rs`) that
 //! the step runner carries out as the plan's one step.
 //!
-//! `config.rs` reads the options (`placeholders.rs` checks each statement against its
-//! `params`), `action.rs` plans (case, rendered values, the shown twin), `param.rs` binds
-//! values by their JSON type, `database.rs` holds the lazily made pool and runs the
-//! transaction, `errors.rs` reads the database's errors into outcomes.
+//! `config.rs` reads the options (`target.rs` the URL, `placeholders.rs` each statement
+//! against its `params`), `action.rs` plans (case, rendered values, the shown twin),
+//! `param.rs` binds values by their JSON type, `database.rs` holds the lazily made pool and
+//! runs the transaction, `errors.rs` reads the database's errors into outcomes.
 
 use crate::kit::{ActionKind, Integration};
 
@@ -17,6 +17,7 @@ pub mod database;
 pub mod errors;
 pub mod param;
 pub mod placeholders;
+pub mod target;
 
 #[cfg(test)]
 mod tests;

@@ -4,7 +4,7 @@
 //! `'$1'` or `-- ?` is not a placeholder. `check` uses it to say, with the line, that a
 //! statement's `params` do not fit it.
 
-use super::database::Backend;
+use super::target::Backend;
 use std::collections::BTreeSet;
 
 /// The placeholders of one statement.

@@ -5,3 +5,4 @@ pub mod circleci;
 pub mod github;
 pub mod jira;
 pub mod slack;
+pub mod workos;
