@@ -26,6 +26,11 @@ pub const PRESETS: &[Preset] = &[
         description: "Pact Broker publications and verifications → a Slack digest per pacticipant version, and a thread per contract in each provider's channel",
         text: include_str!("../../../examples/presets/pact-slack.toml"),
     },
+    Preset {
+        name: "workos-sync",
+        description: "WorkOS Events API polled from its cursor (users, organizations, memberships) → upserts into your SQLite or PostgreSQL tables, safe to replay",
+        text: include_str!("../../../examples/presets/workos-sync.toml"),
+    },
 ];
 
 pub fn find(name: &str) -> Option<&'static Preset> {

@@ -7,6 +7,7 @@ mod cli;
 mod crash;
 mod failures;
 mod live;
+mod preset;
 mod replicas;
 
 use crate::fakes::workos::FakeWorkos;

@@ -131,7 +131,7 @@ fn init_rejects_an_unknown_preset_and_lists_the_known_ones() {
     let message = stderr(&unknown);
     assert!(
         message.contains(
-            "unknown preset `pact-gitlab` (known: jira-release, pact-github, pact-slack)"
+            "unknown preset `pact-gitlab` (known: jira-release, pact-github, pact-slack, workos-sync)"
         ),
         "{message}"
     );
