@@ -7,7 +7,8 @@ use super::api::Auth;
 use super::cache::TransitionCache;
 use super::comment::CommentAction;
 use super::settings::JiraConfig;
-use super::transition::{Tickets, TransitionAction};
+use super::target::{Target, Tickets};
+use super::transition::TransitionAction;
 use crate::action::{Action, OrderingKey};
 use crate::core::template::{Escape, TemplateRef};
 use crate::kit::build::Builder;
@@ -22,11 +23,13 @@ const DEFAULT_ONCE_PER: &str = "{{ meta.id }}";
 /// The tickets of a GitHub release's notes.
 const DEFAULT_TICKETS: &str = "{{ event.release.body | jira_keys }}";
 
-/// Where Jira is and how to sign in, as both kinds take them.
-struct Connection<'a> {
+/// The options both kinds take.
+struct Shared<'a> {
     url: &'a Spanned<String>,
     email: &'a Option<Spanned<String>>,
     token: &'a Spanned<String>,
+    tickets: &'a Option<Spanned<String>>,
+    once_per: &'a Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -62,33 +65,21 @@ pub fn build_transition(
     if settings.machines.is_empty() {
         builder.error(span.clone(), "`jira-transition` needs a state machine: add `[jira.machines.<project>]` or `[jira] state_machines = \"…\"`");
     }
-    let (url, auth) = Connection {
+    let shared = Shared {
         url: &options.url,
         email: &options.email,
         token: &options.token,
-    }
-    .build(builder);
-    let tickets = tickets(&options.tickets, builder, &settings);
-    let once_per = optional(
-        builder,
-        "once_per",
-        &options.once_per,
-        DEFAULT_ONCE_PER,
-        span.clone(),
-    );
-    let ordering = one_at_a_time(builder, super::transition::KIND, span);
+        tickets: &options.tickets,
+        once_per: &options.once_per,
+    };
+    let target = shared.target(super::transition::KIND, span, common, builder);
     let event = options
         .event
         .map_or_else(|| "next".to_string(), Spanned::into_inner);
     Some(Arc::new(TransitionAction {
-        ordering: ordering?,
-        cache: Arc::new(TransitionCache::new(settings.transitions_ttl)),
-        auth: auth?,
-        url: url?,
-        tickets: tickets?,
+        target: target?,
         event,
-        once_per: once_per?,
-        timeout: common.timeout,
+        cache: Arc::new(TransitionCache::new(settings.transitions_ttl)),
     }))
 }
 
@@ -99,40 +90,56 @@ pub fn build_comment(
 ) -> Option<Arc<dyn Action>> {
     let span = options.span();
     let options: CommentOptions = builder.options(options)?;
-    let settings = JiraConfig::of(builder.sections);
-    let (url, auth) = Connection {
+    let shared = Shared {
         url: &options.url,
         email: &options.email,
         token: &options.token,
-    }
-    .build(builder);
-    let tickets = tickets(&options.tickets, builder, &settings);
+        tickets: &options.tickets,
+        once_per: &options.once_per,
+    };
+    let target = shared.target(super::comment::KIND, span, common, builder);
     let body = builder.template("body", &options.body, Escape::None);
-    let once_per = optional(
-        builder,
-        "once_per",
-        &options.once_per,
-        DEFAULT_ONCE_PER,
-        span.clone(),
-    );
-    let ordering = one_at_a_time(builder, super::comment::KIND, span);
     Some(Arc::new(CommentAction {
-        ordering: ordering?,
-        auth: auth?,
-        url: url?,
-        tickets: tickets?,
+        target: target?,
         body: body?,
-        once_per: once_per?,
-        timeout: common.timeout,
     }))
 }
 
-impl Connection<'_> {
-    /// The base URL and the credential.
-    fn build(&self, builder: &mut Builder<'_>) -> (Option<String>, Option<Auth>) {
+impl Shared<'_> {
+    /// Where Jira is, how to sign in, the tickets, `once_per`, one delivery at a time.
+    fn target(
+        &self,
+        kind: &str,
+        span: std::ops::Range<usize>,
+        common: &ActionCommon,
+        builder: &mut Builder<'_>,
+    ) -> Option<Target> {
+        let settings = JiraConfig::of(builder.sections);
         let url = builder.interpolate(self.url);
+        let auth = self.auth(builder);
+        let tickets = tickets(self.tickets, builder, &settings);
+        let once_per = optional(
+            builder,
+            "once_per",
+            self.once_per,
+            DEFAULT_ONCE_PER,
+            span.clone(),
+        );
+        let ordering = one_at_a_time(builder, kind, span);
+        Some(Target {
+            auth: auth?,
+            url: url?,
+            tickets: tickets?,
+            once_per: once_per?,
+            ordering: ordering?,
+            timeout: common.timeout,
+        })
+    }
+
+    /// HTTP Basic `email:token` with an email, else a bearer token.
+    fn auth(&self, builder: &mut Builder<'_>) -> Option<Auth> {
         let token = builder.secret(self.token);
-        let auth = match self.email {
+        match self.email {
             Some(email) => {
                 let email = builder.interpolate(email);
                 email
@@ -140,8 +147,7 @@ impl Connection<'_> {
                     .map(|(email, token)| Auth::Basic { email, token })
             }
             None => token.map(Auth::Bearer),
-        };
-        (url, auth)
+        }
     }
 }
 

@@ -2,18 +2,16 @@
 //! `POST /rest/api/2/issue/{key}/comment` `{"body": …}`. Each ticket is its own part and
 //! step, and is commented once per `once_per` (default: the event).
 
-use super::api::{self, Auth};
-use super::transition::render;
+use super::api;
+use super::target::Target;
 use crate::action::{
-    Action, ActionInput, OrderingKey, Outcome, Plan, PlanError, PlannedRequest, RefKey, Remember,
-    Runbook,
+    Action, ActionInput, OrderingKey, Outcome, Plan, PlanError, PlannedRequest, Remember, Runbook,
 };
 use crate::core::template::TemplateRef;
 use crate::transport::Answer;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use std::time::Duration;
 
 pub const KIND: &str = "jira-comment";
 /// Comments made, per (scope, ticket).
@@ -21,16 +19,9 @@ pub const REF_KIND: &str = "jira-comment";
 
 #[derive(Debug)]
 pub struct CommentAction {
-    pub auth: Auth,
-    pub url: String,
-    pub tickets: super::transition::Tickets,
+    pub target: Target,
     /// The comment's text (Jira wiki markup).
     pub body: TemplateRef,
-    pub once_per: TemplateRef,
-    pub timeout: Duration,
-    /// Deliveries of this action run one at a time, so a ticket is commented once per
-    /// `once_per` even when two deliveries of one release come together.
-    pub ordering: OrderingKey,
 }
 
 #[async_trait]
@@ -40,11 +31,11 @@ impl Action for CommentAction {
     }
 
     fn ordering_key(&self) -> Option<&OrderingKey> {
-        Some(&self.ordering)
+        Some(&self.target.ordering)
     }
 
     fn credential_secrets(&self) -> Vec<&str> {
-        vec![self.auth.secret().name()]
+        vec![self.target.auth.secret().name()]
     }
 
     fn credential_runbook(&self) -> Runbook {
@@ -52,45 +43,26 @@ impl Action for CommentAction {
     }
 
     async fn plan(&self, input: &ActionInput<'_>) -> Result<Plan, PlanError> {
-        let tickets = self.tickets.render(input)?;
+        let target = &self.target;
+        let tickets = target.tickets.render(input)?;
         let text = input.templates.render(&self.body, input.context)?;
         let shown = input.templates.render_redacted(&self.body, input.context)?;
         if tickets.is_empty() || text.trim().is_empty() {
             return Ok(Plan::note("no ticket, or an empty comment: nothing to do"));
         }
-        let scope = render(input, &self.once_per)?;
         let mut requests = Vec::new();
         for (step, ticket) in tickets.iter().enumerate() {
-            let done = RefKey {
-                kind: REF_KIND,
-                key: format!("{scope}:{ticket}"),
-            };
-            if input
-                .refs
-                .get(REF_KIND, &done.key)
-                .await
-                .map_err(PlanError::Invalid)?
-                .is_some()
-            {
+            let (done, before) = target.done_before(input, REF_KIND, ticket).await?;
+            if before {
                 continue;
             }
-            let url = format!(
-                "{}/rest/api/2/issue/{ticket}/comment",
-                self.url.trim_end_matches('/')
-            );
-            let url = url::Url::parse(&url)
-                .map_err(|error| PlanError::Invalid(format!("bad Jira URL {url:?}: {error}")))?;
-            let request = PlannedRequest::json(
-                url,
-                &json!({ "body": text }),
-                &json!({ "body": shown }),
-                self.timeout,
-            );
+            let url = target.api(&format!("issue/{ticket}/comment"))?;
+            let (body, shown) = (json!({ "body": text }), json!({ "body": shown }));
+            let request = PlannedRequest::json(url, &body, &shown, target.timeout);
             requests.push(
-                self.auth
-                    .sign(request)
+                target
+                    .for_ticket(request, ticket)
                     .purpose(format!("comment on {ticket}"))
-                    .part(ticket.as_str())
                     .step(step)
                     .remember(Remember::Answer {
                         key: done,
@@ -100,7 +72,7 @@ impl Action for CommentAction {
             );
         }
         if requests.is_empty() {
-            return Ok(Plan::note(format!("already commented for {scope}")));
+            return Ok(Plan::note("every ticket was commented on already"));
         }
         Ok(Plan::stepped(requests))
     }

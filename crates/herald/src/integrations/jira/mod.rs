@@ -14,6 +14,7 @@ pub mod hcl;
 pub mod keys;
 pub mod machine;
 pub mod settings;
+pub mod target;
 pub mod transition;
 
 /// What this folder provides.

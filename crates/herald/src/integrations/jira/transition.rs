@@ -12,23 +12,21 @@
 //! per (`once_per`, ticket, event), so a second delivery of the same release (GitHub sends
 //! `created`, `published` and `released`) or a replay does not move a ticket twice.
 
-use super::api::{self, Auth};
+use super::api;
 use super::cache::TransitionCache;
 use super::keys;
 use super::machine::{Goal, Machine};
-use super::settings::JiraConfig;
+use super::target::Target;
 use crate::action::{
     Action, ActionInput, Earlier, Follow, Followed, OrderingKey, Outcome, Plan, PlanError,
     PlannedRequest, RefKey, Remember, Runbook,
 };
-use crate::core::template::TemplateRef;
 use crate::transport::Answer;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use http::Method;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::time::Duration;
 
 pub const KIND: &str = "jira-transition";
 /// Moves done, per (scope, ticket, event).
@@ -37,17 +35,10 @@ const STEPS_PER_TICKET: usize = 3;
 
 #[derive(Debug)]
 pub struct TransitionAction {
-    pub auth: Auth,
-    pub url: String,
-    pub tickets: Tickets,
+    pub target: Target,
     /// The machine's event: `next`, `prev`, any name.
     pub event: String,
-    /// A ticket moves once per what this renders (default: the event's id).
-    pub once_per: TemplateRef,
     pub cache: Arc<TransitionCache>,
-    pub timeout: Duration,
-    /// Deliveries of this action run one at a time: two touching one ticket never race.
-    pub ordering: OrderingKey,
 }
 
 #[async_trait]
@@ -57,11 +48,11 @@ impl Action for TransitionAction {
     }
 
     fn ordering_key(&self) -> Option<&OrderingKey> {
-        Some(&self.ordering)
+        Some(&self.target.ordering)
     }
 
     fn credential_secrets(&self) -> Vec<&str> {
-        vec![self.auth.secret().name()]
+        vec![self.target.auth.secret().name()]
     }
 
     fn credential_runbook(&self) -> Runbook {
@@ -69,27 +60,18 @@ impl Action for TransitionAction {
     }
 
     async fn plan(&self, input: &ActionInput<'_>) -> Result<Plan, PlanError> {
-        let tickets = self.tickets.render(input)?;
+        let tickets = self.target.tickets.render(input)?;
         if tickets.is_empty() {
             return Ok(Plan::note(
                 "no ticket of a configured project: nothing to do",
             ));
         }
-        let scope = render(input, &self.once_per)?;
         let mut requests = Vec::new();
         let mut moved = Vec::new();
         for (index, ticket) in tickets.iter().enumerate() {
-            let done = RefKey {
-                kind: REF_KIND,
-                key: format!("{scope}:{ticket}:{}", self.event),
-            };
-            if input
-                .refs
-                .get(REF_KIND, &done.key)
-                .await
-                .map_err(PlanError::Invalid)?
-                .is_some()
-            {
+            let what = format!("{ticket}:{}", self.event);
+            let (done, before) = self.target.done_before(input, REF_KIND, &what).await?;
+            if before {
                 moved.push(ticket.clone());
                 continue;
             }
@@ -97,7 +79,7 @@ impl Action for TransitionAction {
         }
         if requests.is_empty() {
             return Ok(Plan::note(format!(
-                "already moved on `{}` for {scope}: {}",
+                "already moved on `{}`: {}",
                 self.event,
                 moved.join(", ")
             )));
@@ -118,17 +100,17 @@ impl TransitionAction {
         done: RefKey,
     ) -> Result<Vec<PlannedRequest>, PlanError> {
         let project = keys::project_of(ticket).to_string();
-        let machine = self.tickets.settings.machines[&project].clone();
-        let issue = self.url(&format!("issue/{ticket}?fields=status,project"))?;
-        let transitions = self.url(&format!("issue/{ticket}/transitions"))?;
+        let target = &self.target;
+        let machine = target.tickets.settings.machines[&project].clone();
+        let issue = target.api(&format!("issue/{ticket}?fields=status,project"))?;
+        let transitions = target.api(&format!("issue/{ticket}/transitions"))?;
         let read = |url: url::Url, purpose: String| {
             let request =
-                PlannedRequest::new(Method::GET, url.clone(), url.to_string(), self.timeout);
-            self.auth
-                .sign(request)
+                PlannedRequest::new(Method::GET, url.clone(), url.to_string(), target.timeout);
+            target
+                .for_ticket(request, ticket)
                 .header("accept", "application/json")
                 .purpose(purpose)
-                .part(ticket)
         };
         let status = read(issue, format!("read the status of {ticket}")).step(first);
         let offered = read(
@@ -148,16 +130,10 @@ impl TransitionAction {
             "move {ticket} on `{}` to the machine's next status",
             self.event
         );
-        let post = self
-            .auth
-            .sign(PlannedRequest::json(
-                transitions,
-                &body,
-                &body,
-                self.timeout,
-            ))
+        let post = PlannedRequest::json(transitions, &body, &body, target.timeout);
+        let post = target
+            .for_ticket(post, ticket)
             .purpose(purpose)
-            .part(ticket)
             .step(first + 2)
             .following(Choose {
                 first,
@@ -174,51 +150,6 @@ impl TransitionAction {
             });
         Ok(vec![status, offered, post])
     }
-
-    fn url(&self, path: &str) -> Result<url::Url, PlanError> {
-        let url = format!("{}/rest/api/2/{path}", self.url.trim_end_matches('/'));
-        url::Url::parse(&url)
-            .map_err(|error| PlanError::Invalid(format!("bad Jira URL {url:?}: {error}")))
-    }
-}
-
-/// The tickets an action works on: a template rendering keys (separated by spaces,
-/// commas, or as a list); only keys of projects with a machine count, each once.
-#[derive(Debug)]
-pub struct Tickets {
-    pub template: TemplateRef,
-    pub settings: JiraConfig,
-}
-
-impl Tickets {
-    pub fn render(&self, input: &ActionInput<'_>) -> Result<Vec<String>, PlanError> {
-        let text = render(input, &self.template)?;
-        // Anything a key cannot hold separates keys: spaces, commas, a list's brackets and
-        // quotes (`['SOC-1', 'DEVHOP-7']`, as `jira_keys` prints).
-        let listed = text
-            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
-            .filter(|part| !part.is_empty());
-        let mut tickets: Vec<String> = Vec::new();
-        for ticket in listed {
-            let known = keys::is_key(ticket)
-                && self
-                    .settings
-                    .machines
-                    .contains_key(keys::project_of(ticket));
-            if known && !tickets.iter().any(|t| t == ticket) {
-                tickets.push(ticket.to_string());
-            }
-        }
-        Ok(tickets)
-    }
-}
-
-pub(super) fn render(input: &ActionInput<'_>, template: &TemplateRef) -> Result<String, PlanError> {
-    Ok(input
-        .templates
-        .render(template, input.context)?
-        .trim()
-        .to_string())
 }
 
 /// The status step 0 read.
