@@ -571,3 +571,26 @@ async fn postgres_claim_skips_a_key_another_claimer_holds() {
     assert!(claim_ids(&db.store, at(9), 5).await.is_empty());
     assert_eq!(claim_ids(&db.store, at(100), 5).await, vec![older]);
 }
+
+
+/// Every connection to PostgreSQL must have Nagle's algorithm off, or a small statement
+/// waits up to 40 ms for the previous packet's ACK (a batch insert alternated between 50 ms
+/// and 3 ms). sqlx-core sets `TCP_NODELAY` from 0.9.1 on (sqlx issue #4335, fix #4336);
+/// 0.9.0 did not. Reading the option off the socket would take `unsafe` (forbidden here),
+/// so the lock file is held to a release that sets it.
+#[test]
+fn postgres_connections_are_made_by_an_sqlx_that_turns_nagle_off() {
+    let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.lock"))
+        .expect("Cargo.lock at the workspace root");
+    let version = lock
+        .split("[[package]]")
+        .find(|package| package.contains("name = \"sqlx-core\""))
+        .and_then(|package| package.lines().find_map(|l| l.strip_prefix("version = ")))
+        .map(|v| v.trim_matches('"').to_string())
+        .expect("sqlx-core in Cargo.lock");
+    let parts: Vec<u64> = version.split('.').map(|p| p.parse().unwrap_or(0)).collect();
+    assert!(
+        parts >= vec![0, 9, 1],
+        "sqlx-core {version} leaves Nagle's algorithm on for PostgreSQL connections"
+    );
+}
