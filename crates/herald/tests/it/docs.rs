@@ -1,5 +1,5 @@
-//! The documentation's configurations load: every ```toml block of README.md and docs/,
-//! and every file in examples/ and examples/presets/.
+//! The documentation's configurations load: every ```toml block of README.md,
+//! docs/config.md and docs/pollers.md, and every file in examples/ and examples/presets/.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -63,7 +63,7 @@ fn toml_blocks(markdown: &str) -> Vec<String> {
 #[test]
 fn every_documented_configuration_loads() {
     let mut checked = 0;
-    for doc in ["README.md", "docs/config.md"] {
+    for doc in ["README.md", "docs/config.md", "docs/pollers.md"] {
         let text = std::fs::read_to_string(repository().join(doc)).unwrap();
         for (n, block) in toml_blocks(&text).into_iter().enumerate() {
             load("herald.toml", &block)
