@@ -176,3 +176,40 @@ async fn an_unreadable_page_fails_the_poll_and_says_why() {
     assert_eq!(state(&app).await.cursor, None);
     assert!(events(&app).await.is_empty());
 }
+
+/// A page that takes longer than `timeout` is a transient failure: backed off, and asked
+/// again from the same cursor.
+#[tokio::test]
+async fn a_timeout_backs_off_and_asks_again_from_the_same_cursor() {
+    let workos = FakeWorkos::start(KEY).await;
+    let sink = Sink::start().await;
+    let text = config(&workos, "now").replace(
+        "interval = \"1m\"",
+        "interval = \"1m\"\ntimeout = \"300ms\"",
+    );
+    let app = spawn_app(&text, &sink.url).await;
+    let first = workos.publish_entity("user.created", "user_1");
+    poll_now(&app).await;
+    workos.hold(std::time::Duration::from_secs(2));
+    let PollOutcome::Polled {
+        cycle,
+        next_poll_at,
+    } = poll(&app, true).await
+    else {
+        panic!("polled");
+    };
+    let failure = cycle.failure.expect("timed out");
+    assert_eq!(failure.kind, PollFailureKind::Transient);
+    assert!(failure.error.contains("timed out"), "{}", failure.error);
+    assert_eq!(next_poll_at, app.clock_now() + chrono::Duration::seconds(5));
+    workos.hold(std::time::Duration::ZERO);
+    app.advance(5.0);
+    assert!(matches!(
+        poll(&app, false).await,
+        PollOutcome::Polled { .. }
+    ));
+    let calls = workos.calls();
+    assert_eq!(calls[1].param("after").as_deref(), Some(first.as_str()));
+    assert_eq!(calls[2].param("after").as_deref(), Some(first.as_str()));
+    assert_eq!(state(&app).await.failures, 0);
+}

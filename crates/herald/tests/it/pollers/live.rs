@@ -326,3 +326,66 @@ async fn pushes_to_a_poller_source_are_refused() {
     assert!(error.contains("/events"), "{error}");
     assert!(events(&app).await.is_empty());
 }
+
+/// The fake answers as WorkOS documents: both `events` forms, the default limit (10) and
+/// order (newest first), `before`, the limit's bounds, a bad key and no `range_start` with
+/// `after`.
+#[tokio::test]
+async fn the_fake_workos_answers_as_documented() {
+    let workos = FakeWorkos::start(KEY).await;
+    let ids: Vec<String> = (0..12)
+        .map(|n| workos.publish_entity(TYPES[n % 3], &format!("org_{n}")))
+        .collect();
+    let http = client();
+    let get = |query: &str, key: &str| {
+        let request = http
+            .get(format!("{}/events?{query}", workos.url))
+            .bearer_auth(key);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    let listed = |body: &Value| -> Vec<String> {
+        body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (status, body) = get("", KEY).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["object"], "list");
+    let newest_first: Vec<String> = ids.iter().rev().take(10).cloned().collect();
+    assert_eq!(listed(&body), newest_first);
+    assert_eq!(body["list_metadata"]["after"], ids[2].as_str());
+    let comma = get(
+        "events=organization.created,organization.deleted&order=asc&limit=100",
+        KEY,
+    )
+    .await;
+    let repeated = get(
+        "events[]=organization.created&events[]=organization.deleted&order=asc&limit=100",
+        KEY,
+    )
+    .await;
+    assert_eq!(comma, repeated);
+    assert_eq!(listed(&comma.1).len(), 8);
+    assert_eq!(comma.1["list_metadata"]["after"], Value::Null);
+    let before = get(&format!("order=asc&before={}", ids[3]), KEY).await;
+    assert_eq!(listed(&before.1), ids[..3].to_vec());
+    for (query, status) in [
+        ("limit=0", 422),
+        ("limit=101", 422),
+        ("order=sideways", 422),
+        ("after=event_x&range_start=2026-11-22T10:00:00Z", 422),
+        ("after=event_unknown", 400),
+    ] {
+        assert_eq!(get(query, KEY).await.0, status, "{query}");
+    }
+    assert_eq!(get("", "sk_wrong").await.0, 401);
+    workos.forbid(KEY);
+    assert_eq!(get("", KEY).await.0, 403);
+}
