@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use minijinja::value::{Kwargs, Value};
 use minijinja::{Environment, Error, ErrorKind};
+use std::fmt::Write as _;
 
 pub fn register(env: &mut Environment<'static>) {
     env.add_filter("truncate", truncate);
@@ -87,7 +88,11 @@ pub fn datetime(value: Value, format: Option<String>, kwargs: Kwargs) -> Result<
         .unwrap_or("UTC")
         .parse()
         .map_err(|_| invalid(format!("unknown time zone {:?}", tz.unwrap_or_default())))?;
-    Ok(at.with_timezone(&zone).format(&format).to_string())
+    // chrono reads the format while writing it: `to_string` would panic on a bad one.
+    let mut text = String::new();
+    write!(text, "{}", at.with_timezone(&zone).format(&format))
+        .map_err(|_| invalid(format!("{format:?} is not a valid datetime format")))?;
+    Ok(text)
 }
 
 fn parse_time(value: &Value) -> Result<DateTime<Utc>, Error> {
@@ -175,5 +180,16 @@ mod tests {
             "{bad_zone}"
         );
         assert!(render(r#"{{ "yesterday" | datetime }}"#).is_err());
+    }
+
+    /// chrono checks a format only while writing it, and `to_string` panics on the error:
+    /// a typo in a template's format must fail that render, not the worker.
+    #[test]
+    fn an_invalid_format_is_an_error() {
+        for format in ["%Q", "%", "%-"] {
+            let template = format!(r#"{{{{ 0 | datetime("{format}") }}}}"#);
+            let error = render(&template).unwrap_err();
+            assert!(error.to_string().contains("format"), "{format}: {error}");
+        }
     }
 }

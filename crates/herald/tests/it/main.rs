@@ -20,6 +20,7 @@ mod pact_slack;
 mod pollers;
 mod postgres;
 mod presets;
+mod properties;
 mod redaction;
 mod replicas;
 mod shutdown;
