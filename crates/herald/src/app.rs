@@ -15,6 +15,7 @@ use crate::services::scheduler::Scheduler;
 use crate::services::write_health::WriteHealth;
 use crate::services::{Hooks, Ingest, Queries, retention};
 use crate::telemetry;
+use crate::traces::Traces;
 use herald_store::{SharedStore, Writer};
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -36,6 +37,8 @@ pub struct App {
     /// Sources herald pulls; `serve` polls them when due.
     pub pollers: Arc<Pollers>,
     pub heartbeat: Heartbeat,
+    /// Where spans go: off unless `[telemetry] endpoint` is set.
+    pub traces: Traces,
     writer: JoinHandle<()>,
 }
 
@@ -43,6 +46,8 @@ impl App {
     /// Wire everything on an open, migrated store. Nothing runs until `serve`.
     pub fn new(config: Config, store: SharedStore, clock: SharedClock) -> App {
         let config: SharedConfig = Arc::new(config);
+        // Nothing is started (no thread, no client) without an endpoint.
+        let traces = Traces::start_or_off(&config.telemetry);
         let wake = Arc::new(Notify::new());
         let write_health = Arc::new(WriteHealth::default());
         let (writer, writer_task) = Writer::spawn(store.clone(), MAX_WRITE_BATCH);
@@ -52,20 +57,20 @@ impl App {
             Ingest::new(config.clone(), writer.clone(), clock.clone(), wake.clone())
                 .with_signature_log(signatures.clone())
                 .with_write_health(write_health.clone())
-                .with_hooks(hooks.clone()),
+                .with_hooks(hooks.clone())
+                .with_traces(traces.clone()),
         );
         let deps = action_deps(&config, clock.clone());
         let monitor_wake = Arc::new(Notify::new());
         let executor = Arc::new(
             Executor::new(config.clone(), store.clone(), writer.clone(), deps)
-                .with_failure_wake(monitor_wake.clone()),
+                .with_failure_wake(monitor_wake.clone())
+                .with_traces(traces.clone()),
         );
-        let flusher = Arc::new(Flusher::new(
-            config.clone(),
-            store.clone(),
-            clock.clone(),
-            wake.clone(),
-        ));
+        let flusher = Arc::new(
+            Flusher::new(config.clone(), store.clone(), clock.clone(), wake.clone())
+                .with_traces(traces.clone()),
+        );
         let scheduler = Arc::new(Scheduler::new(
             config.clone(),
             store.clone(),
@@ -86,7 +91,8 @@ impl App {
         let pollers = Arc::new(
             Pollers::new(config.clone(), store.clone(), clock.clone(), owner.clone())
                 .with_wake(wake.clone())
-                .with_failure_wake(monitor_wake.clone()),
+                .with_failure_wake(monitor_wake.clone())
+                .with_traces(traces.clone()),
         );
         let heartbeat = Heartbeat {
             store: store.clone(),
@@ -130,6 +136,7 @@ impl App {
             scheduler,
             pollers,
             heartbeat,
+            traces,
             writer: writer_task,
         }
     }
@@ -155,6 +162,7 @@ impl App {
             scheduler,
             pollers,
             heartbeat,
+            traces,
             writer,
         } = self;
         // A store that cannot take a write (a read-only file, a full disk) is refused now,
@@ -203,6 +211,8 @@ impl App {
         }
         let _ = pruning.await;
         let _ = flushing.await;
+        // Every span is ended now: send what is queued (`[telemetry] timeout` at most).
+        traces.shutdown().await;
         tracing::info!("herald stopped");
         Ok(served?)
     }

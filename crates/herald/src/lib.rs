@@ -21,4 +21,5 @@ pub mod secret;
 pub mod services;
 pub mod telemetry;
 pub mod tls;
+pub mod traces;
 pub mod transport;

@@ -137,6 +137,12 @@ pub fn pollers(pollers: &[crate::polling::health::PollerHealth]) {
     }
 }
 
+/// Spans sent to the trace collector, or lost with a failed export.
+pub fn trace_export(exported: bool, spans: u64) {
+    let outcome = if exported { "exported" } else { "failed" };
+    counter!("herald_trace_spans_total", "outcome" => outcome).increment(spans);
+}
+
 /// Logs to stderr: human lines, or JSON with `HERALD_LOG_FORMAT=json`. `RUST_LOG` filters.
 pub fn init_logging() {
     use tracing_subscriber::EnvFilter;

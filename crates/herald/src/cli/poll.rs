@@ -9,6 +9,7 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::polling::backfill::{Progress, Range};
 use crate::polling::{Cycle, Failure, PollOutcome, Pollers};
 use crate::services::time::parse_time;
+use crate::traces::Traces;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::path::Path;
 use std::process::ExitCode;
@@ -44,11 +45,24 @@ pub async fn run(path: &Path, args: Args) -> anyhow::Result<ExitCode> {
     let clock: SharedClock = Arc::new(SystemClock);
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "herald".to_string());
     let owner = format!("herald-poll:{host}:{}", std::process::id());
-    let pollers = Pollers::new(config, store, clock.clone(), owner);
+    // The events polled start their traces here; `serve` delivers them.
+    let traces = Traces::start_or_off(&config.telemetry);
+    let pollers = Pollers::new(config, store, clock.clone(), owner).with_traces(traces.clone());
     let stop = CancellationToken::new();
     tokio::spawn(stop_on_interrupt(stop.clone()));
+    let result = poll(&pollers, &args, &clock, &stop).await;
+    traces.shutdown().await;
+    result
+}
+
+async fn poll(
+    pollers: &Pollers,
+    args: &Args,
+    clock: &SharedClock,
+    stop: &CancellationToken,
+) -> anyhow::Result<ExitCode> {
     if args.once {
-        return once(&pollers, &args, &stop).await;
+        return once(pollers, args, stop).await;
     }
     let now = clock.now();
     let parse = |text: &str| parse_time(text, now).map_err(|error| anyhow::anyhow!(error));
@@ -62,7 +76,7 @@ pub async fn run(path: &Path, args: Args) -> anyhow::Result<ExitCode> {
         until,
         reprocess: args.reprocess,
     };
-    backfill(&pollers, &args, range, &stop).await
+    backfill(pollers, args, range, stop).await
 }
 
 async fn stop_on_interrupt(stop: CancellationToken) {

@@ -10,6 +10,7 @@ use crate::core::context::new_event_context;
 use crate::ingress::source::RawRequest;
 use crate::services::ingest::{self, Preparation, Prepared};
 use crate::services::{Ingest, IngestOutcome};
+use crate::traces::Traces;
 use anyhow::{Context, bail};
 use herald_store::Writer;
 use http::{HeaderMap, HeaderName, HeaderValue};
@@ -48,10 +49,14 @@ pub async fn run(path: &Path, args: Args) -> anyhow::Result<ExitCode> {
     }
     let store = open_store(&config).await?;
     let (writer, writer_task) = Writer::spawn(store, 1);
-    let ingest = Ingest::new(Arc::new(config), writer, clock, Arc::default());
+    // The event's trace starts here; `serve` delivers it.
+    let traces = Traces::start_or_off(&config.telemetry);
+    let ingest =
+        Ingest::new(Arc::new(config), writer, clock, Arc::default()).with_traces(traces.clone());
     let outcome = ingest.inject(&args.source, &headers, &body).await;
     drop(ingest);
     writer_task.await?;
+    traces.shutdown().await;
     let outcome = outcome?;
     if args.json {
         output::json(&outcome_json(&outcome))?;

@@ -35,6 +35,7 @@ pub(super) const SECTIONS: &[&str] = &[
     "monitors",
     "monitoring",
     "schedules",
+    "telemetry",
     "vars",
 ];
 
@@ -131,6 +132,7 @@ fn build(
     let retention = sections::retention(get("retention"), &mut builder);
     let delivery = sections::delivery(get("delivery"), &mut builder);
     let hooks = sections::hooks(get("hooks"), &mut builder);
+    let telemetry = super::telemetry::telemetry(get("telemetry"), &mut builder);
     let default_retry = delivery
         .as_ref()
         .map(|(_, _, retry)| retry.clone())
@@ -209,6 +211,7 @@ fn build(
             .into_values()
             .map(|(_, schedule)| schedule)
             .collect(),
+        telemetry: telemetry?,
     })
 }
 

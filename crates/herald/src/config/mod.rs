@@ -10,6 +10,7 @@ pub mod rules;
 pub mod schedules;
 mod sections;
 pub mod sources;
+pub mod telemetry;
 pub mod window;
 
 pub use load::{Loaded, from_text, load, load_with_env};

@@ -36,6 +36,35 @@ pub struct Config {
     pub secret_origins: BTreeMap<String, String>,
     /// Timed events of the `herald` source.
     pub schedules: Vec<super::schedules::Schedule>,
+    /// `[telemetry]`: where traces go, if anywhere.
+    pub telemetry: TelemetryConfig,
+}
+
+/// `[telemetry]`: OpenTelemetry traces over OTLP/HTTP, off without an endpoint.
+#[derive(Debug, Clone)]
+pub struct TelemetryConfig {
+    /// The collector's traces URL (ending in `/v1/traces`); none: traces are off.
+    pub endpoint: Option<String>,
+    /// `service.name` of the spans.
+    pub service_name: String,
+    /// Sent with each export (a collector's token), as named secrets.
+    pub headers: Vec<(http::HeaderName, Secret)>,
+    /// How long one export may take; shutdown waits this long at most for the last one.
+    pub timeout: Duration,
+    /// Spans waiting to be sent at most; more are dropped, so ingest never waits.
+    pub max_queue: usize,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            endpoint: None,
+            service_name: "herald".to_string(),
+            headers: Vec::new(),
+            timeout: Duration::from_secs(5),
+            max_queue: 4096,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -5,7 +5,7 @@
 //! The check reads the text, not the TOML: a key counts when it is written or shown
 //! commented out (`# url = "postgres://…"`), as alternatives are.
 
-use super::{actions, load, monitors, rules, schedules, sections, sources};
+use super::{actions, load, monitors, rules, schedules, sections, sources, telemetry};
 use crate::kit::Catalog;
 use std::collections::BTreeMap;
 
@@ -44,6 +44,11 @@ pub fn expected(catalog: &Catalog) -> Vec<Expected> {
     for (name, keys) in sections::reference_keys() {
         all.push(Expected::new(name, None, keys));
     }
+    all.push(Expected::new(
+        "telemetry",
+        None,
+        telemetry::reference_keys(),
+    ));
     for section in catalog.sections() {
         all.push(Expected::new(section.name, None, (section.options)()));
     }

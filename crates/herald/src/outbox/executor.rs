@@ -8,11 +8,13 @@ use crate::config::SharedConfig;
 use crate::core::classify::Verdict;
 use crate::core::context::{stored_event_context, window_context};
 use crate::telemetry;
+use crate::traces::{AttemptTrace, Traces};
 use herald_store::model::{AttemptRecord, ClaimedDelivery, Delivery, NextStep};
 use herald_store::{SharedStore, StoreError, Writer};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::Notify;
+use uuid::Uuid;
 
 /// Rate-limit waits do not use up the retry schedule, but a delivery is given up after
 /// this many attempts in all, so a destination that always says "later" cannot keep it
@@ -34,6 +36,27 @@ pub struct Executor {
     clock: SharedClock,
     /// Rung after a credential failure, so monitors alert at once.
     failure_wake: Option<Arc<Notify>>,
+    /// Each attempt's span, in its event's trace.
+    traces: Traces,
+}
+
+/// What a delivery's templates see (or why it cannot run), and what its span tells.
+struct Loaded {
+    context: Result<minijinja::Value, String>,
+    /// The event's source and type.
+    event: Option<(String, String)>,
+    /// A window's events.
+    window_events: Vec<Uuid>,
+}
+
+impl Loaded {
+    fn failed(message: String) -> Self {
+        Loaded {
+            context: Err(message),
+            event: None,
+            window_events: Vec::new(),
+        }
+    }
 }
 
 impl Executor {
@@ -46,7 +69,14 @@ impl Executor {
             deps,
             clock,
             failure_wake: None,
+            traces: Traces::off(),
         }
+    }
+
+    /// Record each attempt's span in `traces`.
+    pub fn with_traces(mut self, traces: Traces) -> Self {
+        self.traces = traces;
+        self
     }
 
     /// Ring `wake` after an attempt that failed on its credentials.
@@ -86,10 +116,12 @@ impl Executor {
     ) -> Result<AttemptRecord, StoreError> {
         let delivery = &claimed.delivery;
         let started_at = self.clock.now();
+        let started = SystemTime::now();
         let timer = Instant::now();
-        let (report, request) = match self.load(delivery).await? {
-            Err(message) => (self.unchanged(delivery, message), None),
-            Ok(context) => self.plan_and_execute(delivery, &context, &ticket).await,
+        let loaded = self.load(delivery).await?;
+        let (report, request) = match &loaded.context {
+            Err(message) => (self.unchanged(delivery, message.clone()), None),
+            Ok(context) => self.plan_and_execute(delivery, context, &ticket).await,
         };
         let elapsed = timer.elapsed();
         let next = self.next_step(delivery, &report);
@@ -99,6 +131,7 @@ impl Executor {
             wake.notify_one();
         }
         self.observe(delivery, &report, next, elapsed);
+        self.trace(delivery, &loaded, &report, next, started);
         Ok(AttemptRecord {
             delivery_id: delivery.id,
             lease_token: claimed.lease_token,
@@ -117,29 +150,36 @@ impl Executor {
     }
 
     /// What the delivery's templates see (its event, or its window), or why it cannot run.
-    async fn load(
-        &self,
-        delivery: &Delivery,
-    ) -> Result<Result<minijinja::Value, String>, StoreError> {
+    async fn load(&self, delivery: &Delivery) -> Result<Loaded, StoreError> {
         if self.config.action(&delivery.action).is_none() {
-            return Ok(Err(format!(
+            return Ok(Loaded::failed(format!(
                 "action `{}` is no longer in the configuration",
                 delivery.action
             )));
         }
         if let Some(window_id) = delivery.window_id {
             let Some(window) = self.store.get_window(window_id).await? else {
-                return Ok(Err(format!("window {window_id} is no longer stored")));
+                return Ok(Loaded::failed(format!(
+                    "window {window_id} is no longer stored"
+                )));
             };
             let events = self.store.window_events(window_id).await?;
-            return Ok(Ok(window_context(&window, &events)));
+            return Ok(Loaded {
+                context: Ok(window_context(&window, &events)),
+                event: None,
+                window_events: events.iter().map(|event| event.id).collect(),
+            });
         }
         let Some(event_id) = delivery.event_id else {
-            return Ok(Err("the delivery has no event".to_string()));
+            return Ok(Loaded::failed("the delivery has no event".to_string()));
         };
         Ok(match self.store.get_event(event_id).await? {
-            Some(event) => Ok(stored_event_context(&event)),
-            None => Err(format!("event {event_id} is no longer stored")),
+            Some(event) => Loaded {
+                context: Ok(stored_event_context(&event)),
+                event: Some((event.source, event.event_type)),
+                window_events: Vec::new(),
+            },
+            None => Loaded::failed(format!("event {event_id} is no longer stored")),
         })
     }
 
@@ -218,6 +258,50 @@ impl Executor {
             },
             None => NextStep::Dead,
         }
+    }
+
+    /// The attempt's span, child of the span of the rule (or window) that made the
+    /// delivery, in its event's trace.
+    fn trace(
+        &self,
+        delivery: &Delivery,
+        loaded: &Loaded,
+        report: &AttemptReport,
+        next: NextStep,
+        started: SystemTime,
+    ) {
+        if !self.traces.is_on() {
+            return;
+        }
+        let (outcome, retry_at) = match next {
+            NextStep::Succeeded => ("success", None),
+            NextStep::Retry { at, .. } => ("retry", Some(at)),
+            NextStep::Dead => ("dead", None),
+        };
+        self.traces.attempted(&AttemptTrace {
+            delivery_id: delivery.id,
+            event_id: delivery.event_id,
+            event: loaded
+                .event
+                .as_ref()
+                .map(|(source, event_type)| (source.as_str(), event_type.as_str())),
+            window_id: delivery.window_id,
+            linked_events: &loaded.window_events,
+            rule: &delivery.rule,
+            action: &delivery.action,
+            action_kind: self
+                .config
+                .action(&delivery.action)
+                .map(|action| action.kind),
+            attempt: i64::from(delivery.attempts) + 1,
+            outcome,
+            status_code: report.status_code,
+            failure_kind: report.failure_kind.map(|kind| kind.as_str()),
+            steps_done: report.done,
+            retry_at,
+            started,
+            ended: SystemTime::now(),
+        });
     }
 
     fn observe(

@@ -6,10 +6,11 @@ use crate::clock::{self, SharedClock};
 use crate::config::SharedConfig;
 use crate::core::context::window_context;
 use crate::core::rules::Rule;
+use crate::traces::{Traces, WindowTrace};
 use herald_store::model::{ClaimedWindow, NewDelivery};
 use herald_store::{SharedStore, StoreError};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -25,6 +26,8 @@ pub struct Flusher {
     clock: SharedClock,
     /// Wakes the workers once a flush has written deliveries.
     wake: Arc<Notify>,
+    /// A span per delivery made, in the trace of the window's newest event.
+    traces: Traces,
 }
 
 impl Flusher {
@@ -39,7 +42,13 @@ impl Flusher {
             store,
             clock,
             wake,
+            traces: Traces::off(),
         }
+    }
+
+    pub fn with_traces(mut self, traces: Traces) -> Self {
+        self.traces = traces;
+        self
     }
 
     /// Flush every window due now. Returns how many were flushed (deferred ones excluded).
@@ -87,6 +96,7 @@ impl Flusher {
     async fn flush(&self, claimed: ClaimedWindow) -> Result<bool, StoreError> {
         let window = &claimed.window;
         let now = self.clock.now();
+        let started = SystemTime::now();
         let rule = self.config.rule(&window.rule);
         if let Some(calendar) = rule.and_then(|r| r.window.as_ref()?.calendar.as_ref())
             && !window.forced
@@ -113,6 +123,17 @@ impl Flusher {
             .await?;
         if kept && !deliveries.is_empty() {
             self.wake.notify_one();
+        }
+        if kept && self.traces.is_on() {
+            let events: Vec<Uuid> = events.iter().map(|event| event.id).collect();
+            self.traces.window_flushed(&WindowTrace {
+                window_id: window.id,
+                rule: &window.rule,
+                events: &events,
+                deliveries: &deliveries,
+                started,
+                committed: SystemTime::now(),
+            });
         }
         tracing::info!(window = %window.id, rule = %window.rule, group = %window.group_key, events = events.len(), flushed = kept, "Window flushed");
         Ok(kept)

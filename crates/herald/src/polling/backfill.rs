@@ -7,10 +7,11 @@ use super::cycle::Context;
 use super::events;
 use super::fetch::{Failure, fetch, retry_wait};
 use crate::ingress::poller::{PageAt, PolledItem, Poller};
+use crate::traces::PageTrace;
 use chrono::{DateTime, Utc};
 use herald_store::model::{AppendOutcome, PollFailureKind};
 use serde::Serialize;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use uuid::Uuid;
 
 /// Failed requests in a row tried again before a backfill gives up (a 429 always waits).
@@ -69,6 +70,7 @@ pub async fn run(
                 end: range.until,
             },
         };
+        let fetch_started = SystemTime::now();
         let page = match fetch(context.http, poller, at, context.clock.now()).await {
             Ok(page) => page,
             Err(failure) => {
@@ -95,7 +97,18 @@ pub async fn run(
         let next = page.next.clone().unwrap_or_else(|| last.id.clone());
         let (inside, past_end) = in_range(&page.items, &range);
         progress.outside += (page.items.len() - inside.len()) as u64;
-        if let Err(failure) = store(context, source, &inside, &range, run, &mut progress).await {
+        let fetched = (fetch_started, SystemTime::now());
+        let stored = store(
+            context,
+            source,
+            &inside,
+            &range,
+            run,
+            &mut progress,
+            fetched,
+        )
+        .await;
+        if let Err(failure) = stored {
             return (progress, Some(failure));
         }
         on_page(&progress);
@@ -157,6 +170,7 @@ async fn store(
     range: &Range,
     run: Uuid,
     progress: &mut Progress,
+    (fetch_started, fetched): (SystemTime, SystemTime),
 ) -> Result<(), Failure> {
     let stored_failure = |error: herald_store::StoreError| Failure {
         kind: PollFailureKind::Transient,
@@ -165,6 +179,7 @@ async fn store(
     };
     let now = context.clock.now();
     let prepared = events::prepare(context.config, source, items, now);
+    let traced = super::cycle::event_traces(context.traces, &prepared);
     let batch: Vec<_> = prepared.into_iter().map(|p| p.item).collect();
     let outcomes = context
         .store
@@ -192,11 +207,22 @@ async fn store(
         crate::telemetry::event_stored(source, matches!(outcome, AppendOutcome::Duplicate { .. }));
     }
     progress.items += items.len() as u64;
+    let page = PageTrace {
+        source,
+        ingress: "backfill",
+        number: progress.pages,
+        items: items.len(),
+        fetch_started,
+        fetched,
+        committed: SystemTime::now(),
+    };
+    super::cycle::trace_page(context.traces, &page, traced, &outcomes);
     progress.reprocessed += context
         .store
         .add_deliveries(&again)
         .await
         .map_err(stored_failure)?;
+    context.traces.rerouted(&again, SystemTime::now());
     if batch.iter().any(|item| !item.deliveries.is_empty()) || !again.is_empty() {
         context.wake.notify_one();
     }

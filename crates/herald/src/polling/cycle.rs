@@ -9,9 +9,10 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::ingress::poller::{PageAt, Poller, Start};
 use crate::telemetry;
+use crate::traces::{EventTrace, PageTrace, Stored, Traces};
 use herald_store::SharedStore;
 use herald_store::model::{AppendOutcome, PageOutcome, PollFailureKind, PollPage, PollerState};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use tokio_util::sync::CancellationToken;
 
 /// What one poll did.
@@ -43,6 +44,8 @@ pub struct Context<'a> {
     pub stop: &'a CancellationToken,
     /// Rung when a page's deliveries are committed.
     pub wake: &'a tokio::sync::Notify,
+    /// Where each stored item's trace starts.
+    pub traces: &'a Traces,
 }
 
 /// Poll `source` from `state` (leased by `context.owner`) until the end.
@@ -69,6 +72,7 @@ pub async fn run(
             Some(cursor) => PageAt::After(cursor),
             None => PageAt::Range { start, end: None },
         };
+        let fetch_started = SystemTime::now();
         let fetched = tokio::select! {
             () = context.stop.cancelled() => {
                 cycle.interrupted = true;
@@ -76,6 +80,7 @@ pub async fn run(
             }
             fetched = fetch(context.http, poller, at, context.clock.now()) => fetched,
         };
+        let fetched_at = SystemTime::now();
         let page = match fetched {
             Ok(page) => page,
             Err(failure) => {
@@ -90,6 +95,7 @@ pub async fn run(
         let cursor = page.next.clone().unwrap_or_else(|| last.id.clone());
         let now = context.clock.now();
         let prepared = events::prepare(context.config, source, &page.items, now);
+        let traced = event_traces(context.traces, &prepared);
         let items: Vec<_> = prepared.into_iter().map(|p| p.item).collect();
         let newest_item_at = page.items.iter().filter_map(|item| item.time).max();
         let written = context
@@ -126,6 +132,16 @@ pub async fn run(
             }
         };
         let stored = count_stored(source, &outcomes);
+        let page_trace = PageTrace {
+            source,
+            ingress: "poll",
+            number: cycle.pages,
+            items: items.len(),
+            fetch_started,
+            fetched: fetched_at,
+            committed: SystemTime::now(),
+        };
+        trace_page(context.traces, &page_trace, traced, &outcomes);
         if items.iter().any(|item| !item.deliveries.is_empty()) {
             context.wake.notify_one();
         }
@@ -143,6 +159,34 @@ pub async fn run(
             None => return cycle,
         }
     }
+}
+
+/// The traces of a page's events, if traces are on.
+pub(super) fn event_traces(
+    traces: &Traces,
+    prepared: &[crate::services::ingest::Prepared],
+) -> Vec<EventTrace> {
+    if !traces.is_on() {
+        return Vec::new();
+    }
+    prepared
+        .iter()
+        .map(|p| EventTrace::of(&p.item, &p.filter_errors))
+        .collect()
+}
+
+/// One trace per item of a stored page, each with how storing it ended.
+pub(super) fn trace_page(
+    traces: &Traces,
+    page: &PageTrace<'_>,
+    events: Vec<EventTrace>,
+    outcomes: &[AppendOutcome],
+) {
+    if events.is_empty() {
+        return;
+    }
+    let stored = outcomes.iter().map(|outcome| Stored::of(Ok(outcome)));
+    traces.polled(page, events.into_iter().zip(stored).collect());
 }
 
 fn count_stored(source: &str, outcomes: &[AppendOutcome]) -> u64 {

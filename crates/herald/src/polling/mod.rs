@@ -20,6 +20,7 @@ use crate::clock::{self, SharedClock};
 use crate::config::SharedConfig;
 use crate::ingress::poller::Poller;
 use crate::telemetry;
+use crate::traces::Traces;
 use chrono::{DateTime, Utc};
 use cycle::Context;
 use herald_store::model::{PollEnd, PollFailureKind, PollerClaim};
@@ -79,6 +80,8 @@ pub struct Pollers {
     wake: Arc<Notify>,
     /// Wakes the monitors after a refused credential, so its alert goes out at once.
     failure_wake: Arc<Notify>,
+    /// Where each polled event's trace starts (off by default).
+    traces: Traces,
 }
 
 impl Pollers {
@@ -96,7 +99,14 @@ impl Pollers {
             owner,
             wake: Arc::default(),
             failure_wake: Arc::default(),
+            traces: Traces::off(),
         }
+    }
+
+    /// Start each polled event's trace in `traces`.
+    pub fn with_traces(mut self, traces: Traces) -> Self {
+        self.traces = traces;
+        self
     }
 
     pub fn with_wake(mut self, wake: Arc<Notify>) -> Self {
@@ -140,6 +150,7 @@ impl Pollers {
             lease: poller.settings().timeout + LEASE_MARGIN,
             stop,
             wake: &self.wake,
+            traces: &self.traces,
         }
     }
 

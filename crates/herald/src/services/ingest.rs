@@ -14,6 +14,7 @@ use crate::ingress::source::{
 use crate::services::hooks::{HookError, Hooks};
 use crate::services::write_health::WriteHealth;
 use crate::telemetry;
+use crate::traces::{EventTrace, IngestTiming, Stored, Traces};
 use herald_store::model::{
     AppendOutcome, EventHook, EventWithDeliveries, JsonText, NewDelivery, NewEvent, WindowEntry,
 };
@@ -22,6 +23,7 @@ use http::HeaderMap;
 use std::cell::OnceCell;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::SystemTime;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
@@ -94,6 +96,8 @@ pub struct Ingest {
     write_health: Arc<WriteHealth>,
     /// Registered hooks, for deliveries to `/hooks/{source}/{id}`.
     hooks: Option<Arc<Hooks>>,
+    /// Where each event's trace starts (off by default).
+    traces: Traces,
 }
 
 impl Ingest {
@@ -111,12 +115,19 @@ impl Ingest {
             signature_failures: Arc::default(),
             write_health: Arc::default(),
             hooks: None,
+            traces: Traces::off(),
         }
     }
 
     /// Accept deliveries to the hooks registered in `hooks`.
     pub fn with_hooks(mut self, hooks: Arc<Hooks>) -> Self {
         self.hooks = Some(hooks);
+        self
+    }
+
+    /// Start each event's trace in `traces`.
+    pub fn with_traces(mut self, traces: Traces) -> Self {
+        self.traces = traces;
         self
     }
 
@@ -145,6 +156,7 @@ impl Ingest {
         body: &[u8],
         query: &str,
     ) -> Result<IngestOutcome, IngestError> {
+        let started = SystemTime::now();
         let request = RawRequest {
             headers,
             body,
@@ -160,7 +172,8 @@ impl Ingest {
         if source_config.registry {
             return Err(IngestError::RegistryNeedsHook(source.to_string()));
         }
-        self.accept(source, request, true).await
+        self.accept(source, request, true, ("webhook", started))
+            .await
     }
 
     /// Verify, parse and store a delivery to the registered hook `id` of registry `source`:
@@ -173,6 +186,7 @@ impl Ingest {
         body: &[u8],
         query: &str,
     ) -> Result<IngestOutcome, IngestError> {
+        let started = SystemTime::now();
         let source_config = self.source(source)?;
         let unknown = || IngestError::UnknownHook {
             registry: source.to_string(),
@@ -203,7 +217,7 @@ impl Ingest {
         let hook = Some(verifier.hook);
         match prepare_hooked(&self.config, source_config, &request, &self.clock, hook)? {
             Preparation::Reply(reply) => Ok(IngestOutcome::Reply(reply)),
-            Preparation::Event(prepared) => self.store(prepared).await,
+            Preparation::Event(prepared) => self.store(prepared, ("hook", started)).await,
         }
     }
 
@@ -219,7 +233,8 @@ impl Ingest {
             body,
             query: "",
         };
-        self.accept(source, request, false).await
+        self.accept(source, request, false, ("send", SystemTime::now()))
+            .await
     }
 
     async fn accept(
@@ -227,6 +242,7 @@ impl Ingest {
         source: &str,
         request: RawRequest<'_>,
         verify: bool,
+        ingress: Ingress,
     ) -> Result<IngestOutcome, IngestError> {
         let source_config = self.source(source)?;
         if verify && let Err(error) = source_config.source.verify(&request, self.clock.now()) {
@@ -236,7 +252,7 @@ impl Ingest {
         }
         match prepare(&self.config, source_config, &request, &self.clock)? {
             Preparation::Reply(reply) => Ok(IngestOutcome::Reply(reply)),
-            Preparation::Event(prepared) => self.store(prepared).await,
+            Preparation::Event(prepared) => self.store(prepared, ingress).await,
         }
     }
 
@@ -248,6 +264,7 @@ impl Ingest {
         dedup_key: String,
         payload: serde_json::Value,
     ) -> Result<IngestOutcome, IngestError> {
+        let started = SystemTime::now();
         let event = NewEvent {
             id: Uuid::now_v7(),
             source: HERALD_SOURCE.to_string(),
@@ -258,15 +275,35 @@ impl Ingest {
             payload: JsonText::encode(&payload),
             hook: None,
         };
-        self.store(route_event(&self.config, event, &payload)).await
+        let prepared = route_event(&self.config, event, &payload);
+        self.store(prepared, ("herald", started)).await
     }
 
-    async fn store(&self, prepared: Prepared) -> Result<IngestOutcome, IngestError> {
+    async fn store(
+        &self,
+        prepared: Prepared,
+        (ingress, started): Ingress,
+    ) -> Result<IngestOutcome, IngestError> {
         prepared.report_filter_errors();
         let source = prepared.item.event.source.clone();
         let deliveries = prepared.item.deliveries.len();
+        let trace = self
+            .traces
+            .is_on()
+            .then(|| EventTrace::of(&prepared.item, &prepared.filter_errors));
+        let routed = SystemTime::now();
         let outcome = self.writer.append(prepared.item).await;
         self.write_health.record(outcome.as_ref().map(|_| ()));
+        if let Some(trace) = trace {
+            let timing = IngestTiming {
+                ingress,
+                started,
+                routed,
+                ended: SystemTime::now(),
+            };
+            self.traces
+                .ingested(trace, Stored::of(outcome.as_ref()), timing);
+        }
         let outcome = outcome?;
         telemetry::event_stored(&source, matches!(outcome, AppendOutcome::Duplicate { .. }));
         Ok(match outcome {
@@ -289,6 +326,9 @@ impl Ingest {
             .ok_or_else(|| IngestError::UnknownSource(name.to_string()))
     }
 }
+
+/// How a request came in (webhook, hook, send, herald) and when it arrived, for its trace.
+type Ingress = (&'static str, SystemTime);
 
 /// Parse a verified request into an event and route it. Pure apart from reading the clock.
 pub fn prepare(

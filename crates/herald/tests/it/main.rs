@@ -28,4 +28,6 @@ mod slack_actions;
 mod slack_roots;
 mod sql;
 mod support;
+#[cfg(feature = "otel")]
+mod traces;
 mod windows;
