@@ -17,6 +17,9 @@
 //! deliver ACTION                   each attempt, child of its delivery's rule (or window)
 //! ```
 //!
+//! Span times are the wall clock's, as metrics' durations are `Instant`s: they measure
+//! what happened; the injected clock (`clock.rs`) still decides everything.
+//!
 //! Spans carry what is listed in `attributes` below and nothing else: names from the
 //! configuration, ids, outcomes, status codes. Never a header, a URL, a payload, an error
 //! text (which may quote a payload or an answer) or a secret.
