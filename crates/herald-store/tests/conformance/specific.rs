@@ -201,7 +201,7 @@ async fn postgres_claim_skips_rows_locked_by_another_claimer() {
 }
 
 /// The migrations of one backend as files, to stop short of the newest.
-async fn migrator(backend: &str) -> sqlx::migrate::Migrator {
+pub(crate) async fn migrator(backend: &str) -> sqlx::migrate::Migrator {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("migrations")
         .join(backend);
@@ -210,7 +210,9 @@ async fn migrator(backend: &str) -> sqlx::migrate::Migrator {
 
 /// A SQLite store whose file is migrated up to `version` only, and a pool on that file to
 /// write rows as that schema had them. The directory must outlive the test's use of both.
-async fn sqlite_at_schema(version: i64) -> (tempfile::TempDir, SqliteStore, sqlx::SqlitePool) {
+pub(crate) async fn sqlite_at_schema(
+    version: i64,
+) -> (tempfile::TempDir, SqliteStore, sqlx::SqlitePool) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("herald.db");
     let store = SqliteStore::open(&file, SqliteOptions::default())
@@ -571,7 +573,6 @@ async fn postgres_claim_skips_a_key_another_claimer_holds() {
     assert!(claim_ids(&db.store, at(9), 5).await.is_empty());
     assert_eq!(claim_ids(&db.store, at(100), 5).await, vec![older]);
 }
-
 
 /// Every connection to PostgreSQL must have Nagle's algorithm off, or a small statement
 /// waits up to 40 ms for the previous packet's ACK (a batch insert alternated between 50 ms
