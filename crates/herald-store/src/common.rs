@@ -228,9 +228,13 @@ pub(crate) const ACTION_HEALTH: &str = "
     LEFT JOIN latest f ON f.action = n.action AND f.outcome <> 'success' AND f.rank = 1
     LEFT JOIN deliveries d ON d.id = f.delivery_id";
 
+/// Health per source: the counts the triggers of migration 0012 keep in `event_counts`
+/// (a source's rows summed), and its newest event, one seek in `events_source_received_idx`.
+/// A source whose events were all pruned is left out, as it has none.
 pub(crate) const SOURCE_HEALTH: &str = "
-    SELECT source, MAX(received_at) AS last_event_at, COUNT(*) AS events
-    FROM events GROUP BY source";
+    SELECT c.source, CAST(SUM(c.events) AS BIGINT) AS events,
+        (SELECT MAX(e.received_at) FROM events e WHERE e.source = c.source) AS last_event_at
+    FROM event_counts c GROUP BY c.source HAVING SUM(c.events) > 0";
 
 /// Health per rule. Like `ACTION_HEALTH`, it seeks rather than reads every delivery: the
 /// rules by skipping along `deliveries_rule_created_idx`, each one's newest delivery at the

@@ -18,6 +18,7 @@ mod ordering;
 mod pollers;
 mod refs;
 mod replay;
+mod sources;
 mod specific;
 mod windows;
 mod writer;
@@ -143,4 +144,8 @@ conformance!(
     pollers::a_dead_process_poller_lease_is_released_by_a_heartbeat,
     pollers::add_deliveries_skips_taken_keys_and_unknown_events,
     pollers::poller_states_are_listed_by_source,
+    sources::source_counts_follow_appends_and_skip_duplicates,
+    sources::source_counts_and_newest_stay_right_under_pruning,
+    sources::concurrent_appends_count_every_event,
+    sources::events_of_a_source_and_type_page_newest_first,
 );
