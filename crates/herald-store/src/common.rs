@@ -347,6 +347,16 @@ macro_rules! attempt_columns {
     };
 }
 
+/// SQLite's attempts also keep a large request or response compressed (migration 0013).
+macro_rules! sqlite_attempt_columns {
+    () => {
+        concat!(
+            $crate::common::attempt_columns!(),
+            ", request_zstd, response_zstd"
+        )
+    };
+}
+
 macro_rules! hook_columns {
     () => {
         "source, id, repository, secret, secret_nonce, previous_secret, previous_nonce, \
@@ -384,7 +394,7 @@ macro_rules! flushed_columns {
 pub(crate) use {
     attempt_columns, delivery_columns, event_columns, flushed_columns, hook_columns,
     monitor_columns, open_window_columns, postgres_event_columns, ref_columns,
-    sqlite_event_columns, window_columns,
+    sqlite_attempt_columns, sqlite_event_columns, window_columns,
 };
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! conformance suite (`tests/conformance`). Callers hold an `Arc<dyn Store>`.
 
 mod common;
+mod compress;
 pub mod model;
 mod pollers;
 pub mod postgres;
@@ -74,6 +75,9 @@ pub trait Store: Send + Sync + 'static {
     /// What can be done for an append before the single writer takes it, on the caller's
     /// task: SQLite compresses a large payload here (`JsonText::compressed`).
     fn prepare_append(&self, _item: &EventWithDeliveries) {}
+
+    /// The same for a completion: SQLite compresses a large request here.
+    fn prepare_complete(&self, _record: &AttemptRecord) {}
 
     /// Run appends, then completions, then claims in one transaction. Results come back
     /// in input order; an error means nothing was written.

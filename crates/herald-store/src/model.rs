@@ -13,6 +13,8 @@ use std::str::FromStr;
 use std::sync::OnceLock;
 use uuid::Uuid;
 
+use crate::compress::Effort;
+
 mod pollers;
 pub use pollers::*;
 
@@ -43,11 +45,6 @@ pub struct JsonText {
     compressed: OnceLock<Option<Box<[u8]>>>,
 }
 
-/// Shorter documents fit in a page as they are; compressing them gains little.
-const COMPRESS_FROM_BYTES: usize = 1024;
-/// zstd's fastest level: JSON payloads shrink 4–7× at it.
-const ZSTD_LEVEL: i32 = 1;
-
 impl JsonText {
     pub fn encode(value: &Value) -> JsonText {
         // A `Value` always encodes: its map keys are strings.
@@ -75,25 +72,20 @@ impl JsonText {
     /// (SQLite; PostgreSQL's TOAST does). None when the text is too short to gain, or
     /// compressing fails. Made once: the `Writer` asks for it on the caller's task.
     pub fn compressed(&self) -> Option<&[u8]> {
+        self.compressed_with(Effort::Fast)
+    }
+
+    /// The same, at `effort`. A document is compressed once, at the effort first asked
+    /// for: an event's payload fast, on the request's path; an attempt's request small.
+    pub(crate) fn compressed_with(&self, effort: Effort) -> Option<&[u8]> {
         self.compressed
-            .get_or_init(|| {
-                let text = self.as_str().as_bytes();
-                if text.len() < COMPRESS_FROM_BYTES {
-                    return None;
-                }
-                zstd::bulk::compress(text, ZSTD_LEVEL)
-                    .ok()
-                    .filter(|frame| frame.len() < text.len())
-                    .map(Vec::into_boxed_slice)
-            })
+            .get_or_init(|| crate::compress::compress(self.as_str().as_bytes(), effort))
             .as_deref()
     }
 
     /// The text of a zstd frame made by `compressed`.
     pub fn decompress(frame: &[u8]) -> std::io::Result<String> {
-        let text = zstd::stream::decode_all(frame)?;
-        String::from_utf8(text)
-            .map_err(|err| std::io::Error::new(std::io::ErrorKind::InvalidData, err))
+        crate::compress::decompress(frame)
     }
 }
 
@@ -356,7 +348,10 @@ pub struct AttemptRecord {
     pub duration_ms: i64,
     pub status_code: Option<i32>,
     pub error: Option<String>,
-    pub request: Option<Value>,
+    /// The rendered request, with secrets redacted, encoded by the caller: SQLite
+    /// compresses a large one before the writer takes it (`Store::prepare_complete`).
+    pub request: Option<JsonText>,
+    /// The response body, truncated (to `[delivery] response_body_limit`).
     pub response_body: Option<String>,
     pub next: NextStep,
     /// When the record is written; becomes the delivery's `updated_at`.
@@ -774,7 +769,7 @@ mod tests {
     fn a_large_document_compresses_and_reads_back_as_it_was() {
         let lines: Vec<String> = (0..200).map(|n| format!("commit {n}: fix 🚀")).collect();
         let text = JsonText::encode(&json!({ "commits": lines }));
-        assert!(text.as_str().len() >= COMPRESS_FROM_BYTES);
+        assert!(text.as_str().len() >= crate::compress::FROM_BYTES);
         let frame = text.compressed().expect("a large document compresses");
         assert!(
             frame.len() * 4 < text.as_str().len(),

@@ -102,6 +102,7 @@ impl Writer {
 
     /// Record an attempt; false if the lease token no longer holds the delivery.
     pub async fn complete(&self, record: AttemptRecord) -> Result<bool> {
+        self.store.prepare_complete(&record);
         self.submit(|reply| Job::Complete(record, reply)).await
     }
 

@@ -75,7 +75,9 @@ async fn complete_round(
         .bind(column(records, |r| r.started_at))
         .bind(column(records, |r| r.duration_ms))
         .bind(column(records, |r| r.next.outcome().as_str()))
-        .bind(column(records, |r| r.request.as_ref().map(Json)))
+        .bind(column(records, |r| {
+            r.request.as_ref().map(|r| Json(r.as_raw()))
+        }))
         .bind(column(records, |r| r.response_body.as_deref()))
         .bind(column(records, |r| r.progress))
         .bind(column(records, |r| r.failure_kind.map(FailureKind::as_str)))

@@ -7,13 +7,14 @@ use super::rows::{ms, to_json, uuid};
 use super::write::Command;
 use crate::Result;
 use crate::common::{RefRow, completion_rounds, next_state, ref_rows};
+use crate::compress::{self, Effort};
 use crate::model::*;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use std::collections::HashSet;
 use uuid::Uuid;
 
-const ATTEMPT_PARAMS: usize = 9;
+const ATTEMPT_PARAMS: usize = 11;
 const UPDATE_PARAMS: usize = 10;
 const REF_PARAMS: usize = 6;
 const REF_KEY_PARAMS: usize = 2;
@@ -24,7 +25,7 @@ pub(super) fn push(command: &mut Command, records: &[AttemptRecord]) -> Result<V
     let rounds = completion_rounds(records);
     for (round, indices) in rounds.iter().enumerate() {
         let picked: Vec<&AttemptRecord> = indices.iter().map(|&i| &records[i]).collect();
-        push_attempts(command, &picked)?;
+        push_attempts(command, &picked);
         push_update(command, &picked, round);
     }
     // One writer at a time on SQLite: deletes first (the deleted refs, and those written
@@ -66,24 +67,45 @@ pub(super) fn outcomes(
 }
 
 /// Record the attempts of the deliveries still leased under each record's token, numbered
-/// after the attempts made so far. Runs before the update, which changes both.
-fn push_attempts(command: &mut Command, records: &[&AttemptRecord]) -> Result<()> {
-    let rows = records
+/// after the attempts made so far. Runs before the update, which changes both. A large
+/// request is stored as the frame `prepare_complete` made, a large response body as one
+/// made here (migration 0013).
+fn push_attempts(command: &mut Command, records: &[&AttemptRecord]) {
+    let rows: Vec<_> = records
         .iter()
-        .map(|record| Ok((*record, record.request.as_ref().map(to_json).transpose()?)))
-        .collect::<Result<Vec<_>>>()?;
+        .map(|record| {
+            let request = record
+                .request
+                .as_ref()
+                .map(|r| (r.as_str(), r.compressed_with(Effort::Small)));
+            let (request, request_zstd) = match request {
+                Some((_, Some(frame))) => (None, Some(frame.to_vec())),
+                Some((text, None)) => (Some(text.to_string()), None),
+                None => (None, None),
+            };
+            let (response, response_zstd) = match record.response_body.as_deref() {
+                Some(body) => {
+                    let (text, frame) = compress::split(body, Effort::Small);
+                    (text.map(str::to_string), frame.map(Vec::from))
+                }
+                None => (None, None),
+            };
+            (*record, [request, response], [request_zstd, response_zstd])
+        })
+        .collect();
     command.rows(
         "WITH done (delivery_id, token, started_at, duration_ms, outcome, status_code, error,
-             request, response_body) AS (",
+             request, response_body, request_zstd, response_zstd) AS (",
         &rows,
         ATTEMPT_PARAMS,
         ") INSERT INTO attempts (delivery_id, number, started_at, duration_ms, outcome,
-             status_code, error, request, response_body, action)
+             status_code, error, request, response_body, request_zstd, response_zstd, action)
          SELECT d.id, d.attempts + 1, done.started_at, done.duration_ms, done.outcome,
-             done.status_code, done.error, done.request, done.response_body, d.action
+             done.status_code, done.error, done.request, done.response_body,
+             done.request_zstd, done.response_zstd, d.action
          FROM done JOIN deliveries d ON d.id = done.delivery_id
          WHERE d.status = 'pending' AND d.lease_token = done.token",
-        |row, (record, request)| {
+        |row, (record, [request, response], [request_zstd, response_zstd])| {
             row.push_bind(record.delivery_id.to_string())
                 .push_bind(record.lease_token.to_string())
                 .push_bind(ms(record.started_at))
@@ -92,10 +114,11 @@ fn push_attempts(command: &mut Command, records: &[&AttemptRecord]) -> Result<()
                 .push_bind(record.status_code)
                 .push_bind(record.error.clone())
                 .push_bind(request.clone())
-                .push_bind(record.response_body.clone());
+                .push_bind(response.clone())
+                .push_bind(request_zstd.clone())
+                .push_bind(response_zstd.clone());
         },
     );
-    Ok(())
 }
 
 /// Move each delivery still leased under the record's token to its next step.

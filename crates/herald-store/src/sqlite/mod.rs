@@ -137,6 +137,13 @@ impl Store for SqliteStore {
         item.event.payload.compressed();
     }
 
+    /// Compress a large request now, so the writer only copies it.
+    fn prepare_complete(&self, record: &AttemptRecord) {
+        if let Some(request) = &record.request {
+            request.compressed_with(crate::compress::Effort::Small);
+        }
+    }
+
     /// Close the read pool, then the write connection once the write in progress is done.
     async fn close(&self) {
         self.read.close().await;

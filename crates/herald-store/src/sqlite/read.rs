@@ -4,7 +4,7 @@ use super::rows::{self, ms, time};
 use super::write::push_key_is_free;
 use crate::Result;
 use crate::common::{
-    attempt_columns, delivery_columns, page_limit, ref_columns, sqlite_event_columns,
+    delivery_columns, page_limit, ref_columns, sqlite_attempt_columns, sqlite_event_columns,
 };
 use crate::model::*;
 use sqlx::sqlite::SqlitePool;
@@ -107,7 +107,7 @@ pub(super) async fn list_deliveries(
 pub(super) async fn list_attempts(pool: &SqlitePool, delivery_id: Uuid) -> Result<Vec<Attempt>> {
     let found = sqlx::query(concat!(
         "SELECT ",
-        attempt_columns!(),
+        sqlite_attempt_columns!(),
         " FROM attempts WHERE delivery_id = ?1 ORDER BY number"
     ))
     .bind(delivery_id.to_string())

@@ -5,8 +5,8 @@ use crate::common::{
     event_hook, parse_failure_kind, parse_outcome, parse_status, parse_window_status, to_i32,
 };
 use crate::model::{
-    ActionHealth, Attempt, Delivery, Event, JsonText, MonitorState, Ref, RuleHealth, SourceHealth,
-    Timestamp, Window, WindowTiming,
+    ActionHealth, Attempt, Delivery, Event, MonitorState, Ref, RuleHealth, SourceHealth, Timestamp,
+    Window, WindowTiming,
 };
 use crate::windows::{Flushed, OpenWindow};
 use crate::{Result, StoreError};
@@ -71,11 +71,7 @@ pub(super) fn event(row: &SqliteRow) -> Result<Event> {
 fn payload(row: &SqliteRow) -> Result<Value> {
     let compressed: Option<&[u8]> = row.try_get("payload_zstd")?;
     match compressed {
-        Some(frame) => {
-            let text = JsonText::decompress(frame)
-                .map_err(|err| StoreError::Corrupt(format!("bad zstd frame in payload: {err}")))?;
-            from_json(&text, "payload")
-        }
+        Some(frame) => from_json(&decompress(frame, "payload")?, "payload"),
         None => from_json(row.try_get("payload")?, "payload"),
     }
 }
@@ -155,7 +151,7 @@ pub(super) fn flushed(row: &SqliteRow) -> Result<Flushed> {
 }
 
 pub(super) fn attempt(row: &SqliteRow) -> Result<Attempt> {
-    let request: Option<&str> = row.try_get("request")?;
+    let request = text_or_frame(row, "request", "request_zstd")?;
     Ok(Attempt {
         delivery_id: uuid(row.try_get("delivery_id")?)?,
         number: int(row, "number")?,
@@ -164,9 +160,25 @@ pub(super) fn attempt(row: &SqliteRow) -> Result<Attempt> {
         outcome: parse_outcome(row.try_get("outcome")?)?,
         status_code: opt_int(row, "status_code")?,
         error: row.try_get("error")?,
-        request: request.map(|text| from_json(text, "request")).transpose()?,
-        response_body: row.try_get("response_body")?,
+        request: request
+            .map(|text| from_json(&text, "request"))
+            .transpose()?,
+        response_body: text_or_frame(row, "response_body", "response_zstd")?,
     })
+}
+
+/// A value kept as text in `column`, or compressed in `frame_column` (migration 0013).
+fn text_or_frame(row: &SqliteRow, column: &str, frame_column: &str) -> Result<Option<String>> {
+    let frame: Option<&[u8]> = row.try_get(frame_column)?;
+    match frame {
+        Some(frame) => decompress(frame, column).map(Some),
+        None => Ok(row.try_get(column)?),
+    }
+}
+
+fn decompress(frame: &[u8], column: &str) -> Result<String> {
+    crate::compress::decompress(frame)
+        .map_err(|err| StoreError::Corrupt(format!("bad zstd frame in {column}: {err}")))
 }
 
 pub(super) fn reference(row: &SqliteRow) -> Result<Ref> {

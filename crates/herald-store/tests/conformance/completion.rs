@@ -10,7 +10,7 @@ pub async fn complete_succeeded_records_attempt(store: SharedStore) {
     let claimed = store.claim_due(&claim(at(1), 1)).await.unwrap().remove(0);
     let mut done = record(&claimed, NextStep::Succeeded, at_ms(1_500));
     done.status_code = Some(201);
-    done.request = Some(json!({ "method": "POST", "body": { "text": "hi" } }));
+    done.request = Some(json!({ "method": "POST", "body": { "text": "hi" } }).into());
     done.response_body = Some("{\"ok\":true}".to_string());
     assert!(store.complete_attempt(&done).await.unwrap());
 
@@ -30,7 +30,7 @@ pub async fn complete_succeeded_records_attempt(store: SharedStore) {
         outcome: AttemptOutcome::Success,
         status_code: Some(201),
         error: None,
-        request: done.request.clone(),
+        request: done.request.as_ref().map(JsonText::decode),
         response_body: done.response_body.clone(),
     };
     assert_eq!(store.list_attempts(id).await.unwrap(), vec![expected]);

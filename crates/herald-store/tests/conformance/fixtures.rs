@@ -128,7 +128,7 @@ pub fn record(claimed: &ClaimedDelivery, next: NextStep, now: Timestamp) -> Atte
         duration_ms: 250,
         status_code: Some(200),
         error: None,
-        request: Some(json!({ "url": "https://hooks.example/x" })),
+        request: Some(json!({ "url": "https://hooks.example/x" }).into()),
         response_body: Some("ok".to_string()),
         next,
         now,

@@ -4,6 +4,7 @@
 //! SKIPPED on stderr, except under `CI=true`, where they fail.
 
 mod batches;
+mod bodies;
 mod claims;
 mod completion;
 mod events;
@@ -73,6 +74,7 @@ conformance!(
     completion::complete_succeeded_records_attempt,
     completion::complete_retry_and_dead_update_schedule,
     completion::complete_sets_progress_and_failure_kind,
+    bodies::large_attempt_bodies_round_trip,
     refs::refs_are_upserted_with_completions,
     refs::refs_are_written_when_the_lease_was_lost,
     refs::refs_in_one_batch_keep_the_last_write,

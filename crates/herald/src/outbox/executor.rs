@@ -139,7 +139,8 @@ impl Executor {
             duration_ms: elapsed.as_millis() as i64,
             status_code: report.status_code.map(i32::from),
             error: report.error,
-            request,
+            // Encoded here, not by the writer (which only copies it).
+            request: request.map(herald_store::model::JsonText::from),
             response_body: report.response_body,
             next,
             now: self.clock.now(),

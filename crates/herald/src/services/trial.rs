@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::core::rules::Rule;
 use crate::outbox::Executor;
 use herald_store::model::{
-    ClaimRequest, EventQuery, EventWithDeliveries, NewDelivery, NewEvent, NextStep,
+    ClaimRequest, EventQuery, EventWithDeliveries, JsonText, NewDelivery, NewEvent, NextStep,
 };
 use herald_store::{SharedStore, StoreError};
 use serde::Serialize;
@@ -108,7 +108,7 @@ pub async fn run_trial(
                 NextStep::Retry { .. } => "retry",
                 NextStep::Dead => "dead",
             },
-            request: record.request.clone(),
+            request: record.request.as_ref().map(JsonText::decode),
             status_code: record.status_code,
             error: record.error.clone(),
             response_body: record.response_body.clone(),
