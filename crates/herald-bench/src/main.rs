@@ -1,11 +1,13 @@
 //! herald-bench: herald's durable ingest against a raw axum baseline, and herald's
-//! end-to-end latency, each server in its own child process. See docs/benchmarks.md.
+//! end-to-end latency, each server in its own child process; `scale`, a store of many
+//! events, its queries timed and its bytes per event. See docs/benchmarks.md.
 
 mod child;
 mod e2e;
 mod load;
 mod payload;
 mod report;
+mod scale;
 mod scenario;
 mod serve;
 
@@ -54,9 +56,12 @@ struct Options {
     ingest_config: Option<PathBuf>,
 }
 
-/// The server children, started by the benchmark itself.
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Fill a store with many events and time `herald status`'s health query and
+    /// `herald events list` on it; report the store's bytes per event.
+    Scale(scale::ScaleOptions),
+    // The server children, started by the benchmark itself.
     #[command(hide = true)]
     ServeBaseline {
         #[arg(long)]
@@ -82,6 +87,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Some(Command::ServeBaseline { listen }) => serve::baseline(listen).await,
         Some(Command::ServeHerald { config, listen }) => serve::herald(&config, listen).await,
+        Some(Command::Scale(options)) => scale::run(&options).await,
         None => bench(&cli.options).await,
     }
 }
