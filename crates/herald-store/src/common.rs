@@ -2,7 +2,7 @@
 
 use crate::model::*;
 use crate::{Result, StoreError};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use uuid::Uuid;
 
 /// Page size when a query asks for 0 rows.
@@ -122,8 +122,8 @@ pub(crate) fn completion_rounds(records: &[AttemptRecord]) -> Vec<Vec<usize>> {
     rounds
 }
 
-/// One row of the refs a batch writes: the last write of a (kind, key) in the batch, as if
-/// the records had run one after another. An upsert is created at the time of the first
+/// One row of the refs a batch (or a `RefChange`) writes: the last write of a (kind, key)
+/// in the batch, as if the records had run one after another. An upsert is created at the time of the first
 /// write since the key was last deleted in the batch, or since the batch began.
 pub(crate) struct RefRow<'a> {
     pub write: &'a RefWrite,
@@ -138,23 +138,70 @@ pub(crate) struct RefRow<'a> {
 /// touch a row twice; in key order, so concurrent batches lock the same rows in the same
 /// order.
 pub(crate) fn ref_rows(records: &[AttemptRecord]) -> Vec<RefRow<'_>> {
+    let writes = records
+        .iter()
+        .flat_map(|record| record.refs.iter().map(|write| (write, record.now)));
+    rows_of_writes(writes)
+}
+
+/// The refs a [`RefChange`] writes, as one attempt record at `change.now` would.
+pub(crate) fn change_rows(change: &RefChange) -> Vec<RefRow<'_>> {
+    rows_of_writes(change.writes.iter().map(|write| (write, change.now)))
+}
+
+/// The rows of writes made one after another, each at its time (see `ref_rows`).
+fn rows_of_writes<'a>(writes: impl Iterator<Item = (&'a RefWrite, Timestamp)>) -> Vec<RefRow<'a>> {
     let mut rows: BTreeMap<(&str, &str), RefRow<'_>> = BTreeMap::new();
-    for record in records {
-        for write in &record.refs {
-            let key = (write.kind.as_str(), write.key.as_str());
-            let row = rows.entry(key).or_insert(RefRow {
-                write,
-                created_at: record.now,
-                updated_at: record.now,
-                recreated: false,
-            });
-            if row.write.delete && !write.delete {
-                (row.created_at, row.recreated) = (record.now, true);
-            }
-            (row.write, row.updated_at) = (write, record.now);
+    for (write, now) in writes {
+        let key = (write.kind.as_str(), write.key.as_str());
+        let row = rows.entry(key).or_insert(RefRow {
+            write,
+            created_at: now,
+            updated_at: now,
+            recreated: false,
+        });
+        if row.write.delete && !write.delete {
+            (row.created_at, row.recreated) = (now, true);
         }
+        (row.write, row.updated_at) = (write, now);
     }
     rows.into_values().collect()
+}
+
+/// The conditions of a change, each (kind, key) once, in key order: whether it must be
+/// absent (else present). A key both absent and present comes twice, and cannot hold.
+pub(crate) fn change_conditions(change: &RefChange) -> Vec<(&str, &str, bool)> {
+    let absent = distinct(&change.absent)
+        .into_iter()
+        .map(|(k, v)| (k, v, true));
+    let present = distinct(&change.present)
+        .into_iter()
+        .map(|(k, v)| (k, v, false));
+    absent.chain(present).collect()
+}
+
+fn distinct(pairs: &[(String, String)]) -> BTreeSet<(&str, &str)> {
+    pairs
+        .iter()
+        .map(|(kind, key)| (kind.as_str(), key.as_str()))
+        .collect()
+}
+
+/// Whether the stored refs meet a change's conditions, from the number of refs found of
+/// those that must be absent and of those that must be present.
+pub(crate) fn conditions_hold(conditions: &[(&str, &str, bool)], found: (i64, i64)) -> bool {
+    let present = conditions.iter().filter(|(_, _, absent)| !absent).count();
+    found.0 == 0 && usize::try_from(found.1) == Ok(present)
+}
+
+/// Every (kind, key) a change reads or writes, each once, in key order.
+pub(crate) fn change_keys(change: &RefChange) -> BTreeSet<(&str, &str)> {
+    let conditions = change.absent.iter().chain(&change.present);
+    let conditions = conditions.map(|(kind, key)| (kind.as_str(), key.as_str()));
+    let writes = change.writes.iter();
+    conditions
+        .chain(writes.map(|write| (write.kind.as_str(), write.key.as_str())))
+        .collect()
 }
 
 /// The states a put writes, one per (monitor, subject) since an upsert may not touch a row

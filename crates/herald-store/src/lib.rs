@@ -164,6 +164,13 @@ pub trait Store: Send + Sync + 'static {
     /// Every ref of a kind, newest `updated_at` first (ties by key): for retention passes.
     async fn list_refs_of_kind(&self, kind: &str) -> Result<Vec<Ref>>;
 
+    /// Apply `change.writes` (upserts and deletes of refs, as attempt records write them) in
+    /// one transaction, only if none of `change.absent` exists and every `change.present`
+    /// does; otherwise write nothing and answer false. Changes sharing a key run one after
+    /// the other, so of two racing changes that need the same key absent and write it, one
+    /// answers false.
+    async fn change_refs(&self, change: &RefChange) -> Result<bool>;
+
     /// Make the selected deliveries due now with a fresh retry schedule; returns their ids.
     /// Selecting by id re-queues any status except a delivery a worker holds a live lease
     /// on (taking it would send twice); a filter never touches pending deliveries. Clears

@@ -383,6 +383,20 @@ pub struct RefWrite {
     pub delete: bool,
 }
 
+/// Refs changed together, on conditions (chat-ops state: a channel linked to one repository
+/// and back). See [`Store::change_refs`](crate::Store::change_refs).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RefChange {
+    /// (kind, key) pairs that must not exist.
+    pub absent: Vec<(String, String)>,
+    /// (kind, key) pairs that must exist.
+    pub present: Vec<(String, String)>,
+    /// Applied in order, as the writes of one attempt record are.
+    pub writes: Vec<RefWrite>,
+    /// Written as the refs' `updated_at` (and `created_at` of new ones).
+    pub now: Timestamp,
+}
+
 /// What an external system returned for a key (a Slack message, a GitHub deployment), kept
 /// so later deliveries can refer to it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,12 +1,16 @@
 //! Completing attempts on PostgreSQL: one statement per round updates every delivery whose
 //! lease token still holds and inserts the attempts of exactly those; one more upserts the
-//! refs of every record, and another, if any are deleted, deletes them.
+//! refs of every record, and another, if any are deleted, deletes them. `change_refs`
+//! writes refs with the same statements, on conditions.
 
 use super::rows::column;
 use crate::Result;
-use crate::common::{completion_rounds, next_state, ref_rows};
+use crate::common::{
+    RefRow, change_conditions, change_keys, change_rows, completion_rounds, conditions_hold,
+    next_state, ref_rows,
+};
 use crate::model::*;
-use sqlx::postgres::PgConnection;
+use sqlx::postgres::{PgConnection, PgPool};
 use sqlx::types::Json;
 use std::collections::HashSet;
 use uuid::Uuid;
@@ -24,7 +28,7 @@ pub(super) async fn complete(
             done[index] = written.contains(&records[index].delivery_id);
         }
     }
-    upsert_refs(conn, records).await?;
+    upsert_refs(conn, &ref_rows(records)).await?;
     Ok(done)
 }
 
@@ -91,8 +95,7 @@ async fn complete_round(
 /// order (see `ref_rows`), deleted ones too, so two replicas writing the same refs wait
 /// instead of deadlocking; then, on rows this transaction already holds, the deletes go
 /// and the refs written anew after a delete take their new creation time.
-async fn upsert_refs(conn: &mut PgConnection, records: &[AttemptRecord]) -> Result<()> {
-    let refs = ref_rows(records);
+async fn upsert_refs(conn: &mut PgConnection, refs: &[RefRow<'_>]) -> Result<()> {
     if refs.is_empty() {
         return Ok(());
     }
@@ -140,4 +143,54 @@ async fn upsert_refs(conn: &mut PgConnection, records: &[AttemptRecord]) -> Resu
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// The first key of the transaction locks `change_refs` takes on (kind, key); the second is
+/// `hashtext(kind || chr(10) || key)`. Apart from the windows' and claims' lock classes.
+const REF_LOCK_CLASS: i32 = 0x6872_6566;
+
+/// Lock the keys in hash order, so two changes sharing keys wait instead of deadlocking
+/// (the subquery's order is the order the locks are taken in).
+const LOCK_REFS: &str = "
+    SELECT pg_advisory_xact_lock($1, h) FROM (
+        SELECT DISTINCT hashtext(kind || chr(10) || key) AS h
+        FROM unnest($2::text[], $3::text[]) AS k(kind, key) ORDER BY h) keys";
+
+/// How many refs exist of the conditions that want them absent, and of those that want
+/// them present.
+const FOUND_REFS: &str = "
+    SELECT count(*) FILTER (WHERE c.absent), count(*) FILTER (WHERE NOT c.absent)
+    FROM unnest($1::text[], $2::text[], $3::bool[]) AS c(kind, key, absent)
+    JOIN refs r ON r.kind = c.kind AND r.key = c.key";
+
+/// `Store::change_refs`: in one transaction, lock every key the change reads or writes,
+/// count the refs of the conditions and, if they hold, write the refs as completions do.
+/// Changes sharing a key run one after the other: the count, a statement begun once the
+/// locks are held, sees what the last holder committed, so of two changes needing the same
+/// key absent and writing it, the second answers false. (Completions take no such lock:
+/// one writing a key a change needs absent is not ordered with it.)
+pub(super) async fn change_refs(pool: &PgPool, change: &RefChange) -> Result<bool> {
+    let keys: Vec<_> = change_keys(change).into_iter().collect();
+    let conditions = change_conditions(change);
+    let rows = change_rows(change);
+    let mut tx = pool.begin().await?;
+    sqlx::query(LOCK_REFS)
+        .bind(REF_LOCK_CLASS)
+        .bind(keys.iter().map(|k| k.0).collect::<Vec<_>>())
+        .bind(keys.iter().map(|k| k.1).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?;
+    let found: (i64, i64) = sqlx::query_as(FOUND_REFS)
+        .bind(conditions.iter().map(|c| c.0).collect::<Vec<_>>())
+        .bind(conditions.iter().map(|c| c.1).collect::<Vec<_>>())
+        .bind(conditions.iter().map(|c| c.2).collect::<Vec<_>>())
+        .fetch_one(&mut *tx)
+        .await?;
+    if !conditions_hold(&conditions, found) {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    upsert_refs(&mut tx, &rows).await?;
+    tx.commit().await?;
+    Ok(true)
 }

@@ -178,6 +178,10 @@ impl Store for PgStore {
         read::list_refs_of_kind(&self.pool, kind).await
     }
 
+    async fn change_refs(&self, change: &RefChange) -> Result<bool> {
+        complete::change_refs(&self.pool, change).await
+    }
+
     async fn replay(&self, selector: &ReplaySelector, now: Timestamp) -> Result<Vec<Uuid>> {
         maintain::replay(&self.pool, selector, now).await
     }

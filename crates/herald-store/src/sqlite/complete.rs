@@ -1,16 +1,20 @@
 //! Completing attempts on SQLite: one INSERT records the attempts of the deliveries whose
 //! lease token still holds, then one `UPDATE … FROM` moves those deliveries to their next
 //! step, and a delete and an upsert write every record's refs, all in the batch's one
-//! command.
+//! command. `change_refs` writes refs with the same statements, on conditions.
 
+use super::connection::{WriteConnection, begin};
 use super::rows::{ms, to_json, uuid};
-use super::write::Command;
+use super::write::{Command, MAX_PARAMS};
 use crate::Result;
-use crate::common::{RefRow, completion_rounds, next_state, ref_rows};
+use crate::common::{
+    RefRow, change_conditions, change_rows, completion_rounds, conditions_hold, next_state,
+    ref_rows,
+};
 use crate::compress::{self, Effort};
 use crate::model::*;
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::sqlite::{SqliteConnection, SqliteRow};
+use sqlx::{QueryBuilder, Row, Sqlite};
 use std::collections::HashSet;
 use uuid::Uuid;
 
@@ -18,6 +22,7 @@ const ATTEMPT_PARAMS: usize = 11;
 const UPDATE_PARAMS: usize = 10;
 const REF_PARAMS: usize = 6;
 const REF_KEY_PARAMS: usize = 2;
+const CONDITION_PARAMS: usize = 3;
 
 /// Push the statements of every round (see `completion_rounds`); the deliveries updated
 /// come back as rows of kind `completed`. Returns the rounds.
@@ -28,9 +33,13 @@ pub(super) fn push(command: &mut Command, records: &[AttemptRecord]) -> Result<V
         push_attempts(command, &picked);
         push_update(command, &picked, round);
     }
-    // One writer at a time on SQLite: deletes first (the deleted refs, and those written
-    // anew after a delete in this batch), then the upserts.
-    let rows = ref_rows(records);
+    push_ref_rows(command, &ref_rows(records))?;
+    Ok(rounds)
+}
+
+/// Write the refs: one writer at a time on SQLite, so deletes first (the deleted refs, and
+/// those written anew after a delete in the same batch or change), then the upserts.
+fn push_ref_rows(command: &mut Command, rows: &[RefRow<'_>]) -> Result<()> {
     let cleared: Vec<&RefRow<'_>> = rows
         .iter()
         .filter(|row| row.write.delete || row.recreated)
@@ -42,7 +51,51 @@ pub(super) fn push(command: &mut Command, records: &[AttemptRecord]) -> Result<V
         .map(|row| Ok((to_json(&row.write.data)?, row)))
         .collect::<Result<Vec<_>>>()?;
     push_refs(command, &refs);
-    Ok(rounds)
+    Ok(())
+}
+
+/// `Store::change_refs`: in one `BEGIN IMMEDIATE` transaction on the write connection, count
+/// the refs of the conditions and, if they hold, write the refs with the statements a
+/// completion uses. The write connection is held throughout, so no other write (of this
+/// process or, with the database locked, of another) comes between.
+pub(super) async fn change_refs(write: &WriteConnection, change: &RefChange) -> Result<bool> {
+    let conditions = change_conditions(change);
+    let mut command = Command::default();
+    push_ref_rows(&mut command, &change_rows(change))?;
+    let mut conn = write.lock().await?;
+    let mut tx = begin(&mut conn).await?;
+    let mut found = (0, 0);
+    for chunk in conditions.chunks(MAX_PARAMS / CONDITION_PARAMS) {
+        let (absent, present) = found_refs(&mut tx, chunk).await?;
+        found = (found.0 + absent, found.1 + present);
+    }
+    if !conditions_hold(&conditions, found) {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    command.run(&mut tx).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// How many refs exist of the conditions that want them absent, and of those that want
+/// them present.
+async fn found_refs(
+    conn: &mut SqliteConnection,
+    conditions: &[(&str, &str, bool)],
+) -> Result<(i64, i64)> {
+    let mut query = QueryBuilder::<Sqlite>::new("WITH c (kind, key, absent) AS (");
+    query.push_values(conditions, |mut row, &(kind, key, absent)| {
+        row.push_bind(kind.to_string())
+            .push_bind(key.to_string())
+            .push_bind(absent);
+    });
+    query.push(
+        ") SELECT coalesce(sum(c.absent), 0), coalesce(sum(NOT c.absent), 0)
+         FROM c JOIN refs r ON r.kind = c.kind AND r.key = c.key",
+    );
+    let row = query.build().fetch_one(conn).await?;
+    Ok((row.try_get(0)?, row.try_get(1)?))
 }
 
 /// A `completed` row: the round and the delivery it updated.

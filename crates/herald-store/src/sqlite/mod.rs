@@ -226,6 +226,10 @@ impl Store for SqliteStore {
         read::list_refs_of_kind(&self.read, kind).await
     }
 
+    async fn change_refs(&self, change: &RefChange) -> Result<bool> {
+        complete::change_refs(&self.write, change).await
+    }
+
     async fn replay(&self, selector: &ReplaySelector, now: Timestamp) -> Result<Vec<Uuid>> {
         maintain::replay(&self.write, selector, now).await
     }

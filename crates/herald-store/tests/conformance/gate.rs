@@ -111,6 +111,9 @@ impl Store for GatedStore {
     async fn list_refs_of_kind(&self, kind: &str) -> Result<Vec<Ref>> {
         self.inner.list_refs_of_kind(kind).await
     }
+    async fn change_refs(&self, change: &RefChange) -> Result<bool> {
+        self.inner.change_refs(change).await
+    }
     async fn replay(&self, selector: &ReplaySelector, now: Timestamp) -> Result<Vec<Uuid>> {
         self.inner.replay(selector, now).await
     }

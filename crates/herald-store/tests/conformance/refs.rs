@@ -1,9 +1,12 @@
-//! Refs: what external systems returned, written with attempt records.
+//! Refs: what external systems returned, written with attempt records, and refs changed
+//! together on conditions (`change_refs`).
 
 use crate::fixtures::*;
 use herald_store::SharedStore;
 use herald_store::model::*;
 use serde_json::json;
+use std::sync::Arc;
+use tokio::sync::Barrier;
 use uuid::Uuid;
 
 pub async fn refs_are_upserted_with_completions(store: SharedStore) {
@@ -341,4 +344,314 @@ pub async fn list_refs_filters_by_kind_and_group_newest_first(store: SharedStore
             .unwrap()
             .is_empty()
     );
+}
+
+/// A (kind, key) pair of a change's conditions.
+fn pair(kind: &str, key: &str) -> (String, String) {
+    (kind.to_string(), key.to_string())
+}
+
+/// The two refs that link a chat channel to a repository and back.
+fn link(channel: &str, repository: &str) -> Vec<RefWrite> {
+    vec![
+        grouped_ref_write(
+            "channel_repo",
+            channel,
+            "chatops",
+            json!({ "repository": repository }),
+        ),
+        grouped_ref_write(
+            "repo_channel",
+            repository,
+            "chatops",
+            json!({ "channel": channel }),
+        ),
+    ]
+}
+
+/// A change linking `channel` and `repository`, neither linked yet.
+fn link_change(channel: &str, repository: &str, now: Timestamp) -> RefChange {
+    RefChange {
+        absent: vec![
+            pair("channel_repo", channel),
+            pair("repo_channel", repository),
+        ],
+        present: Vec::new(),
+        writes: link(channel, repository),
+        now,
+    }
+}
+
+pub async fn change_refs_writes_when_the_conditions_hold(store: SharedStore) {
+    assert!(
+        store
+            .change_refs(&link_change("C1", "acme/app", at(5)))
+            .await
+            .unwrap()
+    );
+    let channel = Ref {
+        kind: "channel_repo".into(),
+        key: "C1".into(),
+        data: json!({ "repository": "acme/app" }),
+        group: Some("chatops".into()),
+        created_at: at(5),
+        updated_at: at(5),
+    };
+    let repository = Ref {
+        kind: "repo_channel".into(),
+        key: "acme/app".into(),
+        data: json!({ "channel": "C1" }),
+        group: Some("chatops".into()),
+        created_at: at(5),
+        updated_at: at(5),
+    };
+    assert_eq!(
+        store.get_ref("channel_repo", "C1").await.unwrap(),
+        Some(channel.clone())
+    );
+    assert_eq!(
+        store.list_refs("channel_repo", "chatops").await.unwrap(),
+        vec![channel.clone()]
+    );
+    assert_eq!(
+        store.list_refs("repo_channel", "chatops").await.unwrap(),
+        vec![repository.clone()]
+    );
+
+    // The same link again: its keys exist now.
+    let again = link_change("C1", "acme/app", at(6));
+    assert!(!store.change_refs(&again).await.unwrap());
+    assert_eq!(
+        store.get_ref("channel_repo", "C1").await.unwrap(),
+        Some(channel.clone())
+    );
+
+    // On a present key, an upsert replaces the data and keeps the creation time, as a
+    // completion's does; a change without conditions always holds.
+    let update = RefChange {
+        present: vec![pair("channel_repo", "C1"), pair("repo_channel", "acme/app")],
+        writes: vec![grouped_ref_write(
+            "channel_repo",
+            "C1",
+            "chatops",
+            json!({ "repository": "acme/app", "muted": true }),
+        )],
+        now: at(9),
+        ..RefChange::default()
+    };
+    assert!(store.change_refs(&update).await.unwrap());
+    let updated = Ref {
+        data: json!({ "repository": "acme/app", "muted": true }),
+        updated_at: at(9),
+        ..channel
+    };
+    assert_eq!(
+        store.get_ref("channel_repo", "C1").await.unwrap(),
+        Some(updated.clone())
+    );
+    let unconditional = RefChange {
+        writes: vec![ref_write("note", "n", json!(1))],
+        now: at(10),
+        ..RefChange::default()
+    };
+    assert!(store.change_refs(&unconditional).await.unwrap());
+    let note = store.get_ref("note", "n").await.unwrap().unwrap();
+    assert_eq!((note.data, note.group), (json!(1), None));
+    assert_eq!((note.created_at, note.updated_at), (at(10), at(10)));
+    assert_eq!(
+        store.get_ref("repo_channel", "acme/app").await.unwrap(),
+        Some(repository)
+    );
+    assert_eq!(
+        store.list_refs("channel_repo", "chatops").await.unwrap(),
+        vec![updated]
+    );
+}
+
+pub async fn change_refs_writes_nothing_when_an_absent_key_exists(store: SharedStore) {
+    complete_writing(
+        &store,
+        at(1),
+        vec![
+            grouped_ref_write(
+                "repo_channel",
+                "acme/app",
+                "chatops",
+                json!({ "channel": "C1" }),
+            ),
+            ref_write("k", "other", json!("kept")),
+        ],
+    )
+    .await;
+    let before = store.get_ref("repo_channel", "acme/app").await.unwrap();
+    let mut change = link_change("C2", "acme/app", at(5));
+    change.writes.push(ref_delete("k", "other"));
+    change.writes.push(ref_write("k", "new", json!(1)));
+    assert!(!store.change_refs(&change).await.unwrap());
+
+    // None of the writes, not even those of other keys.
+    assert_eq!(store.get_ref("channel_repo", "C2").await.unwrap(), None);
+    assert_eq!(store.get_ref("k", "new").await.unwrap(), None);
+    assert_eq!(
+        store.get_ref("repo_channel", "acme/app").await.unwrap(),
+        before
+    );
+    let other = store.get_ref("k", "other").await.unwrap().unwrap();
+    assert_eq!((other.data, other.updated_at), (json!("kept"), at(1)));
+    assert!(
+        store
+            .list_refs("channel_repo", "chatops")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let linked = store.list_refs("repo_channel", "chatops").await.unwrap();
+    assert_eq!(linked.len(), 1);
+    assert_eq!(linked[0].data, json!({ "channel": "C1" }));
+}
+
+pub async fn change_refs_writes_nothing_when_a_present_key_is_missing(store: SharedStore) {
+    assert!(
+        store
+            .change_refs(&link_change("C1", "acme/app", at(1)))
+            .await
+            .unwrap()
+    );
+    let unlink = |present: Vec<(String, String)>, absent: Vec<(String, String)>| RefChange {
+        absent,
+        present,
+        writes: vec![
+            ref_delete("channel_repo", "C1"),
+            ref_delete("repo_channel", "acme/app"),
+            ref_write("audit", "unlinked", json!("C1")),
+        ],
+        now: at(3),
+    };
+    // One of two present keys is missing.
+    let missing = unlink(
+        vec![pair("channel_repo", "C1"), pair("repo_channel", "acme/web")],
+        Vec::new(),
+    );
+    assert!(!store.change_refs(&missing).await.unwrap());
+    // Another kind, the same key: missing too.
+    let other_kind = unlink(vec![pair("repo_channel", "C1")], Vec::new());
+    assert!(!store.change_refs(&other_kind).await.unwrap());
+    // A key that must be both absent and present.
+    let both = unlink(
+        vec![pair("channel_repo", "C1")],
+        vec![pair("channel_repo", "C1")],
+    );
+    assert!(!store.change_refs(&both).await.unwrap());
+    for (kind, key) in [("channel_repo", "C1"), ("repo_channel", "acme/app")] {
+        let kept = store.get_ref(kind, key).await.unwrap().unwrap();
+        assert_eq!((kept.created_at, kept.updated_at), (at(1), at(1)));
+    }
+    assert_eq!(store.get_ref("audit", "unlinked").await.unwrap(), None);
+
+    // Every present key there (one named twice), and the absent one missing: applied.
+    let present = unlink(
+        vec![
+            pair("repo_channel", "acme/app"),
+            pair("channel_repo", "C1"),
+            pair("channel_repo", "C1"),
+        ],
+        vec![pair("channel_repo", "C2")],
+    );
+    assert!(store.change_refs(&present).await.unwrap());
+    assert_eq!(store.get_ref("channel_repo", "C1").await.unwrap(), None);
+    assert_eq!(
+        store.get_ref("repo_channel", "acme/app").await.unwrap(),
+        None
+    );
+    let audit = store.get_ref("audit", "unlinked").await.unwrap().unwrap();
+    assert_eq!((audit.data, audit.created_at), (json!("C1"), at(3)));
+}
+
+pub async fn change_refs_deletes_and_upserts_in_one_change(store: SharedStore) {
+    let mut setup = link_change("C1", "acme/app", at(1));
+    setup.writes.push(ref_write("k", "x", json!("old")));
+    assert!(store.change_refs(&setup).await.unwrap());
+
+    // Move C1 from acme/app to acme/web: drop the old back link, replace the channel's
+    // link, add the new back link; and a delete then a write of one key writes it anew.
+    let relink = RefChange {
+        absent: vec![pair("repo_channel", "acme/web")],
+        present: vec![pair("channel_repo", "C1"), pair("repo_channel", "acme/app")],
+        writes: [
+            vec![ref_delete("repo_channel", "acme/app")],
+            link("C1", "acme/web"),
+            vec![ref_delete("k", "x"), ref_write("k", "x", json!("new"))],
+            vec![ref_write("k", "y", json!("y")), ref_delete("k", "y")],
+        ]
+        .concat(),
+        now: at(4),
+    };
+    assert!(store.change_refs(&relink).await.unwrap());
+    assert_eq!(
+        store.get_ref("repo_channel", "acme/app").await.unwrap(),
+        None
+    );
+    assert_eq!(store.get_ref("k", "y").await.unwrap(), None);
+    let channel = store.get_ref("channel_repo", "C1").await.unwrap().unwrap();
+    assert_eq!(
+        (channel.data, channel.created_at, channel.updated_at),
+        (json!({ "repository": "acme/web" }), at(1), at(4))
+    );
+    let back = Ref {
+        kind: "repo_channel".into(),
+        key: "acme/web".into(),
+        data: json!({ "channel": "C1" }),
+        group: Some("chatops".into()),
+        created_at: at(4),
+        updated_at: at(4),
+    };
+    assert_eq!(
+        store.list_refs("repo_channel", "chatops").await.unwrap(),
+        vec![back]
+    );
+    let x = store.get_ref("k", "x").await.unwrap().unwrap();
+    assert_eq!(
+        (x.data, x.created_at, x.updated_at),
+        (json!("new"), at(4), at(4))
+    );
+}
+
+pub async fn concurrent_changes_needing_one_absent_key_have_one_winner(store: SharedStore) {
+    const ROUNDS: i64 = 8;
+    const CONTENDERS: usize = 4;
+    for round in 0..ROUNDS {
+        let repository = format!("acme/app-{round}");
+        let now = at(10 + round);
+        let start = Arc::new(Barrier::new(CONTENDERS));
+        let changes = (0..CONTENDERS).map(|n| {
+            let (store, start) = (store.clone(), start.clone());
+            let channel = format!("C{round}-{n}");
+            // Each needs the repository unlinked, and its own channel too.
+            let change = link_change(&channel, &repository, now);
+            tokio::spawn(async move {
+                start.wait().await;
+                (store.change_refs(&change).await.unwrap(), channel)
+            })
+        });
+        let mut winners = Vec::new();
+        for change in changes.collect::<Vec<_>>() {
+            let (won, channel) = change.await.unwrap();
+            if won {
+                winners.push(channel);
+            }
+        }
+        assert_eq!(winners.len(), 1, "round {round}: {winners:?}");
+        let winner = &winners[0];
+        let back = store.get_ref("repo_channel", &repository).await.unwrap();
+        let back = back.unwrap();
+        assert_eq!(back.data, json!({ "channel": winner }));
+        assert_eq!((back.created_at, back.updated_at), (now, now));
+        for n in 0..CONTENDERS {
+            let channel = format!("C{round}-{n}");
+            let linked = store.get_ref("channel_repo", &channel).await.unwrap();
+            assert_eq!(linked.is_some(), &channel == winner, "{channel}");
+        }
+    }
+    let channels = store.list_refs("channel_repo", "chatops").await.unwrap();
+    assert_eq!(channels.len(), ROUNDS as usize);
 }
