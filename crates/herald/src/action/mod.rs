@@ -11,7 +11,9 @@ mod plan;
 mod refs;
 
 pub use effect::Effect;
-pub use plan::{Earlier, Follow, Followed, Lookup, Pace, Plan, PlannedRequest, Recover};
+pub use plan::{
+    Authorize, Earlier, Follow, Followed, Lookup, Pace, Plan, PlannedRequest, Recover,
+};
 pub use refs::{
     NoRefs, RefKey, RefLookup, RefWrite, Remember, StoreRefs, StoredRef, ref_delete, ref_write,
 };

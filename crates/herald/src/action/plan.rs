@@ -7,6 +7,7 @@ use super::effect::Effect;
 use super::refs::Remember;
 use crate::secret::Secret;
 use crate::transport::Answer;
+use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use http::{HeaderName, HeaderValue, Method};
@@ -45,6 +46,25 @@ pub struct PlannedRequest {
     /// The part of the plan this step belongs to (a Jira ticket): a permanent failure ends
     /// only its part, and the steps of other parts still run.
     pub part: Option<String>,
+    /// The credential fetched when the request is sent (see [`Authorize`]): the runner sets
+    /// its `Authorization` header then.
+    pub authorize: Option<Arc<dyn Authorize>>,
+}
+
+/// A credential fetched when the request is sent (a GitHub App's installation token), not
+/// when it is planned.
+#[async_trait]
+pub trait Authorize: Send + Sync + std::fmt::Debug {
+    /// The `Authorization` header value to send; an Err is the outcome of failing to get
+    /// one (credential refused → `Outcome::Credential`, network → `Transient`).
+    async fn authorization(
+        &self,
+        http: &reqwest::Client,
+        now: DateTime<Utc>,
+    ) -> Result<String, Outcome>;
+    /// The destination refused what `authorization` gave: forget it, so the next call
+    /// fetches a fresh one.
+    fn refused(&self);
 }
 
 /// Space this call out with every other call of the same key: at most one per `every`,
@@ -140,6 +160,7 @@ impl PlannedRequest {
             follow: None,
             recover: None,
             part: None,
+            authorize: None,
         }
     }
 
@@ -169,6 +190,30 @@ impl PlannedRequest {
     pub fn bearer(self, token: &Secret) -> Self {
         let value = format!("Bearer {}", token.expose());
         self.secret_header(http::header::AUTHORIZATION, &value, "Bearer [redacted]")
+    }
+
+    /// `Authorization` from `auth`, fetched when the request is sent (an installation
+    /// token); shown as `Bearer [installation token]`.
+    pub fn authorized(mut self, auth: Arc<dyn Authorize>) -> Self {
+        self.shown_headers.push((
+            http::header::AUTHORIZATION.as_str().to_string(),
+            "Bearer [installation token]".to_string(),
+        ));
+        self.authorize = Some(auth);
+        self
+    }
+
+    /// This request with `Authorization: value` (a sensitive header), replacing any.
+    pub fn with_authorization(&self, value: &str) -> Result<Self, String> {
+        let mut header = HeaderValue::from_str(value)
+            .map_err(|_| "the credential is not a valid header value".to_string())?;
+        header.set_sensitive(true);
+        let mut request = self.clone();
+        request
+            .headers
+            .retain(|(name, _)| name != http::header::AUTHORIZATION);
+        request.headers.push((http::header::AUTHORIZATION, header));
+        Ok(request)
     }
 
     /// A header carrying a secret: sent as `value`, shown as `shown`.

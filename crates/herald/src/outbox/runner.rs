@@ -10,7 +10,7 @@ use crate::action::{
 };
 use crate::clock::SharedClock;
 use crate::core::classify::Verdict;
-use crate::transport;
+use crate::transport::{self, Answer};
 use serde_json::{Value, json};
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -200,24 +200,71 @@ async fn step(
         Some(pace) => Some(deps.pacer.wait(pace, ticket).await),
         None => None,
     };
-    let answer = match transport::send(&deps.http, request, deps.response_body_limit).await {
-        Ok(answer) => answer,
-        Err(error) => {
-            report.fail(Verdict::Retry { retry_after: None }, None, error);
-            return None;
-        }
+    let (answer, outcome) = match send(action, request, deps).await {
+        Ok(classified) => classified,
+        Err(outcome) => return settle(outcome, None, report),
     };
     let status = Some(answer.status);
     report.status_code = status;
-    report.response_body = Some(answer.body.clone());
-    let outcome = action.classify(request, &answer, deps.clock.now());
+    report.response_body = Some(answer.body);
     settle(outcome, status, report)
+}
+
+/// Send `request` and classify its answer; `Err` settles the step (a transport error, or
+/// no credential to send). A request whose credential is fetched at send time (`authorize`)
+/// carries it; when the answer says it was refused (a token revoked or expired early), it
+/// is forgotten and the request sent once more with a fresh one.
+async fn send(
+    action: &dyn Action,
+    request: &PlannedRequest,
+    deps: &ActionDeps,
+) -> Result<(Answer, Outcome), Outcome> {
+    let mut resent = false;
+    loop {
+        let authorized = authorized(request, deps).await?;
+        let answer = transport::send(&deps.http, &authorized, deps.response_body_limit)
+            .await
+            .map_err(Outcome::transient)?;
+        let outcome = action.classify(request, &answer, deps.clock.now());
+        match &request.authorize {
+            Some(authorize) if !resent && matches!(outcome, Outcome::Credential { .. }) => {
+                tracing::info!(
+                    step = request.step,
+                    "The credential was refused: sending again with a fresh one"
+                );
+                authorize.refused();
+                resent = true;
+            }
+            _ => return Ok((answer, outcome)),
+        }
+    }
+}
+
+/// `request` with the `Authorization` its `authorize` fetches now (itself when it has none).
+async fn authorized<'r>(
+    request: &'r PlannedRequest,
+    deps: &ActionDeps,
+) -> Result<Cow<'r, PlannedRequest>, Outcome> {
+    let Some(authorize) = &request.authorize else {
+        return Ok(Cow::Borrowed(request));
+    };
+    let value = authorize
+        .authorization(&deps.http, deps.clock.now())
+        .await?;
+    let request = request
+        .with_authorization(&value)
+        .map_err(|error| Outcome::Credential { error })?;
+    Ok(Cow::Owned(request))
 }
 
 /// Send a recover lookup and read what it found; `Err` is a transport error.
 async fn look(recover: &dyn Recover, deps: &ActionDeps) -> Result<Lookup, String> {
     let limit = deps.response_body_limit.max(LOOKUP_BODY_LIMIT);
-    let answer = transport::send(&deps.http, recover.lookup(), limit).await?;
+    let lookup = match authorized(recover.lookup(), deps).await {
+        Ok(lookup) => lookup,
+        Err(outcome) => return Ok(Lookup::Failed(outcome)),
+    };
+    let answer = transport::send(&deps.http, &lookup, limit).await?;
     Ok(recover.found(&answer, deps.clock.now()))
 }
 

@@ -11,6 +11,7 @@ mod disk_full;
 mod docs;
 mod fakes;
 mod github_actions;
+mod github_app;
 mod hooks;
 mod ingress;
 mod isolation;

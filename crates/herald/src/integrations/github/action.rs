@@ -1,13 +1,13 @@
 //! GitHub REST actions: repository dispatch, commit status, deployment, deployment status.
 
 use super::api;
+use super::auth::GithubAuth;
 use crate::action::{
     Action, ActionInput, OrderingKey, Outcome, Plan, PlanError, PlannedRequest, RefKey, Remember,
     Runbook,
 };
 use crate::core::filters::truncate;
 use crate::core::template::TemplateRef;
-use crate::secret::Secret;
 use crate::transport::Answer;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -38,7 +38,8 @@ const DEPLOYMENT_STATES: &[&str] = &[
 /// Where and as whom every GitHub call goes.
 #[derive(Debug)]
 pub struct Client {
-    pub token: Secret,
+    /// A token, or a GitHub App's installation.
+    pub auth: GithubAuth,
     pub api_url: String,
     pub api_version: String,
     pub repository: TemplateRef,
@@ -112,7 +113,7 @@ impl Action for GithubAction {
     }
 
     fn credential_secrets(&self) -> Vec<&str> {
-        vec![self.client.token.name()]
+        self.client.auth.secret_names()
     }
 
     async fn plan(&self, input: &ActionInput<'_>) -> Result<Plan, PlanError> {
@@ -176,8 +177,11 @@ impl Action for GithubAction {
             self.client.api_url.trim_end_matches('/')
         ))
         .map_err(|error| PlanError::Invalid(format!("bad URL: {error}")))?;
-        let mut request = PlannedRequest::json(url, &body, &body, self.client.timeout)
-            .bearer(&self.client.token)
+        let request = PlannedRequest::json(url, &body, &body, self.client.timeout);
+        let mut request = self
+            .client
+            .auth
+            .apply(request)
             .header("accept", api::ACCEPT)
             .header("x-github-api-version", &self.client.api_version)
             .purpose(purpose);
@@ -190,7 +194,7 @@ impl Action for GithubAction {
     }
 
     fn credential_runbook(&self) -> Runbook {
-        RUNBOOK
+        self.client.auth.runbook()
     }
 
     fn classify(&self, request: &PlannedRequest, answer: &Answer, now: DateTime<Utc>) -> Outcome {
@@ -217,18 +221,6 @@ impl Action for GithubAction {
         }
     }
 }
-
-/// Replacing a GitHub token, as the Pact → GitHub guide sets it up: a machine user's
-/// classic personal access token.
-const RUNBOOK: Runbook = Runbook {
-    before: &[
-        "Log in to GitHub as the dedicated machine user that owns the token (not a personal account).",
-        "Settings → Developer settings → Personal access tokens → Tokens (classic) → Generate new token (classic): scope `repo` (required by repository_dispatch), no expiration, named e.g. `herald-<date>`.",
-    ],
-    after: &[
-        "Revoke the old token in the machine user's settings so a leaked copy cannot be reused.",
-    ],
-};
 
 impl GithubAction {
     /// `owner/repo`, checked so it cannot reach another API path.
@@ -314,18 +306,4 @@ async fn deployment_id(input: &ActionInput<'_>, key: &str) -> Result<u64, PlanEr
     known
         .and_then(|data| data["id"].as_u64())
         .ok_or_else(|| PlanError::Invalid(format!("no deployment recorded for key {key:?}")))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::RUNBOOK;
-
-    #[test]
-    fn the_runbook_names_the_machine_user_the_classic_token_and_its_scope() {
-        let steps = RUNBOOK.before.join("\n");
-        assert!(steps.contains("machine user"), "{steps}");
-        assert!(steps.contains("classic"), "{steps}");
-        assert!(steps.contains("`repo`"), "{steps}");
-        assert!(RUNBOOK.after[0].starts_with("Revoke the old token"));
-    }
 }

@@ -1,8 +1,10 @@
-//! Options of the GitHub actions. Every one takes `token` (a secret name), `repository`
-//! (`owner/name`, a template), `api_url` (GitHub Enterprise) and `api_version`.
+//! Options of the GitHub actions. Every one takes `token` (a secret name) or `app` (a
+//! GitHub App: `{ id, installation, private_key }`), `repository` (`owner/name`, a
+//! template), `api_url` (GitHub Enterprise) and `api_version`.
 
 use super::action::{Client, DEPLOYMENT_REF_KIND, Field, FieldKind, GithubAction, Operation};
 use super::api::{DEFAULT_API_URL, DEFAULT_API_VERSION};
+use super::auth::{Api, AppOptions, GithubAuth};
 use crate::action::{Action, OrderingKey};
 use crate::core::template::Escape;
 use crate::kit::ActionCommon;
@@ -19,12 +21,13 @@ pub const COMMIT_STATUS: &str = "github-status";
 pub const DEPLOYMENT: &str = "github-deployment";
 pub const DEPLOYMENT_STATUS: &str = "github-deployment-status";
 
-const CLIENT_KEYS: &[&str] = &["token", "repository", "api_url", "api_version"];
+const CLIENT_KEYS: &[&str] = &["token", "app", "repository", "api_url", "api_version"];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ClientOptions {
-    token: Spanned<String>,
+    token: Option<Spanned<String>>,
+    app: Option<Spanned<AppOptions>>,
     repository: Spanned<String>,
     api_url: Option<Spanned<String>>,
     api_version: Option<String>,
@@ -192,20 +195,31 @@ fn client<'i>(
     let table = builder
         .diagnostics
         .take(document::table(&item, "an action"))?;
-    let (shared, own) = document::split(&table, span, CLIENT_KEYS);
+    let (shared, own) = document::split(&table, span.clone(), CLIENT_KEYS);
     let options: ClientOptions = builder.options(shared)?;
-    let token = builder.secret(&options.token);
     let repository = builder.template("repository", &options.repository, Escape::None);
     let api_url = match &options.api_url {
         Some(url) => builder.interpolate(url),
         None => Some(DEFAULT_API_URL.to_string()),
     };
+    let api_version = options
+        .api_version
+        .unwrap_or_else(|| DEFAULT_API_VERSION.to_string());
+    let api = Api {
+        url: api_url.as_deref().unwrap_or(DEFAULT_API_URL),
+        version: &api_version,
+    };
+    let auth = GithubAuth::build(
+        builder,
+        span,
+        options.token.as_ref(),
+        options.app.as_ref(),
+        api,
+    );
     let client = Client {
-        token: token?,
+        auth: auth?,
         api_url: api_url?,
-        api_version: options
-            .api_version
-            .unwrap_or_else(|| DEFAULT_API_VERSION.to_string()),
+        api_version,
         repository: repository?,
         timeout: common.timeout,
     };
@@ -309,4 +323,167 @@ pub fn deployment_options() -> Vec<String> {
 
 pub fn deployment_status_options() -> Vec<String> {
     with_client(keys_of::<DeploymentStatusOptions>())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::action::{ActionInput, NoRefs, Plan};
+    use crate::config::Config;
+    use crate::core::context::{EventMeta, event_context};
+    use serde_json::json;
+    use std::collections::BTreeMap;
+    use std::path::Path;
+    use std::sync::Arc;
+
+    const KEY: &str =
+        include_str!("../../../tests/it/testdata/github-app/test-only-private-key.pem");
+
+    /// A configuration with `auth` as the status action's credential lines.
+    fn config(auth: &str) -> String {
+        format!(
+            r#"
+[secrets]
+gh = "ghp_token"
+app_key = '''{KEY}'''
+not_a_key = "ghp_not_a_pem_at_all"
+
+[actions.status]
+kind = "github-status"
+{auth}
+repository = "acme/app"
+api_url = "https://github.example.com/api/v3"
+sha = "abc"
+state = "pending"
+
+[actions.deployment]
+kind = "github-deployment"
+app = {{ id = 123, installation = 456, private_key = "app_key" }}
+repository = "acme/app"
+api_url = "https://github.example.com/api/v3"
+ref = "main"
+"#
+        )
+    }
+
+    fn load(text: &str) -> Result<Config, String> {
+        load_config(text)
+    }
+
+    /// The errors of a configuration that must not load.
+    fn errors(text: &str) -> String {
+        match load_config(text) {
+            Ok(_) => panic!("loaded"),
+            Err(errors) => errors,
+        }
+    }
+
+    fn load_config(text: &str) -> Result<Config, String> {
+        crate::config::from_text(
+            Path::new("/etc/herald/herald.toml"),
+            text,
+            Arc::new(|_| None),
+            &crate::integrations::catalog(),
+        )
+        .map(|loaded| loaded.config)
+        .map_err(|report| report.short())
+    }
+
+    async fn plan(config: &Config, action: &str) -> Plan {
+        let meta = EventMeta {
+            id: uuid::Uuid::now_v7(),
+            source: "github",
+            event_type: "push",
+            received_at: chrono::Utc::now(),
+            dedup_key: None,
+            hook: None,
+        };
+        let context = event_context(&meta, &json!({}), &BTreeMap::new());
+        let input = ActionInput {
+            templates: &config.templates,
+            context: &context,
+            refs: &NoRefs,
+            now: chrono::Utc::now(),
+            done: 0,
+            delivery: None,
+        };
+        config.actions[action].action.plan(&input).await.unwrap()
+    }
+
+    #[test]
+    fn token_and_app_are_one_or_the_other() {
+        let both = config(
+            r#"token = "gh"
+app = { id = 123, installation = 456, private_key = "app_key" }"#,
+        );
+        let error = errors(&both);
+        assert!(error.contains("set `token` or `app`, not both"), "{error}");
+        // The diagnostic points at the action's table.
+        let table = both.lines().position(|line| line == "[actions.status]");
+        let at = format!("herald.toml:{}:1: error", table.unwrap() + 1);
+        assert!(error.contains(&at), "{error}");
+
+        let error = errors(&config(""));
+        assert!(error.contains("needs `token` or `app`"), "{error}");
+    }
+
+    #[test]
+    fn an_app_key_that_is_not_a_pem_is_named_but_never_shown() {
+        let text = config(r#"app = { id = 1, installation = 2, private_key = "not_a_key" }"#);
+        let error = errors(&text);
+        assert!(
+            error.contains("`not_a_key` is not an RSA private key"),
+            "{error}"
+        );
+        assert!(!error.contains("ghp_not_a_pem_at_all"), "{error}");
+
+        let text = config(r#"app = { id = 1, installation = 2, private_key = "missing" }"#);
+        let error = errors(&text);
+        assert!(error.contains("undefined secret `missing`"), "{error}");
+
+        let text = config(r#"app = { id = 1, installation = 2, key = "app_key" }"#);
+        assert!(
+            errors(&text).contains("unknown field `key`"),
+            "{}",
+            errors(&text)
+        );
+    }
+
+    #[tokio::test]
+    async fn actions_of_one_installation_share_its_token_and_show_it_redacted() {
+        let config = load(&config(
+            r#"app = { id = 123, installation = 456, private_key = "app_key" }"#,
+        ))
+        .unwrap();
+        let status = plan(&config, "status").await;
+        let deployment = plan(&config, "deployment").await;
+        let shared = |plan: &Plan| {
+            let authorize = plan.requests[0].authorize.as_ref().expect("authorized");
+            Arc::as_ptr(authorize).cast::<()>()
+        };
+        assert_eq!(shared(&status), shared(&deployment));
+        assert!(
+            !status.requests[0]
+                .headers
+                .iter()
+                .any(|(name, _)| name == http::header::AUTHORIZATION),
+            "the header is set when the request is sent"
+        );
+        let shown = status.describe();
+        assert_eq!(
+            shown["requests"][0]["headers"]["authorization"],
+            "Bearer [installation token]"
+        );
+        assert!(!shown.to_string().contains("PRIVATE KEY"));
+        let action = &config.actions["status"].action;
+        assert_eq!(action.credential_secrets(), ["app_key"]);
+        assert!(action.credential_runbook().before[1].contains("Private keys"));
+    }
+
+    #[test]
+    fn a_token_is_still_a_bearer() {
+        let config = load(&config(r#"token = "gh""#)).unwrap();
+        let action = &config.actions["status"].action;
+        assert_eq!(action.credential_secrets(), ["gh"]);
+        assert!(action.credential_runbook().before[0].contains("machine user"));
+    }
 }

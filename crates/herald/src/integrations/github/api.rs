@@ -62,7 +62,7 @@ fn rate_limit_wait(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> 
 }
 
 /// `HTTP 422 validation failed: <GitHub's message> (<errors>)`.
-fn describe(status: u16, what: &str, body: &str) -> String {
+pub(super) fn describe(status: u16, what: &str, body: &str) -> String {
     let parsed: ErrorBody = serde_json::from_str(body).unwrap_or_default();
     let mut text = format!("HTTP {status} {what}");
     if let Some(message) = parsed.message {

@@ -5,6 +5,7 @@ use crate::kit::{ActionKind, Integration, SourceKind};
 pub mod action;
 pub mod action_config;
 pub mod api;
+pub mod auth;
 pub mod config;
 mod source;
 #[cfg(test)]
