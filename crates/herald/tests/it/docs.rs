@@ -18,6 +18,10 @@ fn env() -> herald::kit::interpolate::EnvLookup {
             "HERALD_SINK_URL" => "http://127.0.0.1:9000/".to_string(),
             // 32 bytes, as `openssl rand -hex 32` writes them.
             name if name.contains("HOOKS_KEY") => "ab".repeat(32),
+            // A GitHub App's key, as the `.pem` GitHub downloads (a test-only key).
+            name if name.contains("PRIVATE_KEY") => {
+                include_str!("testdata/github-app/test-only-private-key.pem").to_string()
+            }
             _ => format!("value-of-{name}"),
         })
     })
