@@ -16,6 +16,7 @@ use crate::services::write_health::WriteHealth;
 use crate::services::{Hooks, Ingest, Queries, retention};
 use crate::telemetry;
 use crate::traces::Traces;
+use crate::transport;
 use herald_store::{SharedStore, Writer};
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -58,6 +59,7 @@ impl App {
                 .with_signature_log(signatures.clone())
                 .with_write_health(write_health.clone())
                 .with_hooks(hooks.clone())
+                .with_responses(store.clone(), transport::client())
                 .with_traces(traces.clone()),
         );
         let deps = action_deps(&config, clock.clone());

@@ -9,14 +9,14 @@
 mod effect;
 mod plan;
 mod refs;
+mod respond;
 
 pub use effect::Effect;
-pub use plan::{
-    Authorize, Earlier, Follow, Followed, Lookup, Pace, Plan, PlannedRequest, Recover,
-};
+pub use plan::{Authorize, Earlier, Follow, Followed, Lookup, Pace, Plan, PlannedRequest, Recover};
 pub use refs::{
     NoRefs, RefKey, RefLookup, RefWrite, Remember, StoreRefs, StoredRef, ref_delete, ref_write,
 };
+pub use respond::{Responder, Responding};
 
 use crate::core::classify::{Verdict, classify_status};
 use crate::core::template::{RenderError, TemplateEngine, TemplateRef};
@@ -227,6 +227,12 @@ pub trait Action: Send + Sync + 'static {
     /// How to replace this action's credential when the destination refuses it.
     fn credential_runbook(&self) -> Runbook {
         Runbook::GENERIC
+    }
+
+    /// Answers requests in their HTTP response, for a source that names this action in
+    /// `respond_with` (a chat command); none for most kinds.
+    fn responder(&self) -> Option<&dyn Responder> {
+        None
     }
 
     /// Render what would be done for this input, without doing it.

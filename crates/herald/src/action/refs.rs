@@ -121,6 +121,15 @@ pub enum Remember {
         count: Option<&'static str>,
         group: Option<String>,
     },
+    /// The remembered data (`known` as planned, unless an earlier step of the same attempt
+    /// changed it) with the fields of `set` and then the answer's facts replaced: a record
+    /// several steps add to (a deployment, then its Slack message).
+    Merge {
+        key: RefKey,
+        known: Option<Value>,
+        set: Map<String, Value>,
+        group: Option<String>,
+    },
     /// Forget the key.
     Forget(RefKey),
 }

@@ -7,7 +7,7 @@ use super::monitors::{self, Known, build_monitor};
 use super::rules::build_rule;
 use super::schedules::build_schedule;
 use super::sections;
-use super::sources::{build_source, check_registries};
+use super::sources::{build_source, check_registries, check_responders};
 use crate::core::rules::Rule;
 use crate::core::template::TemplateEngine;
 use crate::kit::build::Builder;
@@ -146,6 +146,7 @@ fn build(
     let actions = named(get("actions"), "actions", &mut builder, |name, item, b| {
         build_action(name, item, &default_retry, catalog, b)
     });
+    check_responders(&sources, &actions, builder.diagnostics);
     let rules = build_rules(get("rules"), &sources, &actions, &mut builder);
     let known = Known {
         sources: &|name| sources.contains_key(name),

@@ -139,6 +139,8 @@ pub struct SourceConfig {
     /// Overrides of the kind's event type and dedup key, as expressions.
     pub event_type: Option<ExprRef>,
     pub dedup_key: Option<ExprRef>,
+    /// The action that answers this source's requests in the HTTP response, once stored.
+    pub respond_with: Option<String>,
 }
 
 pub struct ActionConfig {

@@ -1,7 +1,7 @@
 //! `[sources.NAME]`: the options every source kind shares; the kind's own options go
 //! to the kind the catalog names.
 
-use super::model::SourceConfig;
+use super::model::{ActionConfig, SourceConfig};
 use crate::core::context::INBOUND_VARIABLES;
 use crate::ingress::poller::PolledSource;
 use crate::kit::Catalog;
@@ -21,6 +21,7 @@ pub const SHARED_KEYS: &[&str] = &[
     "max_body",
     "event_type",
     "dedup_key",
+    "respond_with",
 ];
 
 #[derive(Deserialize)]
@@ -35,6 +36,8 @@ struct SharedOptions {
     max_body: Option<Spanned<RawSize>>,
     event_type: Option<Spanned<String>>,
     dedup_key: Option<Spanned<String>>,
+    /// An action that answers this source's requests in the HTTP response (chat commands).
+    respond_with: Option<Spanned<String>>,
 }
 
 pub fn build_source(
@@ -131,6 +134,7 @@ pub fn build_source(
         max_body: max_body?,
         event_type: event_type.map(|e| e.ok_or(())).transpose().ok()?,
         dedup_key: dedup_key.map(|e| e.ok_or(())).transpose().ok()?,
+        respond_with: shared.respond_with.map(Spanned::into_inner),
     })
 }
 
@@ -177,6 +181,7 @@ fn build_poller(
         poller: Some(poller),
         event_type: None,
         dedup_key: None,
+        respond_with: None,
     })
 }
 
@@ -199,6 +204,28 @@ pub fn check_registries(
                 ),
             );
         }
+    }
+}
+
+/// A source's `respond_with` names an action that exists and can answer requests.
+pub fn check_responders(
+    sources: &BTreeMap<String, (Spanned<String>, SourceConfig)>,
+    actions: &BTreeMap<String, (Spanned<String>, ActionConfig)>,
+    diagnostics: &mut Diagnostics,
+) {
+    for (name, (span, source)) in sources {
+        let Some(responder) = &source.respond_with else {
+            continue;
+        };
+        let problem = match actions.get(responder) {
+            None => format!("`respond_with` names `{responder}`, which is not an action"),
+            Some((_, action)) if action.action.responder().is_none() => format!(
+                "`respond_with` names `{responder}`, a `{}` action, which cannot answer requests (a `deploybot` action can)",
+                action.kind
+            ),
+            Some(_) => continue,
+        };
+        diagnostics.error(span.span(), format!("source `{name}`: {problem}"));
     }
 }
 

@@ -3,6 +3,7 @@
 //! `INTEGRATION`; plus the signature helpers the sources share. `ALL` lists the folders.
 
 pub mod circleci;
+pub mod deploybot;
 pub mod generic_hmac;
 pub mod github;
 pub mod http;
@@ -26,6 +27,7 @@ pub const ALL: &[Integration] = &[
     slack::INTEGRATION,
     circleci::INTEGRATION,
     jira::INTEGRATION,
+    deploybot::INTEGRATION,
     standard_webhooks::INTEGRATION,
     generic_hmac::INTEGRATION,
     token::INTEGRATION,

@@ -5,6 +5,7 @@ use super::diagnostic::{Diagnostic, Diagnostics};
 use super::document::{self, Item};
 use super::interpolate::Interpolator;
 use super::units;
+use crate::action::OrderingKey;
 use crate::core::context::TEMPLATE_VARIABLES;
 use crate::core::template::{self, Escape, ExprRef, TemplateEngine, TemplateRef};
 use crate::secret::Secret;
@@ -159,6 +160,21 @@ impl Builder<'_> {
                 format!("bad template for `{part}`: {message}"),
             )
         }))
+    }
+
+    /// An ordering key that is the same for every delivery of the action `kind` being
+    /// built: they run one at a time, in the order their events arrived.
+    pub fn one_at_a_time(
+        &mut self,
+        kind: &str,
+        span: std::ops::Range<usize>,
+    ) -> Option<OrderingKey> {
+        let empty = Spanned::new(span, String::new());
+        let template = self.template_text("ordering", &empty, Escape::None)?;
+        Some(OrderingKey {
+            prefix: format!("{kind}:{}", self.scope),
+            template,
+        })
     }
 
     /// An expression over the given variables.

@@ -329,6 +329,21 @@ impl Remembered {
                 }
                 (key, data, group)
             }
+            Remember::Merge {
+                key,
+                known,
+                set,
+                group,
+            } => {
+                let mut data = self.current(key, known);
+                if !data.is_object() {
+                    data = json!({});
+                }
+                for (field, value) in set.iter().chain(facts.as_object().into_iter().flatten()) {
+                    data[field] = value.clone();
+                }
+                (key, data, group)
+            }
         };
         // A ref that records its group keeps it, whichever action writes it next.
         let group = group

@@ -2,8 +2,9 @@
 //! transaction (shared with concurrent writes by the `Writer`). The caller answers only
 //! after this returns.
 
+use crate::action::Responding;
 use crate::clock::SharedClock;
-use crate::config::{Config, SharedConfig, SourceConfig};
+use crate::config::{ActionConfig, Config, SharedConfig, SourceConfig};
 use crate::core::context::{inbound_context, new_event_context};
 use crate::core::rules::{HERALD_SOURCE, route};
 use crate::core::window::WindowSpec;
@@ -18,7 +19,7 @@ use crate::traces::{EventTrace, IngestTiming, Stored, Traces};
 use herald_store::model::{
     AppendOutcome, EventHook, EventWithDeliveries, JsonText, NewDelivery, NewEvent, WindowEntry,
 };
-use herald_store::{StoreError, Writer};
+use herald_store::{SharedStore, StoreError, Writer};
 use http::HeaderMap;
 use std::cell::OnceCell;
 use std::collections::BTreeMap;
@@ -98,6 +99,8 @@ pub struct Ingest {
     hooks: Option<Arc<Hooks>>,
     /// Where each event's trace starts (off by default).
     traces: Traces,
+    /// What responders (`respond_with`) read and ask with; none: requests get the usual 202.
+    responses: Option<(SharedStore, reqwest::Client)>,
 }
 
 impl Ingest {
@@ -116,7 +119,15 @@ impl Ingest {
             write_health: Arc::default(),
             hooks: None,
             traces: Traces::off(),
+            responses: None,
         }
+    }
+
+    /// Let sources with `respond_with` answer their requests, reading `store` and asking
+    /// with `http`.
+    pub fn with_responses(mut self, store: SharedStore, http: reqwest::Client) -> Self {
+        self.responses = Some((store, http));
+        self
     }
 
     /// Accept deliveries to the hooks registered in `hooks`.
@@ -252,8 +263,59 @@ impl Ingest {
         }
         match prepare(&self.config, source_config, &request, &self.clock)? {
             Preparation::Reply(reply) => Ok(IngestOutcome::Reply(reply)),
-            Preparation::Event(prepared) => self.store(prepared, ingress).await,
+            Preparation::Event(prepared) => {
+                let responding = self.responder_for(source_config).map(|responder| {
+                    let event = &prepared.item.event;
+                    (responder, event.event_type.clone(), event.payload.decode())
+                });
+                let outcome = self.store(prepared, ingress).await?;
+                match responding {
+                    Some((responder, event_type, payload)) => {
+                        self.respond(responder, outcome, &event_type, &payload)
+                            .await
+                    }
+                    None => Ok(outcome),
+                }
+            }
         }
+    }
+
+    /// The action answering `source`'s requests, when it names one and responses are on.
+    fn responder_for(&self, source: &SourceConfig) -> Option<&ActionConfig> {
+        self.responses.as_ref()?;
+        self.config.action(source.respond_with.as_deref()?)
+    }
+
+    /// The stored event's answer from its responder, in place of the usual one.
+    async fn respond(
+        &self,
+        action: &ActionConfig,
+        stored: IngestOutcome,
+        event_type: &str,
+        payload: &serde_json::Value,
+    ) -> Result<IngestOutcome, IngestError> {
+        let (Some((store, http)), Some(responder)) = (&self.responses, action.action.responder())
+        else {
+            return Ok(stored);
+        };
+        let event_id = match &stored {
+            IngestOutcome::Accepted { event_id, .. } | IngestOutcome::Duplicate { event_id } => {
+                *event_id
+            }
+            IngestOutcome::Reply(_) => return Ok(stored),
+        };
+        let request = Responding {
+            event_id,
+            event_type,
+            payload,
+            store,
+            http,
+            now: self.clock.now(),
+        };
+        Ok(match responder.respond(&request).await {
+            Some(reply) => IngestOutcome::Reply(reply),
+            None => stored,
+        })
     }
 
     /// Store one of herald's own events (a monitor alert) and route it like any other.

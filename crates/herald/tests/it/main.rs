@@ -7,6 +7,7 @@ mod cli;
 mod config_load;
 mod crash;
 mod delivery;
+mod deploybot;
 mod disk_full;
 mod docs;
 mod fakes;

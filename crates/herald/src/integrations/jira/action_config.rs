@@ -9,7 +9,7 @@ use super::comment::CommentAction;
 use super::settings::JiraConfig;
 use super::target::{Target, Tickets};
 use super::transition::TransitionAction;
-use crate::action::{Action, OrderingKey};
+use crate::action::Action;
 use crate::core::template::{Escape, TemplateRef};
 use crate::kit::build::Builder;
 use crate::kit::document::Item;
@@ -125,7 +125,7 @@ impl Shared<'_> {
             DEFAULT_ONCE_PER,
             span.clone(),
         );
-        let ordering = one_at_a_time(builder, kind, span);
+        let ordering = builder.one_at_a_time(kind, span);
         Some(Target {
             auth: auth?,
             url: url?,
@@ -181,21 +181,6 @@ fn optional(
         Some(source) => builder.template(part, source, Escape::None),
         None => builder.template_text(part, &Spanned::new(span, default.into()), Escape::None),
     }
-}
-
-/// An ordering key that is the same for every delivery of the action: they run one at a
-/// time, in the order their events arrived.
-fn one_at_a_time(
-    builder: &mut Builder<'_>,
-    kind: &str,
-    span: std::ops::Range<usize>,
-) -> Option<OrderingKey> {
-    let empty = Spanned::new(span, String::new());
-    let template = builder.template_text("ordering", &empty, Escape::None)?;
-    Some(OrderingKey {
-        prefix: format!("{kind}:{}", builder.scope),
-        template,
-    })
 }
 
 pub fn transition_options() -> Vec<String> {
