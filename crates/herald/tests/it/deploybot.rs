@@ -18,6 +18,9 @@ const CIRCLECI_SECRET: &str = "circle-webhook-secret";
 const SLACK_TOKEN: &str = "xoxb-deploybot";
 const GITHUB_TOKEN: &str = "ghp-deploybot";
 const CIRCLECI_TOKEN: &str = "circle-api-token";
+const APP_ID: u64 = 424242;
+const INSTALLATION: u64 = 5151;
+const APP_KEY: &str = include_str!("testdata/github-app/test-only-private-key.pem");
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 
 const CONFIG: &str = r#"
@@ -67,11 +70,11 @@ struct Bot {
 
 impl Bot {
     async fn start(trigger: &str) -> Bot {
-        Bot::start_on(trigger, None).await
+        Bot::start_on(trigger, None, false).await
     }
 
-    /// On the PostgreSQL database at `postgres`, or SQLite.
-    async fn start_on(trigger: &str, postgres: Option<&str>) -> Bot {
+    /// On the PostgreSQL database at `postgres`, or SQLite; as a GitHub App when `app`.
+    async fn start_on(trigger: &str, postgres: Option<&str>, app: bool) -> Bot {
         let github = FakeGithub::start(GITHUB_TOKEN).await;
         let circleci = FakeCircleci::start(CIRCLECI_TOKEN, "gh/acme/web").await;
         let slack = FakeSlack::start(SLACK_TOKEN, Duration::ZERO).await;
@@ -80,6 +83,15 @@ impl Bot {
             .replace("{GITHUB}", &github.url)
             .replace("{CIRCLECI}", &circleci.url)
             .replace("{TRIGGER}", trigger);
+        let config = match app {
+            true => config
+                .replace(
+                    "github = { token = \"github_token\",",
+                    &format!("github = {{ app = {{ id = {APP_ID}, installation = {INSTALLATION}, private_key = \"app_key\" }},"),
+                )
+                .replace("[secrets]", &format!("[secrets]\napp_key = '''\n{APP_KEY}'''")),
+            false => config,
+        };
         let config = match postgres {
             Some(url) => config.replace(
                 "[storage]\npath = \"herald.db\"",
@@ -88,6 +100,8 @@ impl Bot {
             None => config,
         };
         let app = spawn_app(&config, "").await;
+        github.app(APP_ID, INSTALLATION);
+        github.use_clock(app.clock.clone());
         Bot {
             app,
             github,
@@ -548,7 +562,7 @@ async fn the_whole_workflow_keeps_its_state_on_postgres() {
     let Some((_database, url)) = crate::postgres::FreshDatabase::create(test).await else {
         return;
     };
-    let bot = Bot::start_on("pipeline", Some(&url)).await;
+    let bot = Bot::start_on("pipeline", Some(&url), false).await;
     assert_eq!(bot.app.store.backend(), "postgres");
     whole_workflow(&bot).await;
     assert!(
@@ -556,6 +570,32 @@ async fn the_whole_workflow_keeps_its_state_on_postgres() {
             .await
             .contains("already setup in this channel")
     );
+}
+
+#[tokio::test]
+async fn as_a_github_app_one_installation_token_serves_the_whole_workflow_until_it_expires() {
+    let bot = Bot::start_on("pipeline", None, true).await;
+    whole_workflow(&bot).await;
+    // The collaborators read (by the reply), the deployment and its status: one token.
+    let calls = bot.github.calls();
+    assert!(
+        calls
+            .iter()
+            .any(|call| call.path.ends_with("/collaborators"))
+    );
+    assert!(calls.iter().any(|call| call.path.ends_with("/statuses")));
+    assert_eq!(bot.github.token_requests(), 1);
+    for call in &calls {
+        let authorization = call.headers.get("authorization").unwrap();
+        assert_eq!(authorization, "Bearer ghs_1", "{}", call.path);
+    }
+    // An hour later the token has expired: the next call fetches a new one.
+    bot.app.advance(3600.0);
+    bot.github_event("push", &push("refs/heads/main")).await;
+    bot.app.deliver_all().await;
+    assert_eq!(bot.github.token_requests(), 2);
+    let last = bot.github.calls().pop().unwrap();
+    assert_eq!(last.headers.get("authorization").unwrap(), "Bearer ghs_2");
 }
 
 /// `deploy main to staging` through GitHub and CircleCI, with its one message.
