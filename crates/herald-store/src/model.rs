@@ -530,9 +530,14 @@ pub struct PrunePolicy {
     /// Delete events received before this that no remaining delivery or window refers to,
     /// and first the windows flushed before this that no remaining delivery refers to.
     pub events_before: Option<Timestamp>,
-    /// Delete refs last written (`updated_at`) before this.
+    /// Delete refs last written (`updated_at`) before this, except durable ones (see
+    /// [`DURABLE_REF_PREFIX`]).
     pub refs_before: Option<Timestamp>,
 }
+
+/// Refs whose kind starts with this are state people set (a channel linked to a
+/// repository), not answers remembered for a while: retention never prunes them.
+pub const DURABLE_REF_PREFIX: &str = "durable:";
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct PruneReport {

@@ -12,6 +12,11 @@ pub struct Preset {
 /// Every preset. A new one adds its file under examples/presets/ and its line here.
 pub const PRESETS: &[Preset] = &[
     Preset {
+        name: "deploybot",
+        description: "Slack ChatOps (/cimon) for deployments: pull requests, pushes and `deploy` commands → GitHub deployments → CircleCI pipelines → statuses, one Slack message each, replacing deploybot",
+        text: include_str!("../../../examples/presets/deploybot.toml"),
+    },
+    Preset {
         name: "jira-release",
         description: "GitHub releases (one registered hook per repository) → each Jira ticket in the release notes moves one step through its project's state machine, with a comment",
         text: include_str!("../../../examples/presets/jira-release.toml"),

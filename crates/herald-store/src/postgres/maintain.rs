@@ -90,9 +90,11 @@ const PRUNE_EVENTS: &str = "DELETE FROM events e
                      AND NOT EXISTS (SELECT 1 FROM window_events we WHERE we.event_id = o.id)
                    LIMIT $2)";
 
+// Durable refs (`model::DURABLE_REF_PREFIX`) are kept.
 const PRUNE_REFS: &str = "DELETE FROM refs
     WHERE updated_at < $1
-      AND (kind, key) IN (SELECT kind, key FROM refs WHERE updated_at < $1 LIMIT $2)";
+      AND (kind, key) IN (SELECT kind, key FROM refs
+                          WHERE updated_at < $1 AND kind NOT LIKE 'durable:%' LIMIT $2)";
 
 pub(super) async fn prune(pool: &PgPool, policy: &PrunePolicy) -> Result<PruneReport> {
     let mut report = PruneReport::default();

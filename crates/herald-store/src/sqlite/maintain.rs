@@ -114,8 +114,9 @@ pub(super) async fn prune(write: &WriteConnection, policy: &PrunePolicy) -> Resu
     if let Some(before) = policy.refs_before {
         report.refs += delete_in_chunks(
             write,
+            // Durable refs (`model::DURABLE_REF_PREFIX`) are kept.
             "DELETE FROM refs WHERE rowid IN (SELECT rowid FROM refs
-                 WHERE updated_at < ?1 LIMIT ?2)",
+                 WHERE updated_at < ?1 AND kind NOT LIKE 'durable:%' LIMIT ?2)",
             before,
         )
         .await?;

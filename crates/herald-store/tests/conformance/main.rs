@@ -102,6 +102,7 @@ conformance!(
     maintenance::next_due_at_waits_for_leases,
     maintenance::prune_keeps_pending_and_referenced,
     maintenance::prune_refs_by_last_write,
+    maintenance::prune_keeps_durable_refs,
     maintenance::migrate_again_is_harmless,
     maintenance::a_closed_store_refuses_work,
     health::health_reports_streaks_failures_and_counts,

@@ -240,6 +240,28 @@ pub async fn prune_refs_by_last_write(store: SharedStore) {
     assert_eq!(store.prune(&policy).await.unwrap().refs, 2);
 }
 
+pub async fn prune_keeps_durable_refs(store: SharedStore) {
+    let durable = format!("{DURABLE_REF_PREFIX}channel");
+    let write = |kind: &str, key: &str| RefWrite {
+        kind: kind.to_string(),
+        key: key.to_string(),
+        data: serde_json::json!({"repository": "acme/web"}),
+        group: None,
+        delete: false,
+    };
+    let change = RefChange {
+        writes: vec![write(&durable, "C1"), write("slack_message", "old")],
+        now: at(10),
+        ..RefChange::default()
+    };
+    assert!(store.change_refs(&change).await.unwrap());
+    let policy = with(|p: &mut PrunePolicy| p.refs_before = Some(at(1_000)));
+    assert_eq!(store.prune(&policy).await.unwrap().refs, 1);
+    assert_eq!(store.get_ref("slack_message", "old").await.unwrap(), None);
+    let kept = store.get_ref(&durable, "C1").await.unwrap().unwrap();
+    assert_eq!(kept.data["repository"], "acme/web");
+}
+
 pub async fn a_closed_store_refuses_work(store: SharedStore) {
     append(&store, item(event("github", Some("before")), vec![])).await;
     store.close().await;

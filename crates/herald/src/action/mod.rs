@@ -70,14 +70,18 @@ impl OrderingKey {
     }
 }
 
-/// Why an action could not be planned for this input. Always permanent: the same input
-/// renders the same way next time.
+/// Why an action could not be planned for this input. Permanent — the same input renders
+/// the same way next time — unless it is `NotYet`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
     #[error("template error: {0}")]
     Render(#[from] RenderError),
     #[error("{0}")]
     Invalid(String),
+    /// What the plan needs is not there yet (a record another delivery is still writing):
+    /// try again on the retry schedule.
+    #[error("{0}")]
+    NotYet(String),
 }
 
 /// A provider's answer to one step, as its integration reads it.

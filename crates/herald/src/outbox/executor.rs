@@ -2,7 +2,7 @@
 
 use super::pacer::Ticket;
 use super::runner::{self, ActionDeps};
-use crate::action::{ActionInput, AttemptReport, Attempting, StoreRefs};
+use crate::action::{ActionInput, AttemptReport, Attempting, PlanError, StoreRefs};
 use crate::clock::{self, SharedClock};
 use crate::config::SharedConfig;
 use crate::core::classify::Verdict;
@@ -206,6 +206,16 @@ impl Executor {
             }),
         };
         match action.action.plan(&input).await {
+            Err(PlanError::NotYet(error)) => {
+                tracing::info!(delivery_id = %delivery.id, error = %error, "Delivery cannot be planned yet");
+                let done = usize::try_from(delivery.progress).unwrap_or(0);
+                let report = AttemptReport::resuming(done).failed(
+                    Verdict::Retry { retry_after: None },
+                    None,
+                    error,
+                );
+                (report, None)
+            }
             Err(error) => {
                 tracing::warn!(delivery_id = %delivery.id, error = %error, "Delivery cannot be rendered");
                 (self.unchanged(delivery, error.to_string()), None)

@@ -368,7 +368,7 @@ async fn setup_offers_a_button_per_unlinked_collaborator_and_one_channel_per_rep
     let channel = bot
         .app
         .store
-        .get_ref("deploybot-channel", "C1")
+        .get_ref("durable:deploybot-channel", "C1")
         .await
         .unwrap()
         .unwrap();
@@ -387,7 +387,7 @@ async fn setup_offers_a_button_per_unlinked_collaborator_and_one_channel_per_rep
     let link = bot
         .app
         .store
-        .get_ref("deploybot-user", "bob")
+        .get_ref("durable:deploybot-user", "bob")
         .await
         .unwrap()
         .unwrap();
@@ -412,7 +412,7 @@ async fn setup_offers_a_button_per_unlinked_collaborator_and_one_channel_per_rep
     assert!(
         bot.app
             .store
-            .get_ref("deploybot-user", "carol")
+            .get_ref("durable:deploybot-user", "carol")
             .await
             .unwrap()
             .is_none()
@@ -452,7 +452,7 @@ async fn setup_offers_a_button_per_unlinked_collaborator_and_one_channel_per_rep
     assert!(
         bot.app
             .store
-            .get_ref("deploybot-channel", "C2")
+            .get_ref("durable:deploybot-channel", "C2")
             .await
             .unwrap()
             .is_none()
@@ -544,7 +544,7 @@ async fn settings_reset_and_goodbye_answer_as_deploybot_did_and_unset_works() {
     assert!(
         bot.app
             .store
-            .get_ref("deploybot-user", "alice")
+            .get_ref("durable:deploybot-user", "alice")
             .await
             .unwrap()
             .is_none()
@@ -967,4 +967,27 @@ async fn a_deployment_refused_for_failing_checks_waits_for_a_successful_status()
     bot.github_event("status", &success).await;
     bot.app.deliver_all().await;
     assert_eq!(bot.created().len(), 1);
+}
+
+#[tokio::test]
+async fn a_deployment_announced_before_herald_recorded_it_waits_for_its_record() {
+    let bot = Bot::start("pipeline").await;
+    bot.set_up().await;
+    let created =
+        json!({"ref": "main", "environment": "staging", "payload": {"herald": "acme/web#not-yet"}});
+    assert_eq!(
+        bot.github_event("deployment", &deployment_event(1001, &created))
+            .await,
+        202
+    );
+    bot.app.deliver_all().await;
+    assert!(bot.circleci.calls().is_empty());
+    let delivery = bot.app.deliveries().await.remove(0);
+    assert_eq!(
+        delivery.ordering_key.as_deref(),
+        Some("deploybot:actions.deploybot:acme/web")
+    );
+    assert_eq!(delivery.status, DeliveryStatus::Pending, "{delivery:?}");
+    let error = delivery.last_error.unwrap_or_default();
+    assert!(error.contains("its record is not written yet"), "{error}");
 }

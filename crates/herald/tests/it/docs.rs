@@ -1,5 +1,6 @@
 //! The documentation's configurations load: every ```toml block of README.md,
-//! docs/config.md and docs/pollers.md, and every file in examples/ and examples/presets/.
+//! docs/config.md, docs/pollers.md and docs/deploybot.md, and every file in examples/ and
+//! examples/presets/.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -67,7 +68,12 @@ fn toml_blocks(markdown: &str) -> Vec<String> {
 #[test]
 fn every_documented_configuration_loads() {
     let mut checked = 0;
-    for doc in ["README.md", "docs/config.md", "docs/pollers.md"] {
+    for doc in [
+        "README.md",
+        "docs/config.md",
+        "docs/pollers.md",
+        "docs/deploybot.md",
+    ] {
         let text = std::fs::read_to_string(repository().join(doc)).unwrap();
         for (n, block) in toml_blocks(&text).into_iter().enumerate() {
             load("herald.toml", &block)
@@ -121,6 +127,7 @@ fn removing_a_key_from_the_reference_fails_the_check() {
         ("max_replies = ", "`max_replies`"),
         ("project_slug = ", "`project_slug`"),
         ("quiet = ", "`window.quiet`"),
+        ("workflow = ", "`circleci.workflow`"),
     ] {
         let without: String = text
             .lines()

@@ -1,14 +1,17 @@
 //! `herald init --preset`: the written file passes `herald check`, nothing is overwritten
-//! without `--force`, unknown presets are refused, and the `pact-github` preset carries a
-//! Pact Broker webhook to GitHub's repository_dispatch end to end.
+//! without `--force`, unknown presets are refused, the `pact-github` preset carries a
+//! Pact Broker webhook to GitHub's repository_dispatch end to end, and the `deploybot`
+//! preset answers `/cimon` and deploys a push.
 
 use crate::cli::{herald, stdout};
 use crate::fakes::github::FakeGithub;
+use crate::fakes::slack::FakeSlack;
 use crate::support::*;
 use herald_store::model::{DeliveryQuery, DeliveryStatus};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::{Command, Output};
+use std::time::Duration;
 
 const PACT_TOKEN: &str = "pact-webhook-token-for-tests";
 const GITHUB_TOKEN: &str = "ghp_pact_github_preset";
@@ -31,8 +34,11 @@ fn herald_with_env(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Output {
         .env_remove("HERALD_CONFIG")
         .env_remove("PACT_WEBHOOK_TOKEN")
         .env_remove("GITHUB_TOKEN")
-        .env_remove("SLACK_BOT_TOKEN")
-        .env("RUST_LOG", "warn");
+        .env_remove("SLACK_BOT_TOKEN");
+    for (name, _) in DEPLOYBOT_ENV {
+        command.env_remove(name);
+    }
+    command.env("RUST_LOG", "warn");
     for (name, value) in vars {
         command.env(name, value);
     }
@@ -131,7 +137,7 @@ fn init_rejects_an_unknown_preset_and_lists_the_known_ones() {
     let message = stderr(&unknown);
     assert!(
         message.contains(
-            "unknown preset `pact-gitlab` (known: jira-release, pact-github, pact-slack, workos-sync)"
+            "unknown preset `pact-gitlab` (known: deploybot, jira-release, pact-github, pact-slack, workos-sync)"
         ),
         "{message}"
     );
@@ -351,5 +357,199 @@ fn init_writes_the_pact_slack_preset_and_check_accepts_it() {
         stdout(&check).contains("herald.toml: ok (1 sources, 5 rules, 5 actions)"),
         "{}",
         stdout(&check)
+    );
+}
+
+/// The variables the `deploybot` preset reads, with values for tests.
+const DEPLOYBOT_ENV: &[(&str, &str)] = &[
+    ("SLACK_SIGNING_SECRET", "8f742231b10e8888abcd99yyyzzz85a5"),
+    ("SLACK_BOT_TOKEN", "xoxb-deploybot-preset"),
+    ("GITHUB_WEBHOOK_SECRET", "deploybot-github-webhook-secret"),
+    ("GITHUB_TOKEN", "ghp_deploybot_preset"),
+    (
+        "CIRCLECI_WEBHOOK_SECRET",
+        "deploybot-circleci-webhook-secret",
+    ),
+    ("CIRCLECI_TOKEN", "circleci-deploybot-preset"),
+];
+
+fn deploybot_env(name: &str) -> &'static str {
+    DEPLOYBOT_ENV
+        .iter()
+        .find(|(variable, _)| *variable == name)
+        .map(|(_, value)| *value)
+        .unwrap()
+}
+
+#[test]
+fn init_writes_the_deploybot_preset_and_check_accepts_it_without_warnings() {
+    let dir = tempfile::tempdir().unwrap();
+    let init = herald(dir.path(), &["init", "--preset", "deploybot"]);
+    assert!(init.status.success(), "{}", stderr(&init));
+    let written = std::fs::read_to_string(dir.path().join("herald.toml")).unwrap();
+    assert_eq!(written, herald::presets::find("deploybot").unwrap().text);
+    let next = stdout(&init);
+    for (name, _) in DEPLOYBOT_ENV {
+        assert!(
+            next.contains(&format!("export {name}=...")),
+            "{name}:\n{next}"
+        );
+    }
+
+    let check = herald_with_env(dir.path(), &["check"], DEPLOYBOT_ENV);
+    assert!(check.status.success(), "{}", stderr(&check));
+    assert!(
+        stdout(&check).contains("herald.toml: ok (3 sources, 1 rules, 1 actions)"),
+        "{}",
+        stdout(&check)
+    );
+    assert!(
+        !stderr(&check).contains("warning"),
+        "the preset loads without warnings: {}",
+        stderr(&check)
+    );
+
+    // Without one of its variables the same file fails, naming it.
+    let some: Vec<(&str, &str)> = DEPLOYBOT_ENV
+        .iter()
+        .copied()
+        .filter(|(name, _)| *name != "CIRCLECI_TOKEN")
+        .collect();
+    let missing = herald_with_env(dir.path(), &["check"], &some);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        stderr(&missing).contains("environment variable CIRCLECI_TOKEN is not set"),
+        "{}",
+        stderr(&missing)
+    );
+}
+
+/// The `deploybot` preset as `herald init` writes it, with literal secrets instead of the
+/// environment and the fakes as Slack's and GitHub's APIs.
+fn deploybot_for_fakes(dir: &Path, slack: &str, github: &str) -> String {
+    let init = herald(dir, &["init", "--preset", "deploybot"]);
+    assert!(init.status.success(), "{}", stderr(&init));
+    let mut rewritten = std::fs::read_to_string(dir.join("herald.toml")).unwrap();
+    let mut replacements: Vec<(String, String)> = DEPLOYBOT_ENV
+        .iter()
+        .map(|(name, value)| (format!("\"${{env:{name}}}\""), format!("\"{value}\"")))
+        .collect();
+    replacements.push((
+        "token = \"slack_bot\"\n".into(),
+        format!("token = \"slack_bot\"\napi_url = \"{slack}\"\n"),
+    ));
+    replacements.push((
+        "token = \"github_token\"\n".into(),
+        format!("token = \"github_token\"\napi_url = \"{github}\"\n"),
+    ));
+    for (from, to) in replacements {
+        assert_eq!(rewritten.matches(&from).count(), 1, "{from} in the preset");
+        rewritten = rewritten.replace(&from, &to);
+    }
+    rewritten
+}
+
+/// `/cimon <text>` from U1 in C1 (#web-dev), signed as Slack signs it: (status, body).
+async fn cimon(app: &TestApp, text: &str) -> (u16, Value) {
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("team_id", "T1")
+        .append_pair("channel_id", "C1")
+        .append_pair("channel_name", "web-dev")
+        .append_pair("user_id", "U1")
+        .append_pair("user_name", "alice")
+        .append_pair("command", "/cimon")
+        .append_pair("text", text)
+        .append_pair("trigger_id", &format!("trigger-{}", uuid::Uuid::now_v7()))
+        .finish();
+    let at = app.clock_now().timestamp();
+    let signed = format!("v0:{at}:{body}");
+    let secret = deploybot_env("SLACK_SIGNING_SECRET");
+    let signature = hex::encode(hmac_sha256(secret.as_bytes(), signed.as_bytes()));
+    let response = app
+        .http
+        .post(app.url("/hooks/slack"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-slack-request-timestamp", at.to_string())
+        .header("x-slack-signature", format!("v0={signature}"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn the_deploybot_preset_answers_cimon_and_deploys_a_push_to_main_to_preview() {
+    let github = FakeGithub::start(deploybot_env("GITHUB_TOKEN")).await;
+    github.set_collaborators(&["alice"]);
+    let slack = FakeSlack::start(deploybot_env("SLACK_BOT_TOKEN"), Duration::ZERO).await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app(
+        &deploybot_for_fakes(dir.path(), &slack.url, &github.url),
+        "",
+    )
+    .await;
+
+    let (status, help) = cimon(&app, "help").await;
+    assert_eq!(status, 200, "{help}");
+    assert_eq!(help["response_type"], "ephemeral");
+    assert!(
+        help["text"]
+            .as_str()
+            .unwrap()
+            .contains("`/cimon setup owner/repo`"),
+        "{help}"
+    );
+
+    let (status, setup) = cimon(&app, "setup acme/web").await;
+    assert_eq!(status, 200, "{setup}");
+    assert!(
+        setup["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Setting up `acme/web` in this channel"),
+        "{setup}"
+    );
+    assert_eq!(
+        setup["attachments"][0]["actions"][0]["value"], "alice",
+        "{setup}"
+    );
+    let (_, set) = cimon(&app, "set basedomain example.com").await;
+    assert_eq!(
+        set["text"], "Great, I've set basedomain to example.com.",
+        "{set}"
+    );
+
+    // A push to main deploys to preview (the preset's first push rule), and the deployment
+    // gets its Slack message in the channel.
+    let push = json!({
+        "ref": "refs/heads/main",
+        "after": "0123456789abcdef0123456789abcdef01234567",
+        "head_commit": {"id": "0123456789abcdef0123456789abcdef01234567", "author": {"name": "Alice", "username": "alice"}},
+        "repository": {"full_name": "acme/web"},
+    });
+    let secret = deploybot_env("GITHUB_WEBHOOK_SECRET");
+    let pushed = app
+        .github("push", "push-1", &push.to_string(), secret)
+        .await;
+    assert_eq!(pushed.status(), 202);
+    app.deliver_all().await;
+    let created: Vec<Value> = github
+        .calls()
+        .into_iter()
+        .filter(|call| call.method == "POST" && call.path == "/repos/acme/web/deployments")
+        .map(|call| call.body)
+        .collect();
+    assert_eq!(created.len(), 1, "{created:?}");
+    assert_eq!(created[0]["ref"], "main");
+    assert_eq!(created[0]["environment"], "preview");
+    assert_eq!(created[0]["payload"]["url"], "https://preview.example.com/");
+    let roots = slack.roots("C1");
+    assert_eq!(roots.len(), 1, "{roots:?}");
+    assert!(
+        roots[0].1.contains("Deployment of `main` to *preview*"),
+        "{}",
+        roots[0].1
     );
 }

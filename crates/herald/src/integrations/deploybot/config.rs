@@ -4,7 +4,8 @@
 use super::DeployBot;
 use super::clients::{CircleciClient, GithubClient, SlackClient, Trigger};
 use super::routing::{Environment, PushRule, Routing};
-use crate::action::Action;
+use crate::action::{Action, OrderingKey};
+use crate::core::template::Escape;
 use crate::integrations::circleci::pipeline::DEFAULT_API_URL as CIRCLECI_API_URL;
 use crate::integrations::github::api::{DEFAULT_API_URL as GITHUB_API_URL, DEFAULT_API_VERSION};
 use crate::integrations::github::auth::{Api, AppOptions, GithubAuth};
@@ -108,7 +109,7 @@ pub fn build(
     let github = github(&options.github, builder);
     let circleci = circleci(&options.circleci, builder);
     let routing = routing(&options, builder);
-    let ordering = builder.one_at_a_time(KIND, span);
+    let ordering = ordering(builder, span);
     let web_url = web_url(&options.github, builder);
     Some(Arc::new(DeployBot {
         command: command?,
@@ -135,6 +136,22 @@ fn url(
         Some(url) => builder.interpolate(url),
         None => Some(default.to_string()),
     }
+}
+
+/// Deliveries of one repository (GitHub and CircleCI events) run one at a time, as do the
+/// commands of one channel: a deployment's steps read what the earlier ones remembered.
+/// Other repositories' deployments go on meanwhile.
+const ORDERING: &str = "{% if event.repository %}{{ event.repository.full_name }}\
+{% elif event.project %}{{ event.project.slug | replace('github/', '') | replace('gh/', '') }}\
+{% else %}{{ event.channel_id }}{% endif %}";
+
+fn ordering(builder: &mut Builder<'_>, span: std::ops::Range<usize>) -> Option<OrderingKey> {
+    let text = Spanned::new(span, ORDERING.to_string());
+    let template = builder.template_text("ordering", &text, Escape::None)?;
+    Some(OrderingKey {
+        prefix: format!("{KIND}:{}:", builder.scope),
+        template,
+    })
 }
 
 fn slack(options: &Spanned<SlackOptions>, builder: &mut Builder<'_>) -> Option<SlackClient> {

@@ -52,8 +52,8 @@ pub struct DeployBot {
     pub circleci: CircleciClient,
     /// Where commits and pull requests are linked to.
     pub web_url: String,
-    /// Every delivery of the action runs one at a time: a deployment's steps read what the
-    /// previous ones remembered (its Slack message, its pipeline).
+    /// One delivery at a time per repository (or channel, for commands): a deployment's
+    /// steps read what the previous ones remembered (its Slack message, its pipeline).
     pub ordering: OrderingKey,
     pub timeout: Duration,
 }

@@ -268,10 +268,16 @@ impl Planner<'_, '_> {
         let id = deployment["id"].as_u64();
         let mut known = None;
         if let Some(key) = deployment["payload"]["herald"].as_str() {
-            known = self
-                .get::<Deployment>(state::DEPLOYMENT, key)
-                .await?
-                .map(|record| (key.to_string(), record));
+            // herald created it: its record is written once that delivery's attempt ends,
+            // which may be just after GitHub announced it.
+            let record = self.get::<Deployment>(state::DEPLOYMENT, key).await?;
+            let Some(record) = record else {
+                return Err(PlanError::NotYet(format!(
+                    "deployment {} was created by herald ({key}) and its record is not written yet",
+                    id.unwrap_or_default()
+                )));
+            };
+            known = Some((key.to_string(), record));
         }
         if known.is_none() {
             known = self

@@ -1,20 +1,21 @@
 //! What deploybot keeps, as refs in herald's store (both backends): a channel's repository
 //! and settings, the repository's channel, GitHub ↔ Slack users, and deployments. The
 //! pairs (channel ↔ repository, login ↔ Slack user) are written together with
-//! `Store::change_refs`, on the condition that neither side is taken.
+//! `Store::change_refs`, on the condition that neither side is taken. Links and settings
+//! are durable (retention never prunes them); deployments go with `[retention] refs`.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// Channel id → [`Channel`].
-pub const CHANNEL: &str = "deploybot-channel";
+pub const CHANNEL: &str = "durable:deploybot-channel";
 /// `owner/name` → [`Project`].
-pub const REPOSITORY: &str = "deploybot-repository";
+pub const REPOSITORY: &str = "durable:deploybot-repository";
 /// GitHub login → [`UserLink`].
-pub const USER: &str = "deploybot-user";
+pub const USER: &str = "durable:deploybot-user";
 /// Slack user id → [`SlackLink`].
-pub const SLACK_USER: &str = "deploybot-slack-user";
+pub const SLACK_USER: &str = "durable:deploybot-slack-user";
 /// `owner/name#<event id>` → [`Deployment`], grouped by repository.
 pub const DEPLOYMENT: &str = "deploybot-deployment";
 
