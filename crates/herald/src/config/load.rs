@@ -75,6 +75,7 @@ pub fn from_text(
         let interpolator = Interpolator::new(config_dir, env);
         build(
             path,
+            text,
             config_dir,
             root.get_ref(),
             &interpolator,
@@ -100,6 +101,7 @@ pub fn from_text(
 
 fn build(
     path: &Path,
+    text: &str,
     config_dir: &Path,
     root: &Table<'_>,
     interpolator: &Interpolator,
@@ -119,6 +121,7 @@ fn build(
     });
     let mut used_secrets = BTreeSet::new();
     let mut builder = Builder {
+        text,
         diagnostics: &mut *diagnostics,
         templates: &mut templates,
         interpolator,

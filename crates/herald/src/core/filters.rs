@@ -2,13 +2,14 @@
 //! SHAs, dates in a time zone, and URL and name helpers. Integrations add their own
 //! (Slack's in `integrations/slack/filters.rs`).
 
+use super::template::Filters;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use minijinja::value::{Kwargs, Value};
-use minijinja::{Environment, Error, ErrorKind};
+use minijinja::{Error, ErrorKind};
 use std::fmt::Write as _;
 
-pub fn register(env: &mut Environment<'static>) {
+pub fn register(env: &mut Filters<'_>) {
     env.add_filter("truncate", truncate);
     env.add_filter("short_sha", short_sha);
     env.add_filter("datetime", datetime);
@@ -135,8 +136,8 @@ mod tests {
     }
 
     fn render(template: &str) -> Result<String, Error> {
-        let mut env = Environment::new();
-        register(&mut env);
+        let mut env = minijinja::Environment::new();
+        register(&mut Filters::on(&mut env));
         env.render_str(template, minijinja::context! {})
     }
 

@@ -7,5 +7,6 @@ pub mod decide;
 pub mod filters;
 pub mod retry;
 pub mod rules;
+pub mod suggest;
 pub mod template;
 pub mod window;

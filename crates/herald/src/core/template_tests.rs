@@ -43,11 +43,13 @@ fn expressions_reject_syntax_errors_and_unknown_variables() {
     let mut engine = engine();
     let syntax = engine
         .add_expression("bad", "event.action ==", VARS)
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(syntax.contains("syntax error"), "{syntax}");
     let unknown = engine
         .add_expression("typo", "evnt.action == 'x'", VARS)
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(unknown.contains("unknown variable evnt"), "{unknown}");
     // Expression text cannot break out of its wrapper template.
     assert!(
@@ -55,6 +57,115 @@ fn expressions_reject_syntax_errors_and_unknown_variables() {
             .add_expression("inject", "1 %}{% for x in range(9) %}", VARS)
             .is_err()
     );
+}
+
+/// The problems of a template or an expression that does not compile, as (message, the
+/// source's bytes they point at, help).
+fn problems(error: CompileError, source: &str) -> Vec<(String, Option<String>, Option<String>)> {
+    error
+        .0
+        .into_iter()
+        .map(|p| (p.message, p.at.map(|at| source[at].to_string()), p.help))
+        .collect()
+}
+
+#[test]
+fn unknown_filters_tests_and_functions_are_compile_errors_with_the_nearest_name() {
+    let mut engine = TemplateEngine::with_vars(Arc::default(), Value::from(()), |filters| {
+        filters.add_filter("slack_escape", |text: String| text)
+    });
+    let source =
+        "{{ event.sha | short_sah }} {{ event.x | slack_escpe }} {{ event.y | short_sah }}";
+    let error = engine
+        .add_template("t", source, Escape::None, VARS)
+        .unwrap_err();
+    assert_eq!(
+        problems(error, source),
+        [
+            (
+                "unknown filter `short_sah`".to_string(),
+                Some("short_sah".to_string()),
+                Some("did you mean `short_sha`?".to_string())
+            ),
+            (
+                "unknown filter `slack_escpe`".to_string(),
+                Some("slack_escpe".to_string()),
+                Some("did you mean `slack_escape`?".to_string())
+            ),
+        ],
+        "each name once, at its first use"
+    );
+
+    let source =
+        "{% if event.n is evn %}{{ secrte('x') }}{% endif %}{% filter uper %}a{% endfilter %}";
+    let error = engine
+        .add_template("t2", source, Escape::None, VARS)
+        .unwrap_err();
+    let found = problems(error, source);
+    assert!(
+        found.contains(&(
+            "unknown test `evn`".to_string(),
+            Some("evn".to_string()),
+            Some("did you mean `even`?".to_string())
+        )),
+        "{found:?}"
+    );
+    assert!(
+        found.contains(&(
+            "unknown function `secrte`".to_string(),
+            Some("secrte".to_string()),
+            Some("did you mean `secret`?".to_string())
+        )),
+        "{found:?}"
+    );
+    assert!(
+        found.iter().any(|(m, _, h)| m == "unknown filter `uper`"
+            && h.as_deref() == Some("did you mean `upper`?")),
+        "{found:?}"
+    );
+    assert!(
+        !found.iter().any(|(m, ..)| m.contains("variable")),
+        "a function is not also an unknown variable: {found:?}"
+    );
+
+    // A rule filter: the place is in the expression as written.
+    let source = "event.branch | lowr == 'main'";
+    let error = engine.add_expression("f", source, VARS).unwrap_err();
+    assert_eq!(
+        problems(error, source),
+        [(
+            "unknown filter `lowr`".to_string(),
+            Some("lowr".to_string()),
+            Some("did you mean `lower`?".to_string())
+        )]
+    );
+
+    // Known names: minijinja's, herald's, macros and the template's own variables.
+    let fine = "{% macro m(x) %}{{ x | upper }}{% endmacro %}{{ m(event.a) | short_sha | slack_escape }}{% if event is defined and event.n is even %}{{ range(2) | join(',') }}{% endif %}";
+    engine
+        .add_template("ok", fine, Escape::None, VARS)
+        .unwrap_or_else(|error| panic!("{error}"));
+    engine
+        .add_expression("ok", "event.a | default('x') | lower is string", VARS)
+        .unwrap_or_else(|error| panic!("{error}"));
+}
+
+#[test]
+fn builtin_names_offered_as_suggestions_exist() {
+    let env = Environment::new();
+    let mut state = env.empty_state();
+    for name in BUILTIN_FILTERS {
+        assert!(
+            !matches!(state.apply_filter(name, &[]), Err(e) if e.kind() == ErrorKind::UnknownFilter),
+            "{name}"
+        );
+    }
+    for name in BUILTIN_TESTS {
+        assert!(
+            !matches!(state.perform_test(name, &[]), Err(e) if e.kind() == ErrorKind::UnknownTest),
+            "{name}"
+        );
+    }
 }
 
 #[test]

@@ -7,14 +7,19 @@ use super::interpolate::Interpolator;
 use super::units;
 use crate::action::OrderingKey;
 use crate::core::context::TEMPLATE_VARIABLES;
-use crate::core::template::{self, Escape, ExprRef, TemplateEngine, TemplateRef};
+use crate::core::template::{
+    self, CompileError, Escape, ExprRef, TemplateEngine, TemplateRef, word_places,
+};
 use crate::secret::Secret;
 use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
 use std::time::Duration;
 use toml::Spanned;
 
 pub struct Builder<'a> {
+    /// The configuration file's text, to point at a name inside a template.
+    pub text: &'a str,
     pub diagnostics: &'a mut Diagnostics,
     pub templates: &'a mut TemplateEngine,
     pub interpolator: &'a Interpolator,
@@ -154,12 +159,35 @@ impl Builder<'_> {
         let result = self
             .templates
             .add_template(&name, text, escape, TEMPLATE_VARIABLES);
-        self.diagnostics.take(result.map_err(|message| {
-            Diagnostic::error(
-                source.span(),
-                format!("bad template for `{part}`: {message}"),
-            )
-        }))
+        self.compiled(result, "template", part, source)
+    }
+
+    /// The compiled template or expression, or its problems reported, each at its place
+    /// in the file when it is known.
+    fn compiled<T>(
+        &mut self,
+        result: Result<T, CompileError>,
+        what: &str,
+        part: &str,
+        source: &Spanned<String>,
+    ) -> Option<T> {
+        let problems = match result {
+            Ok(compiled) => return Some(compiled),
+            Err(CompileError(problems)) => problems,
+        };
+        for problem in problems {
+            let span = match &problem.at {
+                Some(at) => place_in_value(self.text, source.span(), source.get_ref(), at),
+                None => source.span(),
+            };
+            let mut diagnostic = Diagnostic::error(
+                span,
+                format!("bad {what} for `{part}`: {}", problem.message),
+            );
+            diagnostic.help = problem.help;
+            self.diagnostics.push(diagnostic);
+        }
+        None
     }
 
     /// An ordering key that is the same for every delivery of the action `kind` being
@@ -188,12 +216,22 @@ impl Builder<'_> {
         let result = self
             .templates
             .add_expression(&name, source.get_ref(), variables);
-        self.diagnostics.take(result.map_err(|message| {
-            Diagnostic::error(
-                source.span(),
-                format!("bad expression for `{part}`: {message}"),
-            )
-        }))
+        self.compiled(result, "expression", part, source)
+    }
+}
+
+/// Where the bytes `at` of `text` — the value at `span` as read, its escapes and
+/// `${…}` references resolved — are in the file: the same occurrence of the same name in
+/// the value as written; the whole value when it is not found there.
+fn place_in_value(file: &str, span: Range<usize>, text: &str, at: &Range<usize>) -> Range<usize> {
+    let Some(name) = text.get(at.clone()) else {
+        return span;
+    };
+    let before = word_places(&text[..at.start], name).count();
+    let written = file.get(span.clone()).unwrap_or_default();
+    match word_places(written, name).nth(before) {
+        Some(offset) => span.start + offset..span.start + offset + name.len(),
+        None => span,
     }
 }
 

@@ -6,6 +6,7 @@ use super::build::Builder;
 use super::diagnostic::Diagnostics;
 use super::document::Item;
 use crate::action::Action;
+use crate::core::template::Filters;
 use crate::ingress::poller::Poller;
 use crate::ingress::source::Source;
 use crate::secret::Secret;
@@ -36,7 +37,7 @@ pub struct SectionContext<'a> {
 }
 
 /// Adds an integration's template filters, given the sections read.
-pub type FilterRegistrar = fn(&mut minijinja::Environment<'static>, &Sections);
+pub type FilterRegistrar = fn(&mut Filters<'_>, &Sections);
 
 /// The keys a kind or section accepts, as dotted paths (see `kit::keys`).
 pub type OptionKeys = fn() -> Vec<String>;
@@ -155,7 +156,7 @@ impl Catalog {
     }
 
     /// Add every integration's template filters.
-    pub fn register_filters(&self, env: &mut minijinja::Environment<'static>, sections: &Sections) {
+    pub fn register_filters(&self, env: &mut Filters<'_>, sections: &Sections) {
         for register in self.integrations.iter().filter_map(|i| i.filters) {
             register(env, sections);
         }

@@ -412,3 +412,44 @@ fn schedules_are_checked_at_load() {
         assert!(report.contains(expected), "{schedule}\n{report}");
     }
 }
+
+#[test]
+fn unknown_filters_are_errors_at_their_place_with_the_nearest_name() {
+    let text = VALID
+        .replace(
+            "filter = \"event.repository.private == false\"",
+            "filter = \"event.repository.name | lowr == 'app'\"",
+        )
+        .replace(
+            "message = \"{{ meta.type }}\"",
+            "message = \"{{ meta.type }}: {{ event.after | short_sah }}\"",
+        );
+    let report = load(&text).err().expect("unknown filters");
+    let short = report.short();
+    // Line and column of the name itself, in the rule's filter and in the action's template.
+    assert!(
+        short.contains(
+            "herald.toml:23:35: error: bad expression for `filter`: unknown filter `lowr`"
+        ),
+        "{short}"
+    );
+    assert!(
+        short.contains(
+            "herald.toml:39:46: error: bad template for `message`: unknown filter `short_sah`"
+        ),
+        "{short}"
+    );
+    let helps: Vec<_> = report
+        .errors()
+        .filter(|d| d.message.contains("unknown filter"))
+        .map(|d| d.help.as_deref())
+        .collect();
+    assert_eq!(
+        helps,
+        [
+            Some("did you mean `lower`?"),
+            Some("did you mean `short_sha`?")
+        ],
+        "{short}"
+    );
+}

@@ -41,7 +41,7 @@ pub const INTEGRATION: Integration = Integration {
 };
 
 /// `jira_keys`: the ticket keys of configured projects in a text, each once, in order.
-fn register_filters(env: &mut minijinja::Environment<'static>, sections: &Sections) {
+fn register_filters(env: &mut crate::core::template::Filters<'_>, sections: &Sections) {
     let projects = settings::JiraConfig::of(sections).projects();
     env.add_filter("jira_keys", move |text: Option<String>| {
         keys::find(text.as_deref().unwrap_or_default(), &projects)

@@ -2,12 +2,12 @@
 //! in `[slack] users`.
 
 use super::settings::SlackConfig;
+use crate::core::template::Filters;
 use crate::kit::Sections;
-use minijinja::Environment;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-pub fn register(env: &mut Environment<'static>, sections: &Sections) {
+pub fn register(env: &mut Filters<'_>, sections: &Sections) {
     let people = Arc::new(SlackConfig::of(sections).users);
     env.add_filter("slack_escape", slack_escape);
     env.add_filter("slack_link", slack_link);
@@ -49,14 +49,14 @@ mod tests {
     use super::*;
 
     fn render(template: &str) -> Result<String, minijinja::Error> {
-        let mut env = Environment::new();
+        let mut env = minijinja::Environment::new();
         let users = BTreeMap::from([("octocat".to_string(), "U024BE7LH".to_string())]);
         let slack = SlackConfig {
             users,
             ..SlackConfig::default()
         };
         let sections = Sections::with(super::super::settings::SECTION, Arc::new(slack));
-        register(&mut env, &sections);
+        register(&mut Filters::on(&mut env), &sections);
         env.render_str(template, minijinja::context! {})
     }
 
