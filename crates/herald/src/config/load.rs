@@ -10,7 +10,7 @@ use super::sections;
 use super::sources::{build_source, check_registries, check_responders};
 use crate::core::rules::Rule;
 use crate::core::template::TemplateEngine;
-use crate::kit::build::Builder;
+use crate::kit::build::{Builder, Failed};
 use crate::kit::diagnostic::{Diagnostic, Diagnostics, Report, unreadable};
 use crate::kit::document::{self, Item, Table};
 use crate::kit::interpolate::{EnvLookup, Interpolator, has_reference, process_env};
@@ -110,7 +110,7 @@ fn build(
 ) -> Option<Config> {
     let sections = top_level(root, catalog, diagnostics);
     let get = |name: &str| sections.get(name).cloned();
-    let secrets = resolve_secrets(get("secrets"), interpolator, diagnostics);
+    let (secrets, failed_secrets) = resolve_secrets(get("secrets"), interpolator, diagnostics);
     let secret_origins = secret_origins(get("secrets"));
     // Integration sections come first: their filters and kinds read them.
     let context = SectionContext { config_dir };
@@ -129,6 +129,10 @@ fn build(
         used_secrets: &mut used_secrets,
         scope: "server".to_string(),
         sections: &integration_sections,
+        failed: Failed {
+            secrets: failed_secrets,
+            ..Failed::default()
+        },
     };
     let server = sections::server(get("server"), &mut builder);
     let storage = sections::storage(get("storage"), config_dir, &mut builder);
@@ -149,7 +153,7 @@ fn build(
     let actions = named(get("actions"), "actions", &mut builder, |name, item, b| {
         build_action(name, item, &default_retry, catalog, b)
     });
-    check_responders(&sources, &actions, builder.diagnostics);
+    check_responders(&sources, &actions, &builder.failed, builder.diagnostics);
     let rules = build_rules(get("rules"), &sources, &actions, &mut builder);
     let known = Known {
         sources: &|name| sources.contains_key(name),
@@ -178,15 +182,18 @@ fn build(
             builder.diagnostics,
         );
     }
-    warn_unused(
-        &sections,
-        &sources,
-        &actions,
-        &rules,
-        &secrets,
-        &used_secrets,
-        diagnostics,
-    );
+    let failed = std::mem::take(&mut builder.failed);
+    if !failed.any() {
+        warn_unused(
+            &sections,
+            &sources,
+            &actions,
+            &rules,
+            &secrets,
+            &used_secrets,
+            diagnostics,
+        );
+    }
     Some(Config {
         path: path.to_path_buf(),
         server: server?,
@@ -249,15 +256,17 @@ fn top_level<'i>(
     sections
 }
 
+/// The secrets, and the names of those whose value could not be read.
 fn resolve_secrets(
     item: Option<Item<'_>>,
     interpolator: &Interpolator,
     diagnostics: &mut Diagnostics,
-) -> BTreeMap<String, Secret> {
+) -> (BTreeMap<String, Secret>, BTreeSet<String>) {
     let mut secrets = BTreeMap::new();
+    let mut failed = BTreeSet::new();
     let Some(table) = item.and_then(|item| diagnostics.take(document::table(&item, "`secrets`")))
     else {
-        return secrets;
+        return (secrets, failed);
     };
     for (name, value) in document::entries(&table) {
         let Some(text) = value.get_ref().as_str() else {
@@ -265,6 +274,7 @@ fn resolve_secrets(
                 value.span(),
                 format!("secret `{}` must be a string", name.get_ref()),
             );
+            failed.insert(name.get_ref().clone());
             continue;
         };
         let spanned = Spanned::new(value.span(), text.to_string());
@@ -279,20 +289,22 @@ fn resolve_secrets(
                 ),
             );
         }
-        if let Some(resolved) = diagnostics.take(interpolator.resolve(&spanned)) {
-            if resolved.is_empty() {
-                diagnostics.error(
-                    value.span(),
-                    format!("secret `{}` is empty", name.get_ref()),
-                );
-            }
-            secrets.insert(
-                name.get_ref().clone(),
-                Secret::new(name.get_ref().as_str(), resolved),
+        let Some(resolved) = diagnostics.take(interpolator.resolve(&spanned)) else {
+            failed.insert(name.get_ref().clone());
+            continue;
+        };
+        if resolved.is_empty() {
+            diagnostics.error(
+                value.span(),
+                format!("secret `{}` is empty", name.get_ref()),
             );
         }
+        secrets.insert(
+            name.get_ref().clone(),
+            Secret::new(name.get_ref().as_str(), resolved),
+        );
     }
-    secrets
+    (secrets, failed)
 }
 
 /// `[vars]`: constants for templates (`vars.repos[name]`), any TOML values.
@@ -340,8 +352,16 @@ fn named<T>(
     };
     for (name, value) in document::entries(&table) {
         builder.scope = format!("{section}.{}", name.get_ref());
-        if let Some(entry) = build_one(&name, &value, builder) {
-            built.insert(name.get_ref().clone(), (name, entry));
+        match build_one(&name, &value, builder) {
+            Some(entry) => {
+                built.insert(name.get_ref().clone(), (name, entry));
+            }
+            None => {
+                builder
+                    .failed
+                    .entries
+                    .insert((section.to_string(), name.get_ref().clone()));
+            }
         }
     }
     built

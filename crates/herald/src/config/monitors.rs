@@ -191,7 +191,7 @@ fn staleness(
         every,
     } = options;
     let source_known = (known.sources)(source.get_ref());
-    if !source_known {
+    if !source_known && !builder.failed.entry("sources", source.get_ref()) {
         builder.error(
             source.span(),
             format!("undefined source `{}`", source.get_ref()),
@@ -224,12 +224,20 @@ fn names(
     builder: &mut Builder<'_>,
 ) -> Option<Vec<String>> {
     let mut ok = true;
+    // A source or an action that failed to build has said why already.
+    let section = if what == "action" {
+        "actions"
+    } else {
+        "sources"
+    };
     for name in raw {
         if !known(name.get_ref()) {
-            builder.error(
-                name.span(),
-                format!("undefined {what} `{}`", name.get_ref()),
-            );
+            if !builder.failed.entry(section, name.get_ref()) {
+                builder.error(
+                    name.span(),
+                    format!("undefined {what} `{}`", name.get_ref()),
+                );
+            }
             ok = false;
         }
     }

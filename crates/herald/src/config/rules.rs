@@ -42,10 +42,13 @@ pub fn build_rule<S, A>(
             || source.get_ref() == HERALD_SOURCE
             || sources.contains_key(source.get_ref());
         if !known {
-            builder.error(
-                source.span(),
-                format!("undefined source `{}`", source.get_ref()),
-            );
+            // A source that failed to build has said why already.
+            if !builder.failed.entry("sources", source.get_ref()) {
+                builder.error(
+                    source.span(),
+                    format!("undefined source `{}`", source.get_ref()),
+                );
+            }
             ok = false;
         }
     }
@@ -55,10 +58,12 @@ pub fn build_rule<S, A>(
     }
     for action in raw.actions.get_ref() {
         if !actions.contains_key(action.get_ref()) {
-            builder.error(
-                action.span(),
-                format!("undefined action `{}`", action.get_ref()),
-            );
+            if !builder.failed.entry("actions", action.get_ref()) {
+                builder.error(
+                    action.span(),
+                    format!("undefined action `{}`", action.get_ref()),
+                );
+            }
             ok = false;
         }
     }

@@ -5,7 +5,7 @@ use super::model::{ActionConfig, SourceConfig};
 use crate::core::context::INBOUND_VARIABLES;
 use crate::ingress::poller::PolledSource;
 use crate::kit::Catalog;
-use crate::kit::build::Builder;
+use crate::kit::build::{Builder, Failed};
 use crate::kit::diagnostic::Diagnostics;
 use crate::kit::document::{self, Item};
 use crate::kit::units::{self, RawSize};
@@ -207,10 +207,12 @@ pub fn check_registries(
     }
 }
 
-/// A source's `respond_with` names an action that exists and can answer requests.
+/// A source's `respond_with` names an action that exists and can answer requests (or
+/// one that failed to build, which said why).
 pub fn check_responders(
     sources: &BTreeMap<String, (Spanned<String>, SourceConfig)>,
     actions: &BTreeMap<String, (Spanned<String>, ActionConfig)>,
+    failed: &Failed,
     diagnostics: &mut Diagnostics,
 ) {
     for (name, (span, source)) in sources {
@@ -218,6 +220,7 @@ pub fn check_responders(
             continue;
         };
         let problem = match actions.get(responder) {
+            None if failed.entry("actions", responder) => continue,
             None => format!("`respond_with` names `{responder}`, which is not an action"),
             Some((_, action)) if action.action.responder().is_none() => format!(
                 "`respond_with` names `{responder}`, a `{}` action, which cannot answer requests (a `deploybot` action can)",

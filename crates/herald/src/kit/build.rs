@@ -30,6 +30,31 @@ pub struct Builder<'a> {
     pub scope: String,
     /// The integrations' own sections, read before any kind is built.
     pub sections: &'a super::Sections,
+    /// What failed to build so far: references to it stay silent.
+    pub failed: Failed,
+}
+
+/// What could not be built — a secret whose value could not be read (an unset
+/// `${env:…}`), a source, an action, a rule — so that what refers to it says nothing
+/// more: its own error said what is wrong (one mistake, one message).
+#[derive(Debug, Default)]
+pub struct Failed {
+    pub secrets: BTreeSet<String>,
+    /// (section, name): `("actions", "digest")`.
+    pub entries: BTreeSet<(String, String)>,
+}
+
+impl Failed {
+    /// Whether `[section.name]` is there but failed to build.
+    pub fn entry(&self, section: &str, name: &str) -> bool {
+        self.entries
+            .contains(&(section.to_string(), name.to_string()))
+    }
+
+    /// Whether anything failed: what is unused cannot be told then.
+    pub fn any(&self) -> bool {
+        !self.secrets.is_empty() || !self.entries.is_empty()
+    }
 }
 
 impl Builder<'_> {
@@ -52,6 +77,7 @@ impl Builder<'_> {
         self.used_secrets.insert(name.get_ref().clone());
         match self.secrets.get(name.get_ref()) {
             Some(secret) => Some(secret.clone()),
+            None if self.failed.secrets.contains(name.get_ref()) => None,
             None => {
                 self.diagnostics
                     .push(undefined_secret(name.get_ref(), name.span()));
@@ -150,7 +176,7 @@ impl Builder<'_> {
         let text = source.get_ref();
         for name in template::secret_references(text) {
             self.used_secrets.insert(name.clone());
-            if !self.secrets.contains_key(&name) {
+            if !self.secrets.contains_key(&name) && !self.failed.secrets.contains(&name) {
                 self.diagnostics
                     .push(undefined_secret(&name, source.span()));
             }

@@ -452,4 +452,55 @@ fn unknown_filters_are_errors_at_their_place_with_the_nearest_name() {
         ],
         "{short}"
     );
+    // The rule and the action that failed are not reported again where they are named.
+    assert_eq!(report.diagnostics.len(), 2, "{short}");
+}
+
+#[test]
+fn the_pact_slack_preset_without_its_variables_says_only_that() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/presets/pact-slack.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let report = from_text(
+        &path,
+        &text,
+        Arc::new(|_| None),
+        &herald::integrations::catalog(),
+    )
+    .err()
+    .expect("the variables are unset");
+    let messages: Vec<&str> = report
+        .diagnostics
+        .iter()
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "environment variable PACT_WEBHOOK_TOKEN is not set",
+            "environment variable SLACK_BOT_TOKEN is not set",
+        ],
+        "one error per variable, nothing that follows from them:\n{}",
+        report.short()
+    );
+}
+
+#[test]
+fn what_refers_to_a_broken_entry_stays_silent() {
+    let text = VALID
+        .replace("kind = \"github\"", "kind = \"githb\"")
+        .replace("kind = \"log\"", "kind = \"lg\"");
+    let report = load(&text).err().expect("unknown kinds");
+    let short = report.short();
+    assert!(
+        short.contains("unknown source kind `githb`") && short.contains("unknown action kind `lg`"),
+        "{short}"
+    );
+    // Not "undefined source `github`", "undefined action `audit`", nor an unused secret,
+    // source or action.
+    assert_eq!(report.diagnostics.len(), 2, "{short}");
+
+    // A name that is not there at all is still an error.
+    let text = VALID.replace("actions = [\"audit\"]\n", "actions = [\"audti\"]\n");
+    let short = load(&text).err().expect("undefined").short();
+    assert!(short.contains("undefined action `audti`"), "{short}");
 }
