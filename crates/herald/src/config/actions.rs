@@ -71,6 +71,7 @@ pub fn build_action(
         Some(raw) => retry_policy(raw, builder),
         None => Some(default_retry.clone()),
     };
+    builder.shared_keys = SHARED_KEYS;
     let action = (kind.build)(
         own,
         &ActionCommon {
@@ -78,6 +79,7 @@ pub fn build_action(
         },
         builder,
     );
+    builder.shared_keys = &[];
     Some(ActionConfig {
         name: name.get_ref().clone(),
         kind: kind.name,

@@ -9,6 +9,7 @@ use super::schedules::build_schedule;
 use super::sections;
 use super::sources::{build_source, check_registries, check_responders};
 use crate::core::rules::Rule;
+use crate::core::suggest::nearest;
 use crate::core::template::TemplateEngine;
 use crate::kit::build::{Builder, Failed};
 use crate::kit::diagnostic::{Diagnostic, Diagnostics, Report, unreadable};
@@ -133,6 +134,7 @@ fn build(
             secrets: failed_secrets,
             ..Failed::default()
         },
+        shared_keys: &[],
     };
     let server = sections::server(get("server"), &mut builder);
     let storage = sections::storage(get("storage"), config_dir, &mut builder);
@@ -240,9 +242,13 @@ fn top_level<'i>(
     let mut sections = BTreeMap::new();
     for (key, value) in document::entries(root) {
         if !known.contains(&key.get_ref().as_str()) {
+            let help = match nearest(key.get_ref(), known.iter().copied()) {
+                Some(near) => format!("did you mean `{near}`?"),
+                None => format!("known sections: {}", known.join(", ")),
+            };
             diagnostics.push(
                 Diagnostic::error(key.span(), format!("unknown section `{}`", key.get_ref()))
-                    .with_help(format!("known sections: {}", known.join(", "))),
+                    .with_help(help),
             );
             continue;
         }

@@ -131,6 +131,21 @@ pub fn build_monitor(
         .diagnostics
         .take(document::kind(&table, name.span(), "monitor"))?;
     let (_, own) = document::split(&table, item.span(), &["kind"]);
+    builder.shared_keys = &["kind"];
+    let check = check(&kind, own, known, builder);
+    builder.shared_keys = &[];
+    Some(MonitorConfig {
+        name: name.get_ref().clone(),
+        check: check?,
+    })
+}
+
+fn check(
+    kind: &Spanned<String>,
+    own: Item<'_>,
+    known: &Known<'_>,
+    builder: &mut Builder<'_>,
+) -> Option<MonitorCheck> {
     let check = match kind.get_ref().as_str() {
         "credential" => {
             let options: CredentialOptions = builder.options(own)?;
@@ -172,10 +187,7 @@ pub fn build_monitor(
             return None;
         }
     };
-    Some(MonitorConfig {
-        name: name.get_ref().clone(),
-        check,
-    })
+    Some(check)
 }
 
 fn staleness(

@@ -6,7 +6,7 @@ use crate::core::context::INBOUND_VARIABLES;
 use crate::ingress::poller::PolledSource;
 use crate::kit::Catalog;
 use crate::kit::build::{Builder, Failed};
-use crate::kit::diagnostic::Diagnostics;
+use crate::kit::diagnostic::{Diagnostic, Diagnostics};
 use crate::kit::document::{self, Item};
 use crate::kit::units::{self, RawSize};
 use serde::Deserialize;
@@ -78,7 +78,7 @@ pub fn build_source(
         );
         return None;
     };
-    let (shared, own) = document::split(&table, item.span(), SHARED_KEYS);
+    let (shared, mut own) = document::split(&table, item.span(), SHARED_KEYS);
     let shared: SharedOptions = builder.options(shared)?;
     let registry = shared.registry.as_ref().is_some_and(|r| *r.get_ref());
     let secrets = match (&shared.secrets, registry) {
@@ -92,10 +92,35 @@ pub fn build_source(
             None
         }
         (None, false) => {
-            builder.error(
-                item.span(),
-                "missing `secrets`: the names of the secrets requests are verified with",
-            );
+            let valid: Vec<String> = SHARED_KEYS
+                .iter()
+                .map(|key| key.to_string())
+                .chain((kind.options)())
+                .collect();
+            let message = "missing `secrets`: the names of the secrets requests are verified with";
+            match document::table(&own, "a source")
+                .ok()
+                .and_then(|table| document::near_miss(&table, "secrets", &valid))
+            {
+                Some(near) => {
+                    builder.diagnostics.push(
+                        Diagnostic::error(
+                            item.span(),
+                            format!(
+                                "missing `secrets`; `{}` looks like it was meant",
+                                near.get_ref()
+                            ),
+                        )
+                        .with_help(format!(
+                            "rename `{}` to `secrets`: the names of the secrets requests are verified with",
+                            near.get_ref()
+                        )),
+                    );
+                    // Said once: the kind is not told about the key again.
+                    own = document::without(&own, near.get_ref());
+                }
+                None => builder.error(item.span(), message),
+            }
             None
         }
     };
@@ -111,7 +136,9 @@ pub fn build_source(
         .dedup_key
         .as_ref()
         .map(|expr| builder.expression("dedup_key", expr, INBOUND_VARIABLES));
+    builder.shared_keys = SHARED_KEYS;
     let source = (kind.build)(own, secrets.clone().unwrap_or_default(), builder);
+    builder.shared_keys = &[];
     if let (Some(flag), Some(built)) = (&shared.registry, &source)
         && registry
         && built.with_secrets(Vec::new()).is_none()
@@ -168,7 +195,10 @@ fn build_poller(
         );
     }
     let (_, own) = document::split(table, item.span(), &["kind"]);
-    let poller = (kind.build)(own, builder)?;
+    builder.shared_keys = &["kind"];
+    let poller = (kind.build)(own, builder);
+    builder.shared_keys = &[];
+    let poller = poller?;
     if refused {
         return None;
     }

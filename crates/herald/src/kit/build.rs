@@ -32,6 +32,9 @@ pub struct Builder<'a> {
     pub sections: &'a super::Sections,
     /// What failed to build so far: references to it stay silent.
     pub failed: Failed,
+    /// While a kind reads its options: the keys of the table it does not read (`timeout`
+    /// of an action), so an unknown key can be told it was probably one of them.
+    pub shared_keys: &'static [&'static str],
 }
 
 /// What could not be built — a secret whose value could not be read (an unset
@@ -60,7 +63,7 @@ impl Failed {
 impl Builder<'_> {
     /// Deserialize the kind's own options; unknown keys are errors.
     pub fn options<T: DeserializeOwned>(&mut self, item: Item<'_>) -> Option<T> {
-        let result = document::typed(item);
+        let result = document::typed_among(item, self.shared_keys);
         self.diagnostics.take(result)
     }
 

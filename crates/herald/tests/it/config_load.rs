@@ -129,7 +129,7 @@ retry = { schedule = ["1s"], max_attempts = 3 }
         "herald.toml:2:10: error: `listen` must be an address",
         "herald.toml:5:6: error: environment variable MISSING_SECRET is not set",
         "herald.toml:9:18: error: undefined secret `nope`",
-        "herald.toml:10:1: error: unknown field `colour`",
+        "herald.toml:10:1: error: unknown key `colour`",
         "herald.toml:13:8: error: unknown source kind `carrier-pigeon`",
         "herald.toml:17:22: error: undefined source `gitlab`",
         "herald.toml:18:11: error: bad event pattern",
@@ -503,4 +503,53 @@ fn what_refers_to_a_broken_entry_stays_silent() {
     let text = VALID.replace("actions = [\"audit\"]\n", "actions = [\"audti\"]\n");
     let short = load(&text).err().expect("undefined").short();
     assert!(short.contains("undefined action `audti`"), "{short}");
+}
+
+#[test]
+fn an_unknown_key_points_at_itself_and_names_the_nearest_valid_one() {
+    let text = VALID.replace("timeout = \"10s\"", "tiemout = \"10s\"");
+    let report = load(&text).err().expect("unknown key");
+    let short = report.short();
+    assert!(
+        short.contains("herald.toml:35:1: error: unknown key `tiemout`"),
+        "{short}"
+    );
+    let error = report.errors().next().unwrap();
+    // `timeout` is not the http kind's own option but one every action takes.
+    assert_eq!(error.help.as_deref(), Some("did you mean `timeout`?"));
+    assert!(!report.render(false).contains("there are no fields"));
+
+    // A kind's own option, and a section's.
+    let text = VALID.replace("message = ", "mesage = ");
+    let report = load(&text).err().expect("unknown key");
+    let error = report.errors().next().unwrap();
+    assert_eq!(error.message, "unknown key `mesage`");
+    assert_eq!(error.help.as_deref(), Some("did you mean `message`?"));
+    let report = load(&VALID.replace("[server]", "[sever]")).err().unwrap();
+    let error = report.errors().next().unwrap();
+    assert_eq!(error.help.as_deref(), Some("did you mean `server`?"));
+}
+
+#[test]
+fn a_missing_key_names_the_key_that_looks_meant_for_it_once() {
+    let text = VALID.replace("secrets = [\"github\"]", "secret = [\"github\"]");
+    let report = load(&text).err().expect("no secrets");
+    let short = report.short();
+    // At the source's table, once: not also "unknown key `secret`", nor what refers to the
+    // source.
+    assert_eq!(
+        short,
+        "/etc/herald/herald.toml:11:1: error: missing `secrets`; `secret` looks like it was meant\n"
+    );
+    assert_eq!(
+        report.diagnostics[0].help.as_deref(),
+        Some("rename `secret` to `secrets`: the names of the secrets requests are verified with")
+    );
+
+    let text = VALID.replace("kind = \"log\"", "knd = \"log\"");
+    let short = load(&text).err().expect("no kind").short();
+    assert!(
+        short.contains("error: action has no `kind`; `knd` looks like it was meant"),
+        "{short}"
+    );
 }

@@ -442,7 +442,7 @@ app = { id = 123, installation = 456, private_key = "app_key" }"#,
 
         let text = config(r#"app = { id = 1, installation = 2, key = "app_key" }"#);
         assert!(
-            errors(&text).contains("unknown field `key`"),
+            errors(&text).contains("unknown key `key`"),
             "{}",
             errors(&text)
         );

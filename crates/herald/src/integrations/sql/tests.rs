@@ -164,7 +164,7 @@ fn check_finds_what_would_fail_with_its_line() {
             "app_db = \"mysql://herald:pa55word-xyz@db.internal/app\"",
             ":17:12: error: secret `app_db`: the secret must hold `sqlite://PATH` or",
         ),
-        ("schema =", "shema =", "unknown field `shema`"),
+        ("schema =", "shema =", "unknown key `shema`"),
         (
             "DELETE FROM users WHERE id = $1",
             "DELETE FROM users WHERE id = $2",
