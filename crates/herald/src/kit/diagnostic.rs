@@ -121,7 +121,8 @@ impl Report {
             .collect()
     }
 
-    /// The short line followed by a source snippet, for people.
+    /// For people: each problem once — its short line, then the place in the file and the
+    /// help, without saying the message again.
     pub fn render(&self, color: bool) -> String {
         let theme = if color {
             GraphicalTheme::unicode()
@@ -138,11 +139,27 @@ impl Report {
                 diagnostic.message
             ));
             let report = self.snippet(diagnostic);
-            let mut snippet = String::new();
-            if handler.render_report(&mut snippet, report.as_ref()).is_ok() {
+            let mut rendered = String::new();
+            let snippet = match (
+                &diagnostic.span,
+                handler.render_report(&mut rendered, report.as_ref()),
+            ) {
+                // miette's own first lines repeat the message: the box starts after them.
+                (Some(_), Ok(())) => rendered
+                    .lines()
+                    .skip_while(|line| !line.contains('╭'))
+                    .map(|line| format!("{line}\n"))
+                    .collect(),
+                _ => String::new(),
+            };
+            if snippet.is_empty() {
+                if let Some(help) = &diagnostic.help {
+                    out.push_str(&format!("  help: {help}\n"));
+                }
+            } else {
                 out.push_str(&snippet);
-                out.push('\n');
             }
+            out.push('\n');
         }
         out
     }
@@ -240,5 +257,33 @@ mod tests {
             "herald.toml:2:10: error: listen must be a string\n"
         );
         assert!(report.render(false).contains("listen must be a string"));
+    }
+
+    #[test]
+    fn each_problem_is_rendered_once_with_its_place_and_help() {
+        let report = Report {
+            path: PathBuf::from("herald.toml"),
+            text: Arc::from("[server]\nlisten = 1\n"),
+            diagnostics: vec![
+                Diagnostic::error(18..19, "listen must be a string").with_help("quote it"),
+                Diagnostic::warning(None, "nothing to do").with_help("add a rule"),
+            ],
+        };
+        for color in [false, true] {
+            let shown = report.render(color);
+            assert_eq!(
+                shown.matches("listen must be a string").count(),
+                1,
+                "{shown}"
+            );
+            assert_eq!(shown.matches("nothing to do").count(), 1, "{shown}");
+            assert!(
+                shown.starts_with("herald.toml:2:10: error: listen must be a string\n"),
+                "{shown}"
+            );
+            for part in ["listen = 1", "here", "quote it", "add a rule"] {
+                assert!(shown.contains(part), "{part} in {shown}");
+            }
+        }
     }
 }

@@ -63,6 +63,36 @@ fn check_accepts_the_quickstart_and_locates_errors() {
 }
 
 #[test]
+fn check_prints_each_problem_once() {
+    let dir = quickstart_dir();
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "[sources.github]\nkind = \"github\"\nsecrets = [\"nope\"]\ncolour = 1\n",
+    )
+    .unwrap();
+    let bad = herald(dir.path(), &["check", "--config", "bad.toml"]);
+    assert_eq!(bad.status.code(), Some(1));
+    let shown = stderr(&bad);
+    for message in ["undefined secret `nope`", "unknown key `colour`"] {
+        assert_eq!(
+            shown.matches(message).count(),
+            1,
+            "{message} once in:\n{shown}"
+        );
+    }
+    // With its place and its help.
+    for part in [
+        "bad.toml:3:12: error: undefined secret `nope`",
+        "secrets = [\"nope\"]",
+        "help: define it under [secrets]",
+        "bad.toml:4:1: error: unknown key `colour`",
+        "bad.toml: 2 error(s)",
+    ] {
+        assert!(shown.contains(part), "{part} in:\n{shown}");
+    }
+}
+
+#[test]
 fn dry_run_prints_the_matched_rules_and_exact_requests() {
     let dir = quickstart_dir();
     std::fs::write(dir.path().join("pr.json"), pull_request(5)).unwrap();
