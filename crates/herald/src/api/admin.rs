@@ -135,7 +135,7 @@ pub async fn list_windows(
     State(state): State<AppState>,
     Query(filter): Query<WindowFilter>,
 ) -> Result<Json<Vec<Window>>, ApiError> {
-    let windows = windows::list(state.queries.store(), &filter)
+    let windows = windows::list(&state.config, state.queries.store(), &filter)
         .await?
         .map_err(ApiError::BadRequest)?;
     Ok(Json(windows))

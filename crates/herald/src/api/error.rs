@@ -17,8 +17,13 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     BadRequest(String),
+    /// A missing or wrong bearer token (the admin API): 401 with `WWW-Authenticate: Bearer`.
     #[error("{0}")]
     Unauthorized(String),
+    /// A webhook whose signature or credential did not verify: 401, with no
+    /// `WWW-Authenticate` (no challenge a sender could answer by logging in).
+    #[error("{0}")]
+    Unverified(String),
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -41,7 +46,7 @@ impl ApiError {
         match self {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized(_) | ApiError::Unverified(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -97,7 +102,7 @@ impl From<IngestError> for ApiError {
             | IngestError::UnknownHook { .. } => ApiError::NotFound(error.to_string()),
             IngestError::Hook(hook) => ApiError::from(hook),
             IngestError::Unverified(_) => {
-                ApiError::Unauthorized(format!("request not verified: {error}"))
+                ApiError::Unverified(format!("request not verified: {error}"))
             }
             IngestError::Malformed(_) => ApiError::BadRequest(error.to_string()),
             // Nothing was acknowledged: the sender's retry is stored once the store writes.
@@ -121,6 +126,23 @@ impl From<HookError> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_admin_token_is_challenged_for_a_bearer() {
+        let unverified =
+            IngestError::Unverified(crate::ingress::source::VerifyError::SignatureMismatch);
+        let response = ApiError::from(unverified).into_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert!(
+            response
+                .headers()
+                .get(http::header::WWW_AUTHENTICATE)
+                .is_none()
+        );
+        let admin = ApiError::Unauthorized("a bearer token is required".into()).into_response();
+        assert_eq!(admin.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(admin.headers()[http::header::WWW_AUTHENTICATE], "Bearer");
+    }
 
     #[test]
     fn a_store_that_cannot_write_asks_the_sender_to_retry() {

@@ -52,7 +52,7 @@ pub async fn run(path: &Path, command: Command) -> anyhow::Result<ExitCode> {
                 status,
                 limit: Some(limit),
             };
-            let found = windows::list(&store, &filter)
+            let found = windows::list(&config, &store, &filter)
                 .await?
                 .map_err(|e| anyhow!(e))?;
             if json {

@@ -1,6 +1,7 @@
 //! Open aggregation windows, and flushing them now (the old aggregator's `/trigger`).
 
 use crate::clock::SharedClock;
+use crate::config::Config;
 use herald_store::model::{Window, WindowQuery, WindowStatus};
 use herald_store::{SharedStore, StoreError};
 use serde::Deserialize;
@@ -44,7 +45,10 @@ pub struct FlushRequest {
     pub key: Option<String>,
 }
 
+/// The windows `filter` selects, each open one due when its flush may really happen: not
+/// before its rule's calendar allows it (the store keeps the quiet period's end).
 pub async fn list(
+    config: &Config,
     store: &SharedStore,
     filter: &WindowFilter,
 ) -> Result<Result<Vec<Window>, String>, StoreError> {
@@ -52,7 +56,25 @@ pub async fn list(
         Ok(query) => query,
         Err(message) => return Ok(Err(message)),
     };
-    store.list_windows(&query).await.map(Ok)
+    let mut windows = store.list_windows(&query).await?;
+    for window in &mut windows {
+        window.due_at = flushable_at(config, window);
+    }
+    Ok(Ok(windows))
+}
+
+/// When an open window will be flushed: its due time, moved to the next moment its rule's
+/// calendar allows (unless it was forced with flush-now).
+fn flushable_at(config: &Config, window: &Window) -> chrono::DateTime<chrono::Utc> {
+    let calendar = config
+        .rule(&window.rule)
+        .and_then(|rule| rule.window.as_ref()?.calendar.as_ref());
+    match calendar {
+        Some(calendar) if window.status == WindowStatus::Open && !window.forced => {
+            calendar.next_allowed(window.due_at)
+        }
+        _ => window.due_at,
+    }
 }
 
 /// Make the chosen windows due now, regardless of their quiet period and calendar. The

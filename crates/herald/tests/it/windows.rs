@@ -211,6 +211,18 @@ async fn a_calendar_defers_flushes_and_a_manual_flush_overrides_it() {
     let window = r#"{ group = "{{ event.repository.name }}", quiet = "10s", max_wait = "5m", calendar = { timezone = "UTC", days = "mon-fri", hours = "08:00-21:00" } }"#;
     let app = spawn_app(&config(window), &sink.url).await;
     push(&app, "api", 1).await;
+    // Listed as due when the calendar lets it flush, not when the quiet period ends.
+    let listed: Value = app
+        .http
+        .get(app.url("/api/windows"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed[0]["due_at"], "2026-11-23T08:00:00Z", "{listed}");
     app.advance(20.0);
     assert!(step(&app, &sink).await.is_empty(), "Sunday: deferred");
     // Deferred to Monday 08:00.
