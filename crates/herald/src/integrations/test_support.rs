@@ -102,3 +102,54 @@ pub(crate) fn assert_no_leak(error: &VerifyError, forbidden: &[&str]) {
         assert!(!text.contains(value), "{text:?} reveals {value:?}");
     }
 }
+
+/// A configuration as `check` loads it (at /etc/herald/herald.toml, no environment); Err:
+/// its problems, one a line.
+pub(crate) fn load_config(text: &str) -> Result<crate::config::Config, String> {
+    crate::config::from_text(
+        std::path::Path::new("/etc/herald/herald.toml"),
+        text,
+        std::sync::Arc::new(|_| None),
+        &crate::integrations::catalog(),
+    )
+    .map(|loaded| loaded.config)
+    .map_err(|report| report.short())
+}
+
+/// The problems of a configuration that must not load.
+pub(crate) fn config_problems(text: &str) -> String {
+    match load_config(text) {
+        Ok(_) => panic!("the configuration loaded"),
+        Err(problems) => problems,
+    }
+}
+
+/// What `action` of `config` plans for an event of `source` and `event_type` with
+/// `payload`, reading `refs`; a dry run's plan (no delivery).
+pub(crate) async fn plan_event(
+    config: &crate::config::Config,
+    action: &str,
+    refs: &dyn crate::action::RefLookup,
+    (source, event_type): (&str, &str),
+    payload: &serde_json::Value,
+) -> crate::action::Plan {
+    let meta = crate::core::context::EventMeta {
+        id: uuid::Uuid::nil(),
+        source,
+        event_type,
+        received_at: Utc::now(),
+        dedup_key: None,
+        hook: None,
+    };
+    let context =
+        crate::core::context::event_context(&meta, payload, &std::collections::BTreeMap::new());
+    let input = crate::action::ActionInput {
+        templates: &config.templates,
+        context: &context,
+        refs,
+        now: Utc::now(),
+        done: 0,
+        delivery: None,
+    };
+    config.actions[action].action.plan(&input).await.unwrap()
+}

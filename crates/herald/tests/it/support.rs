@@ -156,6 +156,23 @@ impl TestApp {
             .advance(std::time::Duration::from_secs_f64(seconds));
     }
 
+    /// GET `path` of the admin API with the admin token, as JSON.
+    pub async fn admin_get(&self, path: &str) -> serde_json::Value {
+        let response = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "GET {path}: {}",
+            response.status()
+        );
+        response.json().await.unwrap()
+    }
+
     /// POST a GitHub-style delivery signed with `secret`.
     pub async fn github(
         &self,

@@ -142,16 +142,7 @@ async fn groups_flush_apart_duplicates_count_once_and_windows_survive_a_restart(
     // The sender retries a delivery: same X-GitHub-Delivery, stored once, counted once.
     push_with_id(&app, "api", 2, "retried").await;
     push_with_id(&app, "api", 2, "retried").await;
-    let listed: Value = app
-        .http
-        .get(app.url("/api/windows"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = app.admin_get("/api/windows").await;
     let mut open: Vec<(String, i64)> = listed
         .as_array()
         .unwrap()
@@ -212,16 +203,7 @@ async fn a_calendar_defers_flushes_and_a_manual_flush_overrides_it() {
     let app = spawn_app(&config(window), &sink.url).await;
     push(&app, "api", 1).await;
     // Listed as due when the calendar lets it flush, not when the quiet period ends.
-    let listed: Value = app
-        .http
-        .get(app.url("/api/windows"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = app.admin_get("/api/windows").await;
     assert_eq!(listed[0]["due_at"], "2026-11-23T08:00:00Z", "{listed}");
     app.advance(20.0);
     assert!(step(&app, &sink).await.is_empty(), "Sunday: deferred");

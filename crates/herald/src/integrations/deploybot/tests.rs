@@ -2,14 +2,12 @@
 //! store (the end-to-end workflow is in tests/it/deploybot.rs).
 
 use super::state;
-use crate::action::{ActionInput, Plan, RefLookup, StoredRef};
+use crate::action::{Plan, RefLookup, StoredRef};
 use crate::config::Config;
-use crate::core::context::{EventMeta, event_context};
+use crate::integrations::test_support::{config_problems, load_config, plan_event};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::sync::Arc;
 
 const CONFIG: &str = r#"
 [secrets]
@@ -34,27 +32,8 @@ github = { token = "github", api_url = "http://github.test" }
 circleci = { token = "circle", api_url = "http://circleci.test"EXTRA }
 "#;
 
-fn load(text: &str) -> Result<Config, String> {
-    crate::config::from_text(
-        Path::new("/etc/herald/herald.toml"),
-        text,
-        Arc::new(|_| None),
-        &crate::integrations::catalog(),
-    )
-    .map(|loaded| loaded.config)
-    .map_err(|report| report.short())
-}
-
 fn config(extra: &str) -> Result<Config, String> {
-    load(&CONFIG.replace("EXTRA", extra))
-}
-
-/// The problems `check` reports for `text`.
-fn problems(text: &str) -> String {
-    match load(text) {
-        Ok(_) => panic!("the configuration loaded"),
-        Err(problems) => problems,
-    }
+    load_config(&CONFIG.replace("EXTRA", extra))
 }
 
 #[test]
@@ -71,26 +50,26 @@ fn a_full_configuration_loads() {
 
 #[test]
 fn mistakes_are_named_where_they_are() {
-    let error = problems(&CONFIG.replace("EXTRA", ", trigger = \"webhook\""));
+    let error = config_problems(&CONFIG.replace("EXTRA", ", trigger = \"webhook\""));
     assert!(error.contains("unknown `trigger` \"webhook\""), "{error}");
-    let error = problems(
+    let error = config_problems(
         &CONFIG
             .replace("EXTRA", "")
             .replace("[actions.bot]", "[actions.bot]\ncommand = \"cimon\""),
     );
     assert!(error.contains("starts with `/`"), "{error}");
-    let error = problems(
+    let error = config_problems(
         &CONFIG
             .replace("EXTRA", "")
             .replace("token = \"github\", ", ""),
     );
     assert!(error.contains("needs `token` or `app`"), "{error}");
-    let error = problems(&CONFIG.replace("EXTRA", "").replace(
+    let error = config_problems(&CONFIG.replace("EXTRA", "").replace(
         "[actions.bot]",
         "[actions.bot]\npush = [{ ref = \"refs/heads/[main\", environment = \"preview\" }]",
     ));
     assert!(error.contains("bad pattern"), "{error}");
-    let error = problems(
+    let error = config_problems(
         &CONFIG
             .replace("EXTRA", "")
             .replace("respond_with = \"bot\"", "respond_with = \"nobody\""),
@@ -107,7 +86,7 @@ fn only_an_action_that_can_answer_may_respond() {
         .replace("EXTRA", "")
         .replace("respond_with = \"bot\"", "respond_with = \"audit\"")
         + "\n[actions.audit]\nkind = \"log\"\n";
-    let error = problems(&text);
+    let error = config_problems(&text);
     assert!(
         error.contains("a `log` action, which cannot answer requests"),
         "{error}"
@@ -158,24 +137,7 @@ async fn plan(
     event_type: &str,
     payload: Value,
 ) -> Plan {
-    let meta = EventMeta {
-        id: uuid::Uuid::nil(),
-        source,
-        event_type,
-        received_at: chrono::Utc::now(),
-        dedup_key: None,
-        hook: None,
-    };
-    let context = event_context(&meta, &payload, &BTreeMap::new());
-    let input = ActionInput {
-        templates: &config.templates,
-        context: &context,
-        refs,
-        now: chrono::Utc::now(),
-        done: 0,
-        delivery: None,
-    };
-    config.actions["bot"].action.plan(&input).await.unwrap()
+    plan_event(config, "bot", refs, (source, event_type), &payload).await
 }
 
 fn set_up() -> Refs {

@@ -327,12 +327,10 @@ pub fn deployment_status_options() -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use crate::action::{ActionInput, NoRefs, Plan};
+    use crate::action::{NoRefs, Plan};
     use crate::config::Config;
-    use crate::core::context::{EventMeta, event_context};
+    use crate::integrations::test_support::{config_problems, load_config, plan_event};
     use serde_json::json;
-    use std::collections::BTreeMap;
-    use std::path::Path;
     use std::sync::Arc;
 
     const KEY: &str =
@@ -369,44 +367,8 @@ ref = "main"
         load_config(text)
     }
 
-    /// The errors of a configuration that must not load.
-    fn errors(text: &str) -> String {
-        match load_config(text) {
-            Ok(_) => panic!("loaded"),
-            Err(errors) => errors,
-        }
-    }
-
-    fn load_config(text: &str) -> Result<Config, String> {
-        crate::config::from_text(
-            Path::new("/etc/herald/herald.toml"),
-            text,
-            Arc::new(|_| None),
-            &crate::integrations::catalog(),
-        )
-        .map(|loaded| loaded.config)
-        .map_err(|report| report.short())
-    }
-
     async fn plan(config: &Config, action: &str) -> Plan {
-        let meta = EventMeta {
-            id: uuid::Uuid::now_v7(),
-            source: "github",
-            event_type: "push",
-            received_at: chrono::Utc::now(),
-            dedup_key: None,
-            hook: None,
-        };
-        let context = event_context(&meta, &json!({}), &BTreeMap::new());
-        let input = ActionInput {
-            templates: &config.templates,
-            context: &context,
-            refs: &NoRefs,
-            now: chrono::Utc::now(),
-            done: 0,
-            delivery: None,
-        };
-        config.actions[action].action.plan(&input).await.unwrap()
+        plan_event(config, action, &NoRefs, ("github", "push"), &json!({})).await
     }
 
     #[test]
@@ -415,21 +377,21 @@ ref = "main"
             r#"token = "gh"
 app = { id = 123, installation = 456, private_key = "app_key" }"#,
         );
-        let error = errors(&both);
+        let error = config_problems(&both);
         assert!(error.contains("set `token` or `app`, not both"), "{error}");
         // The diagnostic points at the action's table.
         let table = both.lines().position(|line| line == "[actions.status]");
         let at = format!("herald.toml:{}:1: error", table.unwrap() + 1);
         assert!(error.contains(&at), "{error}");
 
-        let error = errors(&config(""));
+        let error = config_problems(&config(""));
         assert!(error.contains("needs `token` or `app`"), "{error}");
     }
 
     #[test]
     fn an_app_key_that_is_not_a_pem_is_named_but_never_shown() {
         let text = config(r#"app = { id = 1, installation = 2, private_key = "not_a_key" }"#);
-        let error = errors(&text);
+        let error = config_problems(&text);
         assert!(
             error.contains("`not_a_key` is not an RSA private key"),
             "{error}"
@@ -437,14 +399,14 @@ app = { id = 123, installation = 456, private_key = "app_key" }"#,
         assert!(!error.contains("ghp_not_a_pem_at_all"), "{error}");
 
         let text = config(r#"app = { id = 1, installation = 2, private_key = "missing" }"#);
-        let error = errors(&text);
+        let error = config_problems(&text);
         assert!(error.contains("undefined secret `missing`"), "{error}");
 
         let text = config(r#"app = { id = 1, installation = 2, key = "app_key" }"#);
         assert!(
-            errors(&text).contains("unknown key `key`"),
+            config_problems(&text).contains("unknown key `key`"),
             "{}",
-            errors(&text)
+            config_problems(&text)
         );
     }
 

@@ -1,12 +1,9 @@
 //! The `sql` action's options as `check` reads them, and its plans as dry runs show them.
 
-use crate::action::{ActionInput, NoRefs, Plan};
+use crate::action::{NoRefs, Plan};
 use crate::config::Config;
-use crate::core::context::{EventMeta, event_context};
+use crate::integrations::test_support::{config_problems, load_config, plan_event};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
-use std::path::Path;
-use std::sync::Arc;
 
 const USERS: &str = r#"
 [secrets]
@@ -40,36 +37,8 @@ events = ["user.deleted"]
 statements = [{ sql = "DELETE FROM users WHERE id = $1", params = ["{{ event.data.id }}"] }]
 "#;
 
-fn load(text: &str) -> Result<Config, String> {
-    crate::config::from_text(
-        Path::new("/etc/herald/herald.toml"),
-        text,
-        Arc::new(|_| None),
-        &crate::integrations::catalog(),
-    )
-    .map(|loaded| loaded.config)
-    .map_err(|report| report.short())
-}
-
 async fn plan(config: &Config, event_type: &str, payload: Value) -> Plan {
-    let meta = EventMeta {
-        id: uuid::Uuid::now_v7(),
-        source: "workos",
-        event_type,
-        received_at: chrono::Utc::now(),
-        dedup_key: None,
-        hook: None,
-    };
-    let context = event_context(&meta, &payload, &BTreeMap::new());
-    let input = ActionInput {
-        templates: &config.templates,
-        context: &context,
-        refs: &NoRefs,
-        now: chrono::Utc::now(),
-        done: 0,
-        delivery: None,
-    };
-    config.actions["users"].action.plan(&input).await.unwrap()
+    plan_event(config, "users", &NoRefs, ("workos", event_type), &payload).await
 }
 
 fn user() -> Value {
@@ -81,7 +50,7 @@ fn user() -> Value {
 
 #[tokio::test]
 async fn a_matching_case_plans_its_statements_with_typed_values_shown_redacted() {
-    let config = load(USERS).unwrap();
+    let config = load_config(USERS).unwrap();
     let plan = plan(&config, "user.created", user()).await;
     let shown = plan.describe();
     let effect = &shown["effect"];
@@ -109,7 +78,7 @@ async fn a_matching_case_plans_its_statements_with_typed_values_shown_redacted()
 
 #[tokio::test]
 async fn cases_are_chosen_by_type_and_the_action_statements_take_the_rest() {
-    let config = load(USERS).unwrap();
+    let config = load_config(USERS).unwrap();
     let deleted = plan(&config, "user.deleted", user()).await.describe();
     assert_eq!(
         deleted["effect"]["statements"],
@@ -125,7 +94,7 @@ async fn cases_are_chosen_by_type_and_the_action_statements_take_the_rest() {
         "statements = [{ sql = \"INSERT INTO seen (type) VALUES ($1)\", params = [\"{{ meta.type }}\"] }]\n",
         "",
     );
-    let config = load(&without_default).unwrap();
+    let config = load_config(&without_default).unwrap();
     let other = plan(&config, "dsync.user.created", user()).await;
     assert!(other.effect.is_none());
     assert_eq!(
@@ -136,19 +105,11 @@ async fn cases_are_chosen_by_type_and_the_action_statements_take_the_rest() {
 
 #[test]
 fn deliveries_run_one_at_a_time_unless_an_ordering_key_says_otherwise() {
-    let config = load(USERS).unwrap();
+    let config = load_config(USERS).unwrap();
     let action = &config.actions["users"].action;
     let key = action.ordering_key().unwrap();
     assert_eq!(key.prefix, "sql:actions.users");
     assert_eq!(action.credential_secrets(), ["app_db"]);
-}
-
-/// Every problem `check` reports, one a line.
-fn error(text: &str) -> String {
-    match load(text) {
-        Ok(_) => panic!("loads:\n{text}"),
-        Err(errors) => errors,
-    }
 }
 
 #[test]
@@ -194,11 +155,11 @@ fn check_finds_what_would_fail_with_its_line() {
     for (from, to, expected) in cases {
         let text = USERS.replace(from, to);
         assert_ne!(text, USERS, "{from}");
-        let error = error(&text);
+        let error = config_problems(&text);
         assert!(error.contains(expected), "{to}: {error}");
         assert!(!error.contains("pa55word"), "{error}");
     }
     let bare =
         "[secrets]\ndb = \"sqlite://app.db\"\n[actions.a]\nkind = \"sql\"\ndatabase = \"db\"\n";
-    assert!(error(bare).contains("give `statements`"));
+    assert!(config_problems(bare).contains("give `statements`"));
 }
