@@ -6,11 +6,13 @@
 //! an HTTP request (SQL statements), carries out the plan's [`Effect`], which classifies
 //! its own result.
 
+mod credential;
 mod effect;
 mod plan;
 mod refs;
 mod respond;
 
+pub use credential::{CredentialCheck, CredentialStatus};
 pub use effect::Effect;
 pub use plan::{Authorize, Earlier, Follow, Followed, Lookup, Pace, Plan, PlannedRequest, Recover};
 pub use refs::{
@@ -231,6 +233,13 @@ pub trait Action: Send + Sync + 'static {
     /// How to replace this action's credential when the destination refuses it.
     fn credential_runbook(&self) -> Runbook {
         Runbook::GENERIC
+    }
+
+    /// How to ask each destination whether this action's credentials work, without doing
+    /// anything that shows (`herald check --online`); none for a kind that has no
+    /// credential of its own or no such request.
+    fn credential_checks(&self) -> Vec<CredentialCheck> {
+        Vec::new()
     }
 
     /// Answers requests in their HTTP response, for a source that names this action in

@@ -50,8 +50,8 @@ pub struct Cli {
 enum Command {
     /// Receive webhooks and deliver actions until stopped (Ctrl-C or SIGTERM).
     Serve(serve::Args),
-    /// Validate the configuration; every problem is reported with its line and column.
-    Check,
+    /// Validate the configuration; every problem is reported once, with its line and column.
+    Check(check::Args),
     /// Create or upgrade the store's schema (serve also does this at start).
     Migrate,
     /// Feed a payload through the rules, as if a source had received it.
@@ -97,7 +97,7 @@ pub async fn run(cli: Cli) -> ExitCode {
 async fn run_command(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve::run(&cli.config, args).await,
-        Command::Check => check::run(&cli.config),
+        Command::Check(args) => check::run(&cli.config, args).await,
         Command::Migrate => migrate(&cli.config).await,
         Command::Send(args) => send::run(&cli.config, args).await,
         Command::Events(command) => events::run(&cli.config, command).await,

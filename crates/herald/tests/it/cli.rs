@@ -92,6 +92,228 @@ fn check_prints_each_problem_once() {
     }
 }
 
+/// Every kind with a credential check, each at its fake (`{SLACK}`, …), its tokens read
+/// from the environment.
+const ONLINE: &str = r##"
+[secrets]
+github_webhook = "It's a Secret to Everybody"
+slack_bot = "${env:SLACK_BOT_TOKEN}"
+github_token = "${env:GITHUB_TOKEN}"
+jira_token = "${env:JIRA_TOKEN}"
+circleci_token = "${env:CIRCLECI_TOKEN}"
+
+[sources.github]
+kind = "github"
+secrets = ["github_webhook"]
+
+[rules.all]
+sources = ["github"]
+actions = ["notify", "status", "comment", "pipeline", "deploybot", "audit"]
+
+[actions.notify]
+kind = "slack"
+token = "slack_bot"
+api_url = "{SLACK}"
+channel = "#ci"
+text = "{{ event.action }}"
+
+[actions.status]
+kind = "github-status"
+token = "github_token"
+api_url = "{GITHUB}"
+repository = "acme/app"
+sha = "{{ event.after }}"
+state = "success"
+
+[actions.comment]
+kind = "jira-comment"
+url = "{JIRA}"
+email = "herald@example.com"
+token = "jira_token"
+body = "released"
+
+[actions.pipeline]
+kind = "circleci-pipeline"
+token = "circleci_token"
+api_url = "{CIRCLECI}"
+project_slug = "gh/acme/app"
+branch = "main"
+
+[actions.deploybot]
+kind = "deploybot"
+slack = { token = "slack_bot", api_url = "{SLACK}" }
+github = { token = "github_token", api_url = "{GITHUB}", web_url = "https://github.com" }
+circleci = { token = "circleci_token", api_url = "{CIRCLECI}" }
+
+[actions.audit]
+kind = "log"
+"##;
+
+/// `herald check --online` in `dir` with these variables, run off the test's runtime (the
+/// fakes answer on it).
+async fn check_online(dir: &Path, variables: Vec<(&'static str, &'static str)>) -> Output {
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_herald"))
+            .args(["check", "--online"])
+            .current_dir(&dir)
+            .env("HERALD_CONFIG", dir.join("herald.toml"))
+            .env("RUST_LOG", "warn")
+            .envs(variables)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_online_asks_each_destination_whether_its_credential_works() {
+    use crate::fakes::{
+        circleci::FakeCircleci, github::FakeGithub, jira::FakeJira, slack::FakeSlack,
+    };
+    let slack = FakeSlack::start("xoxb-good", std::time::Duration::ZERO).await;
+    let github = FakeGithub::start("ghp-good").await;
+    let jira = FakeJira::start("herald@example.com", "jira-good").await;
+    let circleci = FakeCircleci::start("circle-good", "gh/acme/app").await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = ONLINE
+        .replace("{SLACK}", &slack.url)
+        .replace("{GITHUB}", &github.url)
+        .replace("{JIRA}", &jira.url)
+        .replace("{CIRCLECI}", &circleci.url);
+    std::fs::write(dir.path().join("herald.toml"), config).unwrap();
+    let good = vec![
+        ("SLACK_BOT_TOKEN", "xoxb-good"),
+        ("GITHUB_TOKEN", "ghp-good"),
+        ("JIRA_TOKEN", "jira-good"),
+        ("CIRCLECI_TOKEN", "circle-good"),
+    ];
+
+    let ok = check_online(dir.path(), good.clone()).await;
+    let shown = stdout(&ok);
+    assert!(ok.status.success(), "{shown}{}", stderr(&ok));
+    for line in [
+        "action `comment`: Jira token `jira_token` of herald@example.com: ok",
+        "action `deploybot`: Slack token `slack_bot`: ok",
+        "action `deploybot`: GitHub token `github_token`: ok",
+        "action `deploybot`: CircleCI token `circleci_token`: ok",
+        "action `notify`: Slack token `slack_bot`: ok",
+        "action `pipeline`: CircleCI token `circleci_token`: ok",
+        "action `status`: GitHub token `github_token`: ok",
+    ] {
+        assert!(shown.contains(line), "{line} in:\n{shown}");
+    }
+    assert!(!shown.contains("action `audit`"), "a log has no credential");
+    // Nothing that shows: each API was only asked about the credential, once.
+    let slack_calls: Vec<String> = slack.calls().into_iter().map(|c| c.method).collect();
+    assert_eq!(slack_calls, ["auth.test"]);
+    let github_calls: Vec<String> = github.calls().into_iter().map(|c| c.path).collect();
+    assert_eq!(github_calls, ["/rate_limit"]);
+    let jira_calls: Vec<String> = jira.calls().into_iter().map(|c| c.path).collect();
+    assert_eq!(jira_calls, ["/rest/api/2/myself"]);
+    let circleci_calls: Vec<String> = circleci.calls().into_iter().map(|c| c.path).collect();
+    assert_eq!(circleci_calls, ["/api/v2/me"]);
+
+    // Refused: in the provider's words, and the command fails.
+    let refused = check_online(
+        dir.path(),
+        vec![
+            ("SLACK_BOT_TOKEN", "xoxb-revoked"),
+            ("GITHUB_TOKEN", "ghp-revoked"),
+            ("JIRA_TOKEN", "jira-good"),
+            ("CIRCLECI_TOKEN", "circle-revoked"),
+        ],
+    )
+    .await;
+    let shown = stdout(&refused);
+    assert_eq!(refused.status.code(), Some(1), "{shown}");
+    for line in [
+        "action `notify`: Slack token `slack_bot`: refused: invalid_auth",
+        "action `status`: GitHub token `github_token`: refused: HTTP 401 bad credentials: Bad credentials",
+        "action `pipeline`: CircleCI token `circleci_token`: refused: HTTP 401",
+        "action `comment`: Jira token `jira_token` of herald@example.com: ok",
+    ] {
+        assert!(shown.contains(line), "{line} in:\n{shown}");
+    }
+
+    // Unreachable: said, but not a refusal.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let nowhere = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let config = ONLINE
+        .replace("{SLACK}", &slack.url)
+        .replace("{GITHUB}", &github.url)
+        .replace("{JIRA}", &nowhere)
+        .replace("{CIRCLECI}", &circleci.url);
+    std::fs::write(dir.path().join("herald.toml"), config).unwrap();
+    let unreachable = check_online(dir.path(), good).await;
+    let shown = stdout(&unreachable);
+    assert!(unreachable.status.success(), "{shown}");
+    assert!(
+        shown.contains(
+            "action `comment`: Jira token `jira_token` of herald@example.com: unreachable: connection failed"
+        ),
+        "{shown}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_online_fetches_a_github_apps_installation_token() {
+    use crate::fakes::github::FakeGithub;
+    const KEY: &str = include_str!("testdata/github-app/test-only-private-key.pem");
+    let github = FakeGithub::start("ghp-unused").await;
+    github.app(424242, 5151);
+    let dir = tempfile::tempdir().unwrap();
+    let config = |installation: u64| {
+        format!(
+            r#"
+[secrets]
+webhook = "It's a Secret to Everybody"
+app_key = '''
+{KEY}'''
+
+[sources.github]
+kind = "github"
+secrets = ["webhook"]
+
+[rules.r]
+sources = ["github"]
+actions = ["status"]
+
+[actions.status]
+kind = "github-status"
+app = {{ id = 424242, installation = {installation}, private_key = "app_key" }}
+api_url = "{}"
+repository = "acme/app"
+sha = "{{{{ event.after }}}}"
+state = "success"
+"#,
+            github.url
+        )
+    };
+    std::fs::write(dir.path().join("herald.toml"), config(5151)).unwrap();
+    let ok = check_online(dir.path(), vec![]).await;
+    let shown = stdout(&ok);
+    assert!(ok.status.success(), "{shown}{}", stderr(&ok));
+    assert!(
+        shown.contains("action `status`: GitHub App 424242 installation 5151 (key `app_key`): ok"),
+        "{shown}"
+    );
+    assert_eq!(github.token_requests(), 1);
+
+    std::fs::write(dir.path().join("herald.toml"), config(9999)).unwrap();
+    let refused = check_online(dir.path(), vec![]).await;
+    let shown = stdout(&refused);
+    assert_eq!(refused.status.code(), Some(1), "{shown}");
+    assert!(
+        shown.contains(
+            "action `status`: GitHub App 424242 installation 9999 (key `app_key`): refused:"
+        ),
+        "{shown}"
+    );
+}
+
 #[test]
 fn dry_run_prints_the_matched_rules_and_exact_requests() {
     let dir = quickstart_dir();

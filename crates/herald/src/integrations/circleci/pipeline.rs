@@ -3,7 +3,8 @@
 //! `parameters`), and with a `key`, remember the pipeline's id and number.
 
 use crate::action::{
-    Action, ActionInput, Outcome, Plan, PlanError, PlannedRequest, RefKey, Remember, Runbook,
+    Action, ActionInput, CredentialCheck, Outcome, Plan, PlanError, PlannedRequest, RefKey,
+    Remember, Runbook,
 };
 use crate::core::template::TemplateRef;
 use crate::secret::Secret;
@@ -53,6 +54,12 @@ impl Action for PipelineAction {
 
     fn credential_runbook(&self) -> Runbook {
         RUNBOOK
+    }
+
+    fn credential_checks(&self) -> Vec<CredentialCheck> {
+        credential_check(&self.api_url, &self.token, self.timeout)
+            .into_iter()
+            .collect()
     }
 
     async fn plan(&self, input: &ActionInput<'_>) -> Result<Plan, PlanError> {
@@ -124,6 +131,30 @@ impl PipelineAction {
         }
         Ok(Value::Object(body))
     }
+}
+
+/// `GET {api_url}/api/v2/me`: whether CircleCI takes `token`, reading only its user.
+pub fn credential_check(
+    api_url: &str,
+    token: &Secret,
+    timeout: Duration,
+) -> Option<CredentialCheck> {
+    let text = format!("{}/api/v2/me", api_url.trim_end_matches('/'));
+    let url = url::Url::parse(&text).ok()?;
+    let request = PlannedRequest::new(http::Method::GET, url, text, timeout).secret_header(
+        http::HeaderName::from_static("circle-token"),
+        token.expose(),
+        "[redacted]",
+    );
+    Some(CredentialCheck {
+        credential: format!("CircleCI token `{}`", token.name()),
+        request,
+        // Any 2xx: the user's fields are not a pipeline's.
+        read: |answer, now| match answer.status {
+            200..=299 => Outcome::done(),
+            status => classify(status, answer.retry_after(now), &answer.body),
+        },
+    })
 }
 
 fn render(input: &ActionInput<'_>, template: &TemplateRef) -> Result<String, PlanError> {

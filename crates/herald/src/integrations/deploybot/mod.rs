@@ -8,7 +8,8 @@
 //!   updates the deployment's one Slack message in place (`message.rs`).
 
 use crate::action::{
-    Action, ActionInput, OrderingKey, Outcome, Plan, PlanError, PlannedRequest, Responder, Runbook,
+    Action, ActionInput, CredentialCheck, OrderingKey, Outcome, Plan, PlanError, PlannedRequest,
+    Responder, Runbook,
 };
 use crate::kit::{ActionKind, Integration};
 use crate::transport::Answer;
@@ -87,6 +88,30 @@ impl Action for DeployBot {
 
     fn responder(&self) -> Option<&dyn Responder> {
         Some(self)
+    }
+
+    /// Its three credentials: Slack's, GitHub's and CircleCI's.
+    fn credential_checks(&self) -> Vec<CredentialCheck> {
+        let github = crate::integrations::github::auth::Api {
+            url: &self.github.api_url,
+            version: &self.github.api_version,
+        };
+        [
+            crate::integrations::slack::api::credential_check(
+                &self.slack.api_url,
+                &self.slack.token,
+                self.timeout,
+            ),
+            self.github.auth.credential_check(github, self.timeout),
+            crate::integrations::circleci::pipeline::credential_check(
+                &self.circleci.api_url,
+                &self.circleci.token,
+                self.timeout,
+            ),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
 
     async fn plan(&self, input: &ActionInput<'_>) -> Result<Plan, PlanError> {

@@ -1,10 +1,11 @@
 //! GitHub REST actions: repository dispatch, commit status, deployment, deployment status.
 
 use super::api;
+use super::auth::Api;
 use super::auth::GithubAuth;
 use crate::action::{
-    Action, ActionInput, OrderingKey, Outcome, Plan, PlanError, PlannedRequest, RefKey, Remember,
-    Runbook,
+    Action, ActionInput, CredentialCheck, OrderingKey, Outcome, Plan, PlanError, PlannedRequest,
+    RefKey, Remember, Runbook,
 };
 use crate::core::filters::truncate;
 use crate::core::template::TemplateRef;
@@ -195,6 +196,18 @@ impl Action for GithubAction {
 
     fn credential_runbook(&self) -> Runbook {
         self.client.auth.runbook()
+    }
+
+    fn credential_checks(&self) -> Vec<CredentialCheck> {
+        let api = Api {
+            url: &self.client.api_url,
+            version: &self.client.api_version,
+        };
+        self.client
+            .auth
+            .credential_check(api, self.client.timeout)
+            .into_iter()
+            .collect()
     }
 
     fn classify(&self, request: &PlannedRequest, answer: &Answer, now: DateTime<Utc>) -> Outcome {

@@ -4,7 +4,7 @@
 //! shared by every action of the same installation (one token request serves them all).
 
 use super::api;
-use crate::action::{Authorize, Outcome, PlannedRequest, Runbook};
+use crate::action::{Authorize, CredentialCheck, Outcome, PlannedRequest, Runbook};
 use crate::kit::build::Builder;
 use crate::secret::Secret;
 use crate::transport;
@@ -120,6 +120,31 @@ impl GithubAuth {
         if let GithubAuth::App(installation) = self {
             installation.refused();
         }
+    }
+
+    /// `GET {api}/rate_limit` with this credential: whether GitHub takes it, without
+    /// touching a repository or using up the rate limit. An App's check first fetches an
+    /// installation token.
+    pub fn credential_check(&self, api: Api<'_>, timeout: Duration) -> Option<CredentialCheck> {
+        let text = format!("{}/rate_limit", api.url.trim_end_matches('/'));
+        let url = url::Url::parse(&text).ok()?;
+        let request = PlannedRequest::new(http::Method::GET, url, text, timeout)
+            .header("accept", api::ACCEPT)
+            .header("x-github-api-version", api.version);
+        let credential = match self {
+            GithubAuth::Token(token) => format!("GitHub token `{}`", token.name()),
+            GithubAuth::App(app) => format!(
+                "GitHub App {} installation {} (key `{}`)",
+                app.app_id,
+                app.installation_id,
+                app.private_key.name()
+            ),
+        };
+        Some(CredentialCheck {
+            credential,
+            request: self.apply(request),
+            read: |answer, now| api::classify(answer.status, &answer.headers, &answer.body, now),
+        })
     }
 
     /// How to replace this credential when GitHub refuses it.

@@ -42,6 +42,10 @@ impl Action for CommentAction {
         super::RUNBOOK
     }
 
+    fn credential_checks(&self) -> Vec<crate::action::CredentialCheck> {
+        self.target.credential_check().into_iter().collect()
+    }
+
     async fn plan(&self, input: &ActionInput<'_>) -> Result<Plan, PlanError> {
         let target = &self.target;
         let tickets = target.tickets.render(input)?;

@@ -5,7 +5,7 @@
 use super::api::Auth;
 use super::keys;
 use super::settings::JiraConfig;
-use crate::action::{ActionInput, OrderingKey, PlanError, PlannedRequest, RefKey};
+use crate::action::{ActionInput, CredentialCheck, OrderingKey, PlanError, PlannedRequest, RefKey};
 use crate::core::template::TemplateRef;
 use std::time::Duration;
 
@@ -29,6 +29,32 @@ impl Target {
         let url = format!("{}/rest/api/2/{path}", self.url.trim_end_matches('/'));
         url::Url::parse(&url)
             .map_err(|error| PlanError::Invalid(format!("bad Jira URL {url:?}: {error}")))
+    }
+
+    /// `GET {url}/rest/api/2/myself`: whether Jira takes the sign-in, reading only the
+    /// account (version 2, which Jira Cloud and Data Center both serve, as every call of
+    /// the Jira actions).
+    pub fn credential_check(&self) -> Option<CredentialCheck> {
+        let url = self.api("myself").ok()?;
+        let request = PlannedRequest::new(
+            http::Method::GET,
+            url.clone(),
+            url.to_string(),
+            self.timeout,
+        );
+        let credential = match &self.auth {
+            super::api::Auth::Basic { email, token } => {
+                format!("Jira token `{}` of {email}", token.name())
+            }
+            super::api::Auth::Bearer(token) => format!("Jira token `{}`", token.name()),
+        };
+        Some(CredentialCheck {
+            credential,
+            request: self.auth.sign(request),
+            read: |answer, now| {
+                super::api::classify(answer.status, answer.retry_after(now), &answer.body)
+            },
+        })
     }
 
     /// `request` signed, for `ticket`: a failure of its own ends only that ticket's part.

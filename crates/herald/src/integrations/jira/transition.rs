@@ -59,6 +59,10 @@ impl Action for TransitionAction {
         super::RUNBOOK
     }
 
+    fn credential_checks(&self) -> Vec<crate::action::CredentialCheck> {
+        self.target.credential_check().into_iter().collect()
+    }
+
     async fn plan(&self, input: &ActionInput<'_>) -> Result<Plan, PlanError> {
         let tickets = self.target.tickets.render(input)?;
         if tickets.is_empty() {

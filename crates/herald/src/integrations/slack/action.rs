@@ -4,8 +4,8 @@
 use super::api;
 use super::settings::SlackConfig;
 use crate::action::{
-    Action, ActionInput, Earlier, Follow, Followed, OrderingKey, Outcome, Plan, PlanError,
-    PlannedRequest, Runbook,
+    Action, ActionInput, CredentialCheck, Earlier, Follow, Followed, OrderingKey, Outcome, Plan,
+    PlanError, PlannedRequest, Runbook,
 };
 use crate::core::template::TemplateRef;
 use crate::secret::Secret;
@@ -108,6 +108,12 @@ impl Action for SlackAction {
 
     fn credential_runbook(&self) -> Runbook {
         RUNBOOK
+    }
+
+    fn credential_checks(&self) -> Vec<CredentialCheck> {
+        api::credential_check(&self.api_url, &self.token, self.timeout)
+            .into_iter()
+            .collect()
     }
 
     fn classify(&self, _request: &PlannedRequest, answer: &Answer, now: DateTime<Utc>) -> Outcome {

@@ -1,7 +1,8 @@
 //! Slack Web API facts: how its answers classify. Slack answers most errors with HTTP 200
 //! and `{"ok": false, "error": "..."}`, so the body decides, not the status.
 
-use crate::action::Outcome;
+use crate::action::{CredentialCheck, Outcome, PlannedRequest};
+use crate::secret::Secret;
 use serde::Deserialize;
 use serde_json::json;
 use std::time::Duration;
@@ -38,6 +39,22 @@ pub struct Answer {
     pub error: Option<String>,
     pub channel: Option<String>,
     pub ts: Option<String>,
+}
+
+/// `POST {api_url}/auth.test`: whether Slack takes `token`, posting nothing.
+pub fn credential_check(
+    api_url: &str,
+    token: &Secret,
+    timeout: Duration,
+) -> Option<CredentialCheck> {
+    let text = format!("{}/auth.test", api_url.trim_end_matches('/'));
+    let url = url::Url::parse(&text).ok()?;
+    let request = PlannedRequest::new(http::Method::POST, url, text, timeout).bearer(token);
+    Some(CredentialCheck {
+        credential: format!("Slack token `{}`", token.name()),
+        request,
+        read: |answer, now| classify(answer.status, answer.retry_after(now), &answer.body),
+    })
 }
 
 /// Classify an answer from its HTTP status, `Retry-After` and body. A posted or updated

@@ -5,7 +5,8 @@
 
 use super::action::REF_KIND;
 use crate::action::{
-    Action, ActionInput, Outcome, Plan, PlanError, PlannedRequest, Runbook, StoredRef,
+    Action, ActionInput, CredentialCheck, Outcome, Plan, PlanError, PlannedRequest, Runbook,
+    StoredRef,
 };
 use crate::kit::ActionCommon;
 use crate::kit::build::Builder;
@@ -71,6 +72,10 @@ impl Action for SlackRetire {
 
     fn credential_runbook(&self) -> Runbook {
         self.poster.credential_runbook()
+    }
+
+    fn credential_checks(&self) -> Vec<CredentialCheck> {
+        self.poster.credential_checks()
     }
 
     fn classify(&self, request: &PlannedRequest, answer: &Answer, now: DateTime<Utc>) -> Outcome {

@@ -3,7 +3,8 @@
 //! (201 with `{id, state, number, created_at}`); API v1.1 `POST
 //! /api/v1.1/project/{vcs}/{org}/{repo}?circle-token=…` (a job with `build_parameters`,
 //! answered with the build's `build_num` and `build_url`); and the webhooks CircleCI sends
-//! (`workflow-completed`, `job-completed`) signed with `circleci-signature`.
+//! (`workflow-completed`, `job-completed`) signed with `circleci-signature`; and API v2
+//! `GET /api/v2/me` (the token's user).
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -63,6 +64,7 @@ impl FakeCircleci {
                 "/api/v1.1/project/{vcs}/{org}/{repo}",
                 axum::routing::post(trigger_job),
             )
+            .route("/api/v2/me", axum::routing::get(me))
             .with_state(fake.clone());
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
         fake
@@ -75,6 +77,26 @@ impl FakeCircleci {
     pub fn calls(&self) -> Vec<Call> {
         self.inner.lock().unwrap().calls.clone()
     }
+}
+
+/// `GET /api/v2/me`: the user the token belongs to.
+async fn me(State(fake): State<FakeCircleci>, headers: HeaderMap) -> Response {
+    let token = headers.get("circle-token").and_then(|v| v.to_str().ok());
+    let (status, reply) = if token != Some(fake.token.as_str()) {
+        (401, json!({"message": "You must log in first."}))
+    } else {
+        (
+            200,
+            json!({"id": "6aa9bd2b-1d1a-4b7e-9d1a-1c2b3c4d5e6f", "login": "herald", "name": "herald"}),
+        )
+    };
+    fake.inner.lock().unwrap().calls.push(Call {
+        path: "/api/v2/me".into(),
+        headers,
+        body: Value::Null,
+        status,
+    });
+    (StatusCode::from_u16(status).unwrap(), Json(reply)).into_response()
 }
 
 async fn trigger(

@@ -1,6 +1,6 @@
 //! A fake GitHub REST API: repository dispatches, commit statuses, deployments and
-//! deployment statuses, repository collaborators, and a GitHub App's installation tokens,
-//! validating and answering as GitHub documents.
+//! deployment statuses, repository collaborators, a GitHub App's installation tokens and
+//! the rate limit (`GET /rate_limit`), validating and answering as GitHub documents.
 //!
 //! Calls authenticate with the fixed `token`, or with an installation token the fake issued
 //! (not revoked, not expired by the fake's clock: a test's `ManualClock`, or the tests'
@@ -132,6 +132,7 @@ impl FakeGithub {
                 "/app/installations/{id}/access_tokens",
                 axum::routing::post(access_token),
             )
+            .route("/rate_limit", axum::routing::get(rate_limit))
             .with_state(fake.clone());
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
         fake
@@ -383,6 +384,25 @@ async fn deployment_status(
                 "error" | "failure" | "inactive" | "in_progress" | "queued" | "pending" | "success",
             ) => (201, json!({"id": 1, "state": body["state"]})),
             _ => invalid("state is not included in the list"),
+        },
+    )
+}
+
+/// `GET /rate_limit`: the credential's limits (a call that does not count against them).
+async fn rate_limit(State(fake): State<FakeGithub>, headers: HeaderMap) -> Response {
+    answer(
+        &fake,
+        "GET",
+        "/rate_limit".into(),
+        headers,
+        "",
+        |inner, _| {
+            let reset = inner.now().timestamp() + 3600;
+            let core = json!({"limit": 5000, "used": 0, "remaining": 5000, "reset": reset});
+            (
+                200,
+                json!({"resources": {"core": core, "search": {"limit": 30, "used": 0, "remaining": 30, "reset": reset}}, "rate": core}),
+            )
         },
     )
 }

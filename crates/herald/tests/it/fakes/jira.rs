@@ -1,6 +1,7 @@
 //! A fake Jira REST API v2, answering as Jira Cloud documents: `GET issue/{key}` (status
 //! and project), `GET issue/{key}/transitions`, `POST issue/{key}/transitions` (204, the
-//! issue moves to the transition's target), `POST issue/{key}/comment` (201); HTTP Basic
+//! issue moves to the transition's target), `POST issue/{key}/comment` (201), `GET myself`
+//! (the signed-in account); HTTP Basic
 //! `email:api_token`; error bodies `{"errorMessages": [...], "errors": {...}}`; scripted
 //! 429 with `Retry-After` and 5xx.
 
@@ -68,6 +69,7 @@ impl FakeJira {
                 "/rest/api/2/issue/{key}/comment",
                 axum::routing::post(comment),
             )
+            .route("/rest/api/2/myself", axum::routing::get(myself))
             .with_state(fake.clone());
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
         fake
@@ -263,4 +265,26 @@ async fn comment(
         Json(json!({"id": "10000", "body": body["body"]})),
     )
         .into_response()
+}
+
+/// `GET myself`: the account the credential signs in as.
+async fn myself(
+    State(fake): State<FakeJira>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = fake.receive(&method, &uri, &headers, Value::Null) {
+        return refused;
+    }
+    Json(json!({
+        "self": format!("{}/rest/api/2/user?accountId=5b10a2844c20165700ede21g", fake.url),
+        "accountId": "5b10a2844c20165700ede21g",
+        "accountType": "atlassian",
+        "emailAddress": "herald@example.com",
+        "displayName": "herald",
+        "active": true,
+        "timeZone": "UTC",
+    }))
+    .into_response()
 }

@@ -1,4 +1,5 @@
-//! A fake Slack Web API: `chat.postMessage`, `chat.update` and `conversations.history`,
+//! A fake Slack Web API: `chat.postMessage`, `chat.update`, `conversations.history` and
+//! `auth.test`,
 //! answering as Slack does (HTTP 200 with `ok: false` for most errors, 429 with
 //! `Retry-After` when rate limited). Messages keep their metadata; history lists a
 //! channel's messages newest first and shows metadata only with `include_all_metadata`.
@@ -138,6 +139,9 @@ async fn read(
     headers: HeaderMap,
     axum::extract::Query(query): axum::extract::Query<BTreeMap<String, String>>,
 ) -> Response {
+    if method == "auth.test" {
+        return auth_test(&fake, &headers);
+    }
     let authorized = headers.get("authorization").and_then(|v| v.to_str().ok())
         == Some(&format!("Bearer {}", fake.token));
     let mut inner = fake.inner.lock().unwrap();
@@ -157,6 +161,36 @@ async fn read(
     );
     match answer {
         Ok(answer) => Json(answer).into_response(),
+        Err(error) => Json(json!({"ok": false, "error": error})).into_response(),
+    }
+}
+
+/// `auth.test` (GET or POST, no arguments): who the token is, as Slack documents it;
+/// `not_authed` without a token, `invalid_auth` with another one.
+fn auth_test(fake: &FakeSlack, headers: &HeaderMap) -> Response {
+    let given = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let answer = match given {
+        None => Err("not_authed".to_string()),
+        Some(token) if token != fake.token => Err("invalid_auth".to_string()),
+        Some(_) => Ok(String::new()),
+    };
+    let mut inner = fake.inner.lock().unwrap();
+    record(&mut inner, "auth.test", &Value::Null, answer.clone());
+    match answer {
+        Ok(_) => Json(json!({
+            "ok": true,
+            "url": "https://herald-tests.slack.com/",
+            "team": "Herald Tests",
+            "user": "herald",
+            "team_id": "T0HERALD",
+            "user_id": "U0HERALD",
+            "bot_id": "B0HERALD",
+            "is_enterprise_install": false,
+        }))
+        .into_response(),
         Err(error) => Json(json!({"ok": false, "error": error})).into_response(),
     }
 }
@@ -216,6 +250,9 @@ async fn call(
 ) -> Response {
     let authorized = headers.get("authorization").and_then(|v| v.to_str().ok())
         == Some(&format!("Bearer {}", fake.token));
+    if method == "auth.test" {
+        return auth_test(&fake, &headers);
+    }
     let json_body = headers
         .get("content-type")
         .and_then(|v| v.to_str().ok())
