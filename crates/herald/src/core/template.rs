@@ -212,6 +212,9 @@ pub struct RenderError(pub String);
 
 impl From<minijinja::Error> for RenderError {
     fn from(error: minijinja::Error) -> Self {
+        if let Some(named) = undefined_named(&error) {
+            return RenderError(named);
+        }
         let mut message = error.to_string();
         let mut source = std::error::Error::source(&error);
         while let Some(cause) = source {
@@ -220,6 +223,31 @@ impl From<minijinja::Error> for RenderError {
         }
         RenderError(message)
     }
+}
+
+/// "`event.branch` is undefined (line 3)": an undefined value named by the expression that
+/// read it, which minijinja's own message ("undefined value") leaves out.
+fn undefined_named(error: &minijinja::Error) -> Option<String> {
+    if error.kind() != ErrorKind::UndefinedError {
+        return None;
+    }
+    let source = error.template_source()?;
+    let range = error.range()?;
+    let expression = source.get(range.clone())?.trim();
+    let path = |c: char| c.is_alphanumeric() || "_.[]'\"".contains(c);
+    if expression.is_empty() || !expression.chars().all(path) {
+        return None;
+    }
+    // A filter given an undefined value is reported at the filter's name.
+    let filtered = source.get(..range.start)?.trim_end().ends_with('|');
+    let what = match filtered {
+        true => format!("the value given to `{expression}` is undefined"),
+        false => format!("`{expression}` is undefined"),
+    };
+    Some(match error.line() {
+        Some(line) => format!("{what} (line {line})"),
+        None => what,
+    })
 }
 
 pub struct TemplateEngine {

@@ -214,7 +214,24 @@ fn templates_fail_on_missing_fields_but_allow_checks() {
     let error = engine
         .render(&typo, &ctx(json!({"title": "x"})))
         .unwrap_err();
-    assert!(error.0.contains("undefined"), "{error}");
+    assert_eq!(error.0, "`event.titel` is undefined (line 1)");
+    let nested = engine
+        .add_template(
+            "t3",
+            "branch:\n{{ event.pr.head.titel | upper }}",
+            Escape::None,
+            VARS,
+        )
+        .unwrap();
+    let error = engine
+        .render(&nested, &ctx(json!({"pr": {"head": {}}})))
+        .unwrap_err();
+    assert_eq!(error.0, "the value given to `upper` is undefined (line 2)");
+    let bare = engine
+        .add_template("t4", "{{ titel }}", Escape::None, &["titel"])
+        .unwrap();
+    let error = engine.render(&bare, &ctx(json!({}))).unwrap_err();
+    assert_eq!(error.0, "`titel` is undefined (line 1)");
     let guarded = engine
         .add_template(
             "t2",
