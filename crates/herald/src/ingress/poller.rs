@@ -65,13 +65,39 @@ pub enum Start {
 /// When and how a poller polls.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PollSettings {
-    /// The wait between two polls that reached the end.
+    /// The wait between two polls that reached the end (unless `cron` is set), and the
+    /// scale of the backoff after failures.
     pub interval: Duration,
+    /// Poll at these times instead of `interval` after the last poll.
+    pub cron: Option<PollCron>,
     /// How long one page request may take.
     pub timeout: Duration,
     pub start: Start,
     /// The largest answer read, in bytes.
     pub max_page: usize,
+}
+
+/// A poller's `cron` and the time zone it is read in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PollCron {
+    pub cron: croner::Cron,
+    pub zone: chrono_tz::Tz,
+}
+
+impl PollSettings {
+    /// When the next poll is due after one that reached the end at `end`.
+    pub fn next_poll(&self, end: DateTime<Utc>) -> DateTime<Utc> {
+        let every = || end + chrono::Duration::from_std(self.interval).unwrap_or_default();
+        let Some(schedule) = &self.cron else {
+            return every();
+        };
+        let local = end.with_timezone(&schedule.zone);
+        match schedule.cron.find_next_occurrence(&local, false) {
+            Ok(next) => next.with_timezone(&Utc),
+            // A pattern that never occurs again (refused at load): fall back to the interval.
+            Err(_) => every(),
+        }
+    }
 }
 
 /// A poller kind, built from its options by its integration (`integrations/poller/`).

@@ -176,21 +176,35 @@ impl Pollers {
             return self.refused(source, now).await;
         };
         let cycle = cycle::run(&context, source, poller.as_ref(), &state).await;
-        let interval = poller.settings().interval;
-        let (failure, wait) = match (&cycle.failure, cycle.interrupted) {
+        let settings = poller.settings();
+        let end_at = self.clock.now();
+        let (failure, next_poll_at) = match (&cycle.failure, cycle.interrupted) {
+            // A refused credential or request waits for the next scheduled poll.
+            (Some(failure), _)
+                if matches!(
+                    failure.kind,
+                    PollFailureKind::Credential | PollFailureKind::Permanent
+                ) =>
+            {
+                (
+                    Some((failure.kind, failure.error.as_str())),
+                    settings.next_poll(end_at),
+                )
+            }
             (Some(failure), _) => (
                 Some((failure.kind, failure.error.as_str())),
-                fetch::retry_wait(failure, state.failures + 1, interval),
+                clock::add(
+                    end_at,
+                    fetch::retry_wait(failure, state.failures + 1, settings.interval),
+                ),
             ),
             // Stopped before the end: another process may go on at once.
             (None, true) => (
                 Some((PollFailureKind::Transient, "stopped before the end")),
-                Duration::ZERO,
+                end_at,
             ),
-            (None, false) => (None, interval),
+            (None, false) => (None, settings.next_poll(end_at)),
         };
-        let end_at = self.clock.now();
-        let next_poll_at = clock::add(end_at, wait);
         let end = PollEnd {
             source,
             owner: &self.owner,

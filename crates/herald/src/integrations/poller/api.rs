@@ -190,6 +190,7 @@ mod tests {
             range_end_param: Some("range_end".into()),
             settings: PollSettings {
                 interval: Duration::from_secs(60),
+                cron: None,
                 timeout: Duration::from_secs(30),
                 start: Start::Now,
                 max_page: 1 << 20,

@@ -6,7 +6,7 @@
 
 use super::api::CursorPoller;
 use super::path::Path;
-use crate::ingress::poller::{PollSettings, Poller, Start};
+use crate::ingress::poller::{PollCron, PollSettings, Poller, Start};
 use crate::integrations::generic_hmac::config::header_name;
 use crate::kit::build::Builder;
 use crate::kit::document::Item;
@@ -34,6 +34,10 @@ struct Options {
     basic: Option<Spanned<Basic>>,
     header: Option<Spanned<Header>>,
     interval: Option<Spanned<String>>,
+    /// Poll at these times (5 fields) instead of every `interval`.
+    cron: Option<Spanned<String>>,
+    /// The time zone `cron` is read in (UTC).
+    timezone: Option<Spanned<String>>,
     timeout: Option<Spanned<String>>,
     cursor_param: Option<Spanned<String>>,
     next_cursor: Option<Spanned<String>>,
@@ -80,6 +84,7 @@ pub fn build(item: Item<'_>, builder: &mut Builder<'_>) -> Option<Arc<dyn Poller
     let url = url(&options.url, builder);
     let credentials = credentials(&options, span.clone(), builder);
     let interval = builder.duration_or(&options.interval, DEFAULT_INTERVAL);
+    let cron = schedule(&options, builder);
     let timeout = builder.duration_or(&options.timeout, DEFAULT_TIMEOUT);
     let start = start(options.start.as_ref(), builder);
     let max_page = match &options.max_page {
@@ -145,10 +150,40 @@ pub fn build(item: Item<'_>, builder: &mut Builder<'_>) -> Option<Arc<dyn Poller
         range_end_param: name(options.range_end_param),
         settings: PollSettings {
             interval: interval?,
+            cron: cron?,
             timeout: timeout?,
             start: start?,
             max_page: usize::try_from(max_page?).unwrap_or(usize::MAX),
         },
+    }))
+}
+
+/// `cron` (with its `timezone`), or none to poll every `interval`; not both.
+fn schedule(options: &Options, builder: &mut Builder<'_>) -> Option<Option<PollCron>> {
+    let Some(pattern) = &options.cron else {
+        if let Some(zone) = &options.timezone {
+            builder.error(
+                zone.span(),
+                "`timezone` is the time zone of `cron`, which is not set",
+            );
+            return None;
+        }
+        return Some(None);
+    };
+    if let Some(interval) = &options.interval {
+        builder.error(
+            interval.span(),
+            "set `interval` or `cron`, not both: `cron` says when to poll",
+        );
+        return None;
+    }
+    let cron = builder.diagnostics.take(units::cron(pattern));
+    let zone = builder
+        .diagnostics
+        .take(units::time_zone(options.timezone.as_ref()));
+    Some(Some(PollCron {
+        cron: cron?,
+        zone: zone?,
     }))
 }
 
@@ -251,4 +286,59 @@ fn start(value: Option<&Spanned<String>>, builder: &mut Builder<'_>) -> Option<S
 
 pub fn options() -> Vec<String> {
     crate::kit::keys::keys_of::<Options>()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::integrations::test_support::{config_problems, load_config};
+
+    const POLLER: &str = r#"
+[secrets]
+key = "k"
+
+[sources.events]
+kind = "poller"
+url = "https://api.example.com/events"
+bearer = "key"
+WHEN
+"#;
+
+    fn with(when: &str) -> String {
+        POLLER.replace("WHEN", when)
+    }
+
+    #[test]
+    fn a_poller_polls_every_interval_or_at_its_cron_times() {
+        let config = load_config(&with(
+            "cron = \"*/5 * * * *\"\ntimezone = \"Europe/Athens\"",
+        ))
+        .unwrap();
+        let poller = config.sources["events"].poller.clone().unwrap();
+        let settings = poller.settings();
+        let end = chrono::DateTime::parse_from_rfc3339("2026-11-22T10:01:30Z").unwrap();
+        let next = settings.next_poll(end.with_timezone(&chrono::Utc));
+        assert_eq!(next.to_rfc3339(), "2026-11-22T10:05:00+00:00");
+        let every = load_config(&with("interval = \"90s\"")).unwrap();
+        let settings = every.sources["events"].poller.clone().unwrap();
+        let next = settings
+            .settings()
+            .next_poll(end.with_timezone(&chrono::Utc));
+        assert_eq!(next.to_rfc3339(), "2026-11-22T10:03:00+00:00");
+    }
+
+    #[test]
+    fn cron_and_interval_are_one_or_the_other() {
+        let both = config_problems(&with("interval = \"1m\"\ncron = \"* * * * *\""));
+        assert!(
+            both.contains("set `interval` or `cron`, not both"),
+            "{both}"
+        );
+        let zone = config_problems(&with("timezone = \"UTC\""));
+        assert!(
+            zone.contains("`timezone` is the time zone of `cron`"),
+            "{zone}"
+        );
+        let bad = config_problems(&with("cron = \"every day\""));
+        assert!(bad.contains("bad cron pattern"), "{bad}");
+    }
 }

@@ -117,6 +117,28 @@ async fn polls_wait_for_the_interval_unless_forced() {
     assert_eq!(workos.calls().len(), 2);
 }
 
+/// With `cron`, the next poll is at the pattern's next time in its time zone.
+#[tokio::test]
+async fn a_cron_poller_polls_at_the_patterns_times() {
+    let workos = FakeWorkos::start(KEY).await;
+    let sink = Sink::start().await;
+    // Every day at 09:30 in Athens (UTC+2 in November): 07:30 UTC; tests start at 10:00 UTC.
+    let text = config(&workos, "now").replace(
+        "interval = \"1m\"",
+        "cron = \"30 9 * * *\"\ntimezone = \"Europe/Athens\"",
+    );
+    let app = spawn_app(&text, &sink.url).await;
+    poll_now(&app).await;
+    let due = at("2026-11-23T07:30:00Z");
+    assert_eq!(state(&app).await.next_poll_at, Some(due));
+    app.advance(3600.0);
+    assert_eq!(
+        poll(&app, false).await,
+        PollOutcome::NotDue { at: Some(due) }
+    );
+    assert_eq!(workos.calls().len(), 1);
+}
+
 /// A.6 8: a page that holds an item already stored (an API that serves it again) skips
 /// it: no second event, no second delivery; the cursor only moves forward.
 #[tokio::test]
