@@ -74,6 +74,95 @@ pub fn route<'a>(
     routing
 }
 
+/// Why a rule did or did not match one event: "Why didn't this rule fire?".
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Explanation {
+    pub rule: String,
+    pub matched: bool,
+    /// In words: the first reason it did not match, or what made it match.
+    pub reason: String,
+    /// The filter's value on this event (`true`/`false`), or its error; none without a
+    /// filter or when the source or type already ruled the rule out.
+    pub filter: Option<Result<bool, String>>,
+    pub actions: Vec<String>,
+}
+
+/// Every rule, with why it did or did not match an event of `source` and `event_type`:
+/// the same decisions `route` makes, explained.
+pub fn explain(
+    rules: &[Rule],
+    engine: &TemplateEngine,
+    source: &str,
+    event_type: &str,
+    context: &Value,
+) -> Vec<Explanation> {
+    rules
+        .iter()
+        .map(|rule| {
+            let (matched, reason, filter) = judge(rule, engine, source, event_type, context);
+            Explanation {
+                rule: rule.name.clone(),
+                matched,
+                reason,
+                filter,
+                actions: rule.actions.clone(),
+            }
+        })
+        .collect()
+}
+
+type Judgement = (bool, String, Option<Result<bool, String>>);
+
+fn judge(
+    rule: &Rule,
+    engine: &TemplateEngine,
+    source: &str,
+    event_type: &str,
+    context: &Value,
+) -> Judgement {
+    let sources = rule.sources.join(", ");
+    if !rule
+        .sources
+        .iter()
+        .any(|s| s == source || (s == "*" && source != HERALD_SOURCE))
+    {
+        let reason = match source == HERALD_SOURCE && rule.sources.iter().any(|s| s == "*") {
+            true => "`*` does not include herald's own source: name `herald`".to_string(),
+            false => format!("source `{source}` is not one of its sources ({sources})"),
+        };
+        return (false, reason, None);
+    }
+    let Some(pattern) = rule.events.iter().find(|glob| glob.matches(event_type)) else {
+        let patterns: Vec<&str> = rule.events.iter().map(glob::Pattern::as_str).collect();
+        let reason = format!(
+            "type `{event_type}` matches none of its events ({})",
+            patterns.join(", ")
+        );
+        return (false, reason, None);
+    };
+    let matched_by = format!("source `{source}` and type `{event_type}` (`{pattern}`)");
+    let Some(filter) = &rule.filter else {
+        return (true, format!("{matched_by}; no filter"), None);
+    };
+    match engine.is_true(filter, context) {
+        Ok(true) => (
+            true,
+            format!("{matched_by}; its filter is true"),
+            Some(Ok(true)),
+        ),
+        Ok(false) => (
+            false,
+            format!("{matched_by}, but its filter is false"),
+            Some(Ok(false)),
+        ),
+        Err(error) => (
+            false,
+            format!("{matched_by}, but its filter failed: {error}"),
+            Some(Err(error.to_string())),
+        ),
+    }
+}
+
 struct LazyContext<F> {
     build: Option<F>,
     value: Option<Value>,
@@ -178,5 +267,66 @@ mod tests {
             inbound_context(&closed, &BTreeMap::new())
         });
         assert!(none.matches.is_empty());
+    }
+
+    #[test]
+    fn every_rule_says_why_it_did_or_did_not_match() {
+        let mut engine = TemplateEngine::new(Arc::default());
+        let mut opened = rule("opened", &["github"], &["pull_request.*"], &["sink"]);
+        opened.filter = Some(
+            engine
+                .add_expression("opened", "event.action == 'opened'", EVENT_VARIABLES)
+                .unwrap(),
+        );
+        let rules = vec![
+            opened,
+            rule("pushes", &["github"], &["push"], &["sink"]),
+            rule("slack", &["slack"], &["*"], &["sink"]),
+            rule("all", &["*"], &["*"], &["audit"]),
+        ];
+        let closed = inbound_context(&json!({"action": "closed"}), &BTreeMap::new());
+        let explained = explain(&rules, &engine, "github", "pull_request.closed", &closed);
+        let reasons: Vec<(&str, bool, &str)> = explained
+            .iter()
+            .map(|e| (e.rule.as_str(), e.matched, e.reason.as_str()))
+            .collect();
+        assert_eq!(
+            reasons,
+            vec![
+                (
+                    "opened",
+                    false,
+                    "source `github` and type `pull_request.closed` (`pull_request.*`), but its filter is false"
+                ),
+                (
+                    "pushes",
+                    false,
+                    "type `pull_request.closed` matches none of its events (push)"
+                ),
+                (
+                    "slack",
+                    false,
+                    "source `github` is not one of its sources (slack)"
+                ),
+                (
+                    "all",
+                    true,
+                    "source `github` and type `pull_request.closed` (`*`); no filter"
+                ),
+            ]
+        );
+        assert_eq!(explained[0].filter, Some(Ok(false)));
+        let alert = explain(&rules, &engine, HERALD_SOURCE, "monitor.alert", &closed);
+        assert!(
+            alert[3]
+                .reason
+                .contains("`*` does not include herald's own source")
+        );
+        // The same decisions `route` makes.
+        let routed = route(&rules, &engine, "github", "pull_request.closed", || {
+            closed.clone()
+        });
+        let matched: Vec<&str> = routed.matches.iter().map(|m| m.rule).collect();
+        assert_eq!(matched, vec!["all"]);
     }
 }

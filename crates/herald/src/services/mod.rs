@@ -1,6 +1,7 @@
 //! What the HTTP handlers, the CLI and the workers call: one service per concern, over
 //! the store. No HTTP and no terminal formatting here.
 
+pub mod explain;
 pub mod hooks;
 pub mod ingest;
 pub mod query;
