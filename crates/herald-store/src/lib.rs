@@ -104,6 +104,11 @@ pub trait Store: Send + Sync + 'static {
     /// Newest first.
     async fn list_events(&self, query: &EventQuery) -> Result<Vec<Event>>;
 
+    /// The events whose sender gave them this dedup key (GitHub's `X-GitHub-Delivery`), at
+    /// most one per source, newest first. One seek per source in the (source, dedup_key)
+    /// index: the sources are read from `event_counts`.
+    async fn events_by_dedup_key(&self, dedup_key: &str) -> Result<Vec<Event>>;
+
     /// Lease up to `limit` pending deliveries that are due and not leased (or whose lease
     /// expired), oldest due first. They share one new lease token. A delivery with an
     /// ordering key is leased only at the head of its key: no other pending delivery of

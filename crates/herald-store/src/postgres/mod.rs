@@ -138,6 +138,10 @@ impl Store for PgStore {
         read::list_events(&self.pool, query).await
     }
 
+    async fn events_by_dedup_key(&self, dedup_key: &str) -> Result<Vec<Event>> {
+        read::events_by_dedup_key(&self.pool, dedup_key).await
+    }
+
     async fn claim_ids(
         &self,
         ids: &[Uuid],

@@ -23,6 +23,19 @@ pub(super) async fn get_event(pool: &PgPool, id: Uuid) -> Result<Option<Event>> 
     row.as_ref().map(rows::event).transpose()
 }
 
+pub(super) async fn events_by_dedup_key(pool: &PgPool, dedup_key: &str) -> Result<Vec<Event>> {
+    let found = sqlx::query(concat!(
+        "SELECT ",
+        postgres_event_columns!(),
+        " FROM events WHERE source IN (SELECT DISTINCT source FROM event_counts)",
+        " AND dedup_key = $1 ORDER BY id DESC"
+    ))
+    .bind(dedup_key)
+    .fetch_all(pool)
+    .await?;
+    found.iter().map(rows::event).collect()
+}
+
 pub(super) async fn list_events(pool: &PgPool, filter: &EventQuery) -> Result<Vec<Event>> {
     let mut query = QueryBuilder::<Postgres>::new(concat!(
         "SELECT ",

@@ -186,6 +186,10 @@ impl Store for SqliteStore {
         read::list_events(&self.read, query).await
     }
 
+    async fn events_by_dedup_key(&self, dedup_key: &str) -> Result<Vec<Event>> {
+        read::events_by_dedup_key(&self.read, dedup_key).await
+    }
+
     async fn claim_ids(
         &self,
         ids: &[Uuid],

@@ -23,6 +23,19 @@ pub(super) async fn get_event(pool: &SqlitePool, id: Uuid) -> Result<Option<Even
     row.as_ref().map(rows::event).transpose()
 }
 
+pub(super) async fn events_by_dedup_key(pool: &SqlitePool, dedup_key: &str) -> Result<Vec<Event>> {
+    let found = sqlx::query(concat!(
+        "SELECT ",
+        sqlite_event_columns!(),
+        " FROM events WHERE source IN (SELECT DISTINCT source FROM event_counts)",
+        " AND dedup_key = ?1 ORDER BY id DESC"
+    ))
+    .bind(dedup_key)
+    .fetch_all(pool)
+    .await?;
+    found.iter().map(rows::event).collect()
+}
+
 pub(super) async fn list_events(pool: &SqlitePool, filter: &EventQuery) -> Result<Vec<Event>> {
     let mut query = QueryBuilder::<Sqlite>::new(concat!(
         "SELECT ",

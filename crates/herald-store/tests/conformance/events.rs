@@ -254,6 +254,29 @@ pub async fn null_dedup_keys_never_conflict(store: SharedStore) {
     assert_eq!(listed.len(), 3);
 }
 
+/// `herald events show <sender's delivery id>`: every source's event with that dedup key,
+/// newest first; none for a key no event has (or for events without one).
+pub async fn events_found_by_dedup_key(store: SharedStore) {
+    let github = event("github", Some("72d3162e-cc78-11e3-81ab-4c9367dc0958"));
+    let other = event("github", Some("another"));
+    let later = event("pact", Some("72d3162e-cc78-11e3-81ab-4c9367dc0958"));
+    let keyless = event("github", None);
+    for new in [&github, &other, &later, &keyless] {
+        append(&store, item(new.clone(), vec![])).await;
+    }
+    let found = store
+        .events_by_dedup_key("72d3162e-cc78-11e3-81ab-4c9367dc0958")
+        .await
+        .unwrap();
+    assert_eq!(found, vec![stored_event(&later), stored_event(&github)]);
+    assert_eq!(
+        store.events_by_dedup_key("another").await.unwrap(),
+        vec![stored_event(&other)]
+    );
+    assert!(store.events_by_dedup_key("nope").await.unwrap().is_empty());
+    assert!(store.events_by_dedup_key("").await.unwrap().is_empty());
+}
+
 pub async fn delivery_idempotency_conflict_is_ignored(store: SharedStore) {
     let first = event("github", None);
     let original = delivery(&first, "r", "slack");

@@ -80,6 +80,9 @@ impl Store for GatedStore {
     async fn list_events(&self, query: &EventQuery) -> Result<Vec<Event>> {
         self.inner.list_events(query).await
     }
+    async fn events_by_dedup_key(&self, dedup_key: &str) -> Result<Vec<Event>> {
+        self.inner.events_by_dedup_key(dedup_key).await
+    }
     async fn claim_ids(
         &self,
         ids: &[Uuid],

@@ -58,6 +58,7 @@ conformance!(
     events::duplicate_dedup_key_reports_original,
     events::duplicate_within_one_batch,
     events::null_dedup_keys_never_conflict,
+    events::events_found_by_dedup_key,
     events::delivery_idempotency_conflict_is_ignored,
     events::list_events_filters_and_pages,
     claims::claim_respects_due_time_limit_and_order,
