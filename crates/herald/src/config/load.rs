@@ -114,7 +114,10 @@ fn build(
     let (secrets, failed_secrets) = resolve_secrets(get("secrets"), interpolator, diagnostics);
     let secret_origins = secret_origins(get("secrets"));
     // Integration sections come first: their filters and kinds read them.
-    let context = SectionContext { config_dir };
+    let context = SectionContext {
+        config_dir,
+        interpolator,
+    };
     let integration_sections = catalog.read_sections(get, &context, diagnostics);
     let vars = template_vars(get("vars"), diagnostics);
     let mut templates = TemplateEngine::with_vars(Arc::new(secrets.clone()), vars, |env| {
