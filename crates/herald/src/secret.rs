@@ -10,14 +10,35 @@ use std::sync::Arc;
 pub struct Secret {
     name: Arc<str>,
     value: SecretString,
+    absent: bool,
 }
+
+/// What an absent secret holds: 64 hex zeros, which is what the checks made at load
+/// expect of a token, an HMAC key, a base64 or hex key and a header value alike.
+const ABSENT_VALUE: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 impl Secret {
     pub fn new(name: impl Into<Arc<str>>, value: impl Into<String>) -> Self {
         Secret {
             name: name.into(),
             value: SecretString::from(value.into()),
+            absent: false,
         }
+    }
+
+    /// A stand-in for a secret that could not be read (an unset `${env:…}`), for the
+    /// commands that read the store and send nothing (`config::Needs::Store`): the
+    /// actions that use it are built, and never run, in such a process.
+    pub fn absent(name: impl Into<Arc<str>>) -> Self {
+        Secret {
+            absent: true,
+            ..Secret::new(name, ABSENT_VALUE)
+        }
+    }
+
+    /// Whether this is a stand-in (`Secret::absent`) rather than a value that was read.
+    pub fn is_absent(&self) -> bool {
+        self.absent
     }
 
     /// The name the configuration gives this secret (safe to show).

@@ -4,7 +4,9 @@
 use super::AppState;
 use super::error::ApiError;
 use crate::secret::credential_eq;
-use crate::services::query::{DeliveryDetail, DeliveryFilter, EventFilter, ReplayRequest};
+use crate::services::query::{
+    DeliveryDetail, DeliveryFilter, EventFilter, FindError, ReplayRequest,
+};
 use crate::services::status::StatusReport;
 use crate::services::trial::{TrialError, TrialInput, TrialReport, run_trial};
 use crate::services::windows::{self, FlushRequest, WindowFilter};
@@ -56,22 +58,34 @@ pub async fn list_events(
     Ok(Json(state.queries.events(&query).await?))
 }
 
+/// `?source=`: which source's event a sender's delivery id names, when several have it.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventSource {
+    source: Option<String>,
+}
+
+/// `/api/events/{id}`: by herald's id, or by the sender's delivery id (the dedup key).
 pub async fn show_event(
     State(state): State<AppState>,
-    Path(id): Path<Uuid>,
+    Path(id): Path<String>,
+    Query(EventSource { source }): Query<EventSource>,
 ) -> Result<Json<Event>, ApiError> {
-    let event = state.queries.event(id).await?;
-    event
-        .map(Json)
-        .ok_or_else(|| ApiError::NotFound(format!("no event {id}")))
+    match state.queries.find_event(&id, source.as_deref()).await? {
+        Ok(event) => Ok(Json(event)),
+        Err(FindError::Missing(message)) => Err(ApiError::NotFound(message)),
+        Err(FindError::Ambiguous(message)) => Err(ApiError::BadRequest(message)),
+    }
 }
 
 pub async fn list_deliveries(
     State(state): State<AppState>,
     Query(filter): Query<DeliveryFilter>,
 ) -> Result<Json<Vec<Delivery>>, ApiError> {
-    let query = filter
-        .to_query(state.clock.now())
+    let query = state
+        .queries
+        .delivery_query(&filter, state.clock.now())
+        .await?
         .map_err(ApiError::BadRequest)?;
     Ok(Json(state.queries.deliveries(&query).await?))
 }

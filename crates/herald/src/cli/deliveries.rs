@@ -3,6 +3,7 @@
 use super::output::say;
 use super::output::{self, Page};
 use super::{load_config, open_store};
+use crate::config::Needs;
 use crate::services::Queries;
 use crate::services::query::{DeliveryDetail, DeliveryFilter};
 use crate::services::trial::TEST_PREFIX;
@@ -24,9 +25,10 @@ pub enum Command {
         /// Only deliveries of this action.
         #[arg(long)]
         action: Option<String>,
-        /// Only deliveries of this event.
-        #[arg(long)]
-        event: Option<Uuid>,
+        /// Only deliveries of this event: herald's event id, or the id its sender gave the
+        /// delivery (GitHub's `X-GitHub-Delivery`).
+        #[arg(long, value_name = "ID")]
+        event: Option<String>,
         #[command(flatten)]
         page: Page,
     },
@@ -39,7 +41,7 @@ pub enum Command {
 }
 
 pub async fn run(path: &Path, command: Command) -> anyhow::Result<ExitCode> {
-    let config = load_config(path)?;
+    let config = load_config(path, Needs::Store)?;
     let queries = Queries::new(open_store(&config).await?);
     match command {
         Command::List {
@@ -59,8 +61,9 @@ pub async fn run(path: &Path, command: Command) -> anyhow::Result<ExitCode> {
                 before: page.before,
                 limit: Some(page.limit),
             };
-            let query = filter
-                .to_query(chrono::Utc::now())
+            let query = queries
+                .delivery_query(&filter, chrono::Utc::now())
+                .await?
                 .map_err(|e| anyhow!(e))?;
             let deliveries = queries.deliveries(&query).await?;
             if page.json {
@@ -153,10 +156,12 @@ fn print_detail(detail: &DeliveryDetail) -> anyhow::Result<()> {
             say!("  error: {error}");
         }
         if let Some(request) = &attempt.request {
-            say!("  request: {}", serde_json::to_string(request)?);
+            say!("  request:");
+            output::plan(request, "    ", false);
         }
-        if let Some(body) = &attempt.response_body {
-            say!("  response: {}", output::cut(body, 500));
+        if let Some(body) = attempt.response_body.as_deref().filter(|b| !b.is_empty()) {
+            say!("  response:");
+            output::lines(&output::readable(body), "    ");
         }
     }
     Ok(())

@@ -3,12 +3,13 @@
 use super::output::say;
 use super::output::{self, Page};
 use super::{load_config, open_store};
+use crate::config::Needs;
 use crate::services::Queries;
 use crate::services::query::EventFilter;
 use anyhow::anyhow;
+use herald_store::model::DeliveryQuery;
 use std::path::Path;
 use std::process::ExitCode;
-use uuid::Uuid;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -23,16 +24,22 @@ pub enum Command {
         #[command(flatten)]
         page: Page,
     },
-    /// One event with its payload and headers.
+    /// One event with its headers, payload and deliveries.
     Show {
-        id: Uuid,
+        /// herald's event id, or the id its sender gave the delivery (GitHub's
+        /// `X-GitHub-Delivery`: the event's dedup key).
+        #[arg(value_name = "ID")]
+        id: String,
+        /// The source of the event, when a sender's delivery id is not enough.
+        #[arg(long)]
+        source: Option<String>,
         #[arg(long)]
         json: bool,
     },
 }
 
 pub async fn run(path: &Path, command: Command) -> anyhow::Result<ExitCode> {
-    let config = load_config(path)?;
+    let config = load_config(path, Needs::Store)?;
     let queries = Queries::new(open_store(&config).await?);
     match command {
         Command::List {
@@ -69,11 +76,11 @@ pub async fn run(path: &Path, command: Command) -> anyhow::Result<ExitCode> {
                 .collect();
             output::table(&["id", "received", "source", "type", "dedup key"], rows);
         }
-        Command::Show { id, json } => {
+        Command::Show { id, source, json } => {
             let event = queries
-                .event(id)
+                .find_event(&id, source.as_deref())
                 .await?
-                .ok_or_else(|| anyhow!("no event {id}"))?;
+                .map_err(|e| anyhow!(e))?;
             if json {
                 return output::json(&event).map(|()| ExitCode::SUCCESS);
             }
@@ -96,6 +103,26 @@ pub async fn run(path: &Path, command: Command) -> anyhow::Result<ExitCode> {
                 "\npayload\n{}",
                 serde_json::to_string_pretty(&event.payload)?
             );
+            let query = DeliveryQuery {
+                event_id: Some(event.id),
+                limit: 1000,
+                ..DeliveryQuery::default()
+            };
+            say!("\ndeliveries");
+            let deliveries = queries.deliveries(&query).await?;
+            if deliveries.is_empty() {
+                say!("  (none: no rule matched, or its window is not flushed yet)");
+            }
+            for d in deliveries {
+                say!(
+                    "  {}  {} → {}  {} ({} attempts)",
+                    d.id,
+                    d.rule,
+                    d.action,
+                    d.status,
+                    d.attempts
+                );
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

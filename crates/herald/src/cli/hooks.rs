@@ -5,6 +5,7 @@
 use super::output::{self, say};
 use super::{load_config, open_store};
 use crate::clock::{SharedClock, SystemClock};
+use crate::config::Needs;
 use crate::secret::Secret;
 use crate::services::Hooks;
 use crate::services::hooks::{HookView, ImportRequest, RegisterRequest, WithSecret, parse_grace};
@@ -83,7 +84,7 @@ pub enum Command {
 }
 
 pub async fn run(path: &Path, command: Command) -> anyhow::Result<ExitCode> {
-    let config = Arc::new(load_config(path)?);
+    let config = Arc::new(load_config(path, Needs::Everything)?);
     let store = open_store(&config).await?;
     let clock: SharedClock = Arc::new(SystemClock);
     let hooks = Hooks::new(config, store, clock);

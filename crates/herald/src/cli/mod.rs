@@ -16,7 +16,7 @@ mod status;
 mod test;
 mod windows;
 
-use crate::config::{self, Config};
+use crate::config::{self, Config, Needs};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use herald_store::SharedStore;
@@ -125,9 +125,17 @@ async fn close_stores() {
     }
 }
 
-/// Load the configuration, printing its problems (and warnings) to stderr.
-fn load_config(path: &std::path::Path) -> anyhow::Result<Config> {
-    match config::load(path, &crate::integrations::catalog()) {
+/// Load the configuration, printing its problems (and warnings) to stderr. A command that
+/// sends needs every secret (`Needs::Everything`); one that reads or writes the store
+/// needs none (`Needs::Store`: a secret that cannot be read is absent, not an error).
+fn load_config(path: &std::path::Path, needs: Needs) -> anyhow::Result<Config> {
+    load(path, needs).map(|loaded| loaded.config)
+}
+
+/// `load_config`, with what a `Needs::Store` load went without.
+fn load(path: &std::path::Path, needs: Needs) -> anyhow::Result<config::Loaded> {
+    let catalog = crate::integrations::catalog();
+    match config::load_needing(path, &catalog, needs) {
         Ok(loaded) => {
             if loaded.warnings.diagnostics.iter().any(|_| true) {
                 eprint!(
@@ -135,15 +143,23 @@ fn load_config(path: &std::path::Path) -> anyhow::Result<Config> {
                     loaded.warnings.render(std::io::stderr().is_terminal())
                 );
             }
-            Ok(loaded.config)
+            Ok(loaded)
         }
         Err(report) => {
             eprint!("{}", report.render(std::io::stderr().is_terminal()));
-            anyhow::bail!(
-                "{} has {} error(s)",
-                path.display(),
-                report.errors().count()
-            )
+            let count = report.errors().count();
+            // Were the secrets all that is wrong, say so: this command sends, others need not.
+            if needs == Needs::Everything
+                && let Ok(reading) = config::load_needing(path, &catalog, Needs::Store)
+                && !reading.absent.is_empty()
+            {
+                anyhow::bail!(
+                    "{} has {count} error(s): this command sends, and needs the secrets it cannot read: {} (`events`, `deliveries`, `windows`, `status` and `replay` work without them)",
+                    path.display(),
+                    reading.absent.describe()
+                )
+            }
+            anyhow::bail!("{} has {count} error(s)", path.display())
         }
     }
 }
@@ -168,7 +184,7 @@ fn describe_storage(config: &Config) -> String {
 }
 
 async fn migrate(path: &std::path::Path) -> anyhow::Result<ExitCode> {
-    let config = load_config(path)?;
+    let config = load_config(path, Needs::Store)?;
     open_store(&config).await?;
     say!("schema is up to date ({})", describe_storage(&config));
     Ok(ExitCode::SUCCESS)

@@ -69,6 +69,58 @@ pub fn optional<T: ToString>(value: &Option<T>) -> String {
         .map_or_else(|| "-".to_string(), ToString::to_string)
 }
 
+/// A plan as `Plan::describe` gives it — a dry run's, or the request an attempt logged —
+/// under `indent`: each request's method and URL, one header a line, and its body, JSON
+/// pretty-printed. `would` says "would" before each purpose (a dry run).
+pub fn plan(plan: &serde_json::Value, indent: &str, would: bool) {
+    let would = if would { "would " } else { "" };
+    if let Some(message) = plan["log"].as_str() {
+        say!("{indent}log: {message}");
+    }
+    if let Some(effect) = plan["effect"].as_object() {
+        let mut shown = effect.clone();
+        if let Some(purpose) = shown.remove("purpose") {
+            say!("{indent}{would}{}:", purpose.as_str().unwrap_or_default());
+        }
+        let shown = serde_json::to_string_pretty(&shown).unwrap_or_default();
+        lines(&shown, indent);
+    }
+    for request in plan["requests"].as_array().into_iter().flatten() {
+        if let Some(purpose) = request["purpose"].as_str() {
+            say!("{indent}{would}{purpose}:");
+        }
+        say!(
+            "{indent}{} {}",
+            request["method"].as_str().unwrap_or_default(),
+            request["url"].as_str().unwrap_or_default()
+        );
+        for (name, value) in request["headers"].as_object().into_iter().flatten() {
+            say!("{indent}{name}: {}", value.as_str().unwrap_or_default());
+        }
+        if let Some(body) = request["body"].as_str().filter(|body| !body.is_empty()) {
+            say!();
+            lines(&readable(body), indent);
+        }
+    }
+}
+
+/// A body as people read it: JSON pretty-printed, anything else as it is.
+pub fn readable(body: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(body) {
+        Ok(json) if body.trim_start().starts_with(['{', '[']) => {
+            serde_json::to_string_pretty(&json).unwrap_or_else(|_| body.to_string())
+        }
+        _ => body.to_string(),
+    }
+}
+
+/// Each line of `text` under `indent`.
+pub fn lines(text: &str, indent: &str) {
+    for line in text.lines() {
+        say!("{indent}{line}");
+    }
+}
+
 /// Cut long text for a table cell.
 pub fn cut(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
@@ -97,4 +149,23 @@ pub struct Page {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::readable;
+
+    #[test]
+    fn json_bodies_are_pretty_printed_and_others_left_as_they_are() {
+        assert_eq!(
+            readable(r#"{"ok":true,"list":[1]}"#),
+            "{\n  \"list\": [\n    1\n  ],\n  \"ok\": true\n}"
+        );
+        assert_eq!(readable("[]"), "[]");
+        // Text that happens to be JSON, but not an object or array, is shown as sent.
+        assert_eq!(readable("42"), "42");
+        assert_eq!(readable("\"quoted\""), "\"quoted\"");
+        assert_eq!(readable("ok=true&n=1"), "ok=true&n=1");
+        assert_eq!(readable("{not json"), "{not json");
+    }
 }

@@ -6,6 +6,7 @@
 use super::output::{self, say};
 use super::{load_config, open_store};
 use crate::clock::{SharedClock, SystemClock};
+use crate::config::Needs;
 use crate::polling::backfill::{Progress, Range};
 use crate::polling::{Cycle, Failure, PollOutcome, Pollers};
 use crate::services::time::parse_time;
@@ -40,7 +41,7 @@ pub struct Args {
 }
 
 pub async fn run(path: &Path, args: Args) -> anyhow::Result<ExitCode> {
-    let config = Arc::new(load_config(path)?);
+    let config = Arc::new(load_config(path, Needs::Everything)?);
     let store = open_store(&config).await?;
     let clock: SharedClock = Arc::new(SystemClock);
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "herald".to_string());

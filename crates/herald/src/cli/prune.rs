@@ -2,6 +2,7 @@
 
 use super::output::say;
 use super::{load_config, open_store};
+use crate::config::Needs;
 use crate::services::retention;
 use anyhow::bail;
 use chrono::Utc;
@@ -32,7 +33,7 @@ pub async fn run(path: &Path, args: Args) -> anyhow::Result<ExitCode> {
             "say what to prune: --dead-older-than, --succeeded-older-than and/or --events-older-than"
         );
     }
-    let config = load_config(path)?;
+    let config = load_config(path, Needs::Store)?;
     let store = open_store(&config).await?;
     let now = Utc::now();
     let ago = |age: Duration| chrono::Duration::from_std(age).map(|age| now - age);

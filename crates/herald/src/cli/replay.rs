@@ -2,6 +2,7 @@
 
 use super::output::say;
 use super::{load_config, open_store};
+use crate::config::Needs;
 use crate::services::Queries;
 use crate::services::query::ReplayRequest;
 use anyhow::anyhow;
@@ -34,7 +35,7 @@ pub struct Args {
 }
 
 pub async fn run(path: &Path, args: Args) -> anyhow::Result<ExitCode> {
-    let config = load_config(path)?;
+    let config = load_config(path, Needs::Store)?;
     let queries = Queries::new(open_store(&config).await?);
     let now = chrono::Utc::now();
     let request = ReplayRequest {

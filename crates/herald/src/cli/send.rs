@@ -1,18 +1,20 @@
-//! `herald send`: feed a payload through the rules. With `--dry-run`, print the matched
-//! rules and the exact requests that would be made, and store nothing.
+//! `herald send`: feed a request (a body, a query string, headers) through the rules.
+//! With `--dry-run`, print the matched rules, the windows the event would join and the
+//! exact requests that would be made, store nothing, and exit 1 if a delivery would fail.
 
 use super::output::say;
-use super::{load_config, open_store, output};
+use super::{load, open_store, output};
 use crate::action::{ActionInput, NoRefs, RefLookup, StoreRefs};
 use crate::clock::{SharedClock, SystemClock};
-use crate::config::{Config, StorageConfig};
+use crate::config::{Config, Needs, StorageConfig};
 use crate::core::context::new_event_context;
 use crate::ingress::source::RawRequest;
 use crate::services::ingest::{self, Preparation, Prepared};
 use crate::services::{Ingest, IngestOutcome};
 use crate::traces::Traces;
 use anyhow::{Context, bail};
-use herald_store::Writer;
+use herald_store::model::{WindowQuery, WindowStatus};
+use herald_store::{SharedStore, Writer};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -24,13 +26,19 @@ pub struct Args {
     /// The source to send to, as named in the configuration.
     #[arg(long)]
     source: String,
-    /// The payload (the request body), e.g. a saved webhook delivery.
+    /// The request body, e.g. a saved webhook delivery (`-`: standard input). Without it,
+    /// the body is empty, as for a webhook that sends its fields in the query string.
     #[arg(long)]
-    file: PathBuf,
+    file: Option<PathBuf>,
+    /// The request's query string, e.g. `eventType=x&providerName=y` (a source with
+    /// `query_params = true` reads its fields from it).
+    #[arg(long, value_name = "QUERY")]
+    query: Option<String>,
     /// A request header, `Name: value` (repeatable), e.g. `X-GitHub-Event: push`.
     #[arg(long = "header", short = 'H', value_name = "NAME:VALUE")]
     headers: Vec<String>,
-    /// Print what would happen; store and send nothing.
+    /// Print what would happen; store and send nothing. Needs no secret; exits 1 if a
+    /// delivery would fail.
     #[arg(long)]
     dry_run: bool,
     /// Print JSON.
@@ -39,13 +47,32 @@ pub struct Args {
 }
 
 pub async fn run(path: &Path, args: Args) -> anyhow::Result<ExitCode> {
-    let config = load_config(path)?;
-    let body = std::fs::read(&args.file)
-        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    // A dry run sends nothing: it needs no secret, and plans with stand-ins for absent ones.
+    let needs = if args.dry_run {
+        Needs::Store
+    } else {
+        Needs::Everything
+    };
+    let loaded = load(path, needs)?;
+    let config = loaded.config;
+    if !loaded.absent.is_empty() {
+        eprintln!(
+            "note: a dry run does without the secrets it cannot read: {}",
+            loaded.absent.describe()
+        );
+    }
+    let body = read_body(args.file.as_deref())?;
+    let query = args.query.as_deref().unwrap_or_default();
+    let query = query.strip_prefix('?').unwrap_or(query);
     let headers = parse_headers(&args.headers)?;
     let clock: SharedClock = Arc::new(SystemClock);
     if args.dry_run {
-        return dry_run(&config, &args, &headers, &body, &clock).await;
+        let request = RawRequest {
+            headers: &headers,
+            body: &body,
+            query,
+        };
+        return dry_run(&config, &args, &request, &clock).await;
     }
     let store = open_store(&config).await?;
     let (writer, writer_task) = Writer::spawn(store, 1);
@@ -53,7 +80,7 @@ pub async fn run(path: &Path, args: Args) -> anyhow::Result<ExitCode> {
     let traces = Traces::start_or_off(&config.telemetry);
     let ingest =
         Ingest::new(Arc::new(config), writer, clock, Arc::default()).with_traces(traces.clone());
-    let outcome = ingest.inject(&args.source, &headers, &body).await;
+    let outcome = ingest.inject(&args.source, &headers, &body, query).await;
     drop(ingest);
     writer_task.await?;
     traces.shutdown().await;
@@ -92,6 +119,22 @@ fn outcome_json(outcome: &IngestOutcome) -> Value {
     }
 }
 
+/// The body from a file, standard input (`-`), or none.
+fn read_body(file: Option<&Path>) -> anyhow::Result<Vec<u8>> {
+    match file {
+        None => Ok(Vec::new()),
+        Some(path) if path == Path::new("-") => {
+            let mut body = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut body)
+                .context("cannot read standard input")?;
+            Ok(body)
+        }
+        Some(path) => {
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+        }
+    }
+}
+
 /// `Name: value` pairs; a JSON content type is assumed when none is given.
 fn parse_headers(raw: &[String]) -> anyhow::Result<HeaderMap> {
     let mut headers = HeaderMap::new();
@@ -117,19 +160,13 @@ fn parse_headers(raw: &[String]) -> anyhow::Result<HeaderMap> {
 async fn dry_run(
     config: &Config,
     args: &Args,
-    headers: &HeaderMap,
-    body: &[u8],
+    request: &RawRequest<'_>,
     clock: &SharedClock,
 ) -> anyhow::Result<ExitCode> {
     let Some(source) = config.source(&args.source) else {
         bail!("unknown source `{}`", args.source);
     };
-    let request = RawRequest {
-        headers,
-        body,
-        query: "",
-    };
-    let prepared = match ingest::prepare(config, source, &request, clock)? {
+    let prepared = match ingest::prepare(config, source, request, clock)? {
         Preparation::Reply(reply) => {
             say!(
                 "the source answers this request directly ({}): {}",
@@ -140,33 +177,101 @@ async fn dry_run(
         }
         Preparation::Event(prepared) => prepared,
     };
-    let refs = refs_for_dry_run(config).await;
-    let report = plan_all(config, &prepared, refs.as_ref()).await;
+    let store = store_for_dry_run(config).await;
+    let refs: Box<dyn RefLookup> = match &store {
+        Some(store) => Box::new(StoreRefs(store.clone())),
+        None => Box::new(NoRefs),
+    };
+    let mut report = plan_all(config, &prepared, refs.as_ref()).await;
+    report["windows"] = windows_joined(config, &prepared, store.as_ref()).await?;
     if args.json {
         output::json(&report)?;
     } else {
         print_report(&report);
     }
-    Ok(ExitCode::SUCCESS)
+    let failing = report["deliveries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|delivery| delivery.get("error").is_some())
+        .count();
+    let filter_errors = report["filter_errors"].as_array().map_or(0, Vec::len);
+    if failing + filter_errors == 0 {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut problems = Vec::new();
+    if failing > 0 {
+        problems.push(format!("{failing} deliveries would fail"));
+    }
+    if filter_errors > 0 {
+        problems.push(format!(
+            "{filter_errors} rules' filters or window groups fail on this event"
+        ));
+    }
+    eprintln!("error: {}", problems.join("; "));
+    Ok(ExitCode::FAILURE)
 }
 
-/// What keyed actions remembered, so the plan says whether a message would be posted,
-/// replied to or updated. A store that does not exist yet is not created.
-async fn refs_for_dry_run(config: &Config) -> Box<dyn RefLookup> {
+/// The store, to read what keyed actions remembered (so the plan says whether a message
+/// would be posted, replied to or updated) and the open windows. A store that does not
+/// exist yet is not created.
+async fn store_for_dry_run(config: &Config) -> Option<SharedStore> {
     if let StorageConfig::Sqlite { path, .. } = &config.storage
         && !path.exists()
     {
-        return Box::new(NoRefs);
+        return None;
     }
     match open_store(config).await {
-        Ok(store) => Box::new(StoreRefs(store)),
+        Ok(store) => Some(store),
         Err(error) => {
             eprintln!(
-                "warning: cannot read the store ({error:#}); planning as if no message or deployment was remembered"
+                "warning: cannot read the store ({error:#}); planning as if nothing was remembered and no window was open"
             );
-            Box::new(NoRefs)
+            None
         }
     }
+}
+
+/// The windows of the windowed rules the event matches: the open window of its group it
+/// would join, or a new one. Their actions run when the window is flushed.
+async fn windows_joined(
+    config: &Config,
+    prepared: &Prepared,
+    store: Option<&SharedStore>,
+) -> anyhow::Result<Value> {
+    let mut windows = Vec::new();
+    for entry in &prepared.item.windows {
+        let open = match store {
+            Some(store) => {
+                let query = WindowQuery {
+                    rule: Some(entry.rule.clone()),
+                    status: Some(WindowStatus::Open),
+                    limit: 1000,
+                };
+                store
+                    .list_windows(&query)
+                    .await?
+                    .into_iter()
+                    .find(|window| window.group_key == entry.group_key)
+            }
+            None => None,
+        };
+        let actions = config
+            .rule(&entry.rule)
+            .map(|rule| rule.actions.clone())
+            .unwrap_or_default();
+        windows.push(json!({
+            "rule": entry.rule,
+            "group": entry.group_key,
+            "actions": actions,
+            "joins": open.map(|window| json!({
+                "id": window.id,
+                "events": window.count,
+                "opened_at": output::time(&window.opened_at),
+            })),
+        }));
+    }
+    Ok(Value::Array(windows))
 }
 
 /// The event, and for each matched (rule, action) its plan or why it cannot be planned.
@@ -232,8 +337,37 @@ fn print_report(report: &Value) {
         );
     }
     let deliveries = report["deliveries"].as_array().cloned().unwrap_or_default();
-    if deliveries.is_empty() {
+    let windows = report["windows"].as_array().cloned().unwrap_or_default();
+    if deliveries.is_empty() && windows.is_empty() {
         say!("\nno rule matches: the event would be stored and nothing sent");
+    }
+    for window in &windows {
+        let actions: Vec<&str> = window["actions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        say!(
+            "\n{} → {} (windowed)",
+            window["rule"].as_str().unwrap_or_default(),
+            actions.join(", ")
+        );
+        let group = match window["group"].as_str() {
+            Some("") | None => "its one group".to_string(),
+            Some(group) => format!("group {group:?}"),
+        };
+        match window["joins"].as_object() {
+            Some(open) => say!(
+                "  would join the open window {} of {group} ({} events, opened {}); its actions run when it is flushed",
+                open["id"].as_str().unwrap_or_default(),
+                open["events"],
+                open["opened_at"].as_str().unwrap_or_default()
+            ),
+            None => {
+                say!("  would open a new window for {group}; its actions run when it is flushed")
+            }
+        }
     }
     for delivery in deliveries {
         say!(
@@ -246,41 +380,6 @@ fn print_report(report: &Value) {
             say!("  would fail: {error}");
             continue;
         }
-        print_plan(&delivery["plan"]);
-    }
-}
-
-fn print_plan(plan: &Value) {
-    if let Some(message) = plan["log"].as_str() {
-        say!("  log: {message}");
-    }
-    if let Some(effect) = plan["effect"].as_object() {
-        let mut shown = effect.clone();
-        if let Some(purpose) = shown.remove("purpose") {
-            say!("  would {}:", purpose.as_str().unwrap_or_default());
-        }
-        let shown = serde_json::to_string_pretty(&shown).unwrap_or_default();
-        for line in shown.lines() {
-            say!("  {line}");
-        }
-    }
-    for request in plan["requests"].as_array().into_iter().flatten() {
-        if let Some(purpose) = request["purpose"].as_str() {
-            say!("  would {purpose}:");
-        }
-        say!(
-            "  {} {}",
-            request["method"].as_str().unwrap_or_default(),
-            request["url"].as_str().unwrap_or_default()
-        );
-        for (name, value) in request["headers"].as_object().into_iter().flatten() {
-            say!("  {name}: {}", value.as_str().unwrap_or_default());
-        }
-        if let Some(body) = request["body"].as_str() {
-            say!();
-            for line in body.lines() {
-                say!("  {line}");
-            }
-        }
+        output::plan(&delivery["plan"], "  ", true);
     }
 }

@@ -3,6 +3,7 @@
 use super::{load_config, open_store};
 use crate::app::App;
 use crate::clock::SystemClock;
+use crate::config::Needs;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
@@ -17,7 +18,7 @@ pub struct Args {
 }
 
 pub async fn run(path: &Path, args: Args) -> anyhow::Result<ExitCode> {
-    let config = load_config(path)?;
+    let config = load_config(path, Needs::Everything)?;
     let store = open_store(&config).await?;
     let address = args.listen.unwrap_or(config.server.listen);
     let listener = tokio::net::TcpListener::bind(address)

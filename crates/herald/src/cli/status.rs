@@ -3,6 +3,7 @@
 use super::output;
 use super::output::say;
 use super::{load_config, open_store};
+use crate::config::Needs;
 use crate::services::status::{StatusReport, status};
 use std::path::Path;
 use std::process::ExitCode;
@@ -15,7 +16,7 @@ pub struct Args {
 }
 
 pub async fn run(path: &Path, args: Args) -> anyhow::Result<ExitCode> {
-    let config = load_config(path)?;
+    let config = load_config(path, Needs::Store)?;
     let store = open_store(&config).await?;
     let report = status(&config, &store, chrono::Utc::now()).await?;
     if args.json {

@@ -4,6 +4,7 @@
 use super::output::say;
 use super::{load_config, open_store, output};
 use crate::clock::{SharedClock, SystemClock};
+use crate::config::Needs;
 use crate::outbox::Executor;
 use crate::outbox::executor::action_deps;
 use crate::services::trial::{TrialInput, TrialReport, run_trial};
@@ -32,7 +33,7 @@ pub struct Args {
 }
 
 pub async fn run(path: &Path, args: Args) -> anyhow::Result<ExitCode> {
-    let config = Arc::new(load_config(path)?);
+    let config = Arc::new(load_config(path, Needs::Everything)?);
     let payload = match &args.payload {
         Some(file) => {
             let text = std::fs::read_to_string(file)
@@ -89,12 +90,7 @@ fn print(report: &TrialReport) {
             result.delivery_id
         );
         if let Some(request) = &result.request {
-            for line in serde_json::to_string_pretty(request)
-                .unwrap_or_default()
-                .lines()
-            {
-                say!("  {line}");
-            }
+            output::plan(request, "  ", false);
         }
         say!(
             "  answer: {}",
@@ -105,7 +101,8 @@ fn print(report: &TrialReport) {
                 ))
         );
         if let Some(body) = result.response_body.as_deref().filter(|b| !b.is_empty()) {
-            say!("  body: {}", output::cut(body, 500));
+            say!("  body:");
+            output::lines(&output::readable(body), "    ");
         }
         if let Some(error) = &result.error {
             say!("  error: {error}");

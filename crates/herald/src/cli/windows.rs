@@ -2,8 +2,9 @@
 
 use super::output;
 use super::output::say;
-use super::{load_config, open_store};
+use super::{load, open_store};
 use crate::clock::{SharedClock, SystemClock};
+use crate::config::Needs;
 use crate::outbox::flusher::Flusher;
 use crate::services::windows::{self, FlushRequest, WindowFilter};
 use anyhow::anyhow;
@@ -38,7 +39,9 @@ pub enum Command {
 }
 
 pub async fn run(path: &Path, command: Command) -> anyhow::Result<ExitCode> {
-    let config = Arc::new(load_config(path)?);
+    // Listing and flushing need the store and the rules, not the actions' credentials.
+    let loaded = load(path, Needs::Store)?;
+    let config = Arc::new(loaded.config);
     let store = open_store(&config).await?;
     match command {
         Command::List {
@@ -92,6 +95,28 @@ pub async fn run(path: &Path, command: Command) -> anyhow::Result<ExitCode> {
         Command::Flush { rule, key } => {
             if key.is_some() && rule.is_none() {
                 anyhow::bail!("--key needs --rule");
+            }
+            // A window's deliveries are written with their actions' ordering keys: an
+            // action that could not be built without its secret has none to give.
+            let waiting: Vec<String> = config
+                .rules
+                .iter()
+                .filter(|r| r.window.is_some() && rule.as_ref().is_none_or(|name| *name == r.name))
+                .flat_map(|r| &r.actions)
+                .filter(|action| {
+                    loaded
+                        .absent
+                        .stand_ins
+                        .contains(&format!("actions.{action}"))
+                })
+                .map(|action| format!("`{action}`"))
+                .collect();
+            if !waiting.is_empty() {
+                anyhow::bail!(
+                    "cannot flush: action(s) {} need secrets that could not be read: {}",
+                    waiting.join(", "),
+                    loaded.absent.describe()
+                );
             }
             let clock: SharedClock = Arc::new(SystemClock);
             let ids = windows::flush_now(&store, &clock, &FlushRequest { rule, key }).await?;

@@ -1,9 +1,9 @@
 //! Loading a configuration file: parse, resolve every reference, validate everything,
 //! and report every problem with its line and column.
 
-use super::actions::build_action;
 use super::model::{ActionConfig, Config, SourceConfig};
 use super::monitors::{self, Known, build_monitor};
+use super::needs::{Absent, Needs, action_or_stand_in};
 use super::rules::build_rule;
 use super::schedules::build_schedule;
 use super::sections;
@@ -17,6 +17,7 @@ use crate::kit::document::{self, Item, Table};
 use crate::kit::interpolate::{EnvLookup, Interpolator, has_reference, process_env};
 use crate::kit::{Catalog, SectionContext};
 use crate::secret::Secret;
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
@@ -44,11 +45,20 @@ pub(super) const SECTIONS: &[&str] = &[
 pub struct Loaded {
     pub config: Config,
     pub warnings: Report,
+    /// What a `Needs::Store` load went without (always empty for `Needs::Everything`).
+    pub absent: Absent,
 }
 
 /// Load from a file, resolving `${env:...}` from the process environment.
 pub fn load(path: &Path, catalog: &Catalog) -> Result<Loaded, Report> {
     load_with_env(path, process_env(), catalog)
+}
+
+/// `load` for a command that needs only `needs` (secrets that cannot be read are absent
+/// rather than errors for `Needs::Store`).
+pub fn load_needing(path: &Path, catalog: &Catalog, needs: Needs) -> Result<Loaded, Report> {
+    let text = std::fs::read_to_string(path).map_err(|error| unreadable(path, &error))?;
+    from_text_needing(path, &text, process_env(), catalog, needs)
 }
 
 pub fn load_with_env(path: &Path, env: EnvLookup, catalog: &Catalog) -> Result<Loaded, Report> {
@@ -63,11 +73,23 @@ pub fn from_text(
     env: EnvLookup,
     catalog: &Catalog,
 ) -> Result<Loaded, Report> {
+    from_text_needing(path, text, env, catalog, Needs::Everything)
+}
+
+/// `from_text` for a command that needs only `needs`.
+pub fn from_text_needing(
+    path: &Path,
+    text: &str,
+    env: EnvLookup,
+    catalog: &Catalog,
+    needs: Needs,
+) -> Result<Loaded, Report> {
     let config_dir = path
         .parent()
         .filter(|dir| !dir.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let mut diagnostics = Diagnostics::default();
+    let absent = RefCell::new(Absent::default());
     let (root, syntax) = document::parse(text);
     syntax.into_iter().for_each(|d| diagnostics.push(d));
     let config = if diagnostics.has_errors() {
@@ -77,11 +99,11 @@ pub fn from_text(
         build(
             path,
             text,
-            config_dir,
             root.get_ref(),
             &interpolator,
             catalog,
             &mut diagnostics,
+            (needs, &absent),
         )
     };
     let mut items = diagnostics.into_vec();
@@ -95,6 +117,7 @@ pub fn from_text(
         Some(config) if report.errors().next().is_none() => Ok(Loaded {
             config,
             warnings: report,
+            absent: absent.into_inner(),
         }),
         _ => Err(report),
     }
@@ -103,21 +126,21 @@ pub fn from_text(
 fn build(
     path: &Path,
     text: &str,
-    config_dir: &Path,
     root: &Table<'_>,
     interpolator: &Interpolator,
     catalog: &Catalog,
     diagnostics: &mut Diagnostics,
+    (needs, absent): (Needs, &RefCell<Absent>),
 ) -> Option<Config> {
+    let config_dir = interpolator.base_dir();
     let sections = top_level(root, catalog, diagnostics);
     let get = |name: &str| sections.get(name).cloned();
-    let (secrets, failed_secrets) = resolve_secrets(get("secrets"), interpolator, diagnostics);
+    let lenient = (needs == Needs::Store).then_some(absent);
+    let (secrets, failed_secrets) =
+        resolve_secrets(get("secrets"), interpolator, diagnostics, lenient);
     let secret_origins = secret_origins(get("secrets"));
     // Integration sections come first: their filters and kinds read them.
-    let context = SectionContext {
-        config_dir,
-        interpolator,
-    };
+    let context = SectionContext { config_dir };
     let integration_sections = catalog.read_sections(get, &context, diagnostics);
     let vars = template_vars(get("vars"), diagnostics);
     let mut templates = TemplateEngine::with_vars(Arc::new(secrets.clone()), vars, |env| {
@@ -156,7 +179,7 @@ fn build(
         check_registries(&sources, hooks.key.is_some(), builder.diagnostics);
     }
     let actions = named(get("actions"), "actions", &mut builder, |name, item, b| {
-        build_action(name, item, &default_retry, catalog, b)
+        action_or_stand_in(name, item, &default_retry, catalog, b, absent)
     });
     check_responders(&sources, &actions, &builder.failed, builder.diagnostics);
     let rules = build_rules(get("rules"), &sources, &actions, &mut builder);
@@ -265,7 +288,8 @@ fn top_level<'i>(
     sections
 }
 
-/// The secrets, and the names of those whose value could not be read.
+/// The secrets, and the names of those whose value could not be read. With `lenient`
+/// (`Needs::Store`), such a secret is absent instead: a stand-in, and no error.
 fn resolve_secrets(
     item: Option<Item<'_>>,
     interpolator: &Interpolator,
@@ -273,6 +297,7 @@ fn resolve_secrets(
 ) -> (BTreeMap<String, Secret>, BTreeSet<String>) {
     let mut secrets = BTreeMap::new();
     let mut failed = BTreeSet::new();
+    lenient: Option<&RefCell<Absent>>,
     let Some(table) = item.and_then(|item| diagnostics.take(document::table(&item, "`secrets`")))
     else {
         return (secrets, failed);
@@ -298,9 +323,22 @@ fn resolve_secrets(
                 ),
             );
         }
-        let Some(resolved) = diagnostics.take(interpolator.resolve(&spanned)) else {
-            failed.insert(name.get_ref().clone());
-            continue;
+        let resolved = match (interpolator.resolve(&spanned), lenient) {
+            (Ok(resolved), _) => resolved,
+            (Err(why), Some(absent)) => {
+                let name = name.get_ref();
+                absent
+                    .borrow_mut()
+                    .secrets
+                    .insert(name.clone(), why.message);
+                secrets.insert(name.clone(), Secret::absent(name.as_str()));
+                continue;
+            }
+            (Err(why), None) => {
+                diagnostics.push(why);
+                failed.insert(name.get_ref().clone());
+                continue;
+            }
         };
         if resolved.is_empty() {
             diagnostics.error(

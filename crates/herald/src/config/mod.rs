@@ -5,6 +5,7 @@ pub mod actions;
 mod load;
 pub mod model;
 pub mod monitors;
+mod needs;
 pub mod reference;
 pub mod rules;
 pub mod schedules;
@@ -13,5 +14,6 @@ pub mod sources;
 pub mod telemetry;
 pub mod window;
 
-pub use load::{Loaded, from_text, load, load_with_env};
+pub use load::{Loaded, from_text, from_text_needing, load, load_needing, load_with_env};
 pub use model::*;
+pub use needs::{Absent, Needs};

@@ -238,11 +238,12 @@ impl Ingest {
         source: &str,
         headers: &HeaderMap,
         body: &[u8],
+        query: &str,
     ) -> Result<IngestOutcome, IngestError> {
         let request = RawRequest {
             headers,
             body,
-            query: "",
+            query,
         };
         self.accept(source, request, false, ("send", SystemTime::now()))
             .await

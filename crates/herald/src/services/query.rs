@@ -38,6 +38,61 @@ impl Queries {
         self.store.get_event(id).await
     }
 
+    /// The event `name` names: herald's id, or else the id its sender gave the delivery
+    /// (GitHub's `X-GitHub-Delivery`: the event's dedup key), of `source` when given.
+    pub async fn find_event(
+        &self,
+        name: &str,
+        source: Option<&str>,
+    ) -> Result<Result<Event, FindError>, StoreError> {
+        if let Ok(id) = name.parse::<Uuid>()
+            && let Some(event) = self.store.get_event(id).await?
+            && source.is_none_or(|source| source == event.source)
+        {
+            return Ok(Ok(event));
+        }
+        let mut found = self.store.events_by_dedup_key(name).await?;
+        found.retain(|event| source.is_none_or(|source| source == event.source));
+        Ok(match found.len() {
+            0 => Err(FindError::Missing(match source {
+                Some(source) => {
+                    format!("no event {name} of source {source} (by id or delivery id)")
+                }
+                None => format!("no event {name} (by id or delivery id)"),
+            })),
+            1 => Ok(found.remove(0)),
+            _ => Err(FindError::Ambiguous(format!(
+                "delivery id {name} names events of several sources ({}): give the source",
+                found
+                    .iter()
+                    .map(|event| format!("{} of {}", event.id, event.source))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        })
+    }
+
+    /// `filter` as a query: its `event` may be herald's id or the sender's delivery id. An
+    /// event that is not there matches nothing.
+    pub async fn delivery_query(
+        &self,
+        filter: &DeliveryFilter,
+        now: Timestamp,
+    ) -> Result<Result<DeliveryQuery, String>, StoreError> {
+        let mut query = match filter.to_query(now) {
+            Ok(query) => query,
+            Err(message) => return Ok(Err(message)),
+        };
+        if let Some(name) = &filter.event {
+            query.event_id = match self.find_event(name, None).await? {
+                Ok(event) => Some(event.id),
+                Err(FindError::Missing(_)) => Some(name.parse().unwrap_or(Uuid::nil())),
+                Err(ambiguous) => return Ok(Err(ambiguous.to_string())),
+            };
+        }
+        Ok(Ok(query))
+    }
+
     pub async fn deliveries(&self, query: &DeliveryQuery) -> Result<Vec<Delivery>, StoreError> {
         self.store.list_deliveries(query).await
     }
@@ -68,6 +123,16 @@ impl Queries {
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.store.ping().await
     }
+}
+
+/// Why `Queries::find_event` found no one event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FindError {
+    #[error("{0}")]
+    Missing(String),
+    /// The sender's delivery id of events of several sources.
+    #[error("{0}")]
+    Ambiguous(String),
 }
 
 /// Event filters as people write them (CLI flags, API query strings).
@@ -103,7 +168,8 @@ pub struct DeliveryFilter {
     pub status: Option<String>,
     pub rule: Option<String>,
     pub action: Option<String>,
-    pub event: Option<Uuid>,
+    /// herald's id of the event, or its sender's delivery id (see `Queries::delivery_query`).
+    pub event: Option<String>,
     pub since: Option<String>,
     pub until: Option<String>,
     pub before: Option<Uuid>,
@@ -116,7 +182,7 @@ impl DeliveryFilter {
             status: self.status.as_deref().map(str::parse).transpose()?,
             rule: self.rule.clone(),
             action: self.action.clone(),
-            event_id: self.event,
+            event_id: self.event.as_deref().and_then(|event| event.parse().ok()),
             since: optional_time(self.since.as_deref(), now)?,
             until: optional_time(self.until.as_deref(), now)?,
             before: self.before,

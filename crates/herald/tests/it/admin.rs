@@ -72,6 +72,30 @@ async fn events_deliveries_and_replay_through_the_api() {
         event["headers"].get("x-hub-signature-256").is_none(),
         "signatures are not stored"
     );
+    // By the sender's delivery id (X-GitHub-Delivery) as well as herald's id.
+    let by_delivery: Value = get(&app, "/api/events/d-2", Some(ADMIN_TOKEN))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(by_delivery["id"], event_id);
+    let of_source = get(&app, "/api/events/d-2?source=github", Some(ADMIN_TOKEN)).await;
+    assert_eq!(of_source.status(), 200);
+    let elsewhere = get(&app, "/api/events/d-2?source=pact", Some(ADMIN_TOKEN)).await;
+    assert_eq!(elsewhere.status(), 404);
+    let of_event: Value = get(&app, "/api/deliveries?event=d-2", Some(ADMIN_TOKEN))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(of_event.as_array().unwrap().len(), 1, "{of_event}");
+    assert_eq!(of_event[0]["event_id"], event_id);
+    let unknown: Value = get(&app, "/api/deliveries?event=d-9", Some(ADMIN_TOKEN))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(unknown, json!([]));
 
     let dead: Value = get(&app, "/api/deliveries?status=dead", Some(ADMIN_TOKEN))
         .await

@@ -1,4 +1,5 @@
-//! The `herald` binary: check, send (dry run and real), events, deliveries, replay.
+//! The `herald` binary: check, send (dry run and real), events, deliveries, replay; what
+//! needs secrets and what does not; completions, manual pages and the version.
 
 use crate::support::*;
 use serde_json::Value;
@@ -439,4 +440,445 @@ fn output_to_a_closed_pipe_ends_quietly() {
         .unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(stderr(&output), "", "no panic, no message");
+}
+
+/// The binary in `dir` with `vars` set, and the pact presets' secrets unset (the test's
+/// environment may have them).
+fn herald_env(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_herald"));
+    command
+        .args(args)
+        .current_dir(dir)
+        .env("HERALD_CONFIG", dir.join("herald.toml"))
+        .env("GITHUB_WEBHOOK_SECRET", GITHUB_SECRET)
+        .env("HERALD_SINK_URL", "http://127.0.0.1:9/sink")
+        .env("RUST_LOG", "warn")
+        .env_remove("PACT_WEBHOOK_TOKEN")
+        .env_remove("SLACK_BOT_TOKEN");
+    for (name, value) in vars {
+        command.env(name, value);
+    }
+    command.output().unwrap()
+}
+
+const PACT_SECRETS: &[(&str, &str)] = &[
+    ("PACT_WEBHOOK_TOKEN", "pact-token-for-tests"),
+    ("SLACK_BOT_TOKEN", "xoxb-for-tests"),
+];
+
+fn pact_slack_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let init = herald_env(dir.path(), &["init", "--preset", "pact-slack"], &[]);
+    assert!(init.status.success(), "{}", stderr(&init));
+    dir
+}
+
+/// A verification as the broker's query-string webhook sends it (docs/pact-slack.md, "Try
+/// it without the broker").
+const VERIFICATION_QUERY: &str = "eventType=provider_verification_published&providerName=Billing&consumerName=Web&githubVerificationStatus=success&verificationResultUrl=https%3A%2F%2Fbroker.example.com%2Fpacts%2Fprovider%2FBilling%2Fconsumer%2FWeb%2Fpact-version%2F5a0b2f8c%2Fverification-results%2F1&consumerVersionBranch=feat%2Finvoices&providerVersionBranch=main&consumerVersionNumber=1.4.2&providerVersionNumber=9f86d08";
+
+#[test]
+fn the_store_commands_need_no_secret_and_the_sending_ones_name_each_missing_one() {
+    let dir = pact_slack_dir();
+    // An event stored while the secrets were there, read back without them.
+    let sent = herald_env(
+        dir.path(),
+        &[
+            "send",
+            "--source",
+            "pact",
+            "--query",
+            VERIFICATION_QUERY,
+            "--json",
+        ],
+        PACT_SECRETS,
+    );
+    assert!(sent.status.success(), "{}", stderr(&sent));
+    let sent: Value = serde_json::from_slice(&sent.stdout).unwrap();
+    let event_id = sent["event_id"].as_str().unwrap();
+
+    let listed = herald_env(dir.path(), &["events", "list"], &[]);
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    assert!(stdout(&listed).contains(event_id), "{}", stdout(&listed));
+    assert!(!stderr(&listed).contains("error"), "{}", stderr(&listed));
+    for args in [
+        &["events", "show", event_id][..],
+        &["deliveries", "list"],
+        &["deliveries", "list", "--event", event_id],
+        &["windows", "list"],
+        &["status"],
+        &["replay", "--rule", "digest"],
+        &["windows", "flush", "--rule", "digest"],
+        &["prune", "--dead-older-than", "30d"],
+        &["migrate"],
+    ] {
+        let output = herald_env(dir.path(), args, &[]);
+        assert!(
+            output.status.success(),
+            "herald {args:?} without secrets: {}",
+            stderr(&output)
+        );
+    }
+    let windows = stdout(&herald_env(
+        dir.path(),
+        &["windows", "list", "--status", "all"],
+        &[],
+    ));
+    assert!(windows.contains("Billing:9f86d08"), "{windows}");
+
+    for args in [
+        &["serve"][..],
+        &["send", "--source", "pact", "--query", VERIFICATION_QUERY],
+        &["test", "contract-verified"],
+    ] {
+        let refused = herald_env(dir.path(), args, &[]);
+        assert_eq!(refused.status.code(), Some(1), "herald {args:?}");
+        let shown = stderr(&refused);
+        for variable in ["PACT_WEBHOOK_TOKEN", "SLACK_BOT_TOKEN"] {
+            assert!(
+                shown.contains(&format!("environment variable {variable} is not set")),
+                "herald {args:?} names {variable}:\n{shown}"
+            );
+        }
+        assert!(shown.contains("this command sends"), "{shown}");
+    }
+}
+
+#[test]
+fn a_dry_run_needs_no_secret_and_an_action_it_cannot_build_would_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("herald.toml"),
+        r#"
+[secrets]
+github_webhook = "${env:GITHUB_WEBHOOK_SECRET}"
+app_key = "${env:GITHUB_APP_KEY}"
+
+[sources.github]
+kind = "github"
+secrets = ["github_webhook"]
+
+[rules.digest]
+sources = ["github"]
+events = ["pull_request.*"]
+actions = ["dispatch"]
+window = { quiet = "1m" }
+
+[rules.verify]
+sources = ["github"]
+events = ["pull_request.*"]
+actions = ["dispatch"]
+
+[actions.dispatch]
+kind = "github-dispatch"
+app = { id = 1, installation = 2, private_key = "app_key" }
+repository = "acme/app"
+event_type = "verify"
+"#,
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("pr.json"), pull_request(3)).unwrap();
+    let send = [
+        "send",
+        "--source",
+        "github",
+        "--file",
+        "pr.json",
+        "-H",
+        "X-GitHub-Event: pull_request",
+    ];
+    let dry = herald_env(dir.path(), &[&send[..], &["--dry-run"]].concat(), &[]);
+    assert_eq!(dry.status.code(), Some(1), "{}", stderr(&dry));
+    assert!(
+        stdout(&dry).contains("would fail: needs the secret(s) `app_key`"),
+        "{}",
+        stdout(&dry)
+    );
+    assert!(
+        stderr(&dry).contains("GITHUB_APP_KEY is not set"),
+        "{}",
+        stderr(&dry)
+    );
+    let stored = herald_env(dir.path(), &send, &[("GITHUB_APP_KEY", "not read")]);
+    assert_eq!(stored.status.code(), Some(1), "the key is not a PEM key");
+    // Flushing writes the window's deliveries with their actions' ordering keys: not with
+    // an action that could not be built.
+    let flush = herald_env(dir.path(), &["windows", "flush"], &[]);
+    assert_eq!(flush.status.code(), Some(1));
+    assert!(
+        stderr(&flush).contains("cannot flush: action(s) `dispatch` need secrets"),
+        "{}",
+        stderr(&flush)
+    );
+}
+
+#[test]
+fn send_feeds_a_query_string_and_headers_as_the_brokers_webhooks_send_them() {
+    let dir = pact_slack_dir();
+    let dry = herald_env(
+        dir.path(),
+        &[
+            "send",
+            "--source",
+            "pact",
+            "--query",
+            VERIFICATION_QUERY,
+            "--dry-run",
+            "--json",
+        ],
+        &[],
+    );
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    let report: Value = serde_json::from_slice(&dry.stdout).unwrap();
+    assert_eq!(report["event"]["type"], "provider_verification_published");
+    let windows = report["windows"].as_array().unwrap();
+    assert_eq!(windows.len(), 1, "{report:#}");
+    assert_eq!(windows[0]["rule"], "digest");
+    assert_eq!(windows[0]["group"], "Billing:9f86d08");
+    assert_eq!(windows[0]["joins"], Value::Null);
+    let text = report.to_string();
+    assert!(text.contains("#pact-Billing"), "{report:#}");
+    assert!(text.contains("feat/invoices"), "{report:#}");
+
+    let sent = herald_env(
+        dir.path(),
+        &[
+            "send",
+            "--source",
+            "pact",
+            "--query",
+            &format!("?{VERIFICATION_QUERY}"),
+            "--header",
+            "X-Request-Id: broker-42",
+            "-H",
+            "User-Agent: Pact Broker",
+            "--json",
+        ],
+        PACT_SECRETS,
+    );
+    assert!(sent.status.success(), "{}", stderr(&sent));
+    let sent: Value = serde_json::from_slice(&sent.stdout).unwrap();
+    let event_id = sent["event_id"].as_str().unwrap();
+    let shown = herald_env(dir.path(), &["events", "show", event_id, "--json"], &[]);
+    let event: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(event["payload"]["providerName"], "Billing");
+    assert_eq!(
+        event["payload"]["verificationResultUrl"],
+        "https://broker.example.com/pacts/provider/Billing/consumer/Web/pact-version/5a0b2f8c/verification-results/1"
+    );
+    assert_eq!(event["headers"]["x-request-id"], "broker-42");
+    assert_eq!(event["headers"]["user-agent"], "Pact Broker");
+
+    // The window it opened is the one the next verification of that version would join.
+    let again = herald_env(
+        dir.path(),
+        &[
+            "send",
+            "--source",
+            "pact",
+            "--query",
+            VERIFICATION_QUERY,
+            "--dry-run",
+        ],
+        &[],
+    );
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(
+        stdout(&again).contains("would join the open window"),
+        "{}",
+        stdout(&again)
+    );
+}
+
+#[test]
+fn a_dry_run_prints_warnings_once_lists_windows_and_fails_when_a_delivery_would() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("herald.toml"),
+        r#"
+[secrets]
+github_webhook = "${env:GITHUB_WEBHOOK_SECRET}"
+
+[sources.github]
+kind = "github"
+secrets = ["github_webhook"]
+
+[rules.digest]
+sources = ["github"]
+events = ["pull_request.*"]
+actions = ["note"]
+window = { group = "pr-{{ event.number }}", quiet = "1m" }
+
+[rules.broken]
+sources = ["github"]
+events = ["pull_request.*"]
+actions = ["broken"]
+
+[actions.note]
+kind = "log"
+message = "{{ window.events | length }} events"
+
+[actions.broken]
+kind = "http"
+url = "http://127.0.0.1:9/broken"
+body = '{"title": {{ event.pull_request.nope.deeper }}}'
+
+[actions.unused]
+kind = "log"
+message = "never"
+"#,
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("pr.json"), pull_request(7)).unwrap();
+    let send = [
+        "send",
+        "--source",
+        "github",
+        "--file",
+        "pr.json",
+        "-H",
+        "X-GitHub-Event: pull_request",
+    ];
+    let dry = herald(dir.path(), &[&send[..], &["--dry-run"]].concat());
+    assert_eq!(dry.status.code(), Some(1), "{}", stderr(&dry));
+    let (text, errors) = (stdout(&dry), stderr(&dry));
+    assert_eq!(
+        errors
+            .matches("action `unused` is not used by any rule")
+            .count(),
+        1,
+        "{errors}"
+    );
+    assert!(text.contains("digest → note (windowed)"), "{text}");
+    assert!(
+        text.contains("would open a new window for group \"pr-7\""),
+        "{text}"
+    );
+    assert!(text.contains("broken → broken (http)"), "{text}");
+    assert!(
+        text.contains("would fail: template error: `.nope.deeper` is undefined"),
+        "{text}"
+    );
+    assert!(
+        errors.contains("error: 1 deliveries would fail"),
+        "{errors}"
+    );
+
+    let stored = herald(dir.path(), &send);
+    assert!(stored.status.success(), "{}", stderr(&stored));
+    let json = herald(dir.path(), &[&send[..], &["--dry-run", "--json"]].concat());
+    assert_eq!(json.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(report["windows"][0]["group"], "pr-7");
+    assert_eq!(report["windows"][0]["joins"]["events"], 1);
+    let again = stdout(&herald(dir.path(), &[&send[..], &["--dry-run"]].concat()));
+    assert!(
+        again.contains("would join the open window") && again.contains("(1 events"),
+        "{again}"
+    );
+}
+
+#[test]
+fn deliveries_show_is_readable_and_events_are_found_by_the_senders_delivery_id() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let sink = runtime.block_on(Sink::start());
+    let mut ok = answer(200);
+    ok.headers.push(("content-type", "application/json".into()));
+    ok.body = r#"{"ok":true,"received":{"count":1}}"#.into();
+    sink.script([ok]);
+    let dir = quickstart_dir();
+    let sink_url = format!("{}/hook", sink.url);
+    let vars = [("HERALD_SINK_URL", sink_url.as_str())];
+    std::fs::write(dir.path().join("pr.json"), pull_request(12)).unwrap();
+    let delivery_id = "72d3162e-cc78-11e3-81ab-4c9367dc0958";
+    let sent = herald_env(
+        dir.path(),
+        &[
+            "send",
+            "--source",
+            "github",
+            "--file",
+            "pr.json",
+            "-H",
+            "X-GitHub-Event: pull_request",
+            "-H",
+            &format!("X-GitHub-Delivery: {delivery_id}"),
+            "--json",
+        ],
+        &vars,
+    );
+    assert!(sent.status.success(), "{}", stderr(&sent));
+    let sent: Value = serde_json::from_slice(&sent.stdout).unwrap();
+    let event_id = sent["event_id"].as_str().unwrap();
+
+    let shown = herald_env(dir.path(), &["events", "show", delivery_id], &vars);
+    assert!(shown.status.success(), "{}", stderr(&shown));
+    let text = stdout(&shown);
+    assert!(text.contains(&format!("id         {event_id}")), "{text}");
+    assert!(
+        text.contains("\ndeliveries\n") && text.contains("forward-pull-requests → sink  pending"),
+        "{text}"
+    );
+    let json: Value = serde_json::from_slice(
+        &herald_env(
+            dir.path(),
+            &[
+                "events",
+                "show",
+                delivery_id,
+                "--json",
+                "--source",
+                "github",
+            ],
+            &vars,
+        )
+        .stdout,
+    )
+    .unwrap();
+    assert_eq!(json["id"], event_id);
+    let of_event: Value = serde_json::from_slice(
+        &herald_env(
+            dir.path(),
+            &["deliveries", "list", "--event", delivery_id, "--json"],
+            &vars,
+        )
+        .stdout,
+    )
+    .unwrap();
+    assert_eq!(of_event.as_array().unwrap().len(), 1, "{of_event}");
+    assert_eq!(of_event[0]["event_id"], event_id);
+    let missing = herald_env(dir.path(), &["events", "show", "no-such-delivery"], &vars);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        stderr(&missing).contains("no event no-such-delivery"),
+        "{}",
+        stderr(&missing)
+    );
+
+    // One real request, so the delivery has an attempt to show.
+    let tested = herald_env(
+        dir.path(),
+        &["test", "forward-pull-requests", "--json"],
+        &vars,
+    );
+    assert!(tested.status.success(), "{}", stderr(&tested));
+    let tested: Value = serde_json::from_slice(&tested.stdout).unwrap();
+    let delivery = tested["results"][0]["delivery_id"].as_str().unwrap();
+    let detail = herald_env(dir.path(), &["deliveries", "show", delivery], &vars);
+    assert!(detail.status.success(), "{}", stderr(&detail));
+    let text = stdout(&detail);
+    let port = sink.url.rsplit(':').next().unwrap();
+    for part in [
+        // The request: method and URL, one header a line, the JSON body pretty-printed.
+        &format!(
+            "  request:\n    POST http://127.0.0.1:{port}/[redacted]\n    content-type: application/json\n\n    {{\n"
+        ),
+        "\n      \"type\": \"pull_request.opened\"\n",
+        "\n        \"number\": 12,\n",
+        // The answer, pretty-printed too.
+        "  response:\n    {\n      \"ok\": true,\n      \"received\": {\n        \"count\": 1\n      }\n    }",
+    ] {
+        assert!(text.contains(part), "{part:?} in:\n{text}");
+    }
+    drop(runtime);
 }

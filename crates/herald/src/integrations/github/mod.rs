@@ -1,14 +1,12 @@
-//! GitHub webhooks: `X-Hub-Signature-256` HMAC-SHA256 over the raw body; the REST API
-//! actions; `[github]`, the API's URL and version they share.
+//! GitHub webhooks: `X-Hub-Signature-256` HMAC-SHA256 over the raw body.
 
-use crate::kit::{ActionKind, Integration, SectionKind, SourceKind};
+use crate::kit::{ActionKind, Integration, SourceKind};
 
 pub mod action;
 pub mod action_config;
 pub mod api;
 pub mod auth;
 pub mod config;
-pub mod settings;
 mod source;
 #[cfg(test)]
 mod tests;
@@ -45,10 +43,5 @@ pub const INTEGRATION: Integration = Integration {
             options: action_config::deployment_status_options,
         },
     ],
-    sections: &[SectionKind {
-        name: settings::SECTION,
-        build: settings::build,
-        options: settings::options,
-    }],
     ..Integration::named("github")
 };
