@@ -18,7 +18,7 @@ use model::*;
 use std::sync::Arc;
 use uuid::Uuid;
 
-pub use writer::{Writer, WriterStats};
+pub use writer::{BatchWritten, Writer, WriterStats};
 
 /// The driver's error is part of the message, not a separate source, so a report that
 /// prints the causes shows it once.
@@ -318,6 +318,9 @@ pub trait Store: Send + Sync + 'static {
     /// window is left out though it can be claimed again once its lease ends: sleep no
     /// longer than a lease.
     async fn next_window_due_at(&self, now: Timestamp) -> Result<Option<Timestamp>>;
+
+    /// How many windows are open per rule (rules without one left out), ordered by rule.
+    async fn open_window_counts(&self) -> Result<Vec<(String, i64)>>;
 }
 
 pub type SharedStore = Arc<dyn Store>;

@@ -6,6 +6,7 @@ use crate::model::*;
 use crate::{Result, SharedStore, StoreError};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -31,6 +32,16 @@ pub struct WriterStats {
     pub largest_batch: u64,
 }
 
+/// One batch the writer wrote, told to the observer given to [`Writer::spawn_observed`]
+/// (herald turns it into metrics; this crate records none itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchWritten {
+    /// Jobs in the batch: appends, completions and claims.
+    pub jobs: u64,
+    /// From its `BEGIN` to its `COMMIT` (and, if it failed, the job-by-job retries).
+    pub elapsed: Duration,
+}
+
 #[derive(Default)]
 struct Counters {
     batches: AtomicU64,
@@ -50,9 +61,24 @@ pub struct Writer {
 impl Writer {
     /// Start the writer task. `max_batch` bounds how many jobs share a transaction.
     pub fn spawn(store: SharedStore, max_batch: usize) -> (Writer, JoinHandle<()>) {
+        Writer::spawn_observed(store, max_batch, |_| {})
+    }
+
+    /// [`Writer::spawn`], calling `observe` on the writer's thread after each batch.
+    pub fn spawn_observed(
+        store: SharedStore,
+        max_batch: usize,
+        observe: impl Fn(BatchWritten) + Send + 'static,
+    ) -> (Writer, JoinHandle<()>) {
         let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
         let counters = Arc::new(Counters::default());
-        let writing = run(store.clone(), receiver, max_batch.max(1), counters.clone());
+        let writing = run(
+            store.clone(),
+            receiver,
+            max_batch.max(1),
+            counters.clone(),
+            observe,
+        );
         // The writer gets a thread of its own: on the shared runtime, each wake-up by
         // SQLite's thread waited behind the request tasks queued there, three times a batch.
         let (finished, done) = oneshot::channel::<()>();
@@ -139,6 +165,7 @@ async fn run(
     mut receiver: mpsc::Receiver<Job>,
     max_batch: usize,
     counters: Arc<Counters>,
+    observe: impl Fn(BatchWritten),
 ) {
     // `recv` returns None only once every sender is gone and the queue is empty.
     while let Some(first) = receiver.recv().await {
@@ -160,17 +187,21 @@ async fn run(
             batch.completions.len(),
             batch.claims.len(),
         );
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         batch.commit(store.as_ref()).await;
-        let elapsed_us = started.elapsed().as_micros() as u64;
+        let elapsed = started.elapsed();
         tracing::debug!(
             batch_size = size,
             appends,
             completions,
             claims,
-            elapsed_us,
+            elapsed_us = elapsed.as_micros() as u64,
             "write batch"
         );
+        observe(BatchWritten {
+            jobs: size,
+            elapsed,
+        });
     }
 }
 

@@ -51,7 +51,8 @@ impl App {
         let traces = Traces::start_or_off(&config.telemetry);
         let wake = Arc::new(Notify::new());
         let write_health = Arc::new(WriteHealth::default());
-        let (writer, writer_task) = Writer::spawn(store.clone(), MAX_WRITE_BATCH);
+        let (writer, writer_task) =
+            Writer::spawn_observed(store.clone(), MAX_WRITE_BATCH, telemetry::write_batch);
         let signatures = Arc::new(SignatureFailures::default());
         let hooks = Arc::new(Hooks::new(config.clone(), store.clone(), clock.clone()));
         let ingest = Arc::new(

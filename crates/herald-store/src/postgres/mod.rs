@@ -321,4 +321,8 @@ impl Store for PgStore {
     async fn next_window_due_at(&self, now: Timestamp) -> Result<Option<Timestamp>> {
         windows::next_window_due_at(&self.pool, now).await
     }
+
+    async fn open_window_counts(&self) -> Result<Vec<(String, i64)>> {
+        windows::open_window_counts(&self.pool).await
+    }
 }

@@ -450,3 +450,13 @@ pub(super) async fn next_window_due_at(pool: &PgPool, now: Timestamp) -> Result<
     .await?;
     Ok(earliest)
 }
+
+/// Read from the partial index of open windows (`windows_open_key_idx`).
+pub(super) async fn open_window_counts(pool: &PgPool) -> Result<Vec<(String, i64)>> {
+    let counts = sqlx::query_as(
+        "SELECT rule, COUNT(*) FROM windows WHERE status = 'open' GROUP BY rule ORDER BY rule",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(counts)
+}

@@ -370,4 +370,8 @@ impl Store for SqliteStore {
     async fn next_window_due_at(&self, now: Timestamp) -> Result<Option<Timestamp>> {
         windows::next_window_due_at(&self.read, now).await
     }
+
+    async fn open_window_counts(&self) -> Result<Vec<(String, i64)>> {
+        windows::open_window_counts(&self.read).await
+    }
 }

@@ -397,3 +397,13 @@ pub(super) async fn next_window_due_at(
     .await?;
     earliest.map(time).transpose()
 }
+
+/// Read from the partial index of open windows (`windows_open_key_idx`).
+pub(super) async fn open_window_counts(pool: &SqlitePool) -> Result<Vec<(String, i64)>> {
+    let counts = sqlx::query_as(
+        "SELECT rule, COUNT(*) FROM windows WHERE status = 'open' GROUP BY rule ORDER BY rule",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(counts)
+}

@@ -218,6 +218,9 @@ impl Store for GatedStore {
     async fn next_window_due_at(&self, now: Timestamp) -> Result<Option<Timestamp>> {
         self.inner.next_window_due_at(now).await
     }
+    async fn open_window_counts(&self) -> Result<Vec<(String, i64)>> {
+        self.inner.open_window_counts().await
+    }
     async fn claim_poller(&self, claim: &PollerClaim<'_>) -> Result<Option<PollerState>> {
         self.inner.claim_poller(claim).await
     }

@@ -121,6 +121,7 @@ conformance!(
     batches::write_empty_batch_does_nothing,
     batches::write_large_batches,
     writer::writer_batches_concurrent_appends,
+    writer::writer_tells_the_observer_each_batch,
     writer::writer_isolates_a_failing_job,
     writer::writer_fails_fast_without_a_connection,
     writer::writer_finishes_queue_after_last_handle_drops,

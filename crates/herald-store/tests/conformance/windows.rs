@@ -597,6 +597,9 @@ pub async fn list_windows_filters_and_orders(store: SharedStore) {
             .collect();
         assert_eq!(found, expected, "{query:?}");
     }
+    // Counted per rule, open ones only: r1/a and r2/a.
+    let open = store.open_window_counts().await.unwrap();
+    assert_eq!(open, vec![("r1".to_string(), 1), ("r2".to_string(), 1)]);
 }
 
 pub async fn flush_now_forces_matching_windows(store: SharedStore) {

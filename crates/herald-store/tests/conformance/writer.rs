@@ -4,9 +4,9 @@ use crate::events::fresh_delivery;
 use crate::fixtures::*;
 use crate::gate::{GatedStore, until};
 use herald_store::model::*;
-use herald_store::{SharedStore, StoreError, Writer, WriterStats};
+use herald_store::{BatchWritten, SharedStore, StoreError, Writer, WriterStats};
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::task::JoinHandle;
 
 type Append = JoinHandle<herald_store::Result<AppendOutcome>>;
@@ -103,6 +103,33 @@ pub async fn writer_batches_concurrent_appends(store: SharedStore) {
     assert_eq!(store.list_events(&query).await.unwrap().len(), 150);
     drop(writer);
     task.await.unwrap();
+}
+
+pub async fn writer_tells_the_observer_each_batch(store: SharedStore) {
+    let gated = Arc::new(GatedStore::new(store));
+    let seen: Arc<Mutex<Vec<BatchWritten>>> = Arc::default();
+    let observed = seen.clone();
+    let (writer, task) = Writer::spawn_observed(gated.clone(), 64, move |batch| {
+        observed.lock().unwrap().push(batch);
+    });
+    let warmup = spawn_append(&writer, item(event("warmup", None), vec![]));
+    until(|| gated.entered() == 1).await;
+    let appends: Vec<_> = (0..3)
+        .map(|i| spawn_append(&writer, keyed(&format!("observed-{i}"))))
+        .collect();
+    until(|| writer.queue_len() == 3).await;
+    gated.open();
+    warmup.await.unwrap().unwrap();
+    for append in appends {
+        append.await.unwrap().unwrap();
+    }
+    drop(writer);
+    task.await.unwrap();
+    let seen = seen.lock().unwrap();
+    let jobs: Vec<u64> = seen.iter().map(|batch| batch.jobs).collect();
+    assert_eq!(jobs, vec![1, 3]);
+    // The first batch waited at the gate until the others were queued.
+    assert!(seen[0].elapsed > std::time::Duration::ZERO);
 }
 
 pub async fn writer_isolates_a_failing_job(store: SharedStore) {

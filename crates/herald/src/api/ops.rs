@@ -27,10 +27,37 @@ pub async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiEr
     Ok("ready\n")
 }
 
+/// Prometheus metrics. The gauges read from the store are sampled here, at each scrape, so
+/// every replica shows the same.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    match state.queries.queue_depth(state.clock.now()).await {
+    let now = state.clock.now();
+    let store = state.queries.store();
+    match state.queries.queue_depth(now).await {
         Ok(depth) => telemetry::queue_depth(&depth),
         Err(error) => tracing::warn!(error = %error, "Cannot read the queue depth for /metrics"),
+    }
+    match store.next_due_at(now).await {
+        Ok(next_due) => telemetry::oldest_due(next_due, now),
+        Err(error) => tracing::warn!(error = %error, "Cannot read the next due time for /metrics"),
+    }
+    let windowed: Vec<&str> = (state.config.rules.iter())
+        .filter(|rule| rule.window.is_some())
+        .map(|rule| rule.name.as_str())
+        .collect();
+    if !windowed.is_empty() {
+        match store.open_window_counts().await {
+            Ok(open) => telemetry::open_windows(windowed, &open),
+            Err(error) => tracing::warn!(error = %error, "Cannot read the windows for /metrics"),
+        }
+    }
+    if !state.config.monitors.is_empty() {
+        match crate::services::status::open_alerts(&state.config, store).await {
+            Ok(alerts) => telemetry::open_alerts(
+                state.config.monitors.values().map(|m| m.name.as_str()),
+                &alerts,
+            ),
+            Err(error) => tracing::warn!(error = %error, "Cannot read the alerts for /metrics"),
+        }
     }
     if state.config.sources.values().any(|s| s.poller.is_some()) {
         match state.queries.store().poller_states().await {

@@ -34,6 +34,18 @@ pub async fn status(
 ) -> Result<StatusReport, StoreError> {
     let health = store.health().await?;
     let pollers = crate::polling::health::pollers(config, &store.poller_states().await?, now);
+    Ok(StatusReport {
+        health,
+        pollers,
+        alerts: open_alerts(config, store).await?,
+    })
+}
+
+/// Every monitor's subjects in alert, monitor by monitor.
+pub async fn open_alerts(
+    config: &Config,
+    store: &SharedStore,
+) -> Result<Vec<OpenAlert>, StoreError> {
     let mut alerts = Vec::new();
     for monitor in config.monitors.values() {
         for state in store.monitor_states(&monitor.name).await? {
@@ -48,9 +60,5 @@ pub async fn status(
             }
         }
     }
-    Ok(StatusReport {
-        health,
-        pollers,
-        alerts,
-    })
+    Ok(alerts)
 }

@@ -17,6 +17,7 @@ mod hooks;
 mod ingress;
 mod isolation;
 mod jira;
+mod metrics;
 mod monitors;
 mod pact_slack;
 mod pollers;

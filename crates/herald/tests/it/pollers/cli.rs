@@ -195,6 +195,7 @@ async fn status_and_metrics_show_the_pollers_health() {
         "herald_poller_last_items{source=\"workos\"} 1",
         "herald_poller_last_success_timestamp_seconds{source=\"workos\"}",
         "herald_poller_items_total{source=\"workos\"}",
+        "# HELP herald_poller_lag_seconds ",
     ] {
         assert!(metrics.contains(line), "{line} in\n{metrics}");
     }
