@@ -1,6 +1,6 @@
 //! The documentation's configurations load: every ```toml block of README.md,
-//! docs/config.md, docs/pollers.md and docs/deploybot.md, and every file in examples/ and
-//! examples/presets/.
+//! docs/config.md, docs/pollers.md, docs/deploybot.md and docs/deploy.md, and every file in
+//! examples/ and examples/presets/.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -73,6 +73,7 @@ fn every_documented_configuration_loads() {
         "docs/config.md",
         "docs/pollers.md",
         "docs/deploybot.md",
+        "docs/deploy.md",
     ] {
         let text = std::fs::read_to_string(repository().join(doc)).unwrap();
         for (n, block) in toml_blocks(&text).into_iter().enumerate() {

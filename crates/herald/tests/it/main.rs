@@ -19,6 +19,7 @@ mod isolation;
 mod jira;
 mod metrics;
 mod monitors;
+mod packaging;
 mod pact_slack;
 mod pollers;
 mod postgres;
