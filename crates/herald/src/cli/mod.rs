@@ -6,6 +6,7 @@ mod deliveries;
 mod events;
 mod hooks;
 mod init;
+mod manual;
 mod output;
 mod poll;
 mod prune;
@@ -26,10 +27,20 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Mutex, PoisonError};
 
+/// `herald --version`: the version, the commit and the build date (see `build.rs`).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("HERALD_COMMIT"),
+    " ",
+    env!("HERALD_BUILD_DATE"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "herald",
-    version,
+    version = VERSION,
     about = "Signed webhooks in; durable rules and retried actions out."
 )]
 pub struct Cli {
@@ -80,6 +91,11 @@ enum Command {
     Hooks(hooks::Command),
     /// Pull a poller source now (`--once`), or read a range of its items (`--since`).
     Poll(poll::Args),
+    /// Print a shell completion script: bash, zsh, fish, elvish or powershell (e.g.
+    /// `source <(herald completions bash)`).
+    Completions(manual::CompletionsArgs),
+    /// Print the manual page (roff: `herald man | man -l -`), a command's, or write them all.
+    Man(manual::ManArgs),
 }
 
 pub async fn run(cli: Cli) -> ExitCode {
@@ -110,6 +126,8 @@ async fn run_command(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Windows(command) => windows::run(&cli.config, command).await,
         Command::Hooks(command) => hooks::run(&cli.config, command).await,
         Command::Poll(args) => poll::run(&cli.config, args).await,
+        Command::Completions(args) => manual::completions(&args),
+        Command::Man(args) => manual::man(&args),
     }
 }
 

@@ -31,6 +31,14 @@ pub fn line(text: std::fmt::Arguments<'_>) {
     }
 }
 
+/// Bytes as they are (a completion script, a man page), ending quietly as `line` does.
+pub fn raw(bytes: &[u8]) -> anyhow::Result<()> {
+    match std::io::stdout().lock().write_all(bytes) {
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        written => Ok(written?),
+    }
+}
+
 pub fn json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     say!("{}", serde_json::to_string_pretty(value)?);
     Ok(())

@@ -249,12 +249,9 @@ event_type = "verify"
             done: 0,
             delivery: None,
         };
-        let error = config.actions["dispatch"]
-            .action
-            .plan(&input)
-            .await
-            .err()
-            .expect("a stand-in cannot plan");
+        let Err(error) = config.actions["dispatch"].action.plan(&input).await else {
+            panic!("a stand-in cannot plan");
+        };
         assert!(error.to_string().contains("`github_key`"), "{error}");
         // The warnings are the file's, not the absent secrets'.
         assert_eq!(loaded.warnings.errors().count(), 0);

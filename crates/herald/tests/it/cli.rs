@@ -464,6 +464,7 @@ fn herald_env(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Output {
 const PACT_SECRETS: &[(&str, &str)] = &[
     ("PACT_WEBHOOK_TOKEN", "pact-token-for-tests"),
     ("SLACK_BOT_TOKEN", "xoxb-for-tests"),
+    ("HERALD_ADMIN_TOKEN", "admin-token-for-tests"),
 ];
 
 fn pact_slack_dir() -> tempfile::TempDir {
@@ -881,4 +882,99 @@ fn deliveries_show_is_readable_and_events_are_found_by_the_senders_delivery_id()
         assert!(text.contains(part), "{part:?} in:\n{text}");
     }
     drop(runtime);
+}
+
+#[test]
+fn completions_source_in_bash_and_the_manual_renders() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_herald");
+    let sourced = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "set -e; source <('{bin}' completions bash); complete -p herald"
+        ))
+        .output()
+        .unwrap();
+    assert!(sourced.status.success(), "{}", stderr(&sourced));
+    assert!(
+        stdout(&sourced).contains("_herald herald"),
+        "{}",
+        stdout(&sourced)
+    );
+    assert_eq!(stderr(&sourced), "");
+    for (shell, check) in [("bash", "bash"), ("zsh", "zsh"), ("fish", "fish")] {
+        let script = herald(dir.path(), &["completions", shell]);
+        assert!(script.status.success(), "{}", stderr(&script));
+        let text = stdout(&script);
+        assert!(
+            text.contains("herald") && text.contains("deliveries"),
+            "{shell}"
+        );
+        // A syntax check with the shell itself, where it is installed.
+        let file = dir.path().join(format!("herald.{shell}"));
+        std::fs::write(&file, &script.stdout).unwrap();
+        if let Ok(checked) = Command::new(check).arg("-n").arg(&file).output() {
+            assert!(checked.status.success(), "{shell}: {}", stderr(&checked));
+        }
+    }
+
+    let page = herald(dir.path(), &["man"]);
+    assert!(page.status.success(), "{}", stderr(&page));
+    let roff = stdout(&page);
+    assert!(
+        roff.lines().any(|line| line.starts_with(".TH herald 1 ")),
+        "{roff}"
+    );
+    for section in [
+        ".SH NAME",
+        ".SH SYNOPSIS",
+        ".SH OPTIONS",
+        ".SH SUBCOMMANDS",
+        ".SH VERSION",
+    ] {
+        assert!(roff.contains(section), "{section} in:\n{roff}");
+    }
+    assert!(roff.contains("herald\\-completions(1)"), "{roff}");
+    let sub = stdout(&herald(dir.path(), &["man", "events", "list"]));
+    assert!(sub.contains(".TH herald-events-list 1 "), "{sub}");
+    let written = herald(dir.path(), &["man", "--dir", "pages"]);
+    assert!(written.status.success(), "{}", stderr(&written));
+    for name in [
+        "herald.1",
+        "herald-send.1",
+        "herald-events-show.1",
+        "herald-windows-flush.1",
+    ] {
+        assert!(dir.path().join("pages").join(name).is_file(), "{name}");
+    }
+    // `man` itself renders it, where it is installed.
+    let rendered = Command::new("man")
+        .args(["-l", "-"])
+        .env("MANPAGER", "cat")
+        .env("MANWIDTH", "100")
+        .stdin(std::fs::File::open(dir.path().join("pages/herald.1")).unwrap())
+        .output();
+    if let Ok(rendered) = rendered {
+        assert!(rendered.status.success(), "{}", stderr(&rendered));
+        let text = stdout(&rendered);
+        assert!(
+            text.contains("SYNOPSIS") && text.contains("herald-serve(1)"),
+            "{text}"
+        );
+    }
+
+    let version = stdout(&herald(dir.path(), &["--version"]));
+    let rest = version
+        .strip_prefix(&format!("herald {} (", env!("CARGO_PKG_VERSION")))
+        .and_then(|rest| rest.strip_suffix(")\n"))
+        .unwrap_or_else(|| panic!("{version:?}"));
+    let (commit, date) = rest.split_once(' ').unwrap();
+    assert!(
+        commit == "unknown" || (commit.len() >= 7 && commit.chars().all(|c| c.is_ascii_hexdigit())),
+        "{version}"
+    );
+    assert!(
+        date.len() == 10 && chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").is_ok(),
+        "{version}"
+    );
 }
