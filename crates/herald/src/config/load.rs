@@ -140,7 +140,10 @@ fn build(
         resolve_secrets(get("secrets"), interpolator, diagnostics, lenient);
     let secret_origins = secret_origins(get("secrets"));
     // Integration sections come first: their filters and kinds read them.
-    let context = SectionContext { config_dir };
+    let context = SectionContext {
+        config_dir,
+        interpolator,
+    };
     let integration_sections = catalog.read_sections(get, &context, diagnostics);
     let vars = template_vars(get("vars"), diagnostics);
     let mut templates = TemplateEngine::with_vars(Arc::new(secrets.clone()), vars, |env| {
@@ -294,10 +297,10 @@ fn resolve_secrets(
     item: Option<Item<'_>>,
     interpolator: &Interpolator,
     diagnostics: &mut Diagnostics,
+    lenient: Option<&RefCell<Absent>>,
 ) -> (BTreeMap<String, Secret>, BTreeSet<String>) {
     let mut secrets = BTreeMap::new();
     let mut failed = BTreeSet::new();
-    lenient: Option<&RefCell<Absent>>,
     let Some(table) = item.and_then(|item| diagnostics.take(document::table(&item, "`secrets`")))
     else {
         return (secrets, failed);

@@ -109,6 +109,15 @@ impl Builder<'_> {
         self.diagnostics.take(result)
     }
 
+    /// An API base URL: the action's own `api_url` (references resolved) when it sets
+    /// one, else `fallback` — its integration's section's, else the provider's default.
+    pub fn url_or(&mut self, own: Option<&Spanned<String>>, fallback: &str) -> Option<String> {
+        match own {
+            Some(url) => self.interpolate(url),
+            None => Some(fallback.to_string()),
+        }
+    }
+
     pub fn duration(&mut self, value: &Spanned<String>) -> Option<Duration> {
         self.diagnostics.take(units::duration(value))
     }

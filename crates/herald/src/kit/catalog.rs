@@ -14,6 +14,7 @@ use std::any::Any;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
+use toml::Spanned;
 
 /// Builds one source kind's `Source` from its own options and the resolved secrets.
 pub type SourceBuilder = fn(Item<'_>, Vec<Secret>, &mut Builder<'_>) -> Option<Arc<dyn Source>>;
@@ -34,6 +35,21 @@ pub type SectionBuilder =
 pub struct SectionContext<'a> {
     /// Files a section names (a state-machine file) are found relative to this.
     pub config_dir: &'a std::path::Path,
+    /// Resolves `${env:…}` / `${file:…}` in a section's values (an API URL).
+    pub interpolator: &'a super::interpolate::Interpolator,
+}
+
+impl SectionContext<'_> {
+    /// An optional value with its references resolved; a reference that cannot be read
+    /// is reported (once, at the section) and the value left unset.
+    pub fn resolve(
+        &self,
+        value: &Option<Spanned<String>>,
+        diagnostics: &mut Diagnostics,
+    ) -> Option<String> {
+        let value = value.as_ref()?;
+        diagnostics.take(self.interpolator.resolve(value))
+    }
 }
 
 /// Adds an integration's template filters, given the sections read.

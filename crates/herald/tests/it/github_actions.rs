@@ -1,5 +1,6 @@
 //! The GitHub actions against a fake GitHub REST API: repository dispatch limits, headers,
 //! credential failures, rate limits, commit statuses, and deployments remembered by key.
+//! The fake's URL is set once, in `[github] api_url`, for every action.
 
 use crate::fakes::github::{FakeGithub, Scripted, bad_credentials};
 use crate::support::*;
@@ -12,6 +13,10 @@ const CONFIG: &str = r#"
 [secrets]
 github = "It's a Secret to Everybody"
 gh = "ghp_test_token"
+
+# One line for every GitHub action (GitHub Enterprise, a proxy, this fake).
+[github]
+api_url = "{SINK}"
 
 [sources.github]
 kind = "github"
@@ -41,7 +46,6 @@ actions = ["status"]
 kind = "github-dispatch"
 token = "gh"
 repository = "acme/app"
-api_url = "{SINK}"
 event_type = "contract_published"
 client_payload = '{{ event.payload }}'
 retry = { schedule = ["1s"], jitter = 0 }
@@ -50,7 +54,6 @@ retry = { schedule = ["1s"], jitter = 0 }
 kind = "github-deployment"
 token = "gh"
 repository = "acme/app"
-api_url = "{SINK}"
 key = "release:{{ event.ref }}"
 ref = "{{ event.ref }}"
 environment = "staging"
@@ -62,7 +65,6 @@ required_contexts = []
 kind = "github-deployment-status"
 token = "gh"
 repository = "acme/app"
-api_url = "{SINK}"
 key = "release:{{ event.workflow_run.head_branch }}"
 state = "{{ event.workflow_run.conclusion }}"
 environment_url = "https://staging.example.com"
@@ -71,7 +73,6 @@ environment_url = "https://staging.example.com"
 kind = "github-status"
 token = "gh"
 repository = "{{ event.repository.full_name }}"
-api_url = "{SINK}"
 sha = "{{ event.check_suite.head_sha }}"
 state = "pending"
 context = "herald/contracts"

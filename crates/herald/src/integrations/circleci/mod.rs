@@ -1,11 +1,13 @@
 //! CircleCI: webhooks signed with `circleci-signature: v1=<hex>[,v2=…]` (HMAC-SHA256 over
-//! the raw body), and the `circleci-pipeline` action (API v2).
+//! the raw body), the `circleci-pipeline` action (API v2), and `[circleci]`, the API's
+//! URL.
 
-use crate::kit::{ActionKind, Integration, SourceKind};
+use crate::kit::{ActionKind, Integration, SectionKind, SourceKind};
 
 pub mod config;
 pub mod pipeline;
 pub mod pipeline_config;
+pub mod settings;
 mod source;
 #[cfg(test)]
 mod tests;
@@ -24,6 +26,11 @@ pub const INTEGRATION: Integration = Integration {
         name: pipeline::KIND,
         build: pipeline_config::build,
         options: pipeline_config::options,
+    }],
+    sections: &[SectionKind {
+        name: settings::SECTION,
+        build: settings::build,
+        options: settings::options,
     }],
     ..Integration::named("circleci")
 };

@@ -1,7 +1,8 @@
 //! `kind = "circleci-pipeline"` options: `token` (a secret name), `project_slug`, `branch`
-//! or `tag`, `parameters` (a JSON template), `key`, `api_url`.
+//! or `tag`, `parameters` (a JSON template), `key`, `api_url` (else `[circleci] api_url`, else
+//! CircleCI's).
 
-use super::pipeline::{DEFAULT_API_URL, PipelineAction, Revision};
+use super::pipeline::{PipelineAction, Revision};
 use crate::action::Action;
 use crate::core::template::{Escape, TemplateRef};
 use crate::kit::build::Builder;
@@ -52,10 +53,8 @@ pub fn build(
         .key
         .as_ref()
         .map(|key| template(builder, "key", key));
-    let api_url = match &options.api_url {
-        Some(url) => builder.interpolate(url),
-        None => Some(DEFAULT_API_URL.to_string()),
-    };
+    let section = super::settings::CircleciConfig::of(builder.sections);
+    let api_url = builder.url_or(options.api_url.as_ref(), section.api_url());
     Some(Arc::new(PipelineAction {
         token: token?,
         api_url: api_url?,

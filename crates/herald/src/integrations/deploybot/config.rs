@@ -1,15 +1,17 @@
 //! `kind = "deploybot"` options: the command, the Slack, GitHub and CircleCI credentials
-//! (secret names), the environments `deploy` accepts and which pushes deploy where.
+//! (secret names), the environments `deploy` accepts and which pushes deploy where. Each
+//! table's `api_url` (and `github`'s `api_version`), when unset, is its integration's
+//! section's (`[slack]`, `[github]`, `[circleci]`), else the provider's.
 
 use super::DeployBot;
 use super::clients::{CircleciClient, GithubClient, SlackClient, Trigger};
 use super::routing::{Environment, PushRule, Routing};
 use crate::action::{Action, OrderingKey};
 use crate::core::template::Escape;
-use crate::integrations::circleci::pipeline::DEFAULT_API_URL as CIRCLECI_API_URL;
-use crate::integrations::github::api::{DEFAULT_API_URL as GITHUB_API_URL, DEFAULT_API_VERSION};
+use crate::integrations::circleci::settings::CircleciConfig;
+use crate::integrations::github::api::DEFAULT_API_URL as GITHUB_API_URL;
 use crate::integrations::github::auth::{Api, AppOptions, GithubAuth};
-use crate::integrations::slack::api::DEFAULT_API_URL as SLACK_API_URL;
+use crate::integrations::github::settings::GithubConfig;
 use crate::integrations::slack::settings::SlackConfig;
 use crate::kit::build::Builder;
 use crate::kit::document::Item;
@@ -110,7 +112,7 @@ pub fn build(
     let circleci = circleci(&options.circleci, builder);
     let routing = routing(&options, builder);
     let ordering = ordering(builder, span);
-    let web_url = web_url(&options.github, builder);
+    let web_url = web_url(&options.github, github.as_ref(), builder);
     Some(Arc::new(DeployBot {
         command: command?,
         description: options
@@ -125,17 +127,6 @@ pub fn build(
         ordering: ordering?,
         timeout: common.timeout,
     }))
-}
-
-fn url(
-    builder: &mut Builder<'_>,
-    value: Option<&Spanned<String>>,
-    default: &str,
-) -> Option<String> {
-    match value {
-        Some(url) => builder.interpolate(url),
-        None => Some(default.to_string()),
-    }
 }
 
 /// Deliveries of one repository (GitHub and CircleCI events) run one at a time, as do the
@@ -157,22 +148,21 @@ fn ordering(builder: &mut Builder<'_>, span: std::ops::Range<usize>) -> Option<O
 fn slack(options: &Spanned<SlackOptions>, builder: &mut Builder<'_>) -> Option<SlackClient> {
     let options = options.get_ref();
     let token = builder.secret(&options.token);
-    let api_url = url(builder, options.api_url.as_ref(), SLACK_API_URL);
+    let settings = SlackConfig::of(builder.sections);
+    let api_url = builder.url_or(options.api_url.as_ref(), settings.api_url());
     Some(SlackClient {
         token: token?,
         api_url: api_url?,
-        settings: SlackConfig::of(builder.sections),
+        settings,
     })
 }
 
 fn github(options: &Spanned<GithubOptions>, builder: &mut Builder<'_>) -> Option<GithubClient> {
     let span = options.span();
     let options = options.get_ref();
-    let api_url = url(builder, options.api_url.as_ref(), GITHUB_API_URL)?;
-    let api_version = options
-        .api_version
-        .clone()
-        .unwrap_or_else(|| DEFAULT_API_VERSION.to_string());
+    let section = GithubConfig::of(builder.sections);
+    let api_url = builder.url_or(options.api_url.as_ref(), section.api_url())?;
+    let api_version = section.api_version(options.api_version.as_ref());
     let api = Api {
         url: &api_url,
         version: &api_version,
@@ -194,12 +184,17 @@ fn github(options: &Spanned<GithubOptions>, builder: &mut Builder<'_>) -> Option
 
 /// Commit links: the configured web URL, else github.com for the default API, else the
 /// API's host (GitHub Enterprise serves its API under `/api/v3`).
-fn web_url(options: &Spanned<GithubOptions>, builder: &mut Builder<'_>) -> Option<String> {
+fn web_url(
+    options: &Spanned<GithubOptions>,
+    github: Option<&GithubClient>,
+    builder: &mut Builder<'_>,
+) -> Option<String> {
     let options = options.get_ref();
     if let Some(web) = &options.web_url {
         return builder.interpolate(web);
     }
-    let api = url(builder, options.api_url.as_ref(), GITHUB_API_URL)?;
+    // The API URL as the client resolved it (a problem with it is reported there).
+    let api = &github?.api_url;
     Some(match api.trim_end_matches('/') {
         GITHUB_API_URL => "https://github.com".to_string(),
         other => other.trim_end_matches("/api/v3").to_string(),
@@ -212,7 +207,8 @@ fn circleci(
 ) -> Option<CircleciClient> {
     let options = options.get_ref();
     let token = builder.secret(&options.token);
-    let api_url = url(builder, options.api_url.as_ref(), CIRCLECI_API_URL);
+    let section = CircleciConfig::of(builder.sections);
+    let api_url = builder.url_or(options.api_url.as_ref(), section.api_url());
     let trigger = match options
         .trigger
         .as_ref()

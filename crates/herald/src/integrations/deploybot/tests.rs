@@ -216,3 +216,59 @@ async fn a_job_trigger_shows_its_token_redacted() {
     assert!(!shown.to_string().contains("cci"), "{shown}");
     assert_eq!(requests[1]["url"], "http://slack.test/api/chat.update");
 }
+
+/// Where `herald check --online` asks about each of the bot's credentials.
+fn checked_at(config: &Config) -> Vec<String> {
+    let checks = config.actions["bot"].action.credential_checks();
+    checks.iter().map(|c| c.request.url.to_string()).collect()
+}
+
+#[tokio::test]
+async fn the_integrations_sections_give_the_urls_a_table_leaves_out() {
+    let sections = r#"
+[slack]
+api_url = "http://slack.proxy/api"
+
+[github]
+api_url = "https://ghe.test/api/v3"
+
+[circleci]
+api_url = "http://circleci.proxy"
+"#;
+    let bare = CONFIG
+        .replace(", api_url = \"http://slack.test/api\"", "")
+        .replace(", api_url = \"http://github.test\"", "")
+        .replace(", api_url = \"http://circleci.test\"", "");
+    let config = load_config(&format!("{sections}{}", bare.replace("EXTRA", ""))).unwrap();
+    assert_eq!(
+        checked_at(&config),
+        [
+            "http://slack.proxy/api/auth.test",
+            "https://ghe.test/api/v3/rate_limit",
+            "http://circleci.proxy/api/v2/me"
+        ]
+    );
+    let command = json!({"command": "/cimon", "text": "deploy main to staging", "channel_id": "C1", "user_id": "U1"});
+    let shown = plan(&config, &set_up(), "slack", "slash_command", command)
+        .await
+        .describe();
+    assert_eq!(
+        shown["requests"][0]["url"],
+        "https://ghe.test/api/v3/repos/acme/web/deployments"
+    );
+    assert_eq!(
+        shown["requests"][1]["url"],
+        "http://slack.proxy/api/chat.postMessage"
+    );
+
+    // A table's own URL wins over its section's.
+    let config = load_config(&format!("{sections}{}", CONFIG.replace("EXTRA", ""))).unwrap();
+    assert_eq!(
+        checked_at(&config),
+        [
+            "http://slack.test/api/auth.test",
+            "http://github.test/rate_limit",
+            "http://circleci.test/api/v2/me"
+        ]
+    );
+}

@@ -1,10 +1,11 @@
 //! Options of the GitHub actions. Every one takes `token` (a secret name) or `app` (a
 //! GitHub App: `{ id, installation, private_key }`), `repository` (`owner/name`, a
-//! template), `api_url` (GitHub Enterprise) and `api_version`.
+//! template), `api_url` (GitHub Enterprise) and `api_version` — each, when unset, from
+//! `[github]`, else GitHub's.
 
 use super::action::{Client, DEPLOYMENT_REF_KIND, Field, FieldKind, GithubAction, Operation};
-use super::api::{DEFAULT_API_URL, DEFAULT_API_VERSION};
 use super::auth::{Api, AppOptions, GithubAuth};
+use super::settings::GithubConfig;
 use crate::action::{Action, OrderingKey};
 use crate::core::template::Escape;
 use crate::kit::ActionCommon;
@@ -198,15 +199,11 @@ fn client<'i>(
     let (shared, own) = document::split(&table, span.clone(), CLIENT_KEYS);
     let options: ClientOptions = builder.options(shared)?;
     let repository = builder.template("repository", &options.repository, Escape::None);
-    let api_url = match &options.api_url {
-        Some(url) => builder.interpolate(url),
-        None => Some(DEFAULT_API_URL.to_string()),
-    };
-    let api_version = options
-        .api_version
-        .unwrap_or_else(|| DEFAULT_API_VERSION.to_string());
+    let section = GithubConfig::of(builder.sections);
+    let api_url = builder.url_or(options.api_url.as_ref(), section.api_url());
+    let api_version = section.api_version(options.api_version.as_ref());
     let api = Api {
-        url: api_url.as_deref().unwrap_or(DEFAULT_API_URL),
+        url: api_url.as_deref().unwrap_or(section.api_url()),
         version: &api_version,
     };
     let auth = GithubAuth::build(

@@ -1,12 +1,14 @@
-//! GitHub webhooks: `X-Hub-Signature-256` HMAC-SHA256 over the raw body.
+//! GitHub webhooks: `X-Hub-Signature-256` HMAC-SHA256 over the raw body; the REST API
+//! actions; `[github]`, the API's URL and version they share.
 
-use crate::kit::{ActionKind, Integration, SourceKind};
+use crate::kit::{ActionKind, Integration, SectionKind, SourceKind};
 
 pub mod action;
 pub mod action_config;
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod settings;
 mod source;
 #[cfg(test)]
 mod tests;
@@ -43,5 +45,10 @@ pub const INTEGRATION: Integration = Integration {
             options: action_config::deployment_status_options,
         },
     ],
+    sections: &[SectionKind {
+        name: settings::SECTION,
+        build: settings::build,
+        options: settings::options,
+    }],
     ..Integration::named("github")
 };

@@ -1,5 +1,5 @@
 //! Options of `jira-transition` and `jira-comment`: `url` (the site, e.g.
-//! `https://acme.atlassian.net`), `email` + `token` (HTTP Basic with an API token) or
+//! `https://acme.atlassian.net`; else `[jira] url`), `email` + `token` (HTTP Basic with an API token) or
 //! `token` alone (a bearer token), `tickets` (a template), `once_per`; the transition's
 //! `event`, the comment's `body`.
 
@@ -25,7 +25,7 @@ const DEFAULT_TICKETS: &str = "{{ event.release.body | jira_keys }}";
 
 /// The options both kinds take.
 struct Shared<'a> {
-    url: &'a Spanned<String>,
+    url: &'a Option<Spanned<String>>,
     email: &'a Option<Spanned<String>>,
     token: &'a Spanned<String>,
     tickets: &'a Option<Spanned<String>>,
@@ -35,7 +35,7 @@ struct Shared<'a> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TransitionOptions {
-    url: Spanned<String>,
+    url: Option<Spanned<String>>,
     email: Option<Spanned<String>>,
     token: Spanned<String>,
     tickets: Option<Spanned<String>>,
@@ -46,7 +46,7 @@ struct TransitionOptions {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CommentOptions {
-    url: Spanned<String>,
+    url: Option<Spanned<String>>,
     email: Option<Spanned<String>>,
     token: Spanned<String>,
     tickets: Option<Spanned<String>>,
@@ -115,7 +115,17 @@ impl Shared<'_> {
         builder: &mut Builder<'_>,
     ) -> Option<Target> {
         let settings = JiraConfig::of(builder.sections);
-        let url = builder.interpolate(self.url);
+        let url = match (self.url, &settings.url) {
+            (Some(own), _) => builder.interpolate(own),
+            (None, Some(site)) => Some(site.clone()),
+            (None, None) => {
+                builder.error(
+                    span.clone(),
+                    format!("`{kind}` needs the Jira site: set `url` here, or `[jira] url` for every Jira action"),
+                );
+                None
+            }
+        };
         let auth = self.auth(builder);
         let tickets = tickets(self.tickets, builder, &settings);
         let once_per = optional(

@@ -25,6 +25,8 @@ pub struct JiraConfig {
     pub machines: BTreeMap<String, Machine>,
     /// How long the transitions of a (project, status) are reused.
     pub transitions_ttl: Duration,
+    /// The Jira site for actions without their own `url`.
+    pub url: Option<String>,
 }
 
 impl Default for JiraConfig {
@@ -32,6 +34,7 @@ impl Default for JiraConfig {
         JiraConfig {
             machines: BTreeMap::new(),
             transitions_ttl: Duration::from_secs(3600),
+            url: None,
         }
     }
 }
@@ -62,6 +65,8 @@ struct RawJira {
     transitions_cache: Option<Spanned<String>>,
     #[serde(default)]
     machines: BTreeMap<String, Spanned<RawMachine>>,
+    /// The Jira site (`https://acme.atlassian.net`) for actions without their own `url`.
+    url: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -114,6 +119,7 @@ pub fn build(
     Arc::new(JiraConfig {
         machines,
         transitions_ttl,
+        url: context.resolve(&raw.url, diagnostics),
     })
 }
 
@@ -226,4 +232,82 @@ fn enabled(
 
 pub fn options() -> Vec<String> {
     keys::keys_of::<RawJira>()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+    use crate::integrations::test_support::{config_problems, load_config};
+
+    /// `[jira]` with `section`, both Jira kinds without their own `url`, and a comment with
+    /// its own.
+    fn config(section: &str) -> String {
+        format!(
+            r#"
+[secrets]
+jira = "t"
+
+[jira]
+{section}
+
+[jira.machines.soc]
+aliases = {{ to_do = "To Do", done = "Done" }}
+states = {{ to_do = {{ next = "done" }}, done = {{ next = "<end>" }} }}
+
+[actions.move]
+kind = "jira-transition"
+token = "jira"
+
+[actions.comment]
+kind = "jira-comment"
+token = "jira"
+body = "Released"
+
+[actions.own]
+kind = "jira-comment"
+url = "https://own.atlassian.net"
+token = "jira"
+body = "Released"
+"#
+        )
+    }
+
+    /// Where `herald check --online` asks about the action's sign-in.
+    fn checked_at(config: &Config, action: &str) -> String {
+        let checks = config.actions[action].action.credential_checks();
+        checks[0].request.url.to_string()
+    }
+
+    #[test]
+    fn the_sections_site_serves_every_action_without_its_own() {
+        let config = load_config(&config(r#"url = "https://acme.atlassian.net/""#)).unwrap();
+        for action in ["move", "comment"] {
+            assert_eq!(
+                checked_at(&config, action),
+                "https://acme.atlassian.net/rest/api/2/myself",
+                "{action}"
+            );
+        }
+        // The action's own wins.
+        assert_eq!(
+            checked_at(&config, "own"),
+            "https://own.atlassian.net/rest/api/2/myself"
+        );
+    }
+
+    #[test]
+    fn without_either_the_action_names_both_places() {
+        let problems = config_problems(&config(""));
+        let errors = problems.lines().filter(|line| line.contains(": error:"));
+        assert_eq!(errors.count(), 2, "{problems}");
+        assert!(
+            problems
+                .contains("`jira-transition` needs the Jira site: set `url` here, or `[jira] url`"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("`jira-comment` needs the Jira site"),
+            "{problems}"
+        );
+    }
 }

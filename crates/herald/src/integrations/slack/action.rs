@@ -215,11 +215,6 @@ impl SlackAction {
     }
 }
 
-/// The default API base when `api_url` is not set.
-pub fn default_api_url() -> String {
-    api::DEFAULT_API_URL.to_string()
-}
-
 /// Aims a step at the message an earlier step of the same attempt posted (a reply to a
 /// root posted just now): sets its `field` (`thread_ts` or `ts`) to that message's `ts`,
 /// and its channel to the id Slack answered with.

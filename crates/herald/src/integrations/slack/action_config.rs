@@ -1,8 +1,8 @@
 //! `kind = "slack"` options: `token` (a secret name), `channel`, `text`, `blocks`, and for a
 //! remembered message `key`, `reply_text`, `reply_blocks`, `update`, `reply_to_new`,
-//! `if_missing`, `max_replies`, `rotation_notice`, `supersede`; `api_url`.
+//! `if_missing`, `max_replies`, `rotation_notice`, `supersede`; `api_url` (else `[slack] api_url`, else Slack's).
 
-use super::action::{Content, IfMissing, Rotation, SlackAction, Supersede, default_api_url};
+use super::action::{Content, IfMissing, Rotation, SlackAction, Supersede};
 use crate::action::{Action, OrderingKey};
 use crate::core::template::{Escape, TemplateRef};
 use crate::kit::ActionCommon;
@@ -64,10 +64,8 @@ pub fn build(
         &options.reply_blocks,
     );
     let key = optional_template(builder, "key", &options.key, Escape::None);
-    let api_url = match &options.api_url {
-        Some(url) => builder.interpolate(url),
-        None => Some(default_api_url()),
-    };
+    let settings = super::settings::SlackConfig::of(builder.sections);
+    let api_url = builder.url_or(options.api_url.as_ref(), settings.api_url());
     let rotation = rotation(&options, builder);
     let supersede = options
         .supersede
@@ -102,7 +100,7 @@ pub fn build(
         supersede: supersede.map(|s| s.ok_or(())).transpose().ok()?,
         retire_group: retire_group?,
         timeout: common.timeout,
-        settings: super::settings::SlackConfig::of(builder.sections),
+        settings,
         ordering: Some(ordering),
     }))
 }

@@ -122,12 +122,9 @@ pub fn build(
     let options: Options = builder.options(options)?;
     let token: Option<Secret> = builder.secret(&options.token);
     let newer_than = builder.duration_or(&options.newer_than, DEFAULT_NEWER_THAN);
-    let api_url = match &options.api_url {
-        Some(url) => builder.interpolate(url),
-        None => Some(super::action::default_api_url()),
-    };
-    let token = token?;
     let settings = super::settings::SlackConfig::of(builder.sections);
+    let api_url = builder.url_or(options.api_url.as_ref(), settings.api_url());
+    let token = token?;
     let poster = super::action_config::poster(token, api_url?, common.timeout, settings);
     Some(Arc::new(SlackRetire {
         poster,
