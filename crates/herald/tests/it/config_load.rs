@@ -478,6 +478,7 @@ fn the_pact_slack_preset_without_its_variables_says_only_that() {
         [
             "environment variable PACT_WEBHOOK_TOKEN is not set",
             "environment variable SLACK_BOT_TOKEN is not set",
+            "environment variable HERALD_ADMIN_TOKEN is not set",
         ],
         "one error per variable, nothing that follows from them:\n{}",
         report.short()

@@ -21,6 +21,10 @@ fn preset(slack: &str) -> String {
     for (from, to) in [
         ("\"${env:PACT_WEBHOOK_TOKEN}\"", format!("\"{TOKEN}\"")),
         ("\"${env:SLACK_BOT_TOKEN}\"", format!("\"{BOT}\"")),
+        (
+            "\"${env:HERALD_ADMIN_TOKEN}\"",
+            "\"admin-token\"".to_string(),
+        ),
         ("https://github.com/your-org", G.to_string()),
         (
             "{ SomeService = \"some-service-repo\" }",

@@ -34,7 +34,8 @@ fn herald_with_env(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Output {
         .env_remove("HERALD_CONFIG")
         .env_remove("PACT_WEBHOOK_TOKEN")
         .env_remove("GITHUB_TOKEN")
-        .env_remove("SLACK_BOT_TOKEN");
+        .env_remove("SLACK_BOT_TOKEN")
+        .env_remove("HERALD_ADMIN_TOKEN");
     for (name, _) in DEPLOYBOT_ENV {
         command.env_remove(name);
     }
@@ -344,20 +345,72 @@ fn init_writes_the_pact_slack_preset_and_check_accepts_it() {
     let next = stdout(&init);
     assert!(
         next.contains("export PACT_WEBHOOK_TOKEN=...")
-            && next.contains("export SLACK_BOT_TOKEN=..."),
+            && next.contains("export SLACK_BOT_TOKEN=...")
+            && next.contains("export HERALD_ADMIN_TOKEN=..."),
         "{next}"
     );
     let env = [
         ("PACT_WEBHOOK_TOKEN", PACT_TOKEN),
         ("SLACK_BOT_TOKEN", "xoxb-preset"),
+        ("HERALD_ADMIN_TOKEN", "admin-token-for-tests"),
     ];
     let check = herald_with_env(dir.path(), &["check"], &env);
     assert!(check.status.success(), "{}", stderr(&check));
     assert!(
-        stdout(&check).contains("herald.toml: ok (1 sources, 5 rules, 5 actions)"),
+        stdout(&check).contains("herald.toml: ok (1 sources, 6 rules, 6 actions)"),
         "{}",
         stdout(&check)
     );
+    assert!(
+        !stderr(&check).contains("warning"),
+        "the preset loads without warnings: {}",
+        stderr(&check)
+    );
+}
+
+/// The pact-slack preset watches its Slack token and opens the admin API with the token
+/// in HERALD_ADMIN_TOKEN: `/api/windows`, the aggregator's /debug, answers with it.
+#[tokio::test]
+async fn the_pact_slack_preset_watches_its_slack_token_and_opens_the_admin_api() {
+    let text = herald::presets::find("pact-slack")
+        .unwrap()
+        .text
+        .replace("${env:PACT_WEBHOOK_TOKEN}", PACT_TOKEN)
+        .replace("${env:SLACK_BOT_TOKEN}", "xoxb-preset")
+        .replace("${env:HERALD_ADMIN_TOKEN}", ADMIN_TOKEN);
+    let app = spawn_app(&text, "http://127.0.0.1:9").await;
+    let config = &app.app.config;
+    let Some(herald::config::monitors::MonitorCheck::Credential { actions, sources }) = config
+        .monitors
+        .get("slack-token")
+        .map(|monitor| &monitor.check)
+    else {
+        panic!("a credential monitor `slack-token`");
+    };
+    assert!(sources.is_empty());
+    // Every action that posts the broker's news (the alert itself cannot tell of its own
+    // token: `herald status` does).
+    let mut posting: Vec<&str> = config
+        .actions
+        .values()
+        .filter(|action| action.kind.starts_with("slack") && action.name != "alert-slack")
+        .map(|action| action.name.as_str())
+        .collect();
+    posting.sort();
+    let mut watched: Vec<&str> = actions.iter().map(String::as_str).collect();
+    watched.sort();
+    assert_eq!(watched, posting);
+
+    let refused = app
+        .http
+        .get(app.url("/api/windows"))
+        .bearer_auth("not-the-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let windows = app.admin_get("/api/windows").await;
+    assert!(windows.is_array() || windows.is_object(), "{windows}");
 }
 
 /// The variables the `deploybot` preset reads, with values for tests.
