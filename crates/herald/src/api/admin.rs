@@ -4,6 +4,7 @@
 use super::AppState;
 use super::error::ApiError;
 use crate::secret::credential_eq;
+use crate::services::explain::{self, EventExplanation};
 use crate::services::query::{
     DeliveryDetail, DeliveryFilter, EventFilter, FindError, ReplayRequest,
 };
@@ -76,6 +77,21 @@ pub async fn show_event(
         Err(FindError::Missing(message)) => Err(ApiError::NotFound(message)),
         Err(FindError::Ambiguous(message)) => Err(ApiError::BadRequest(message)),
     }
+}
+
+/// `/api/events/{id}/explain`: why each rule did or did not match the event.
+pub async fn explain_event(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(EventSource { source }): Query<EventSource>,
+) -> Result<Json<EventExplanation>, ApiError> {
+    let event = match state.queries.find_event(&id, source.as_deref()).await? {
+        Ok(event) => event,
+        Err(FindError::Missing(message)) => return Err(ApiError::NotFound(message)),
+        Err(FindError::Ambiguous(message)) => return Err(ApiError::BadRequest(message)),
+    };
+    let explained = explain::explain(&state.config, state.queries.store(), &event).await?;
+    Ok(Json(explained))
 }
 
 pub async fn list_deliveries(

@@ -69,6 +69,7 @@ pub fn router(state: AppState) -> Router {
     let admin = Router::new()
         .route("/events", get(admin::list_events))
         .route("/events/{id}", get(admin::show_event))
+        .route("/events/{id}/explain", get(admin::explain_event))
         .route("/deliveries", get(admin::list_deliveries))
         .route("/deliveries/{id}", get(admin::show_delivery))
         .route("/replay", post(admin::replay))

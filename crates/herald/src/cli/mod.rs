@@ -4,6 +4,7 @@
 mod check;
 mod deliveries;
 mod events;
+mod explain;
 mod hooks;
 mod init;
 mod manual;
@@ -73,6 +74,8 @@ enum Command {
     /// The outbox: deliveries and their attempts.
     #[command(subcommand)]
     Deliveries(deliveries::Command),
+    /// Why each rule did or did not match an event: source, type, filter, window.
+    Explain(explain::Args),
     /// Re-queue deliveries, by id or by filter.
     Replay(replay::Args),
     /// Delete old records now, including dead letters (serve prunes on a schedule, without them).
@@ -118,6 +121,7 @@ async fn run_command(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Send(args) => send::run(&cli.config, args).await,
         Command::Events(command) => events::run(&cli.config, command).await,
         Command::Deliveries(command) => deliveries::run(&cli.config, command).await,
+        Command::Explain(args) => explain::run(&cli.config, args).await,
         Command::Replay(args) => replay::run(&cli.config, args).await,
         Command::Prune(args) => prune::run(&cli.config, args).await,
         Command::Init(args) => init::run(args),
@@ -172,7 +176,7 @@ fn load(path: &std::path::Path, needs: Needs) -> anyhow::Result<config::Loaded> 
                 && !reading.absent.is_empty()
             {
                 anyhow::bail!(
-                    "{} has {count} error(s): this command sends, and needs the secrets it cannot read: {} (`events`, `deliveries`, `windows`, `status` and `replay` work without them)",
+                    "{} has {count} error(s): this command sends, and needs what it cannot read: {} (`events`, `deliveries`, `windows`, `status` and `replay` work without)",
                     path.display(),
                     reading.absent.describe()
                 )

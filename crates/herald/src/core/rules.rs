@@ -81,10 +81,18 @@ pub struct Explanation {
     pub matched: bool,
     /// In words: the first reason it did not match, or what made it match.
     pub reason: String,
-    /// The filter's value on this event (`true`/`false`), or its error; none without a
-    /// filter or when the source or type already ruled the rule out.
-    pub filter: Option<Result<bool, String>>,
+    /// The filter's value on this event, or its error; none without a filter or when the
+    /// source or type already ruled the rule out.
+    pub filter: Option<FilterValue>,
     pub actions: Vec<String>,
+}
+
+/// What a rule's filter said of an event: `{"value": false}` or `{"error": "…"}`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FilterValue {
+    Value(bool),
+    Error(String),
 }
 
 /// Every rule, with why it did or did not match an event of `source` and `event_type`:
@@ -111,7 +119,7 @@ pub fn explain(
         .collect()
 }
 
-type Judgement = (bool, String, Option<Result<bool, String>>);
+type Judgement = (bool, String, Option<FilterValue>);
 
 fn judge(
     rule: &Rule,
@@ -148,17 +156,17 @@ fn judge(
         Ok(true) => (
             true,
             format!("{matched_by}; its filter is true"),
-            Some(Ok(true)),
+            Some(FilterValue::Value(true)),
         ),
         Ok(false) => (
             false,
             format!("{matched_by}, but its filter is false"),
-            Some(Ok(false)),
+            Some(FilterValue::Value(false)),
         ),
         Err(error) => (
             false,
             format!("{matched_by}, but its filter failed: {error}"),
-            Some(Err(error.to_string())),
+            Some(FilterValue::Error(error.to_string())),
         ),
     }
 }
@@ -315,7 +323,7 @@ mod tests {
                 ),
             ]
         );
-        assert_eq!(explained[0].filter, Some(Ok(false)));
+        assert_eq!(explained[0].filter, Some(FilterValue::Value(false)));
         let alert = explain(&rules, &engine, HERALD_SOURCE, "monitor.alert", &closed);
         assert!(
             alert[3]

@@ -10,6 +10,7 @@ mod delivery;
 mod deploybot;
 mod disk_full;
 mod docs;
+mod explain;
 mod fakes;
 mod github_actions;
 mod github_app;
