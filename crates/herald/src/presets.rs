@@ -1,40 +1,67 @@
 //! Ready-made, commented configurations for common workflows (`herald init --preset NAME`).
 //! Each is a file under examples/presets/, embedded in the binary so `init` needs nothing
-//! else, and loaded by the docs test like every other example.
+//! else, and loaded by the docs test like every other example. Its guide, a file under
+//! docs/, is embedded too (`herald init --preset NAME --docs`) and linked online.
 
-/// One preset: its name on the command line, a one-line description, and the file.
+/// One preset: its name on the command line, a one-line description, the file, and its
+/// guide.
 pub struct Preset {
     pub name: &'static str,
     pub description: &'static str,
     pub text: &'static str,
+    /// The guide's path in the repository (`docs/pact-slack.md`).
+    pub doc_path: &'static str,
+    /// The guide's text, as that file holds it.
+    pub doc: &'static str,
 }
 
-/// Every preset. A new one adds its file under examples/presets/ and its line here.
+/// The repository herald is built from (`repository` in Cargo.toml).
+pub const REPOSITORY: &str = env!("CARGO_PKG_REPOSITORY");
+
+impl Preset {
+    /// The guide online: the file on the repository's main branch.
+    pub fn doc_url(&self) -> String {
+        format!("{REPOSITORY}/blob/main/{}", self.doc_path)
+    }
+}
+
+/// Every preset. A new one adds its file under examples/presets/, its guide under docs/,
+/// and its lines here.
 pub const PRESETS: &[Preset] = &[
     Preset {
         name: "deploybot",
         description: "Slack ChatOps (/cimon) for deployments: pull requests, pushes and `deploy` commands → GitHub deployments → CircleCI pipelines → statuses, one Slack message each, replacing deploybot",
         text: include_str!("../../../examples/presets/deploybot.toml"),
+        doc_path: "docs/deploybot.md",
+        doc: include_str!("../../../docs/deploybot.md"),
     },
     Preset {
         name: "jira-release",
         description: "GitHub releases (one registered hook per repository) → each Jira ticket in the release notes moves one step through its project's state machine, with a comment",
         text: include_str!("../../../examples/presets/jira-release.toml"),
+        doc_path: "docs/jira.md",
+        doc: include_str!("../../../docs/jira.md"),
     },
     Preset {
         name: "pact-github",
         description: "Pact Broker contract_requiring_verification_published → GitHub repository_dispatch to the provider's verification workflow",
         text: include_str!("../../../examples/presets/pact-github.toml"),
+        doc_path: "docs/pact-github.md",
+        doc: include_str!("../../../docs/pact-github.md"),
     },
     Preset {
         name: "pact-slack",
         description: "Pact Broker publications and verifications → a Slack digest per pacticipant version, and a thread per contract in each provider's channel",
         text: include_str!("../../../examples/presets/pact-slack.toml"),
+        doc_path: "docs/pact-slack.md",
+        doc: include_str!("../../../docs/pact-slack.md"),
     },
     Preset {
         name: "workos-sync",
         description: "WorkOS Events API polled from its cursor (users, organizations, memberships) → upserts into your SQLite or PostgreSQL tables, safe to replay",
         text: include_str!("../../../examples/presets/workos-sync.toml"),
+        doc_path: "docs/pollers.md",
+        doc: include_str!("../../../docs/pollers.md"),
     },
 ];
 
@@ -108,6 +135,21 @@ mod tests {
             )
             .unwrap_or_else(|report| panic!("{}: {}", preset.name, report.short()));
             assert_eq!(loaded.warnings.warnings().count(), 0, "{}", preset.name);
+        }
+    }
+
+    #[test]
+    fn every_preset_has_its_guide_which_names_it() {
+        for preset in PRESETS {
+            assert!(preset.doc_path.starts_with("docs/"), "{}", preset.name);
+            assert!(
+                preset.doc.contains(&format!("--preset {}", preset.name)),
+                "{} does not mention `herald init --preset {}`",
+                preset.doc_path,
+                preset.name
+            );
+            assert!(preset.doc_url().ends_with(preset.doc_path));
+            assert!(preset.doc_url().starts_with("https://"));
         }
     }
 

@@ -1,4 +1,5 @@
-//! `herald init`: write a preset's commented configuration, then say what to do next.
+//! `herald init`: write a preset's commented configuration, then say what to do next (its
+//! guide online among it); `--docs` prints the guide instead.
 
 use super::output::say;
 use crate::presets::{self, Preset};
@@ -22,6 +23,9 @@ pub struct Args {
     /// List the presets, one line each.
     #[arg(long)]
     list: bool,
+    /// Print the preset's guide (its docs/*.md, as built in) instead of writing anything.
+    #[arg(long, requires = "preset", conflicts_with_all = ["force", "list"])]
+    docs: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -35,6 +39,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             presets::names().join(", ")
         )
     })?;
+    if args.docs {
+        say!("{}", preset.doc.trim_end());
+        return Ok(ExitCode::SUCCESS);
+    }
     write_new(&args.output, preset.text, args.force)?;
     print_next_steps(preset, &args.output);
     Ok(ExitCode::SUCCESS)
@@ -42,7 +50,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 fn print_list() {
     let width = presets::names().iter().map(|n| n.len()).max().unwrap_or(0);
-    say!("presets (herald init --preset NAME [--output FILE]):");
+    say!("presets (herald init --preset NAME [--output FILE]; --docs prints its guide):");
     for preset in presets::PRESETS {
         say!("  {:width$}  {}", preset.name, preset.description);
     }
@@ -75,6 +83,11 @@ fn print_next_steps(preset: &Preset, path: &Path) {
     let mut steps = vec![format!(
         "read {config}: every setting is explained in its comments"
     )];
+    steps.push(format!(
+        "read the guide: {} (or herald init --preset {} --docs)",
+        preset.doc_url(),
+        preset.name
+    ));
     let vars = presets::env_vars(preset.text);
     if !vars.is_empty() {
         let exports: Vec<String> = vars

@@ -157,6 +157,53 @@ fn init_rejects_an_unknown_preset_and_lists_the_known_ones() {
     assert!(!dir.path().join("herald.toml").exists());
 }
 
+/// Each preset's "next" lines link to its guide online, and `--docs` prints the guide as
+/// built into the binary, writing nothing.
+#[test]
+fn init_links_each_presets_guide_and_prints_it_with_docs() {
+    let dir = tempfile::tempdir().unwrap();
+    let repository = env!("CARGO_PKG_REPOSITORY");
+    assert!(repository.starts_with("https://"), "{repository}");
+    for (name, doc) in [
+        ("deploybot", "docs/deploybot.md"),
+        ("jira-release", "docs/jira.md"),
+        ("pact-github", "docs/pact-github.md"),
+        ("pact-slack", "docs/pact-slack.md"),
+        ("workos-sync", "docs/pollers.md"),
+    ] {
+        let output = format!("{name}.toml");
+        let init = herald(dir.path(), &["init", "--preset", name, "--output", &output]);
+        assert!(init.status.success(), "{name}: {}", stderr(&init));
+        let next = stdout(&init);
+        let link = format!(
+            "read the guide: {repository}/blob/main/{doc} (or herald init --preset {name} --docs)"
+        );
+        assert!(next.contains(&link), "{name}: {link} missing from:\n{next}");
+
+        let docs = herald(dir.path(), &["init", "--preset", name, "--docs"]);
+        assert!(docs.status.success(), "{name}: {}", stderr(&docs));
+        let file = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../..")
+                .join(doc),
+        )
+        .unwrap();
+        assert_eq!(stdout(&docs).trim_end(), file.trim_end(), "{name}");
+    }
+    assert!(
+        !dir.path().join("herald.toml").exists(),
+        "--docs writes nothing"
+    );
+
+    let without = herald(dir.path(), &["init", "--docs"]);
+    assert_eq!(without.status.code(), Some(2), "--docs needs a preset");
+    assert!(
+        stderr(&without).contains("--preset"),
+        "{}",
+        stderr(&without)
+    );
+}
+
 /// The body the broker sends for the webhook in docs/pact-github.md.
 const WEBHOOK_BODY: &str = r#"{
   "eventType": "${pactbroker.eventName}",
