@@ -57,7 +57,7 @@ pub async fn run(path: &Path, args: Args) -> anyhow::Result<ExitCode> {
     let config = loaded.config;
     if !loaded.absent.is_empty() {
         eprintln!(
-            "note: a dry run does without the secrets it cannot read: {}",
+            "note: a dry run does without what it cannot read: {}",
             loaded.absent.describe()
         );
     }

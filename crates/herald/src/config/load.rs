@@ -3,7 +3,7 @@
 
 use super::model::{ActionConfig, Config, SourceConfig};
 use super::monitors::{self, Known, build_monitor};
-use super::needs::{Absent, Needs, action_or_stand_in};
+use super::needs::{Absent, Lenience, Needs, action_or_stand_in};
 use super::rules::build_rule;
 use super::schedules::build_schedule;
 use super::sections;
@@ -89,7 +89,7 @@ pub fn from_text_needing(
         .filter(|dir| !dir.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let mut diagnostics = Diagnostics::default();
-    let absent = RefCell::new(Absent::default());
+    let lenience = Lenience::new(needs, config_dir, env.clone());
     let (root, syntax) = document::parse(text);
     syntax.into_iter().for_each(|d| diagnostics.push(d));
     let config = if diagnostics.has_errors() {
@@ -103,7 +103,7 @@ pub fn from_text_needing(
             &interpolator,
             catalog,
             &mut diagnostics,
-            (needs, &absent),
+            &lenience,
         )
     };
     let mut items = diagnostics.into_vec();
@@ -117,7 +117,7 @@ pub fn from_text_needing(
         Some(config) if report.errors().next().is_none() => Ok(Loaded {
             config,
             warnings: report,
-            absent: absent.into_inner(),
+            absent: lenience.into_absent(),
         }),
         _ => Err(report),
     }
@@ -130,14 +130,17 @@ fn build(
     interpolator: &Interpolator,
     catalog: &Catalog,
     diagnostics: &mut Diagnostics,
-    (needs, absent): (Needs, &RefCell<Absent>),
+    lenience: &Lenience,
 ) -> Option<Config> {
+    // `[secrets]` and `[storage]` read their references as they are; past them, a store
+    // command (`Needs::Store`) stands in for an unset variable.
+    let strict = interpolator;
+    let interpolator = lenience.interpolator().unwrap_or(strict);
     let config_dir = interpolator.base_dir();
     let sections = top_level(root, catalog, diagnostics);
     let get = |name: &str| sections.get(name).cloned();
-    let lenient = (needs == Needs::Store).then_some(absent);
     let (secrets, failed_secrets) =
-        resolve_secrets(get("secrets"), interpolator, diagnostics, lenient);
+        resolve_secrets(get("secrets"), strict, diagnostics, lenience.secrets());
     let secret_origins = secret_origins(get("secrets"));
     // Integration sections come first: their filters and kinds read them.
     let context = SectionContext {
@@ -166,7 +169,9 @@ fn build(
         shared_keys: &[],
     };
     let server = sections::server(get("server"), &mut builder);
+    builder.interpolator = strict;
     let storage = sections::storage(get("storage"), config_dir, &mut builder);
+    builder.interpolator = interpolator;
     let retention = sections::retention(get("retention"), &mut builder);
     let delivery = sections::delivery(get("delivery"), &mut builder);
     let hooks = sections::hooks(get("hooks"), &mut builder);
@@ -182,7 +187,7 @@ fn build(
         check_registries(&sources, hooks.key.is_some(), builder.diagnostics);
     }
     let actions = named(get("actions"), "actions", &mut builder, |name, item, b| {
-        action_or_stand_in(name, item, &default_retry, catalog, b, absent)
+        action_or_stand_in(name, item, &default_retry, catalog, b, lenience)
     });
     check_responders(&sources, &actions, &builder.failed, builder.diagnostics);
     let rules = build_rules(get("rules"), &sources, &actions, &mut builder);

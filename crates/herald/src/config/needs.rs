@@ -2,7 +2,8 @@
 //! `test`) need every secret. Those that read and write the store (`events`,
 //! `deliveries`, `windows`, `status`, `replay`, `send --dry-run`) need none: loaded with
 //! [`Needs::Store`], a secret that cannot be read (an unset `${env:…}`, a missing
-//! `${file:…}`) is *absent* instead of an error. Whatever uses it is built with a stand-in
+//! `${file:…}`) is *absent* instead of an error, and so is an unset `${env:…}` anywhere
+//! else but `[storage]` (an action's URL). Whatever uses them is built with a stand-in
 //! value (`Secret::absent`) that such a process never sends; an action that cannot be
 //! built from the stand-in (a GitHub App key, a database URL) is kept as a [`StandIn`]
 //! whose every plan fails, so the rules and windows that name it keep their shape.
@@ -15,11 +16,13 @@ use crate::kit::Catalog;
 use crate::kit::build::Builder;
 use crate::kit::diagnostic::Diagnostics;
 use crate::kit::document::{self, Item};
+use crate::kit::interpolate::{EnvLookup, Interpolator};
 use crate::secret::Secret;
 use async_trait::async_trait;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
 use toml::Spanned;
 
 /// What a command needs of its configuration.
@@ -38,6 +41,8 @@ pub struct Absent {
     /// Each absent secret, with why it could not be read ("environment variable
     /// SLACK_BOT_TOKEN is not set").
     pub secrets: BTreeMap<String, String>,
+    /// The unset environment variables read outside `[secrets]` (an action's URL).
+    pub variables: BTreeSet<String>,
     /// The actions kept as stand-ins (`actions.deploy`): built, they would have needed an
     /// absent secret's real value.
     pub stand_ins: BTreeSet<String>,
@@ -45,24 +50,81 @@ pub struct Absent {
 
 impl Absent {
     pub fn is_empty(&self) -> bool {
-        self.secrets.is_empty()
+        self.secrets.is_empty() && self.variables.is_empty()
     }
 
-    /// `` `slack_bot` (environment variable SLACK_BOT_TOKEN is not set), … ``
+    /// `` `slack_bot` (environment variable SLACK_BOT_TOKEN is not set), environment
+    /// variable HERALD_SINK_URL (not set), … ``
     pub fn describe(&self) -> String {
-        self.secrets
+        let secrets = self
+            .secrets
             .iter()
-            .map(|(name, why)| format!("`{name}` ({why})"))
-            .collect::<Vec<_>>()
-            .join(", ")
+            .map(|(name, why)| format!("`{name}` ({why})"));
+        let variables = self
+            .variables
+            .iter()
+            .map(|name| format!("environment variable {name} (not set)"));
+        secrets.chain(variables).collect::<Vec<_>>().join(", ")
     }
 }
 
-/// An action whose kind could not be built without the real value of an absent secret.
-/// Only a process that sends nothing has one; planning it fails, naming the secrets.
+/// How a load stands in for what it cannot read: nothing for [`Needs::Everything`].
+pub(super) struct Lenience {
+    needs: Needs,
+    absent: RefCell<Absent>,
+    /// For `Needs::Store`: references resolved with a stand-in for an unset variable.
+    interpolator: Option<Interpolator>,
+    /// The variables it stood in for.
+    unset: Arc<Mutex<BTreeSet<String>>>,
+}
+
+impl Lenience {
+    pub(super) fn new(needs: Needs, base_dir: &Path, env: EnvLookup) -> Self {
+        let unset = Arc::new(Mutex::new(BTreeSet::new()));
+        let interpolator = (needs == Needs::Store).then(|| {
+            let noted = unset.clone();
+            let lenient: EnvLookup = Arc::new(move |name: &str| {
+                env(name).or_else(|| {
+                    lock(&noted).insert(name.to_string());
+                    Some(Secret::absent(name).expose().to_string())
+                })
+            });
+            Interpolator::new(base_dir, lenient)
+        });
+        Lenience {
+            needs,
+            absent: RefCell::new(Absent::default()),
+            interpolator,
+            unset,
+        }
+    }
+
+    /// What `[secrets]` notes its absent secrets in, for `Needs::Store`.
+    pub(super) fn secrets(&self) -> Option<&RefCell<Absent>> {
+        (self.needs == Needs::Store).then_some(&self.absent)
+    }
+
+    /// The interpolator that stands in for unset variables, for `Needs::Store`.
+    pub(super) fn interpolator(&self) -> Option<&Interpolator> {
+        self.interpolator.as_ref()
+    }
+
+    pub(super) fn into_absent(self) -> Absent {
+        let mut absent = self.absent.into_inner();
+        absent.variables = std::mem::take(&mut *lock(&self.unset));
+        absent
+    }
+}
+
+fn lock(unset: &Mutex<BTreeSet<String>>) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
+    unset.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// An action whose kind could not be built without the real value of an absent secret
+/// or variable. Only a process that sends nothing has one; planning it fails, naming them.
 struct StandIn {
     kind: &'static str,
-    secrets: Vec<String>,
+    missing: Vec<String>,
 }
 
 #[async_trait]
@@ -73,71 +135,76 @@ impl Action for StandIn {
 
     async fn plan(&self, _input: &ActionInput<'_>) -> Result<Plan, PlanError> {
         Err(PlanError::Invalid(format!(
-            "needs the secret(s) {}, which could not be read",
-            self.secrets
-                .iter()
-                .map(|name| format!("`{name}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            "cannot be built without {}, which could not be read",
+            self.missing.join(", ")
         )))
     }
 }
 
-/// `build_action`, or with absent secrets, a [`StandIn`] for an action that could not be
-/// built from them (its messages, about the stand-in value, are dropped).
+/// `build_action`, or with absent secrets or variables, a [`StandIn`] for an action that
+/// could not be built from their stand-ins (its messages, about those values, are dropped).
 pub(super) fn action_or_stand_in(
     name: &Spanned<String>,
     item: &Item<'_>,
     default_retry: &RetryPolicy,
     catalog: &Catalog,
     builder: &mut Builder<'_>,
-    absent: &RefCell<Absent>,
+    lenience: &Lenience,
 ) -> Option<ActionConfig> {
-    let secrets = match without_absent(builder, |b| {
+    let missing = match without_absent(builder, lenience, |b| {
         build_action(name, item, default_retry, catalog, b)
     }) {
         Ok(action) => return action,
-        Err(secrets) => secrets,
+        Err(missing) => missing,
     };
     let kind = document::table(item, "an action")
         .and_then(|table| document::kind(&table, name.span(), "action"))
         .ok()
         .and_then(|kind| catalog.action(kind.get_ref()))
         .map_or("unknown", |kind| kind.name);
-    absent
+    lenience
+        .absent
         .borrow_mut()
         .stand_ins
         .insert(format!("actions.{}", name.get_ref()));
     Some(ActionConfig {
         name: name.get_ref().clone(),
         kind,
-        action: Arc::new(StandIn { kind, secrets }),
+        action: Arc::new(StandIn { kind, missing }),
         retry: default_retry.clone(),
         timeout: DEFAULT_TIMEOUT,
     })
 }
 
-/// Build one entry. When it uses an absent secret and fails, `Err` names the absent
-/// secrets it used and its messages are dropped; otherwise its messages are kept.
+/// Build one entry. When it reads an absent secret or variable and fails, `Err` names
+/// what it went without and its messages are dropped; otherwise they are kept.
 fn without_absent<T>(
     builder: &mut Builder<'_>,
+    lenience: &Lenience,
     build: impl FnOnce(&mut Builder<'_>) -> Option<T>,
 ) -> Result<Option<T>, Vec<String>> {
-    if !builder.secrets.values().any(Secret::is_absent) {
+    if lenience.needs == Needs::Everything {
         return Ok(build(builder));
     }
     let earlier = std::mem::take(&mut *builder.diagnostics);
     let used_earlier = std::mem::take(&mut *builder.used_secrets);
+    let unset_earlier = std::mem::take(&mut *lock(&lenience.unset));
     let built = build(builder);
     let own = std::mem::replace(&mut *builder.diagnostics, earlier);
     let used = std::mem::replace(&mut *builder.used_secrets, used_earlier);
     builder.used_secrets.extend(used.iter().cloned());
-    let absent: Vec<String> = used
+    let unset = std::mem::replace(&mut *lock(&lenience.unset), unset_earlier);
+    lock(&lenience.unset).extend(unset.iter().cloned());
+    let secrets = used
         .into_iter()
         .filter(|name| builder.secrets.get(name).is_some_and(Secret::is_absent))
-        .collect();
-    if !absent.is_empty() && (built.is_none() || own.has_errors()) {
-        return Err(absent);
+        .map(|name| format!("the secret `{name}`"));
+    let variables = unset
+        .into_iter()
+        .map(|name| format!("environment variable {name}"));
+    let missing: Vec<String> = secrets.chain(variables).collect();
+    if !missing.is_empty() && (built.is_none() || own.has_errors()) {
+        return Err(missing);
     }
     keep(builder.diagnostics, own);
     Ok(built)
@@ -170,8 +237,12 @@ secrets = ["pact"]
 
 [rules.digest]
 sources = ["pact"]
-actions = ["post", "dispatch"]
+actions = ["post", "dispatch", "forward"]
 window = { quiet = "10s" }
+
+[actions.forward]
+kind = "http"
+url = "${env:SINK_URL}"
 
 [actions.post]
 kind = "slack"
@@ -200,7 +271,8 @@ event_type = "verify"
     fn everything_names_each_secret_that_cannot_be_read() {
         let report = load(Needs::Everything).err().expect("errors");
         let errors: Vec<_> = report.errors().map(|d| d.message.clone()).collect();
-        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert_eq!(errors.len(), 4, "{errors:?}");
+        assert!(errors.iter().any(|e| e.contains("SINK_URL")), "{errors:?}");
         assert!(
             errors.iter().any(|e| e.contains("PACT_TOKEN")),
             "{errors:?}"
@@ -229,16 +301,23 @@ event_type = "verify"
                 .describe()
                 .contains("`pact` (environment variable PACT_TOKEN")
         );
+        // Outside `[secrets]`, an unset variable is absent too.
+        assert_eq!(absent.variables.iter().collect::<Vec<_>>(), ["SINK_URL"]);
+        assert!(
+            absent
+                .describe()
+                .ends_with("environment variable SINK_URL (not set)")
+        );
         // The Slack action is built from its stand-in token; the App key must be a real
-        // PEM, so that action is a stand-in whose plans fail.
+        // PEM and the URL a URL, so those actions are stand-ins whose plans fail.
         assert_eq!(
             absent.stand_ins.iter().collect::<Vec<_>>(),
-            ["actions.dispatch"]
+            ["actions.dispatch", "actions.forward"]
         );
         let config = &loaded.config;
         assert_eq!(config.actions["post"].kind, "slack");
         assert_eq!(config.actions["dispatch"].kind, "github-dispatch");
-        assert_eq!(config.rules[0].actions, ["post", "dispatch"]);
+        assert_eq!(config.rules[0].actions, ["post", "dispatch", "forward"]);
         assert!(config.source("pact").is_some());
         let context = minijinja::Value::from(());
         let input = ActionInput {
@@ -252,7 +331,21 @@ event_type = "verify"
         let Err(error) = config.actions["dispatch"].action.plan(&input).await else {
             panic!("a stand-in cannot plan");
         };
-        assert!(error.to_string().contains("`github_key`"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .contains("cannot be built without the secret `github_key`"),
+            "{error}"
+        );
+        let Err(error) = config.actions["forward"].action.plan(&input).await else {
+            panic!("a stand-in cannot plan");
+        };
+        assert!(
+            error
+                .to_string()
+                .contains("without environment variable SINK_URL"),
+            "{error}"
+        );
         // The warnings are the file's, not the absent secrets'.
         assert_eq!(loaded.warnings.errors().count(), 0);
     }

@@ -454,7 +454,8 @@ fn herald_env(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Output {
         .env("HERALD_SINK_URL", "http://127.0.0.1:9/sink")
         .env("RUST_LOG", "warn")
         .env_remove("PACT_WEBHOOK_TOKEN")
-        .env_remove("SLACK_BOT_TOKEN");
+        .env_remove("SLACK_BOT_TOKEN")
+        .env_remove("HERALD_ADMIN_TOKEN");
     for (name, value) in vars {
         command.env(name, value);
     }
@@ -546,6 +547,53 @@ fn the_store_commands_need_no_secret_and_the_sending_ones_name_each_missing_one(
 }
 
 #[test]
+fn an_unset_variable_outside_the_secrets_does_not_stop_the_store_commands_either() {
+    let dir = quickstart_dir();
+    std::fs::write(dir.path().join("pr.json"), pull_request(4)).unwrap();
+    // The quickstart reads its secret and its sink's URL from the environment: neither set.
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_herald"))
+            .args(args)
+            .current_dir(dir.path())
+            .env("HERALD_CONFIG", dir.path().join("herald.toml"))
+            .env("RUST_LOG", "warn")
+            .env_remove("GITHUB_WEBHOOK_SECRET")
+            .env_remove("HERALD_SINK_URL")
+            .output()
+            .unwrap()
+    };
+    let listed = run(&["events", "list"]);
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    assert_eq!(stdout(&listed).trim(), "(none)");
+    let dry = run(&[
+        "send",
+        "--source",
+        "github",
+        "--file",
+        "pr.json",
+        "-H",
+        "X-GitHub-Event: pull_request",
+        "--dry-run",
+    ]);
+    assert_eq!(dry.status.code(), Some(1), "{}", stderr(&dry));
+    assert!(
+        stdout(&dry)
+            .contains("would fail: cannot be built without environment variable HERALD_SINK_URL"),
+        "{}",
+        stdout(&dry)
+    );
+    let serve = run(&["serve"]);
+    assert_eq!(serve.status.code(), Some(1));
+    for variable in ["GITHUB_WEBHOOK_SECRET", "HERALD_SINK_URL"] {
+        assert!(
+            stderr(&serve).contains(&format!("environment variable {variable} is not set")),
+            "{}",
+            stderr(&serve)
+        );
+    }
+}
+
+#[test]
 fn a_dry_run_needs_no_secret_and_an_action_it_cannot_build_would_fail() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -591,7 +639,7 @@ event_type = "verify"
     let dry = herald_env(dir.path(), &[&send[..], &["--dry-run"]].concat(), &[]);
     assert_eq!(dry.status.code(), Some(1), "{}", stderr(&dry));
     assert!(
-        stdout(&dry).contains("would fail: needs the secret(s) `app_key`"),
+        stdout(&dry).contains("would fail: cannot be built without the secret `app_key`"),
         "{}",
         stdout(&dry)
     );
