@@ -734,3 +734,74 @@ async fn a_quote_in_a_broker_variable_breaks_nothing_when_sent_in_the_url() {
         text(&calls[1])
     );
 }
+
+/// Every `<…>` of a Slack text: (URL, text), checking the link ends where it should — no
+/// `<` inside, and no `|` in its URL.
+fn links(text: &str) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find('<') {
+        let end = rest[start..].find('>').expect("a link is closed") + start;
+        let inner = &rest[start + 1..end];
+        assert!(!inner.contains('<'), "a link inside a link: {text}");
+        let (url, label) = inner.split_once('|').unwrap_or((inner, ""));
+        found.push((url.to_string(), label.to_string()));
+        rest = &rest[end + 1..];
+    }
+    found
+}
+
+#[tokio::test]
+async fn a_branch_with_slacks_control_characters_keeps_its_links_whole() {
+    let (slack, app) = start().await;
+    let branch = "feat/a|b<c>&d";
+    // Its link: `|`, `<`, `>` percent-encoded in the URL; `&`, `<`, `>` escaped in the text.
+    let link =
+        "<https://github.com/acme/engine-repo/tree/feat/a%7Cb%3Cc%3E&d|feat/a|b&lt;c&gt;&amp;d>";
+    app.advance(5.0);
+    post(
+        &app,
+        &with(publication(), json!({"consumerVersionBranch": branch})),
+    )
+    .await;
+    post(
+        &app,
+        &with(verification(21), json!({"consumerVersionBranch": branch})),
+    )
+    .await;
+    settle(&app).await;
+    app.advance(60.0);
+    settle(&app).await;
+
+    let calls = slack.calls();
+    let root = text(&calls[0]);
+    assert_eq!(
+        root,
+        RSP.replace(
+            "<https://github.com/acme/engine-repo/tree/feature/x|feature/x>",
+            link
+        )
+    );
+    let reply = text(&calls[1]);
+    assert!(
+        reply.contains(&format!("Verified Engine {link} ")),
+        "{reply}"
+    );
+    let digest = channel_calls(&slack, "#ci");
+    assert!(
+        digest
+            .iter()
+            .any(|call| text(call).starts_with(&format!("*Engine* {link} "))),
+        "{digest:?}"
+    );
+    for call in &calls {
+        for (url, label) in links(text(call)) {
+            assert!(url.starts_with("https://"), "{url} in {}", text(call));
+            assert!(!url.contains(['|', '<', '>']), "{url}");
+            assert!(!label.contains(['<', '>']), "{label}");
+            if url.contains("/tree/feat/") {
+                assert_eq!(label, "feat/a|b&lt;c&gt;&amp;d");
+            }
+        }
+    }
+}
