@@ -9,6 +9,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod core;
+pub mod dashboard;
 pub mod ingress;
 pub mod integrations;
 pub mod kit;

@@ -100,6 +100,8 @@ pub fn router(state: AppState) -> Router {
             post(hooks::receive_hook).layer(DefaultBodyLimit::disable()),
         )
         .nest("/api", admin)
+        // The dashboard: its own sessions and CSRF tokens (see `dashboard`).
+        .nest("/ui", crate::dashboard::router(state.clone()))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

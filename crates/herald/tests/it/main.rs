@@ -6,6 +6,7 @@ mod circleci_pipeline;
 mod cli;
 mod config_load;
 mod crash;
+mod dashboard;
 mod delivery;
 mod deploybot;
 mod disk_full;
