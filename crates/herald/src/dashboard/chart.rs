@@ -39,7 +39,7 @@ pub fn svg(events: &[u64], deliveries: &[u64]) -> String {
     );
     for (minute, (events, deliveries)) in events.iter().zip(deliveries).enumerate() {
         let x = minute * WIDTH;
-        let ago = MINUTES - minute;
+        let ago = MINUTES - 1 - minute;
         for (offset, count, class) in [
             (0, *events, "events"),
             (WIDTH / 2, *deliveries, "deliveries"),
@@ -48,8 +48,9 @@ pub fn svg(events: &[u64], deliveries: &[u64]) -> String {
             let _ = write!(
                 out,
                 "<rect class=\"{class}\" x=\"{x}\" y=\"{y}\" width=\"{w}\" height=\"{height}\">\
-                 <title>{count} {class}, {ago} min ago</title></rect>",
+                 <title>{count} {class}, {ago}–{next} min ago</title></rect>",
                 x = x + offset,
+                next = ago + 1,
                 y = HEIGHT - height,
                 w = WIDTH / 2 - 1,
             );

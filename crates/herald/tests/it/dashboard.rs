@@ -6,6 +6,7 @@
 use crate::support::*;
 use serde_json::json;
 
+// Letters, digits and dashes: HTML escaping cannot hide them from the search.
 const WEBHOOK_SECRET: &str = "gh-webhook-SECRET-51c2e8";
 const TOKEN: &str = "admin-TOKEN-SECRET-93ab71";
 const CIRCLE_TOKEN: &str = "circle-TOKEN-SECRET-07de44";
