@@ -102,6 +102,10 @@ pub fn router(state: AppState) -> Router {
         .nest("/api", admin)
         // The dashboard: its own sessions and CSRF tokens (see `dashboard`).
         .nest("/ui", crate::dashboard::router(state.clone()))
+        .route(
+            "/ui/",
+            get(|| async { axum::response::Redirect::permanent("/ui") }),
+        )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

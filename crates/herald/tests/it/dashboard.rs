@@ -250,9 +250,25 @@ async fn every_page_needs_a_session_and_every_action_answers_403_without_one() {
             assert_eq!(response.status(), 303, "{path} with {without:?}");
             assert_eq!(response.headers()["location"], "/ui/login", "{path}");
         }
-        let (status, body) = page(&app, &http, &path, &cookie).await;
-        assert_eq!(status, 200, "{path}: {body}");
+        let response = http
+            .get(app.url(&path))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let headers = response.headers().clone();
+        assert_eq!(headers["cache-control"], "no-store", "{path}");
+        assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+        let policy = headers["content-security-policy"].to_str().unwrap();
+        assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+        assert!(policy.contains("script-src 'self';"), "{policy}");
+        let body = response.text().await.unwrap();
         assert!(body.contains("<nav>"), "{path}: the layout");
+        assert!(
+            !body.contains(" style="),
+            "{path}: no inline style, which the policy refuses"
+        );
     }
     let delivery = app.deliveries().await[0].id;
     let (_, overview) = page(&app, &http, "/ui", &cookie).await;
@@ -279,6 +295,9 @@ async fn every_page_needs_a_session_and_every_action_answers_403_without_one() {
             .all(|d| d.status == herald_store::model::DeliveryStatus::Dead)
     );
 
+    let slash = http.get(app.url("/ui/")).send().await.unwrap();
+    assert_eq!(slash.status(), 308);
+    assert_eq!(slash.headers()["location"], "/ui");
     // The assets need no session and are cached.
     for (path, kind) in [
         ("/ui/assets/htmx.min.js", "text/javascript"),
