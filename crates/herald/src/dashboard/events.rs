@@ -6,12 +6,18 @@ use crate::services::explain;
 use crate::services::query::{EventFilter, FindError};
 use axum::extract::{Path, Query, State};
 use axum::response::Html;
-use herald_store::model::DeliveryQuery;
+use herald_store::StoreError;
+use herald_store::model::{DeliveryQuery, Event, EventQuery};
 use minijinja::{Value, context};
 use serde::Deserialize;
 use uuid::Uuid;
 
 pub const PAGE: u32 = 50;
+
+/// A text search reads the filtered events newest first, this many a round, and stops
+/// after `SEARCH_LIMIT` of them; its "next" link goes on from the last one read.
+const SEARCH_BATCH: u32 = 500;
+const SEARCH_LIMIT: usize = 5000;
 
 /// The filter form's fields; empty ones are not filters.
 #[derive(Debug, Default, Deserialize)]
@@ -22,6 +28,8 @@ pub struct EventsForm {
     since: Option<String>,
     until: Option<String>,
     before: Option<String>,
+    /// Text the payload contains (case-insensitive).
+    q: Option<String>,
 }
 
 pub async fn list(
@@ -45,20 +53,34 @@ pub async fn list(
         limit: Some(PAGE),
     };
     let query = filter.to_query(dash.now()).map_err(UiError::BadRequest)?;
-    let events = dash.app.queries.events(&query).await?;
-    let next = match (events.len() as u32 >= PAGE, events.last()) {
-        (true, Some(last)) => Some(link(
+    let text = given(&form.q);
+    let (events, resume, searched) = match &text {
+        None => {
+            let events = dash.app.queries.events(&query).await?;
+            let resume = match events.len() as u32 >= PAGE {
+                true => events.last().map(|event| event.id),
+                false => None,
+            };
+            (events, resume, None)
+        }
+        Some(text) => {
+            let found = search(&dash, query, text).await?;
+            (found.events, found.resume, Some(found.read))
+        }
+    };
+    let next = resume.map(|before| {
+        link(
             "/ui/events",
             &[
                 ("source", filter.source.clone()),
                 ("type", filter.event_type.clone()),
                 ("since", filter.since.clone()),
                 ("until", filter.until.clone()),
-                ("before", Some(last.id.to_string())),
+                ("q", text.clone()),
+                ("before", Some(before.to_string())),
             ],
-        )),
-        _ => None,
-    };
+        )
+    });
     let rows: Vec<Value> = events
         .iter()
         .map(|event| {
@@ -86,9 +108,59 @@ pub async fn list(
                 event_type => filter.event_type,
                 since => filter.since,
                 until => filter.until,
+                q => text,
             },
+            searched,
         },
     )
+}
+
+/// Events of a text search, and where the next page goes on from.
+struct Found {
+    events: Vec<Event>,
+    /// The id to read on before, when there may be more.
+    resume: Option<Uuid>,
+    /// Events read.
+    read: usize,
+}
+
+/// The events of `query` whose payload contains `text`, case-insensitively: at most a
+/// page of them, reading at most `SEARCH_LIMIT` events.
+async fn search(dash: &Shared, mut query: EventQuery, text: &str) -> Result<Found, StoreError> {
+    let needle = text.to_lowercase();
+    let mut found = Found {
+        events: Vec::new(),
+        resume: None,
+        read: 0,
+    };
+    query.limit = SEARCH_BATCH;
+    loop {
+        let batch = dash.app.queries.events(&query).await?;
+        let more = batch.len() as u32 >= SEARCH_BATCH;
+        for event in batch {
+            found.read += 1;
+            query.before = Some(event.id);
+            if payload_contains(&event, &needle) {
+                found.events.push(event);
+                if found.events.len() as u32 >= PAGE {
+                    found.resume = query.before;
+                    return Ok(found);
+                }
+            }
+        }
+        if !more {
+            return Ok(found);
+        }
+        if found.read >= SEARCH_LIMIT {
+            found.resume = query.before;
+            return Ok(found);
+        }
+    }
+}
+
+/// Whether the payload's JSON text contains `needle` (already lowercase).
+fn payload_contains(event: &Event, needle: &str) -> bool {
+    serde_json::to_string(&event.payload).is_ok_and(|text| text.to_lowercase().contains(needle))
 }
 
 /// Headers whose name says they carry a credential: never shown, though ingest does not

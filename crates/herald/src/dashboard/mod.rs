@@ -61,8 +61,14 @@ type Shared = Arc<Dashboard>;
 
 /// Every template, loaded and compiled.
 pub fn environment() -> Result<Environment<'static>, minijinja::Error> {
+    environment_of(TEMPLATES)
+}
+
+fn environment_of(
+    templates: &[(&'static str, &'static str)],
+) -> Result<Environment<'static>, minijinja::Error> {
     let mut env = Environment::new();
-    for (name, text) in TEMPLATES {
+    for (name, text) in templates {
         env.add_template(name, text)?;
     }
     Ok(env)
@@ -463,6 +469,18 @@ mod tests {
         for (name, _) in TEMPLATES {
             env.get_template(name).unwrap();
         }
+    }
+
+    #[test]
+    fn a_template_that_does_not_compile_is_refused_when_the_environment_is_built() {
+        let broken = [
+            ("layout.html", "{% block main %}{% endblock %}"),
+            ("broken.html", "{% if x %}never closed"),
+        ];
+        let Err(error) = environment_of(&broken) else {
+            panic!("a syntax error")
+        };
+        assert!(error.to_string().contains("broken.html"), "{error}");
     }
 
     #[test]

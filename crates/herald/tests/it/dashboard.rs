@@ -534,7 +534,7 @@ async fn an_events_page_says_why_a_rule_did_not_fire() {
 }
 
 #[tokio::test]
-async fn keyset_pages_link_to_the_older_ones() {
+async fn keyset_pages_link_to_the_older_ones_and_search_the_payloads() {
     let sink = Sink::start().await;
     let app = spawn_app(CONFIG, &sink.url).await;
     for n in 0..55 {
@@ -548,16 +548,8 @@ async fn keyset_pages_link_to_the_older_ones() {
     let cookie = sign_in(&app, &http).await;
     let (_, first) = page(&app, &http, "/ui/events?source=github", &cookie).await;
     assert_eq!(first.matches("<a href=\"/ui/events/").count(), 50);
-    let start = first
-        .find("rel=\"next\"")
-        .map(|_| first.find("class=\"pager\"><a href=\"").unwrap())
-        .expect("a next link");
-    let next = first[start + "class=\"pager\"><a href=\"".len()..]
-        .split('"')
-        .next()
-        .unwrap()
-        .replace("&#x2f;", "/")
-        .replace("&amp;", "&");
+    assert!(first.contains("rel=\"next\""));
+    let next = next_link(&first);
     assert!(
         next.contains("before=") && next.contains("source=github"),
         "{next}"
@@ -566,6 +558,34 @@ async fn keyset_pages_link_to_the_older_ones() {
     assert_eq!(status, 200);
     assert_eq!(second.matches("<a href=\"/ui/events/").count(), 5);
     assert!(!second.contains("rel=\"next\""));
+
+    // A text search in the payloads, case-insensitive, paged the same way.
+    let (_, one) = page(&app, &http, "/ui/events?q=C7", &cookie).await;
+    assert_eq!(one.matches("<a href=\"/ui/events/").count(), 1, "{one}");
+    assert!(one.contains("1 found among 55 events read"), "{one}");
+    let (_, all) = page(&app, &http, "/ui/events?q=HEADS%2FMAIN", &cookie).await;
+    assert_eq!(all.matches("<a href=\"/ui/events/").count(), 50);
+    let next = next_link(&all);
+    assert!(
+        next.contains("q=HEADS%2FMAIN") && next.contains("before="),
+        "{next}"
+    );
+    let (_, rest) = page(&app, &http, &next, &cookie).await;
+    assert_eq!(rest.matches("<a href=\"/ui/events/").count(), 5);
+    let (_, none) = page(&app, &http, "/ui/events?q=nowhere-to-be-found", &cookie).await;
+    assert!(none.contains("No events match."));
+}
+
+/// The page's "next" link, unescaped.
+fn next_link(html: &str) -> String {
+    let marker = "class=\"pager\"><a href=\"";
+    let start = html.find(marker).expect("a next link") + marker.len();
+    html[start..]
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&#x2f;", "/")
+        .replace("&amp;", "&")
 }
 
 #[tokio::test]
