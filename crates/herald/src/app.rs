@@ -128,6 +128,7 @@ impl App {
             metrics: telemetry::prometheus(),
             wake,
             write_health,
+            stopping: CancellationToken::new(),
         };
         App {
             config,
@@ -176,6 +177,7 @@ impl App {
             .map_err(|error| anyhow::anyhow!("cannot write to the store: {error}"))?;
         let router = api::router(state.clone());
         let clock = state.clock.clone();
+        let stopping = state.stopping.clone();
         drop(state);
         let workers_stop = CancellationToken::new();
         // Beats until the workers have finished or given their leases back.
@@ -194,7 +196,13 @@ impl App {
         let flushing = tokio::spawn(flusher.run(shutdown.clone(), config.delivery.poll_interval));
         tracing::info!(address = %listener.local_addr()?, "herald is listening");
         let served = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+            .with_graceful_shutdown({
+                let shutdown = shutdown.clone();
+                async move {
+                    shutdown.cancelled().await;
+                    stopping.cancel();
+                }
+            })
             .await;
         tracing::info!("Stopped accepting requests; finishing in-flight work");
         // The writer keeps running while workers finish: they record attempts through it.

@@ -38,6 +38,9 @@ pub struct AppState {
     pub wake: Arc<Notify>,
     /// Whether writes to the store succeed, for `/readyz`.
     pub write_health: Arc<crate::services::write_health::WriteHealth>,
+    /// Cancelled when `serve` starts to shut down: responses that last (the dashboard's
+    /// live tail) end, so graceful shutdown does not wait for them.
+    pub stopping: tokio_util::sync::CancellationToken,
 }
 
 /// Admin request bodies are small; webhook bodies are limited per source instead.

@@ -15,6 +15,7 @@ mod deliveries;
 mod events;
 mod overview;
 pub mod session;
+mod tail;
 mod windows;
 
 use crate::api::AppState;
@@ -42,10 +43,12 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("delivery.html", include_str!("templates/delivery.html")),
     ("windows.html", include_str!("templates/windows.html")),
     ("alerts.html", include_str!("templates/alerts.html")),
+    ("tail.html", include_str!("templates/tail.html")),
 ];
 
 const HTMX: &str = include_str!("../../assets/htmx.min.js");
 const CSS: &str = include_str!("../../assets/dashboard.css");
+const TAIL: &str = include_str!("../../assets/tail.js");
 
 /// Form bodies are a few fields.
 const FORM_LIMIT: usize = 64 << 10;
@@ -68,6 +71,11 @@ fn environment_of(
     templates: &[(&'static str, &'static str)],
 ) -> Result<Environment<'static>, minijinja::Error> {
     let mut env = Environment::new();
+    // In the assets' URLs: a new build's assets are fetched anew despite their long cache.
+    env.add_global(
+        "assets_version",
+        concat!(env!("CARGO_PKG_VERSION"), "-", env!("HERALD_COMMIT")),
+    );
     for (name, text) in templates {
         env.add_template(name, text)?;
     }
@@ -98,8 +106,11 @@ pub fn router<S>(app: AppState) -> Router<S> {
         .route("/windows", get(windows::list))
         .route("/windows/flush", post(windows::flush))
         .route("/alerts", get(alerts::page))
+        .route("/tail", get(tail::page))
+        .route("/tail/stream", get(tail::stream))
         .route("/assets/htmx.min.js", get(htmx))
         .route("/assets/dashboard.css", get(css))
+        .route("/assets/tail.js", get(tail_js))
         .layer(DefaultBodyLimit::max(FORM_LIMIT))
         .layer(axum::middleware::from_fn(protect))
         .with_state(dashboard)
@@ -344,6 +355,10 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 
 async fn htmx() -> Response {
     asset("text/javascript; charset=utf-8", HTMX)
+}
+
+async fn tail_js() -> Response {
+    asset("text/javascript; charset=utf-8", TAIL)
 }
 
 async fn css() -> Response {

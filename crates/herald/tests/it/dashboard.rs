@@ -138,6 +138,7 @@ async fn every_page(app: &TestApp, event_id: &str) -> Vec<String> {
         "/ui/deliveries?status=dead&rule=forward".to_string(),
         "/ui/windows".to_string(),
         "/ui/alerts".to_string(),
+        "/ui/tail".to_string(),
     ];
     for delivery in app.deliveries().await {
         pages.push(format!("/ui/deliveries/{}", delivery.id));
@@ -302,6 +303,7 @@ async fn every_page_needs_a_session_and_every_action_answers_403_without_one() {
     for (path, kind) in [
         ("/ui/assets/htmx.min.js", "text/javascript"),
         ("/ui/assets/dashboard.css", "text/css"),
+        ("/ui/assets/tail.js", "text/javascript"),
     ] {
         let asset = http.get(app.url(path)).send().await.unwrap();
         assert_eq!(asset.status(), 200, "{path}");
@@ -621,4 +623,66 @@ async fn no_page_shows_a_configured_secret() {
     )
     .await;
     assert!(html.contains("Request (secrets redacted)"), "{html}");
+}
+
+#[tokio::test]
+async fn the_live_tail_streams_new_events_until_herald_stops() {
+    let sink = Sink::start().await;
+    let (app, first) = app_with_a_push(&sink).await;
+    let http = browser();
+    let cookie = sign_in(&app, &http).await;
+    let (_, tail) = page(&app, &http, "/ui/tail", &cookie).await;
+    assert!(tail.contains(&format!("data-after=\"{first}\"")), "{tail}");
+    assert!(tail.contains("/ui/assets/tail.js?v="));
+
+    let refused = http.get(app.url("/ui/tail/stream")).send().await.unwrap();
+    assert_eq!(refused.status(), 303);
+
+    let mut stream = http
+        .get(app.url(&format!("/ui/tail/stream?after={first}")))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    assert!(
+        stream.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let push = json!({"ref": "refs/heads/main", "after": "def", "repository": {"name": "api"}});
+    let sent = app
+        .github("push", "delivery-2", &push.to_string(), WEBHOOK_SECRET)
+        .await;
+    let second = sent.json::<serde_json::Value>().await.unwrap()["event_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut read = String::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !read.contains(&second) {
+        assert!(std::time::Instant::now() < deadline, "no event in {read}");
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), stream.chunk())
+            .await
+            .unwrap()
+            .unwrap()
+            .expect("the stream goes on");
+        read.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(read.contains("event: event"), "{read}");
+    assert!(read.contains(&format!("id: {second}")), "{read}");
+    assert!(read.contains("\"event_type\":\"push\""), "{read}");
+    assert!(
+        !read.contains(&format!("id: {first}")),
+        "only events after the page's: {read}"
+    );
+
+    // Shutting down ends the stream, so graceful shutdown need not wait for it.
+    app.app.state.stopping.cancel();
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while stream.chunk().await.unwrap().is_some() {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream ended");
 }
