@@ -7,8 +7,8 @@ use axum::response::Html;
 use herald_store::model::EventQuery;
 use minijinja::{Value, context};
 
-/// herald's own events read to find the monitors' ones.
-const RECENT: u32 = 200;
+/// Alerts and recoveries shown.
+const RECENT: u32 = 50;
 
 pub async fn page(State(dash): State<Shared>, signed: Signed) -> Result<Html<String>, UiError> {
     let store = dash.app.queries.store();
@@ -24,18 +24,25 @@ pub async fn page(State(dash): State<Shared>, signed: Signed) -> Result<Html<Str
             }
         })
         .collect();
-    let events = dash
-        .app
-        .queries
-        .events(&EventQuery {
-            source: Some(crate::core::rules::HERALD_SOURCE.to_string()),
-            limit: RECENT,
-            ..EventQuery::default()
-        })
-        .await?;
+    // Each kind from the index on (source, type), newest first, then merged.
+    let mut events = Vec::new();
+    for event_type in [crate::monitors::ALERT, crate::monitors::RECOVERED] {
+        events.extend(
+            dash.app
+                .queries
+                .events(&EventQuery {
+                    source: Some(crate::core::rules::HERALD_SOURCE.to_string()),
+                    event_type: Some(event_type.to_string()),
+                    limit: RECENT,
+                    ..EventQuery::default()
+                })
+                .await?,
+        );
+    }
+    events.sort_by(|a, b| b.id.cmp(&a.id));
+    events.truncate(RECENT as usize);
     let history: Vec<Value> = events
         .iter()
-        .filter(|event| event.event_type.starts_with("monitor."))
         .map(|event| {
             let field = |name: &str| {
                 event

@@ -686,3 +686,39 @@ async fn the_live_tail_streams_new_events_until_herald_stops() {
     .await;
     assert!(ended.is_ok(), "the stream ended");
 }
+
+#[tokio::test]
+async fn the_alerts_page_lists_alerts_and_recoveries_among_herald_events() {
+    let sink = Sink::start().await;
+    let app = spawn_app(CONFIG, &sink.url).await;
+    let ingest = &app.app.state.ingest;
+    let alert = json!({"monitor": "sink-down", "kind": "failure_streak", "subject": "sink", "state": "alert"});
+    ingest
+        .emit("monitor.alert", "sink-down/sink/1/alert".into(), alert)
+        .await
+        .unwrap();
+    // Other events of herald's source (a schedule's ticks) do not hide them.
+    for n in 0..60 {
+        ingest
+            .emit("schedule.nightly", format!("tick-{n}"), json!({}))
+            .await
+            .unwrap();
+    }
+    let recovered =
+        json!({"monitor": "sink-down", "kind": "failure_streak", "subject": "sink", "state": "ok"});
+    ingest
+        .emit("monitor.recovered", "sink-down/sink/1/ok".into(), recovered)
+        .await
+        .unwrap();
+    let http = browser();
+    let cookie = sign_in(&app, &http).await;
+    let (status, html) = page(&app, &http, "/ui/alerts", &cookie).await;
+    assert_eq!(status, 200);
+    let recovery = html
+        .find("<td>monitor.recovered</td>")
+        .expect("the recovery");
+    let raised = html.find("<td>monitor.alert</td>").expect("the alert");
+    assert!(recovery < raised, "newest first");
+    assert!(html.contains("<td>sink-down</td>"));
+    assert!(!html.contains("schedule.nightly"));
+}
