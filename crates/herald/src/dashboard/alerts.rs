@@ -39,7 +39,7 @@ pub async fn page(State(dash): State<Shared>, signed: Signed) -> Result<Html<Str
                 .await?,
         );
     }
-    events.sort_by(|a, b| b.id.cmp(&a.id));
+    events.sort_by_key(|event| std::cmp::Reverse(event.id));
     events.truncate(RECENT as usize);
     let history: Vec<Value> = events
         .iter()
