@@ -722,3 +722,43 @@ async fn the_alerts_page_lists_alerts_and_recoveries_among_herald_events() {
     assert!(html.contains("<td>sink-down</td>"));
     assert!(!html.contains("schedule.nightly"));
 }
+
+#[tokio::test]
+async fn the_cookie_is_secure_when_the_public_url_is_https() {
+    let sink = Sink::start().await;
+    let config = CONFIG.replace(
+        "admin_secret = \"admin\"",
+        "admin_secret = \"admin\"\npublic_url = \"https://herald.example.com\"",
+    );
+    let app = spawn_app(&config, &sink.url).await;
+    let signed = browser()
+        .post(app.url("/ui/login"))
+        .form(&[("token", TOKEN)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), 303);
+    let cookie = signed.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.ends_with("; Secure"), "{cookie}");
+}
+
+#[tokio::test]
+async fn without_an_admin_secret_the_dashboard_is_off() {
+    let sink = Sink::start().await;
+    let config = CONFIG
+        .replace("admin_secret = \"admin\"", "")
+        .replace("admin = \"admin-TOKEN-SECRET-93ab71\"", "");
+    let app = spawn_app(&config, &sink.url).await;
+    let http = browser();
+    let (status, login) = page(&app, &http, "/ui/login", "").await;
+    assert_eq!(status, 200);
+    assert!(login.contains("The dashboard is off"), "{login}");
+    let refused = http
+        .post(app.url("/ui/login"))
+        .form(&[("token", TOKEN)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    assert!(refused.headers().get("set-cookie").is_none());
+}
