@@ -83,12 +83,6 @@ pub trait Store: Send + Sync + 'static {
     /// in input order; an error means nothing was written.
     async fn write(&self, batch: &WriteBatch<'_>) -> Result<WriteResults>;
 
-    /// How many `write` transactions the `Writer` may run at once: 1 where the database
-    /// has a single writer (SQLite).
-    fn write_concurrency(&self) -> usize {
-        1
-    }
-
     /// Write a batch of events with their deliveries in one transaction.
     /// An event whose (source, dedup key) is already stored, in the database or earlier in
     /// the same batch, is reported as a duplicate and its deliveries are not written.

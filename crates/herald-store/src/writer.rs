@@ -1,5 +1,5 @@
 //! The write pipeline: one task takes every queued append, completion and claim and runs
-//! them in one transaction (a few at once where the store allows), so durability costs one commit (an fsync on SQLite) per round
+//! them in one transaction, so durability costs one commit (an fsync on SQLite) per round
 //! rather than per request, and the outbox does not queue ingest behind its own commits.
 
 use crate::model::*;
@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 
 /// Jobs waiting for the writer; senders wait when it is full (backpressure).
 const QUEUE_CAPACITY: usize = 4096;
@@ -68,7 +68,7 @@ impl Writer {
     pub fn spawn_observed(
         store: SharedStore,
         max_batch: usize,
-        observe: impl Fn(BatchWritten) + Send + Sync + 'static,
+        observe: impl Fn(BatchWritten) + Send + 'static,
     ) -> (Writer, JoinHandle<()>) {
         let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
         let counters = Arc::new(Counters::default());
@@ -165,69 +165,44 @@ async fn run(
     mut receiver: mpsc::Receiver<Job>,
     max_batch: usize,
     counters: Arc<Counters>,
-    observe: impl Fn(BatchWritten) + Send + Sync + 'static,
+    observe: impl Fn(BatchWritten),
 ) {
-    let observe = Arc::new(observe);
-    // SQLite has one writer: one batch at a time. PostgreSQL commits several at once (and
-    // syncs them together), so batches overlap up to the store's concurrency.
-    let concurrency = store.write_concurrency().max(1);
-    let mut writing = JoinSet::new();
-    loop {
-        if writing.len() >= concurrency {
-            let _ = writing.join_next().await;
-            continue;
+    // `recv` returns None only once every sender is gone and the queue is empty.
+    while let Some(first) = receiver.recv().await {
+        let mut batch = Batch::default();
+        batch.push(first);
+        // Take what is already waiting; no delay, so a lone job commits at once.
+        while batch.len() < max_batch {
+            match receiver.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
         }
-        // `recv` returns None only once every sender is gone and the queue is empty.
-        let first = tokio::select! {
-            biased;
-            Some(_) = writing.join_next(), if !writing.is_empty() => continue,
-            job = receiver.recv() => job,
-        };
-        let Some(first) = first else { break };
-        let batch = gather(first, &mut receiver, max_batch);
         let size = batch.len() as u64;
         counters.batches.fetch_add(1, Ordering::Relaxed);
         counters.jobs.fetch_add(size, Ordering::Relaxed);
         counters.largest_batch.fetch_max(size, Ordering::Relaxed);
-        let (store, observe) = (store.clone(), observe.clone());
-        writing.spawn(async move {
-            let (appends, completions, claims) = (
-                batch.appends.len(),
-                batch.completions.len(),
-                batch.claims.len(),
-            );
-            let started = Instant::now();
-            batch.commit(store.as_ref()).await;
-            let elapsed = started.elapsed();
-            tracing::debug!(
-                batch_size = size,
-                appends,
-                completions,
-                claims,
-                elapsed_us = elapsed.as_micros() as u64,
-                "write batch"
-            );
-            observe(BatchWritten {
-                jobs: size,
-                elapsed,
-            });
+        let (appends, completions, claims) = (
+            batch.appends.len(),
+            batch.completions.len(),
+            batch.claims.len(),
+        );
+        let started = Instant::now();
+        batch.commit(store.as_ref()).await;
+        let elapsed = started.elapsed();
+        tracing::debug!(
+            batch_size = size,
+            appends,
+            completions,
+            claims,
+            elapsed_us = elapsed.as_micros() as u64,
+            "write batch"
+        );
+        observe(BatchWritten {
+            jobs: size,
+            elapsed,
         });
     }
-    while writing.join_next().await.is_some() {}
-}
-
-/// `first` and what is already waiting behind it, up to `max_batch` jobs; no delay, so a
-/// lone job commits at once.
-fn gather(first: Job, receiver: &mut mpsc::Receiver<Job>, max_batch: usize) -> Batch {
-    let mut batch = Batch::default();
-    batch.push(first);
-    while batch.len() < max_batch {
-        match receiver.try_recv() {
-            Ok(job) => batch.push(job),
-            Err(_) => break,
-        }
-    }
-    batch
 }
 
 /// The jobs of one transaction, split by kind, with the replies in the same order.

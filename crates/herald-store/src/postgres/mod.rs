@@ -35,9 +35,6 @@ impl Default for PgOptions {
     }
 }
 
-/// Write transactions the `Writer` runs at once, at most (see `write_concurrency`).
-const WRITE_CONCURRENCY: usize = 4;
-
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
@@ -131,13 +128,6 @@ impl Store for PgStore {
 
     async fn write(&self, batch: &WriteBatch<'_>) -> Result<WriteResults> {
         write::write(&self.pool, batch).await
-    }
-
-    /// Transactions commit in parallel (their WAL flushed together), so a batch need not
-    /// wait for the one before it; a few, leaving the pool room for reads.
-    fn write_concurrency(&self) -> usize {
-        let connections = usize::try_from(self.pool.options().get_max_connections()).unwrap_or(1);
-        WRITE_CONCURRENCY.min(connections / 2).max(1)
     }
 
     async fn get_event(&self, id: Uuid) -> Result<Option<Event>> {
