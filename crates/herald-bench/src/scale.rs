@@ -4,6 +4,7 @@
 
 mod data;
 mod fill;
+mod pages;
 mod target;
 
 use herald_store::SharedStore;
@@ -53,6 +54,9 @@ pub struct ScaleOptions {
     /// Keep the store made, and print where it is.
     #[arg(long)]
     keep: bool,
+    /// Also time every dashboard page on the store, rendered by herald's router.
+    #[arg(long)]
+    pages: bool,
 }
 
 pub async fn run(options: &ScaleOptions) -> anyhow::Result<()> {
@@ -149,6 +153,9 @@ async fn measure(
             ms(timing.median),
             timing.rows
         );
+    }
+    if options.pages {
+        pages::measure(&store, options.runs).await?;
     }
     if !options.no_size && events > 0 {
         let size = target.size().await?;

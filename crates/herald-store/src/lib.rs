@@ -104,6 +104,16 @@ pub trait Store: Send + Sync + 'static {
     /// Newest first.
     async fn list_events(&self, query: &EventQuery) -> Result<Vec<Event>>;
 
+    /// The ids and payloads (their JSON text, not parsed) of the events `query` lists,
+    /// newest first: a text search reads these, parsing no JSON. The text is the payload
+    /// as stored: on PostgreSQL as `jsonb` prints it (a space after each `:` and `,`).
+    async fn event_payloads(&self, query: &EventQuery) -> Result<Vec<(Uuid, String)>>;
+
+    /// When events were received and deliveries created at or after `since`, newest first,
+    /// at most `limit` of each: the dashboard's chart of the last hour. Each list is read
+    /// from an index on its time alone, no row and no payload.
+    async fn activity_since(&self, since: Timestamp, limit: u32) -> Result<Activity>;
+
     /// The events whose sender gave them this dedup key (GitHub's `X-GitHub-Delivery`), at
     /// most one per source, newest first. One seek per source in the (source, dedup_key)
     /// index: the sources are read from `event_counts`.

@@ -476,6 +476,13 @@ pub struct EventQuery {
     pub limit: u32,
 }
 
+/// When events were received and deliveries created, newest first (`Store::activity_since`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Activity {
+    pub events: Vec<Timestamp>,
+    pub deliveries: Vec<Timestamp>,
+}
+
 /// Filters for listing deliveries; every field narrows the result.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DeliveryQuery {

@@ -32,6 +32,11 @@ const PAYLOAD_BYTES: usize = 4 * 1024;
 /// Events are this far apart (1,000,000 events span 23 days).
 pub const EVENT_SPACING_MS: i64 = 2_000;
 
+/// When the first event was received.
+pub fn start() -> Timestamp {
+    chrono::DateTime::from_timestamp_millis(1_767_225_600_000).expect("a valid start time")
+}
+
 /// A small deterministic generator (xorshift64*): no dependency, same sequence everywhere.
 pub struct Rng(u64);
 

@@ -32,8 +32,7 @@ pub struct Filled {
 /// Fill `store` (migrated, empty) with `plan.events` events.
 pub async fn fill(store: &SharedStore, plan: &FillPlan) -> anyhow::Result<Filled> {
     let started = Instant::now();
-    let start =
-        chrono::DateTime::from_timestamp_millis(1_767_225_600_000).expect("a valid start time");
+    let start = data::start();
     // Batches are made (and compressed, by `prepare_append`) on a blocking thread while the
     // one before is written.
     let (send, mut batches) = mpsc::channel::<Batch>(2);

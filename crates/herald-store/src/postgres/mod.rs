@@ -162,6 +162,14 @@ impl Store for PgStore {
         read::get_delivery(&self.pool, id).await
     }
 
+    async fn event_payloads(&self, query: &EventQuery) -> Result<Vec<(Uuid, String)>> {
+        read::event_payloads(&self.pool, query).await
+    }
+
+    async fn activity_since(&self, since: Timestamp, limit: u32) -> Result<Activity> {
+        read::activity_since(&self.pool, since, limit).await
+    }
+
     async fn list_deliveries(&self, query: &DeliveryQuery) -> Result<Vec<Delivery>> {
         read::list_deliveries(&self.pool, query).await
     }

@@ -37,11 +37,32 @@ pub(super) async fn events_by_dedup_key(pool: &PgPool, dedup_key: &str) -> Resul
 }
 
 pub(super) async fn list_events(pool: &PgPool, filter: &EventQuery) -> Result<Vec<Event>> {
-    let mut query = QueryBuilder::<Postgres>::new(concat!(
-        "SELECT ",
-        postgres_event_columns!(),
-        " FROM events WHERE 1 = 1"
-    ));
+    let found = events_query(concat!("SELECT ", postgres_event_columns!()), filter)
+        .build()
+        .fetch_all(pool)
+        .await?;
+    found.iter().map(rows::event).collect()
+}
+
+pub(super) async fn event_payloads(
+    pool: &PgPool,
+    filter: &EventQuery,
+) -> Result<Vec<(Uuid, String)>> {
+    // `payload_text` holds what `jsonb` refused (migration 0007).
+    let found: Vec<(Uuid, String)> = events_query(
+        "SELECT id, COALESCE(payload_text, payload::text) AS payload",
+        filter,
+    )
+    .build_query_as()
+    .fetch_all(pool)
+    .await?;
+    Ok(found)
+}
+
+/// `select` from the events `filter` lists, newest first.
+fn events_query(select: &str, filter: &EventQuery) -> QueryBuilder<Postgres> {
+    let mut query = QueryBuilder::<Postgres>::new(select);
+    query.push(" FROM events WHERE 1 = 1");
     if let Some(source) = &filter.source {
         query.push(" AND source = ").push_bind(source.clone());
     }
@@ -62,8 +83,32 @@ pub(super) async fn list_events(pool: &PgPool, filter: &EventQuery) -> Result<Ve
     query
         .push(" ORDER BY id DESC LIMIT ")
         .push_bind(page_limit(filter.limit));
-    let found = query.build().fetch_all(pool).await?;
-    found.iter().map(rows::event).collect()
+    query
+}
+
+pub(super) async fn activity_since(
+    pool: &PgPool,
+    since: Timestamp,
+    limit: u32,
+) -> Result<Activity> {
+    let limit = i64::from(limit);
+    let events: Vec<Timestamp> = sqlx::query_scalar(
+        "SELECT received_at FROM events WHERE received_at >= $1
+         ORDER BY received_at DESC LIMIT $2",
+    )
+    .bind(since)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    let deliveries: Vec<Timestamp> = sqlx::query_scalar(
+        "SELECT created_at FROM deliveries WHERE created_at >= $1
+         ORDER BY created_at DESC LIMIT $2",
+    )
+    .bind(since)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(Activity { events, deliveries })
 }
 
 pub(super) async fn get_delivery(pool: &PgPool, id: Uuid) -> Result<Option<Delivery>> {

@@ -210,6 +210,14 @@ impl Store for SqliteStore {
         read::get_delivery(&self.read, id).await
     }
 
+    async fn event_payloads(&self, query: &EventQuery) -> Result<Vec<(Uuid, String)>> {
+        read::event_payloads(&self.read, query).await
+    }
+
+    async fn activity_since(&self, since: Timestamp, limit: u32) -> Result<Activity> {
+        read::activity_since(&self.read, since, limit).await
+    }
+
     async fn list_deliveries(&self, query: &DeliveryQuery) -> Result<Vec<Delivery>> {
         read::list_deliveries(&self.read, query).await
     }

@@ -37,11 +37,28 @@ pub(super) async fn events_by_dedup_key(pool: &SqlitePool, dedup_key: &str) -> R
 }
 
 pub(super) async fn list_events(pool: &SqlitePool, filter: &EventQuery) -> Result<Vec<Event>> {
-    let mut query = QueryBuilder::<Sqlite>::new(concat!(
-        "SELECT ",
-        sqlite_event_columns!(),
-        " FROM events WHERE 1 = 1"
-    ));
+    let found = events_query(concat!("SELECT ", sqlite_event_columns!()), filter)
+        .build()
+        .fetch_all(pool)
+        .await?;
+    found.iter().map(rows::event).collect()
+}
+
+pub(super) async fn event_payloads(
+    pool: &SqlitePool,
+    filter: &EventQuery,
+) -> Result<Vec<(Uuid, String)>> {
+    let found = events_query("SELECT id, payload, payload_zstd", filter)
+        .build()
+        .fetch_all(pool)
+        .await?;
+    found.iter().map(rows::event_payload).collect()
+}
+
+/// `select` from the events `filter` lists, newest first.
+fn events_query(select: &str, filter: &EventQuery) -> QueryBuilder<Sqlite> {
+    let mut query = QueryBuilder::<Sqlite>::new(select);
+    query.push(" FROM events WHERE 1 = 1");
     if let Some(source) = &filter.source {
         query.push(" AND source = ").push_bind(source.clone());
     }
@@ -62,8 +79,35 @@ pub(super) async fn list_events(pool: &SqlitePool, filter: &EventQuery) -> Resul
     query
         .push(" ORDER BY id DESC LIMIT ")
         .push_bind(page_limit(filter.limit));
-    let found = query.build().fetch_all(pool).await?;
-    found.iter().map(rows::event).collect()
+    query
+}
+
+pub(super) async fn activity_since(
+    pool: &SqlitePool,
+    since: Timestamp,
+    limit: u32,
+) -> Result<Activity> {
+    let limit = i64::from(limit);
+    let events: Vec<i64> = sqlx::query_scalar(
+        "SELECT received_at FROM events WHERE received_at >= ?1
+         ORDER BY received_at DESC LIMIT ?2",
+    )
+    .bind(ms(since))
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    let deliveries: Vec<i64> = sqlx::query_scalar(
+        "SELECT created_at FROM deliveries WHERE created_at >= ?1
+         ORDER BY created_at DESC LIMIT ?2",
+    )
+    .bind(ms(since))
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(Activity {
+        events: events.into_iter().map(time).collect::<Result<_>>()?,
+        deliveries: deliveries.into_iter().map(time).collect::<Result<_>>()?,
+    })
 }
 
 pub(super) async fn get_delivery(pool: &SqlitePool, id: Uuid) -> Result<Option<Delivery>> {

@@ -67,6 +67,16 @@ pub(super) fn event(row: &SqliteRow) -> Result<Event> {
     })
 }
 
+/// An event's id and its payload's JSON text, not parsed.
+pub(super) fn event_payload(row: &SqliteRow) -> Result<(Uuid, String)> {
+    let compressed: Option<&[u8]> = row.try_get("payload_zstd")?;
+    let text = match compressed {
+        Some(frame) => decompress(frame, "payload")?,
+        None => row.try_get("payload")?,
+    };
+    Ok((uuid(row.try_get("id")?)?, text))
+}
+
 /// The payload's text, decompressed when it was stored compressed.
 fn payload(row: &SqliteRow) -> Result<Value> {
     let compressed: Option<&[u8]> = row.try_get("payload_zstd")?;

@@ -359,3 +359,59 @@ pub async fn list_events_filters_and_pages(store: SharedStore) {
         assert_eq!(found, expected, "{query:?}");
     }
 }
+
+/// A text search's read: the payloads of the events a query lists, as JSON text, newest
+/// first, filtered and paged as `list_events` is, large (compressed) ones included.
+pub async fn event_payloads_follow_the_list(store: SharedStore) {
+    let big: Vec<_> = (0..100).map(|n| format!("commit {n} Zoë")).collect();
+    let specs = [
+        ("github", json!({ "ref": "main" })),
+        ("slack", json!({ "text": "hi" })),
+        ("github", json!({ "commits": big })),
+    ];
+    let mut ids = Vec::new();
+    for (source, payload) in &specs {
+        let mut new = event(source, None);
+        new.payload = payload.clone().into();
+        ids.push(new.id);
+        append(&store, item(new, vec![])).await;
+    }
+    let all = store.event_payloads(&EventQuery::default()).await.unwrap();
+    let listed: Vec<Uuid> = all.iter().map(|(id, _)| *id).collect();
+    assert_eq!(listed, vec![ids[2], ids[1], ids[0]]);
+    for ((_, text), (_, payload)) in all.iter().zip(specs.iter().rev()) {
+        let parsed: serde_json::Value = serde_json::from_str(text).unwrap();
+        assert_eq!(&parsed, payload);
+    }
+    assert!(all[0].1.len() > 1024 && all[0].1.contains("commit 99 Zoë"));
+    let github = EventQuery {
+        source: Some("github".into()),
+        before: Some(ids[2]),
+        ..EventQuery::default()
+    };
+    let page = store.event_payloads(&github).await.unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].0, ids[0]);
+}
+
+/// The overview's chart: when events were received and deliveries made since a time,
+/// newest first, at most `limit` of each.
+pub async fn activity_since_reads_times(store: SharedStore) {
+    for second in [10, 20, 30, 40] {
+        let new = NewEvent {
+            received_at: at(second),
+            ..event("github", None)
+        };
+        let mut made = delivery(&new, "r", "a");
+        made.created_at = at(second + 1);
+        append(&store, item(new, vec![made])).await;
+    }
+    let activity = store.activity_since(at(20), 100).await.unwrap();
+    assert_eq!(activity.events, vec![at(40), at(30), at(20)]);
+    assert_eq!(activity.deliveries, vec![at(41), at(31), at(21)]);
+    let capped = store.activity_since(at(0), 2).await.unwrap();
+    assert_eq!(capped.events, vec![at(40), at(30)]);
+    assert_eq!(capped.deliveries, vec![at(41), at(31)]);
+    let none = store.activity_since(at(50), 100).await.unwrap();
+    assert_eq!(none, Activity::default());
+}

@@ -80,6 +80,12 @@ impl Store for GatedStore {
     async fn list_events(&self, query: &EventQuery) -> Result<Vec<Event>> {
         self.inner.list_events(query).await
     }
+    async fn event_payloads(&self, query: &EventQuery) -> Result<Vec<(Uuid, String)>> {
+        self.inner.event_payloads(query).await
+    }
+    async fn activity_since(&self, since: Timestamp, limit: u32) -> Result<Activity> {
+        self.inner.activity_since(since, limit).await
+    }
     async fn events_by_dedup_key(&self, dedup_key: &str) -> Result<Vec<Event>> {
         self.inner.events_by_dedup_key(dedup_key).await
     }

@@ -61,6 +61,8 @@ conformance!(
     events::events_found_by_dedup_key,
     events::delivery_idempotency_conflict_is_ignored,
     events::list_events_filters_and_pages,
+    events::event_payloads_follow_the_list,
+    events::activity_since_reads_times,
     claims::claim_respects_due_time_limit_and_order,
     claims::expired_lease_is_claimed_again,
     claims::stale_token_changes_nothing,
