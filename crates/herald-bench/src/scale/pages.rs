@@ -151,6 +151,14 @@ pub async fn measure(store: &SharedStore, runs: usize) -> anyhow::Result<()> {
             "/ui/deliveries?status=succeeded&action=sink".into(),
         ),
         (
+            "deliveries ?rule=forward".into(),
+            "/ui/deliveries?rule=forward".into(),
+        ),
+        (
+            "deliveries ?action=sink".into(),
+            "/ui/deliveries?action=sink".into(),
+        ),
+        (
             "delivery page (its attempt)".into(),
             format!("/ui/deliveries/{delivery_id}"),
         ),

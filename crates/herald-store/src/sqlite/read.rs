@@ -132,7 +132,14 @@ pub(super) async fn list_deliveries(
         " FROM deliveries WHERE 1 = 1"
     ));
     if let Some(status) = filter.status {
-        query.push(" AND status = ").push_bind(status.as_str());
+        // Pending and dead deliveries are few: found in the status index, then sorted.
+        // Succeeded ones are most of the table: read newest first by id and filtered (`+`
+        // keeps SQLite, which has no statistics, off the index and a sort of them all).
+        let term = match status {
+            DeliveryStatus::Succeeded => " AND +status = ",
+            DeliveryStatus::Pending | DeliveryStatus::Dead => " AND status = ",
+        };
+        query.push(term).push_bind(status.as_str());
     }
     if let Some(rule) = &filter.rule {
         query.push(" AND rule = ").push_bind(rule.clone());
