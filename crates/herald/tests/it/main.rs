@@ -21,6 +21,7 @@ mod isolation;
 mod jira;
 mod metrics;
 mod monitors;
+mod needs;
 mod packaging;
 mod pact_slack;
 mod pollers;
