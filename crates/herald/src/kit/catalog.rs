@@ -197,4 +197,9 @@ impl Sections {
     pub fn get<T: Any + Send + Sync>(&self, name: &str) -> Option<&T> {
         self.settings.get(name)?.downcast_ref()
     }
+
+    /// The settings of section `name`, or their defaults when it was not read.
+    pub fn get_or_default<T: Any + Send + Sync + Clone + Default>(&self, name: &str) -> T {
+        self.get::<T>(name).cloned().unwrap_or_default()
+    }
 }

@@ -30,6 +30,18 @@ pub fn typed<T: DeserializeOwned>(item: Item<'_>) -> Result<T, Diagnostic> {
     typed_among(item, &[])
 }
 
+/// An integration's section, typed: its defaults when the file has none or it has
+/// problems (reported in `diagnostics`).
+pub fn section<T: DeserializeOwned + Default>(
+    item: Option<Item<'_>>,
+    diagnostics: &mut super::diagnostic::Diagnostics,
+) -> T {
+    match item {
+        Some(item) => diagnostics.take(typed(item)).unwrap_or_default(),
+        None => T::default(),
+    }
+}
+
 /// As [`typed`], for the part of a table a kind reads: an unknown key is also compared
 /// with `others`, the keys the rest of the table takes (`timeout` for `tiemout`).
 pub fn typed_among<T: DeserializeOwned>(item: Item<'_>, others: &[&str]) -> Result<T, Diagnostic> {

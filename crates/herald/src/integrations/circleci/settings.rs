@@ -22,10 +22,7 @@ pub struct CircleciConfig {
 impl CircleciConfig {
     /// The section as read, or its defaults.
     pub fn of(sections: &Sections) -> CircleciConfig {
-        sections
-            .get::<CircleciConfig>(SECTION)
-            .cloned()
-            .unwrap_or_default()
+        sections.get_or_default(SECTION)
     }
 
     /// The API's base URL: the section's, else CircleCI's.
@@ -46,10 +43,7 @@ pub fn build(
     context: &SectionContext<'_>,
     diagnostics: &mut Diagnostics,
 ) -> Arc<dyn Any + Send + Sync> {
-    let raw: RawCircleci = match item {
-        Some(item) => diagnostics.take(document::typed(item)).unwrap_or_default(),
-        None => RawCircleci::default(),
-    };
+    let raw: RawCircleci = document::section(item, diagnostics);
     Arc::new(CircleciConfig {
         api_url: context.resolve(&raw.api_url, diagnostics),
     })

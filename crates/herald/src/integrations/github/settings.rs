@@ -25,10 +25,7 @@ pub struct GithubConfig {
 impl GithubConfig {
     /// The section as read, or its defaults.
     pub fn of(sections: &Sections) -> GithubConfig {
-        sections
-            .get::<GithubConfig>(SECTION)
-            .cloned()
-            .unwrap_or_default()
+        sections.get_or_default(SECTION)
     }
 
     /// The API's base URL: the section's, else GitHub's.
@@ -58,10 +55,7 @@ pub fn build(
     context: &SectionContext<'_>,
     diagnostics: &mut Diagnostics,
 ) -> Arc<dyn Any + Send + Sync> {
-    let raw: RawGithub = match item {
-        Some(item) => diagnostics.take(document::typed(item)).unwrap_or_default(),
-        None => RawGithub::default(),
-    };
+    let raw: RawGithub = document::section(item, diagnostics);
     Arc::new(GithubConfig {
         api_url: context.resolve(&raw.api_url, diagnostics),
         api_version: raw.api_version,

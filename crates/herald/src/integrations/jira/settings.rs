@@ -42,10 +42,7 @@ impl Default for JiraConfig {
 impl JiraConfig {
     /// The section as read, or its defaults.
     pub fn of(sections: &Sections) -> JiraConfig {
-        sections
-            .get::<JiraConfig>(SECTION)
-            .cloned()
-            .unwrap_or_default()
+        sections.get_or_default(SECTION)
     }
 
     /// The project keys tickets may belong to.
@@ -83,10 +80,7 @@ pub fn build(
     context: &SectionContext<'_>,
     diagnostics: &mut Diagnostics,
 ) -> Arc<dyn Any + Send + Sync> {
-    let raw: RawJira = match item {
-        Some(item) => diagnostics.take(document::typed(item)).unwrap_or_default(),
-        None => RawJira::default(),
-    };
+    let raw: RawJira = document::section(item, diagnostics);
     let defaults = JiraConfig::default();
     let transitions_ttl = diagnostics
         .take(units::optional_duration(

@@ -41,10 +41,7 @@ impl Default for SlackConfig {
 impl SlackConfig {
     /// The section as read, or its defaults.
     pub fn of(sections: &Sections) -> SlackConfig {
-        sections
-            .get::<SlackConfig>(SECTION)
-            .cloned()
-            .unwrap_or_default()
+        sections.get_or_default(SECTION)
     }
 
     /// The Web API's base URL: the section's, else Slack's.
@@ -82,10 +79,7 @@ pub fn build(
     context: &SectionContext<'_>,
     diagnostics: &mut Diagnostics,
 ) -> Arc<dyn Any + Send + Sync> {
-    let raw: RawSlack = match item {
-        Some(item) => diagnostics.take(document::typed(item)).unwrap_or_default(),
-        None => RawSlack::default(),
-    };
+    let raw: RawSlack = document::section(item, diagnostics);
     let defaults = SlackConfig::default();
     let pace = diagnostics
         .take(units::optional_duration(&raw.pace, defaults.pace))
