@@ -93,7 +93,7 @@ impl Planner<'_, '_> {
             .map_err(invalid)?;
         Ok(found
             .into_iter()
-            .filter_map(|(key, data)| Some((key, Deployment::of(&data)?)))
+            .filter_map(|(key, data)| Some((key, state::read::<Deployment>(&data)?)))
             .collect())
     }
 
@@ -114,8 +114,8 @@ impl Planner<'_, '_> {
     async fn command(&self, event: &Event) -> Result<Plan, PlanError> {
         let payload = &event.payload;
         let name = payload["command"].as_str().unwrap_or_default();
-        let text = payload["text"].as_str().unwrap_or_default();
-        let Some(Command::Deploy(args)) = commands::parse(name, &self.bot.command, text) else {
+        let words = payload["text"].as_str().unwrap_or_default();
+        let Some(Command::Deploy(args)) = commands::parse(name, &self.bot.command, words) else {
             return Ok(Plan::note(
                 "answered in the command's reply: nothing to send",
             ));
@@ -151,7 +151,7 @@ impl Planner<'_, '_> {
                 "Manually triggered from Slack via herald with command `{}`",
                 args.join(" ")
             )),
-            requested_by: text_of(&payload["user_id"]),
+            requested_by: text(&payload["user_id"]),
             channel: Some(channel_id.to_string()),
             ..Deployment::default()
         };
@@ -183,11 +183,11 @@ impl Planner<'_, '_> {
                 "refs/heads/{}",
                 pull["head"]["ref"].as_str().unwrap_or_default()
             ),
-            sha: text_of(&pull["head"]["sha"]),
+            sha: text(&pull["head"]["sha"]),
             pull_request: number,
             trigger: "gh_event".into(),
             description: Some(self.bot.description.clone()),
-            author: text_of(&pull["head"]["user"]["login"]),
+            author: text(&pull["head"]["user"]["login"]),
             channel: Some(channel_id),
             ..Deployment::default()
         };
@@ -217,11 +217,10 @@ impl Planner<'_, '_> {
             environment: environment.to_string(),
             repository: repository.clone(),
             git_ref: git_ref.to_string(),
-            sha: text_of(&head["id"]).or_else(|| text_of(&payload["after"])),
+            sha: text(&head["id"]).or_else(|| text(&payload["after"])),
             trigger: "gh_event".into(),
             description: Some(self.bot.description.clone()),
-            author: text_of(&head["author"]["username"])
-                .or_else(|| text_of(&head["author"]["name"])),
+            author: text(&head["author"]["username"]).or_else(|| text(&head["author"]["name"])),
             channel: Some(channel_id),
             ..Deployment::default()
         };
@@ -303,14 +302,14 @@ impl Planner<'_, '_> {
             )));
         }
         record.deployment_id = id.or(record.deployment_id);
-        record.sha = text_of(&deployment["sha"]).or(record.sha);
+        record.sha = text(&deployment["sha"]).or(record.sha);
         if record.url.is_none() {
-            record.url = text_of(&deployment["payload"]["url"]);
+            record.url = text(&deployment["payload"]["url"]);
         }
         let trigger = self
             .bot
             .circleci
-            .trigger(&record, self.input_timeout())
+            .trigger(&record, self.bot.timeout)
             .map_err(invalid)?;
         self.two_steps(key, record, trigger, Map::new()).await
     }
@@ -335,9 +334,9 @@ impl Planner<'_, '_> {
             environment: environment.to_string(),
             git_ref,
             trigger: "github".into(),
-            description: text_of(&deployment["description"]),
-            author: text_of(&deployment["creator"]["login"]),
-            url: text_of(&deployment["payload"]["url"]),
+            description: text(&deployment["description"]),
+            author: text(&deployment["creator"]["login"]),
+            url: text(&deployment["payload"]["url"]),
             channel: Some(channel),
             pull_request: deployment["payload"]["prNumber"].as_u64(),
             ..Deployment::default()
@@ -369,7 +368,7 @@ impl Planner<'_, '_> {
                     "workflow {workflow} does not report deployments (`workflow` is {wanted})"
                 )));
             }
-            let pipeline = text_of(&payload["pipeline"]["id"]);
+            let pipeline = text(&payload["pipeline"]["id"]);
             (
                 payload["workflow"]["status"].as_str().unwrap_or_default(),
                 Built::Pipeline(pipeline),
@@ -397,7 +396,7 @@ impl Planner<'_, '_> {
         let mut set = Map::new();
         set.insert("status".into(), json!(record.status));
         if let Some(url) =
-            text_of(&payload["workflow"]["url"]).or_else(|| text_of(&payload["job"]["url"]))
+            text(&payload["workflow"]["url"]).or_else(|| text(&payload["job"]["url"]))
         {
             record.log_url = Some(url.clone());
             set.insert("log_url".into(), json!(url));
@@ -408,13 +407,9 @@ impl Planner<'_, '_> {
         let report = self
             .bot
             .github
-            .report_status(&record, deployment_id, self.input_timeout())
+            .report_status(&record, deployment_id, self.bot.timeout)
             .map_err(invalid)?;
         self.two_steps(key, record, report, set).await
-    }
-
-    fn input_timeout(&self) -> std::time::Duration {
-        self.bot.timeout
     }
 
     /// Create the GitHub deployment for `record` (new, or waiting for checks), then post or
@@ -427,7 +422,7 @@ impl Planner<'_, '_> {
         let request = self
             .bot
             .github
-            .create_deployment(&record, &key, self.input_timeout())
+            .create_deployment(&record, &key, self.bot.timeout)
             .map_err(invalid)?;
         let mut set = as_map(&record);
         if record.created_at.is_none() {
@@ -448,7 +443,7 @@ impl Planner<'_, '_> {
         let repository = record.repository.clone();
         let first = first.step(0).remember(Remember::Merge {
             key: ref_key(&key),
-            known: Some(record.to_value()),
+            known: Some(state::value(&record)),
             set,
             group: Some(repository.clone()),
         });
@@ -487,7 +482,7 @@ impl Planner<'_, '_> {
         let request = self
             .bot
             .slack
-            .message(&channel, record.ts.as_deref(), &text, self.input_timeout())
+            .message(&channel, record.ts.as_deref(), &text, self.bot.timeout)
             .map_err(invalid)?
             .step(1)
             .following(Restate {
@@ -497,7 +492,7 @@ impl Planner<'_, '_> {
             })
             .remember(Remember::Merge {
                 key: ref_key(key),
-                known: Some(record.to_value()),
+                known: Some(state::value(&record)),
                 set,
                 group: Some(record.repository.clone()),
             });
@@ -540,11 +535,11 @@ impl Follow for Restate {
         let Some(facts) = earlier.of(0) else {
             return Ok(Followed::Send(Box::new(request.clone())));
         };
-        let mut record = self.record.to_value();
+        let mut record = state::value(&self.record);
         if let (Some(record), Some(facts)) = (record.as_object_mut(), facts.as_object()) {
             record.extend(facts.clone());
         }
-        let record = Deployment::of(&record).unwrap_or_else(|| self.record.clone());
+        let record = state::read::<Deployment>(&record).unwrap_or_else(|| self.record.clone());
         let text = message::text(&record, &self.people, &self.web_url);
         let mut body: Value = request
             .body
@@ -588,10 +583,6 @@ fn ref_key(key: &str) -> RefKey {
     }
 }
 
-fn text_of(value: &Value) -> Option<String> {
-    text(value)
-}
-
 fn repository_of(payload: &Value) -> Result<String, PlanError> {
     text(&payload["repository"]["full_name"])
         .ok_or_else(|| invalid("the event names no repository.full_name".into()))
@@ -602,7 +593,7 @@ fn not_set_up(repository: &str) -> Plan {
 }
 
 fn as_map(record: &Deployment) -> Map<String, Value> {
-    match record.to_value() {
+    match state::value(&record) {
         Value::Object(map) => map,
         _ => Map::new(),
     }

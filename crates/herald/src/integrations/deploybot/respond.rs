@@ -553,7 +553,7 @@ impl Chat<'_, '_> {
             .map_err(|error| error.to_string())?;
         let mut lines = Vec::new();
         for stored in found.iter().take(LISTED) {
-            let Some(record) = Deployment::of(&stored.data) else {
+            let Some(record) = state::read::<Deployment>(&stored.data) else {
                 continue;
             };
             lines.push(self.listed(&record, stored.updated_at).await?);

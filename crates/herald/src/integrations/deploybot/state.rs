@@ -168,21 +168,13 @@ pub struct Deployment {
 }
 
 impl Deployment {
-    pub fn of(data: &Value) -> Option<Deployment> {
-        serde_json::from_value(data.clone()).ok()
-    }
-
-    pub fn to_value(&self) -> Value {
-        serde_json::to_value(self).unwrap_or(Value::Null)
-    }
-
     /// The CircleCI build's page, as far as known.
     pub fn build_link(&self) -> Option<String> {
         self.log_url.clone().or_else(|| self.build_url.clone())
     }
 }
 
-/// A record read from a ref's data, or the type's default when it is missing or unreadable.
+/// A record read from a ref's data; none when it is unreadable.
 pub fn read<T: for<'de> Deserialize<'de>>(data: &Value) -> Option<T> {
     serde_json::from_value(data.clone()).ok()
 }
@@ -213,11 +205,11 @@ mod tests {
             json!({"repository": "acme/web", "environment": "staging", "status": "created"});
         data["deployment_id"] = json!(7);
         data["ts"] = json!("111.222");
-        let record = Deployment::of(&data).unwrap();
+        let record = read::<Deployment>(&data).unwrap();
         assert_eq!(record.deployment_id, Some(7));
         assert_eq!(record.ts.as_deref(), Some("111.222"));
         assert_eq!(record.status, Status::Created);
-        assert_eq!(Deployment::of(&record.to_value()), Some(record));
+        assert_eq!(read::<Deployment>(&value(&record)), Some(record));
     }
 
     #[test]
