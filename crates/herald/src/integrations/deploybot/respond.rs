@@ -237,12 +237,20 @@ impl Chat<'_, '_> {
                 return Ok(ephemeral(&format!("{text}\n{unreadable}")));
             }
         };
-        let mut unlinked = Vec::new();
-        for login in logins {
-            if self.get::<UserLink>(state::USER, &login).await?.is_none() {
-                unlinked.push(login);
-            }
-        }
+        // One read of the links, not one per collaborator: the reply has 3 s in all.
+        let linked: std::collections::BTreeSet<String> = self
+            .request
+            .store
+            .list_refs_of_kind(state::USER)
+            .await
+            .map_err(|error| error.to_string())?
+            .into_iter()
+            .map(|link| link.key)
+            .collect();
+        let unlinked: Vec<String> = logins
+            .into_iter()
+            .filter(|login| !linked.contains(login))
+            .collect();
         if unlinked.is_empty() {
             return Ok(ephemeral(nobody_left));
         }
