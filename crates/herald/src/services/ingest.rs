@@ -2,9 +2,9 @@
 //! transaction (shared with concurrent writes by the `Writer`). The caller answers only
 //! after this returns.
 
-use crate::action::Responding;
+use crate::action::{Responder, Responding};
 use crate::clock::SharedClock;
-use crate::config::{ActionConfig, Config, SharedConfig, SourceConfig};
+use crate::config::{Config, SharedConfig, SourceConfig};
 use crate::core::context::{inbound_context, new_event_context};
 use crate::core::rules::{HERALD_SOURCE, route};
 use crate::core::window::WindowSpec;
@@ -281,32 +281,31 @@ impl Ingest {
         }
     }
 
-    /// The action answering `source`'s requests, when it names one and responses are on.
-    fn responder_for(&self, source: &SourceConfig) -> Option<&ActionConfig> {
+    /// What answers `source`'s requests, when it names an action that can and responses
+    /// are on.
+    fn responder_for(&self, source: &SourceConfig) -> Option<&dyn Responder> {
         self.responses.as_ref()?;
-        self.config.action(source.respond_with.as_deref()?)
+        let action = self.config.action(source.respond_with.as_deref()?)?;
+        action.action.responder()
     }
 
     /// The stored event's answer from its responder, in place of the usual one.
     async fn respond(
         &self,
-        action: &ActionConfig,
+        responder: &dyn Responder,
         stored: IngestOutcome,
         event_type: &str,
         payload: &serde_json::Value,
     ) -> Result<IngestOutcome, IngestError> {
-        let (Some((store, http)), Some(responder)) = (&self.responses, action.action.responder())
+        let (
+            Some((store, http)),
+            IngestOutcome::Accepted { event_id, .. } | IngestOutcome::Duplicate { event_id },
+        ) = (&self.responses, &stored)
         else {
             return Ok(stored);
         };
-        let event_id = match &stored {
-            IngestOutcome::Accepted { event_id, .. } | IngestOutcome::Duplicate { event_id } => {
-                *event_id
-            }
-            IngestOutcome::Reply(_) => return Ok(stored),
-        };
         let request = Responding {
-            event_id,
+            event_id: *event_id,
             event_type,
             payload,
             store,
