@@ -7,7 +7,7 @@ use super::state::{Deployment, Status};
 use crate::action::{Outcome, Pace, PlannedRequest};
 use crate::integrations::circleci::pipeline;
 use crate::integrations::github::api as github_api;
-use crate::integrations::github::auth::GithubAuth;
+use crate::integrations::github::endpoint::Endpoint;
 use crate::integrations::slack::api as slack_api;
 use crate::integrations::slack::settings::SlackConfig;
 use crate::secret::Secret;
@@ -17,9 +17,7 @@ use serde_json::{Map, Value, json};
 use std::time::Duration;
 
 pub struct GithubClient {
-    pub auth: GithubAuth,
-    pub api_url: String,
-    pub api_version: String,
+    pub endpoint: Endpoint,
     /// `required_contexts` of new deployments; GitHub checks every status when unset.
     pub required_contexts: Option<Vec<String>>,
 }
@@ -63,20 +61,6 @@ fn url(text: String) -> Result<url::Url, String> {
 }
 
 impl GithubClient {
-    fn request(&self, url: url::Url, body: &Value, timeout: Duration) -> PlannedRequest {
-        let request = PlannedRequest::json(url, body, body, timeout)
-            .header("accept", github_api::ACCEPT)
-            .header("x-github-api-version", &self.api_version);
-        self.auth.apply(request)
-    }
-
-    fn repo_url(&self, repository: &str, path: &str) -> Result<url::Url, String> {
-        url(format!(
-            "{}/repos/{repository}/{path}",
-            self.api_url.trim_end_matches('/')
-        ))
-    }
-
     /// `POST /repos/{repo}/deployments` for the record.
     pub fn create_deployment(
         &self,
@@ -109,8 +93,8 @@ impl GithubClient {
             short_ref(&record.git_ref),
             record.environment
         );
-        let url = self.repo_url(&record.repository, "deployments")?;
-        Ok(self.request(url, &body, timeout).purpose(purpose))
+        let path = format!("repos/{}/deployments", record.repository);
+        Ok(self.endpoint.post(&path, &body, timeout)?.purpose(purpose))
     }
 
     /// `POST /repos/{repo}/deployments/{id}/statuses` with the record's result.
@@ -130,19 +114,19 @@ impl GithubClient {
         if let Some(url) = &record.url {
             body["environment_url"] = json!(url);
         }
-        let url = self.repo_url(
-            &record.repository,
-            &format!("deployments/{deployment_id}/statuses"),
-        )?;
+        let path = format!(
+            "repos/{}/deployments/{deployment_id}/statuses",
+            record.repository
+        );
         let purpose = format!(
             "report deployment {deployment_id} as {}",
             record.status.github_state()
         );
-        Ok(self.request(url, &body, timeout).purpose(purpose))
+        Ok(self.endpoint.post(&path, &body, timeout)?.purpose(purpose))
     }
 
     pub fn is_its(&self, request: &PlannedRequest) -> bool {
-        is_under(request, &self.api_url)
+        is_under(request, &self.endpoint.api_url)
     }
 
     /// A deployment's answer: its id and sha; GitHub's 409 for failing status checks is

@@ -10,8 +10,8 @@ use crate::action::{Action, OrderingKey};
 use crate::core::template::Escape;
 use crate::integrations::circleci::settings::CircleciConfig;
 use crate::integrations::github::api::DEFAULT_API_URL as GITHUB_API_URL;
-use crate::integrations::github::auth::{Api, AppOptions, GithubAuth};
-use crate::integrations::github::settings::GithubConfig;
+use crate::integrations::github::auth::AppOptions;
+use crate::integrations::github::endpoint::{Endpoint, EndpointOptions};
 use crate::integrations::slack::settings::SlackConfig;
 use crate::kit::build::Builder;
 use crate::kit::document::Item;
@@ -160,24 +160,18 @@ fn slack(options: &Spanned<SlackOptions>, builder: &mut Builder<'_>) -> Option<S
 fn github(options: &Spanned<GithubOptions>, builder: &mut Builder<'_>) -> Option<GithubClient> {
     let span = options.span();
     let options = options.get_ref();
-    let section = GithubConfig::of(builder.sections);
-    let api_url = builder.url_or(options.api_url.as_ref(), section.api_url())?;
-    let api_version = section.api_version(options.api_version.as_ref());
-    let api = Api {
-        url: &api_url,
-        version: &api_version,
-    };
-    let auth = GithubAuth::build(
+    let endpoint = Endpoint::build(
         builder,
         span,
-        options.token.as_ref(),
-        options.app.as_ref(),
-        api,
+        EndpointOptions {
+            token: options.token.as_ref(),
+            app: options.app.as_ref(),
+            api_url: options.api_url.as_ref(),
+            api_version: options.api_version.as_ref(),
+        },
     )?;
     Some(GithubClient {
-        auth,
-        api_url,
-        api_version,
+        endpoint,
         required_contexts: options.required_contexts.clone(),
     })
 }
@@ -194,7 +188,7 @@ fn web_url(
         return builder.interpolate(web);
     }
     // The API URL as the client resolved it (a problem with it is reported there).
-    let api = &github?.api_url;
+    let api = &github?.endpoint.api_url;
     Some(match api.trim_end_matches('/') {
         GITHUB_API_URL => "https://github.com".to_string(),
         other => other.trim_end_matches("/api/v3").to_string(),

@@ -70,7 +70,7 @@ impl Action for DeployBot {
     }
 
     fn credential_secrets(&self) -> Vec<&str> {
-        let mut names = self.github.auth.secret_names();
+        let mut names = self.github.endpoint.auth.secret_names();
         names.push(self.slack.token.name());
         names.push(self.circleci.token.name());
         names
@@ -92,17 +92,14 @@ impl Action for DeployBot {
 
     /// Its three credentials: Slack's, GitHub's and CircleCI's.
     fn credential_checks(&self) -> Vec<CredentialCheck> {
-        let github = crate::integrations::github::auth::Api {
-            url: &self.github.api_url,
-            version: &self.github.api_version,
-        };
+        let github = &self.github.endpoint;
         [
             crate::integrations::slack::api::credential_check(
                 &self.slack.api_url,
                 &self.slack.token,
                 self.timeout,
             ),
-            self.github.auth.credential_check(github, self.timeout),
+            github.auth.credential_check(github.api(), self.timeout),
             crate::integrations::circleci::pipeline::credential_check(
                 &self.circleci.api_url,
                 &self.circleci.token,

@@ -279,7 +279,7 @@ impl Chat<'_, '_> {
 
     /// The repository's collaborators' logins (GitHub REST, every page within the time).
     async fn collaborators(&self, repository: &str) -> Result<Vec<String>, String> {
-        let github = &self.bot.github;
+        let github = &self.bot.github.endpoint;
         let read = async {
             let authorization = github
                 .auth

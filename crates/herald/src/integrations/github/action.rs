@@ -1,8 +1,7 @@
 //! GitHub REST actions: repository dispatch, commit status, deployment, deployment status.
 
 use super::api;
-use super::auth::Api;
-use super::auth::GithubAuth;
+use super::endpoint::Endpoint;
 use crate::action::{
     Action, ActionInput, CredentialCheck, OrderingKey, Outcome, Plan, PlanError, PlannedRequest,
     RefKey, Remember, Runbook,
@@ -39,10 +38,7 @@ const DEPLOYMENT_STATES: &[&str] = &[
 /// Where and as whom every GitHub call goes.
 #[derive(Debug)]
 pub struct Client {
-    /// A token, or a GitHub App's installation.
-    pub auth: GithubAuth,
-    pub api_url: String,
-    pub api_version: String,
+    pub endpoint: Endpoint,
     pub repository: TemplateRef,
     pub timeout: Duration,
 }
@@ -114,7 +110,7 @@ impl Action for GithubAction {
     }
 
     fn credential_secrets(&self) -> Vec<&str> {
-        self.client.auth.secret_names()
+        self.client.endpoint.auth.secret_names()
     }
 
     async fn plan(&self, input: &ActionInput<'_>) -> Result<Plan, PlanError> {
@@ -173,18 +169,11 @@ impl Action for GithubAction {
                 )
             }
         };
-        let url = url::Url::parse(&format!(
-            "{}/{path}",
-            self.client.api_url.trim_end_matches('/')
-        ))
-        .map_err(|error| PlanError::Invalid(format!("bad URL: {error}")))?;
-        let request = PlannedRequest::json(url, &body, &body, self.client.timeout);
         let mut request = self
             .client
-            .auth
-            .apply(request)
-            .header("accept", api::ACCEPT)
-            .header("x-github-api-version", &self.client.api_version)
+            .endpoint
+            .post(&path, &body, self.client.timeout)
+            .map_err(PlanError::Invalid)?
             .purpose(purpose);
         request.remember = remember.map(|key| Remember::Answer {
             key,
@@ -195,17 +184,14 @@ impl Action for GithubAction {
     }
 
     fn credential_runbook(&self) -> Runbook {
-        self.client.auth.runbook()
+        self.client.endpoint.auth.runbook()
     }
 
     fn credential_checks(&self) -> Vec<CredentialCheck> {
-        let api = Api {
-            url: &self.client.api_url,
-            version: &self.client.api_version,
-        };
-        self.client
+        let endpoint = &self.client.endpoint;
+        endpoint
             .auth
-            .credential_check(api, self.client.timeout)
+            .credential_check(endpoint.api(), self.client.timeout)
             .into_iter()
             .collect()
     }

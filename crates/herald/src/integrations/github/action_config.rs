@@ -4,8 +4,8 @@
 //! `[github]`, else GitHub's.
 
 use super::action::{Client, DEPLOYMENT_REF_KIND, Field, FieldKind, GithubAction, Operation};
-use super::auth::{Api, AppOptions, GithubAuth};
-use super::settings::GithubConfig;
+use super::auth::AppOptions;
+use super::endpoint::{Endpoint, EndpointOptions};
 use crate::action::{Action, OrderingKey};
 use crate::core::template::Escape;
 use crate::kit::ActionCommon;
@@ -199,24 +199,18 @@ fn client<'i>(
     let (shared, own) = document::split(&table, span.clone(), CLIENT_KEYS);
     let options: ClientOptions = builder.options(shared)?;
     let repository = builder.template("repository", &options.repository, Escape::None);
-    let section = GithubConfig::of(builder.sections);
-    let api_url = builder.url_or(options.api_url.as_ref(), section.api_url());
-    let api_version = section.api_version(options.api_version.as_ref());
-    let api = Api {
-        url: api_url.as_deref().unwrap_or(section.api_url()),
-        version: &api_version,
-    };
-    let auth = GithubAuth::build(
+    let endpoint = Endpoint::build(
         builder,
         span,
-        options.token.as_ref(),
-        options.app.as_ref(),
-        api,
+        EndpointOptions {
+            token: options.token.as_ref(),
+            app: options.app.as_ref(),
+            api_url: options.api_url.as_ref(),
+            api_version: options.api_version.as_ref(),
+        },
     );
     let client = Client {
-        auth: auth?,
-        api_url: api_url?,
-        api_version,
+        endpoint: endpoint?,
         repository: repository?,
         timeout: common.timeout,
     };

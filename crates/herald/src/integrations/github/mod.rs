@@ -8,6 +8,7 @@ pub mod action_config;
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod endpoint;
 pub mod settings;
 mod source;
 #[cfg(test)]
