@@ -9,40 +9,19 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHmac, randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { join } from 'node:path';
+import { ROOT, closeServer, eventually, launchBrowser, startHerald, stopHerald } from './support.mjs';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const HERALD_BIN = resolve(
-  ROOT,
-  process.env.HERALD_BIN || join(process.env.CARGO_TARGET_DIR || 'target', 'debug', 'herald'),
-);
-const CHROMIUM_BIN = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
 const UPDATE_SCREENSHOTS = process.env.UPDATE_SCREENSHOTS === '1';
 
 const WEBHOOK_SECRET = 'e2e-webhook-secret-4f1c9a';
 const ADMIN_TOKEN = 'e2e-admin-token-8d27b3';
 // The payload text the test searches for: only in the commit message of the first push.
 const NEEDLE = 'flux capacitor';
-
-const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
-
-/// Poll `check` (async, truthy when done) until it holds or `ms` pass.
-async function eventually(what, check, ms = 20_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
-}
 
 /// A destination on 127.0.0.1: `/flaky` answers 500 the first time and 200 after, every
 /// other path 200. It keeps every request it got.
@@ -61,18 +40,6 @@ function startSink() {
   });
   return new Promise((ready) => {
     server.listen(0, '127.0.0.1', () => ready({ server, requests, url: `http://127.0.0.1:${server.address().port}` }));
-  });
-}
-
-/// A port free right now on 127.0.0.1.
-function freePort() {
-  return new Promise((ready, fail) => {
-    const server = createServer();
-    server.on('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => ready(port));
-    });
   });
 }
 
@@ -133,7 +100,7 @@ const push = (ref, message) => ({
 });
 
 describe('the dashboard in a browser', () => {
-  let dir, sink, herald, heraldLog, base, context, page;
+  let dir, sink, herald, base, context, page;
   let needleEvent;
 
   /// POST a GitHub webhook signed as GitHub does (HMAC-SHA256 of the body).
@@ -168,36 +135,14 @@ describe('the dashboard in a browser', () => {
   };
 
   before(async () => {
-    assert.ok(existsSync(HERALD_BIN), `no herald binary at ${HERALD_BIN}: build it (cargo build -p herald) or set HERALD_BIN`);
-    assert.ok(existsSync(CHROMIUM_BIN), `no Chromium at ${CHROMIUM_BIN}: apt-get install chromium, or set CHROMIUM_BIN`);
     dir = mkdtempSync(join(tmpdir(), 'herald-e2e-'));
     sink = await startSink();
     writeFileSync(join(dir, 'herald.toml'), config(sink.url));
-    const port = await freePort();
-    base = `http://127.0.0.1:${port}`;
-    heraldLog = [];
-    herald = spawn(HERALD_BIN, ['serve', '--config', join(dir, 'herald.toml'), '--listen', `127.0.0.1:${port}`], {
-      cwd: dir,
-      env: {
-        ...process.env,
-        E2E_GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET,
-        E2E_HERALD_ADMIN_TOKEN: ADMIN_TOKEN,
-        RUST_LOG: process.env.RUST_LOG || 'info',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    herald = await startHerald(dir, join(dir, 'herald.toml'), {
+      E2E_GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET,
+      E2E_HERALD_ADMIN_TOKEN: ADMIN_TOKEN,
     });
-    herald.stdout.on('data', (chunk) => heraldLog.push(chunk));
-    herald.stderr.on('data', (chunk) => heraldLog.push(chunk));
-    const exited = new Promise((done) => herald.once('exit', (code, signal) => done({ code, signal })));
-    herald.exited = exited;
-    await eventually('herald to answer /healthz', async () => {
-      if (herald.exitCode !== null) throw new Error(`herald exited (${herald.exitCode}):\n${Buffer.concat(heraldLog)}`);
-      try {
-        return (await fetch(`${base}/healthz`)).ok;
-      } catch {
-        return false;
-      }
-    });
+    base = herald.base;
 
     // The push the test looks for: its forwarding dies (the sink's one 500, no retries).
     needleEvent = await sendGithub('push', push('refs/heads/feature/time-travel', `Fix the ${NEEDLE} on the DeLorean`));
@@ -210,36 +155,14 @@ describe('the dashboard in a browser', () => {
     await eventually('the other forwardings to succeed', async () =>
       (await deliveries()).filter((d) => d.rule === 'forward-pull-requests' && d.status === 'succeeded').length === 3);
 
-    context = await chromium.launchPersistentContext(join(dir, 'chromium-profile'), {
-      executablePath: CHROMIUM_BIN,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      viewport: { width: 1280, height: 800 },
-      deviceScaleFactor: 1,
-    });
-    page = context.pages()[0] || (await context.newPage());
-    page.setDefaultTimeout(15_000);
+    ({ context, page } = await launchBrowser(join(dir, 'chromium-profile')));
   });
 
   after(async () => {
     await context?.close().catch(() => {});
-    if (herald && herald.exitCode === null && herald.signalCode === null) {
-      herald.kill('SIGTERM');
-      let timer;
-      const timeout = new Promise((done) => (timer = setTimeout(() => done('timeout'), 30_000)));
-      if ((await Promise.race([herald.exited, timeout])) === 'timeout') herald.kill('SIGKILL');
-      clearTimeout(timer);
-    }
-    if (sink) {
-      sink.server.closeAllConnections();
-      await new Promise((done) => sink.server.close(done));
-    }
+    await stopHerald(herald);
+    if (sink) await closeServer(sink.server);
     if (dir) rmSync(dir, { recursive: true, force: true });
-  });
-
-  // Print herald's log when something failed, to see why.
-  process.on('exit', (code) => {
-    if (code !== 0 && heraldLog?.length) console.error(`herald's log:\n${Buffer.concat(heraldLog)}`);
   });
 
   it('redirects to sign-in and signs in with the admin token', async () => {

@@ -195,6 +195,8 @@ impl App {
         let polling = tokio::spawn(pollers.run(shutdown.clone()));
         let flushing = tokio::spawn(flusher.run(shutdown.clone(), config.delivery.poll_interval));
         tracing::info!(address = %listener.local_addr()?, "herald is listening");
+        // The peer's address, for the dashboard's limit on failed sign-ins.
+        let router = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let served = axum::serve(listener, router)
             .with_graceful_shutdown({
                 let shutdown = shutdown.clone();

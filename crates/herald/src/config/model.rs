@@ -72,6 +72,9 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Bearer token of the admin API; the API is off without one.
     pub admin_token: Option<Secret>,
+    /// A token that signs in to the dashboard (besides the admin token) and opens nothing
+    /// else: for people who look and replay, not for scripts.
+    pub dashboard_token: Option<Secret>,
     /// How long in-flight deliveries may take to finish on shutdown.
     pub shutdown_grace: Duration,
     /// A request taking longer (a slow sender) is answered 408.

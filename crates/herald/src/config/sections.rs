@@ -23,6 +23,7 @@ const DAY: Duration = Duration::from_secs(24 * 3600);
 struct RawServer {
     listen: Option<Spanned<String>>,
     admin_secret: Option<Spanned<String>>,
+    dashboard_secret: Option<Spanned<String>>,
     shutdown_grace: Option<Spanned<String>>,
     request_timeout: Option<Spanned<String>>,
     public_url: Option<Spanned<String>>,
@@ -47,6 +48,10 @@ pub fn server(item: Option<Item<'_>>, builder: &mut Builder<'_>) -> Option<Serve
         None => Some(DEFAULT_LISTEN.parse().expect("valid default")),
     };
     let admin_token = raw.admin_secret.as_ref().map(|name| builder.secret(name));
+    let dashboard_token = raw
+        .dashboard_secret
+        .as_ref()
+        .map(|name| builder.secret(name));
     let shutdown_grace = builder.duration_or(&raw.shutdown_grace, Duration::from_secs(25));
     let request_timeout = builder.duration_or(&raw.request_timeout, Duration::from_secs(30));
     let public_url = raw
@@ -57,6 +62,7 @@ pub fn server(item: Option<Item<'_>>, builder: &mut Builder<'_>) -> Option<Serve
     Some(ServerConfig {
         listen: listen?,
         admin_token: admin_token.map(|t| t.ok_or(())).transpose().ok()?,
+        dashboard_token: dashboard_token.map(|t| t.ok_or(())).transpose().ok()?,
         shutdown_grace: shutdown_grace?,
         request_timeout: request_timeout?,
         public_url: public_url.ok()?,

@@ -13,16 +13,20 @@ mod alerts;
 mod chart;
 mod deliveries;
 mod events;
+mod hooks;
 mod overview;
+mod pollers;
 pub mod session;
 mod tail;
+mod throttle;
 mod windows;
 
 use crate::api::AppState;
 use crate::api::error::ApiError;
 use crate::secret::credential_eq;
+use axum::Extension;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -30,6 +34,7 @@ use axum::routing::{get, post};
 use minijinja::{Environment, Value, context};
 use serde::Deserialize;
 use session::{COOKIE, Session, Sessions};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// Templates: (name, text). Names end in `.html`, so their output is HTML-escaped.
@@ -44,7 +49,43 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("windows.html", include_str!("templates/windows.html")),
     ("alerts.html", include_str!("templates/alerts.html")),
     ("tail.html", include_str!("templates/tail.html")),
+    ("hooks.html", include_str!("templates/hooks.html")),
+    ("pollers.html", include_str!("templates/pollers.html")),
 ];
+
+/// The navigation: (page, path, label, when it is shown). A new page is a template, a
+/// route and a line here.
+const NAV: &[(&str, &str, &str, Shown)] = &[
+    ("overview", "/ui", "Overview", Shown::Always),
+    ("events", "/ui/events", "Events", Shown::Always),
+    ("deliveries", "/ui/deliveries", "Deliveries", Shown::Always),
+    ("windows", "/ui/windows", "Windows", Shown::Always),
+    ("alerts", "/ui/alerts", "Alerts", Shown::Always),
+    ("hooks", "/ui/hooks", "Hooks", Shown::WithRegistry),
+    ("pollers", "/ui/pollers", "Pollers", Shown::WithPoller),
+    ("tail", "/ui/tail", "Live tail", Shown::Always),
+];
+
+/// Pages of a feature appear in the navigation when the configuration uses it.
+#[derive(Clone, Copy)]
+enum Shown {
+    Always,
+    WithRegistry,
+    WithPoller,
+}
+
+impl Shown {
+    fn holds(self, config: &crate::config::Config) -> bool {
+        let any = |test: fn(&crate::config::model::SourceConfig) -> bool| {
+            config.sources.values().any(&test)
+        };
+        match self {
+            Shown::Always => true,
+            Shown::WithRegistry => any(|source| source.registry),
+            Shown::WithPoller => any(|source| source.poller.is_some()),
+        }
+    }
+}
 
 const HTMX: &str = include_str!("../../assets/htmx.min.js");
 const CSS: &str = include_str!("../../assets/dashboard.css");
@@ -58,6 +99,7 @@ pub struct Dashboard {
     pub app: AppState,
     env: Environment<'static>,
     pub sessions: Sessions,
+    sign_ins: throttle::SignInThrottle,
 }
 
 type Shared = Arc<Dashboard>;
@@ -92,6 +134,7 @@ pub fn router<S>(app: AppState) -> Router<S> {
         app,
         env,
         sessions: Sessions::default(),
+        sign_ins: throttle::SignInThrottle::default(),
     });
     Router::new()
         .route("/", get(overview::page))
@@ -106,6 +149,8 @@ pub fn router<S>(app: AppState) -> Router<S> {
         .route("/windows", get(windows::list))
         .route("/windows/flush", post(windows::flush))
         .route("/alerts", get(alerts::page))
+        .route("/hooks", get(hooks::page))
+        .route("/pollers", get(pollers::page))
         .route("/tail", get(tail::page))
         .route("/tail/stream", get(tail::stream))
         .route("/assets/htmx.min.js", get(htmx))
@@ -155,8 +200,14 @@ impl Dashboard {
             .env
             .get_template(template)
             .map_err(|error| UiError::Internal(error.to_string()))?;
+        let nav: Vec<(&str, &str, &str)> = NAV
+            .iter()
+            .filter(|(name, .., shown)| *name == page || shown.holds(&self.app.config))
+            .map(|&(name, href, label, _)| (name, href, label))
+            .collect();
         let context = context! {
             page => page,
+            nav,
             csrf => signed.map(|signed| signed.session.csrf.clone()),
             ..values
         };
@@ -279,7 +330,7 @@ fn session_cookie(value: &str, max_age: i64, secure: bool) -> HeaderValue {
 }
 
 async fn login_form(State(dash): State<Shared>) -> Result<Html<String>, UiError> {
-    let off = dash.app.config.server.admin_token.is_none();
+    let off = sign_in_tokens(&dash).next().is_none();
     dash.render("login.html", "login", None, context! { off, error => () })
 }
 
@@ -291,23 +342,36 @@ struct LoginForm {
 
 async fn login(
     State(dash): State<Shared>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     Fields(form): Fields<LoginForm>,
 ) -> Result<Response, UiError> {
-    let Some(expected) = &dash.app.config.server.admin_token else {
+    if sign_in_tokens(&dash).next().is_none() {
         return Err(UiError::Forbidden(
-            "the dashboard is off: set server.admin_secret".into(),
+            "the dashboard is off: set server.admin_secret (or server.dashboard_secret)".into(),
         ));
-    };
-    if !credential_eq(form.token.trim().as_bytes(), expected.expose().as_bytes()) {
+    }
+    let address = peer.map(|Extension(ConnectInfo(peer))| peer.ip());
+    if let Err(wait) = dash.sign_ins.check(address, dash.now()) {
+        return too_many_sign_ins(&dash, wait);
+    }
+    let given = form.token.trim().as_bytes();
+    // Every token compared, so the time taken does not tell which one was close.
+    let matched = sign_in_tokens(&dash)
+        .map(|token| credential_eq(given, token.expose().as_bytes()))
+        .fold(false, |any, this| any | this);
+    if !matched {
+        dash.sign_ins.failed(address, dash.now());
+        tracing::warn!(peer = ?address, "A dashboard sign-in with a wrong token");
         let page = dash.render(
             "login.html",
             "login",
             None,
-            context! { off => false, error => "That is not the admin token." },
+            context! { off => false, error => "That token does not sign in." },
         )?;
         return Ok((StatusCode::UNAUTHORIZED, page).into_response());
     }
+    dash.sign_ins.succeeded(address);
     let (id, _) = dash.sessions.start(dash.now());
     let cookie = session_cookie(
         &id,
@@ -316,6 +380,29 @@ async fn login(
     );
     let mut response = Redirect::to("/ui").into_response();
     response.headers_mut().insert(header::SET_COOKIE, cookie);
+    Ok(response)
+}
+
+/// The tokens that sign in: the admin token and the dashboard's own, those configured.
+fn sign_in_tokens(dash: &Dashboard) -> impl Iterator<Item = &crate::secret::Secret> {
+    let server = &dash.app.config.server;
+    server.admin_token.iter().chain(&server.dashboard_token)
+}
+
+/// 429 with `Retry-After`: this address guessed too often; its token is not even compared.
+fn too_many_sign_ins(dash: &Dashboard, wait: chrono::Duration) -> Result<Response, UiError> {
+    let seconds = wait.num_seconds().max(1);
+    let error = format!("Too many wrong tokens: try again in {seconds} s.");
+    let page = dash.render(
+        "login.html",
+        "login",
+        None,
+        context! { off => false, error },
+    )?;
+    let mut response = (StatusCode::TOO_MANY_REQUESTS, page).into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     Ok(response)
 }
 

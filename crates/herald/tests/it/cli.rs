@@ -13,6 +13,7 @@ pub fn herald(dir: &Path, args: &[&str]) -> Output {
         .env("HERALD_CONFIG", dir.join("herald.toml"))
         .env("GITHUB_WEBHOOK_SECRET", GITHUB_SECRET)
         .env("HERALD_SINK_URL", "http://127.0.0.1:9/sink")
+        .env("HERALD_ADMIN_TOKEN", "dev-admin-token")
         .env("RUST_LOG", "warn")
         .output()
         .unwrap()
@@ -837,7 +838,10 @@ fn deliveries_show_is_readable_and_events_are_found_by_the_senders_delivery_id()
     sink.script([ok]);
     let dir = quickstart_dir();
     let sink_url = format!("{}/hook", sink.url);
-    let vars = [("HERALD_SINK_URL", sink_url.as_str())];
+    let vars = [
+        ("HERALD_SINK_URL", sink_url.as_str()),
+        ("HERALD_ADMIN_TOKEN", "dev-admin-token"),
+    ];
     std::fs::write(dir.path().join("pr.json"), pull_request(12)).unwrap();
     let delivery_id = "72d3162e-cc78-11e3-81ab-4c9367dc0958";
     let sent = herald_env(

@@ -59,7 +59,7 @@ path = "herald.db"
 "#;
 
 /// A client that shows redirects instead of following them and keeps no cookies.
-fn browser() -> reqwest::Client {
+pub fn browser() -> reqwest::Client {
     herald::tls::install_crypto_provider();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -95,9 +95,14 @@ async fn app_with_a_push(sink: &Sink) -> (TestApp, String) {
 
 /// Sign in; the session cookie (`name=value`).
 async fn sign_in(app: &TestApp, http: &reqwest::Client) -> String {
+    sign_in_with(app, http, TOKEN).await
+}
+
+/// Sign in with `token`; the session cookie (`name=value`).
+pub async fn sign_in_with(app: &TestApp, http: &reqwest::Client, token: &str) -> String {
     let response = http
         .post(app.url("/ui/login"))
-        .form(&[("token", TOKEN)])
+        .form(&[("token", token)])
         .send()
         .await
         .unwrap();
@@ -107,7 +112,12 @@ async fn sign_in(app: &TestApp, http: &reqwest::Client) -> String {
     cookie.split(';').next().unwrap().to_string()
 }
 
-async fn page(app: &TestApp, http: &reqwest::Client, path: &str, cookie: &str) -> (u16, String) {
+pub async fn page(
+    app: &TestApp,
+    http: &reqwest::Client,
+    path: &str,
+    cookie: &str,
+) -> (u16, String) {
     let response = http
         .get(app.url(path))
         .header("cookie", cookie)
@@ -138,6 +148,8 @@ async fn every_page(app: &TestApp, event_id: &str) -> Vec<String> {
         "/ui/deliveries?status=dead&rule=forward".to_string(),
         "/ui/windows".to_string(),
         "/ui/alerts".to_string(),
+        "/ui/hooks".to_string(),
+        "/ui/pollers".to_string(),
         "/ui/tail".to_string(),
     ];
     for delivery in app.deliveries().await {
@@ -761,4 +773,78 @@ async fn without_an_admin_secret_the_dashboard_is_off() {
         .unwrap();
     assert_eq!(refused.status(), 403);
     assert!(refused.headers().get("set-cookie").is_none());
+}
+
+#[tokio::test]
+async fn wrong_tokens_are_limited_per_address_and_the_right_one_waits_too() {
+    let sink = Sink::start().await;
+    let app = spawn_app(CONFIG, &sink.url).await;
+    let http = browser();
+    let sign_in_with = |token: &'static str| {
+        http.post(app.url("/ui/login"))
+            .form(&[("token", token)])
+            .send()
+    };
+    for _ in 0..5 {
+        assert_eq!(sign_in_with("guess").await.unwrap().status(), 401);
+    }
+    let held = sign_in_with("guess").await.unwrap();
+    assert_eq!(held.status(), 429);
+    assert_eq!(held.headers()["retry-after"], "5");
+    assert!(held.text().await.unwrap().contains("try again in 5 s"));
+    // While held back the token is not compared: the right one gets no session either.
+    let right = sign_in_with(TOKEN).await.unwrap();
+    assert_eq!(right.status(), 429);
+    assert!(right.headers().get("set-cookie").is_none());
+
+    app.advance(5.0);
+    let right = sign_in_with(TOKEN).await.unwrap();
+    assert_eq!(right.status(), 303);
+    // A success forgets the failures: five more guesses before the next hold.
+    for _ in 0..5 {
+        assert_eq!(sign_in_with("guess").await.unwrap().status(), 401);
+    }
+    assert_eq!(sign_in_with("guess").await.unwrap().status(), 429);
+}
+
+#[tokio::test]
+async fn a_dashboard_secret_signs_in_to_the_dashboard_and_opens_nothing_else() {
+    const DASHBOARD_TOKEN: &str = "dashboard-TOKEN-SECRET-6f0e12";
+    let sink = Sink::start().await;
+    let config = CONFIG
+        .replace(
+            "admin_secret = \"admin\"",
+            "admin_secret = \"admin\"\ndashboard_secret = \"dashboard\"",
+        )
+        .replace(
+            "[secrets]",
+            "[secrets]\ndashboard = \"dashboard-TOKEN-SECRET-6f0e12\"",
+        );
+    let app = spawn_app(&config, &sink.url).await;
+    let http = browser();
+    for token in [DASHBOARD_TOKEN, TOKEN] {
+        let signed = http
+            .post(app.url("/ui/login"))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(signed.status(), 303, "{token}");
+        let cookie = signed.headers()["set-cookie"].to_str().unwrap();
+        let cookie = cookie.split(';').next().unwrap();
+        let (status, overview) = page(&app, &http, "/ui", cookie).await;
+        assert_eq!(status, 200);
+        assert!(!overview.contains(DASHBOARD_TOKEN) && !overview.contains(TOKEN));
+    }
+    let api = http
+        .get(app.url("/api/events"))
+        .bearer_auth(DASHBOARD_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        api.status(),
+        401,
+        "the admin API takes only the admin token"
+    );
 }

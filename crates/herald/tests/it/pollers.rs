@@ -5,6 +5,7 @@
 
 mod cli;
 mod crash;
+mod dashboard;
 mod failures;
 mod live;
 mod preset;
