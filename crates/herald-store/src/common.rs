@@ -394,12 +394,13 @@ macro_rules! attempt_columns {
     };
 }
 
-/// SQLite's attempts also keep a large request or response compressed (migration 0013).
+/// SQLite's attempts also keep a large request or response compressed (migration 0013),
+/// or a large request compressed against its event's payload (migration 0015).
 macro_rules! sqlite_attempt_columns {
     () => {
         concat!(
             $crate::common::attempt_columns!(),
-            ", request_zstd, response_zstd"
+            ", request_zstd, response_zstd, request_against"
         )
     };
 }
@@ -488,6 +489,7 @@ mod tests {
             status_code: None,
             error: None,
             request: None,
+            payload: None,
             response_body: None,
             next: NextStep::Succeeded,
             now,

@@ -1,11 +1,12 @@
 //! zstd frames for the large text SQLite keeps: event payloads (migration 0007) and the
-//! request and response bodies of attempts (migration 0013). SQLite has no TOAST, so a
-//! large value takes its page and overflow pages as it is; PostgreSQL compresses such
-//! values itself.
+//! request and response bodies of attempts (migration 0013), and an attempt's request
+//! against its event's payload (migration 0015). SQLite has no TOAST, so a large value
+//! takes its page and overflow pages as it is; PostgreSQL compresses such values itself.
 
 use std::cell::RefCell;
-use std::io;
+use std::io::{self, Read};
 use zstd::bulk::{Compressor, Decompressor};
+use zstd::zstd_safe::CParameter;
 
 /// Shorter text fits in a page as it is; compressing it gains little.
 pub(crate) const FROM_BYTES: usize = 1024;
@@ -45,6 +46,11 @@ thread_local! {
     static COMPRESSORS: RefCell<[Option<Compressor<'static>>; 2]> =
         const { RefCell::new([None, None]) };
     static DECOMPRESSOR: RefCell<Option<Decompressor<'static>>> = const { RefCell::new(None) };
+    /// The contexts of frames made against a dictionary, kept apart so the plain ones never
+    /// have to forget a dictionary (zstd keeps a loaded one for every frame after).
+    static AGAINST_COMPRESSOR: RefCell<Option<Compressor<'static>>> = const { RefCell::new(None) };
+    static AGAINST_DECOMPRESSOR: RefCell<Option<Decompressor<'static>>> =
+        const { RefCell::new(None) };
 }
 
 /// `text` as a zstd frame; None when it is too short to gain, does not shrink, or
@@ -80,6 +86,66 @@ pub(crate) fn decompress(frame: &[u8]) -> io::Result<String> {
         _ => zstd::stream::decode_all(frame)?,
     };
     String::from_utf8(text).map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err))
+}
+
+/// `text` as a zstd frame made with `dictionary` as raw content: zstd may refer to the
+/// dictionary as if it came just before the text, so what the text repeats of it costs a
+/// few bytes. None as `compress` says. The frame carries a checksum of the text, so a
+/// frame read against another dictionary fails rather than reading as other text.
+///
+/// zstd reads a dictionary that starts with its dictionary magic number as a trained one;
+/// no UTF-8 text does (its second byte would be 0xA4 after an ASCII digit).
+pub(crate) fn compress_against(
+    text: &[u8],
+    dictionary: &[u8],
+    effort: Effort,
+) -> Option<Box<[u8]>> {
+    if text.len() < FROM_BYTES {
+        return None;
+    }
+    let frame = AGAINST_COMPRESSOR.with_borrow_mut(|slot| {
+        if slot.is_none() {
+            let mut compressor = Compressor::new(effort.level()).ok()?;
+            compressor
+                .set_parameter(CParameter::ChecksumFlag(true))
+                .ok()?;
+            *slot = Some(compressor);
+        }
+        let compressor = slot.as_mut()?;
+        compressor.set_dictionary(effort.level(), dictionary).ok()?;
+        compressor.compress(text).ok()
+    })?;
+    (frame.len() < text.len()).then(|| frame.into_boxed_slice())
+}
+
+/// The text of a frame made by `compress_against` with the same `dictionary`.
+pub(crate) fn decompress_against(frame: &[u8], dictionary: &[u8]) -> io::Result<String> {
+    let text = match Decompressor::upper_bound(frame) {
+        Some(size) if size <= BULK_LIMIT => AGAINST_DECOMPRESSOR.with_borrow_mut(|slot| {
+            if slot.is_none() {
+                *slot = Some(Decompressor::new()?);
+            }
+            let Some(decompressor) = slot.as_mut() else {
+                return Err(io::Error::other("no zstd decompression context"));
+            };
+            decompressor.set_dictionary(dictionary)?;
+            decompressor.decompress(frame, size)
+        })?,
+        _ => {
+            let mut text = Vec::new();
+            zstd::stream::read::Decoder::with_dictionary(frame, dictionary)?
+                .read_to_end(&mut text)?;
+            text
+        }
+    };
+    String::from_utf8(text).map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err))
+}
+
+/// The dictionary an attempt's request is compressed against, from its event's payload
+/// text: the payload as a JSON string, as the request holds a body it sent (the `http`
+/// action's default body is the payload).
+pub(crate) fn payload_dictionary(payload: &str) -> Vec<u8> {
+    serde_json::to_vec(payload).unwrap_or_default()
 }
 
 /// `text` for a pair of columns, one for text and one for a frame: (the text, None), or
@@ -134,6 +200,23 @@ mod tests {
             let stream = zstd::stream::encode_all(text.as_bytes(), 1).unwrap();
             assert_eq!(decompress(&stream).unwrap(), *text);
         }
+    }
+
+    /// A request that forwards a payload, against that payload: a few bytes beyond what
+    /// differs, and only that payload reads it back.
+    #[test]
+    fn a_frame_against_a_dictionary_needs_that_dictionary() {
+        let payload = format!("{{\"commits\":\"{}\"}}", "a9f3 fix é ".repeat(300));
+        let request = serde_json::json!({ "url": "https://x", "body": payload }).to_string();
+        let dictionary = payload_dictionary(&payload);
+        let frame = compress_against(request.as_bytes(), &dictionary, Effort::Small).unwrap();
+        assert!(frame.len() < 100, "{}", frame.len());
+        assert_eq!(decompress_against(&frame, &dictionary).unwrap(), request);
+        let other = payload_dictionary(&payload.replace("fix", "fax"));
+        assert!(decompress_against(&frame, &other).is_err());
+        assert!(decompress_against(&frame, b"").is_err());
+        // Short text is not compressed, against a dictionary or not.
+        assert_eq!(compress_against(b"short", &dictionary, Effort::Small), None);
     }
 
     #[test]

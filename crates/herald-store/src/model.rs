@@ -83,6 +83,24 @@ impl JsonText {
             .as_deref()
     }
 
+    /// The text as a zstd frame made against `dictionary` (`compress::compress_against`),
+    /// made only if the text is long enough to be compressed. Shares `compressed`'s one
+    /// frame: a document is compressed once, the way first asked for.
+    pub(crate) fn compressed_against(
+        &self,
+        effort: Effort,
+        dictionary: impl FnOnce() -> Vec<u8>,
+    ) -> Option<&[u8]> {
+        self.compressed
+            .get_or_init(|| {
+                let text = self.as_str().as_bytes();
+                (text.len() >= crate::compress::FROM_BYTES)
+                    .then(|| crate::compress::compress_against(text, &dictionary(), effort))
+                    .flatten()
+            })
+            .as_deref()
+    }
+
     /// The text of a zstd frame made by `compressed`.
     pub fn decompress(frame: &[u8]) -> std::io::Result<String> {
         crate::compress::decompress(frame)
@@ -351,6 +369,11 @@ pub struct AttemptRecord {
     /// The rendered request, with secrets redacted, encoded by the caller: SQLite
     /// compresses a large one before the writer takes it (`Store::prepare_complete`).
     pub request: Option<JsonText>,
+    /// The payload of the delivery's event, as `Store::get_event` read it, when the request
+    /// was made from that event: most of an `http` action's request is the payload itself,
+    /// so SQLite compresses the request against it (migration 0015) and reads it back with
+    /// the stored payload. None for a window's delivery; PostgreSQL ignores it.
+    pub payload: Option<Value>,
     /// The response body, truncated (to `[delivery] response_body_limit`).
     pub response_body: Option<String>,
     pub next: NextStep,

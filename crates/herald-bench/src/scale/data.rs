@@ -337,8 +337,9 @@ pub fn attempt_request(payload: &str) -> Value {
     })
 }
 
-/// A successful attempt of a claimed delivery, started at `started_at`.
-pub fn success(claimed: &ClaimedDelivery, payload: &str, started_at: Timestamp) -> AttemptRecord {
+/// A successful attempt of a claimed delivery of an event with `payload`, started at
+/// `started_at`. Its request is `payload`'s text as the body, as the executor renders it.
+pub fn success(claimed: &ClaimedDelivery, payload: &Value, started_at: Timestamp) -> AttemptRecord {
     let duration_ms = 12;
     AttemptRecord {
         delivery_id: claimed.delivery.id,
@@ -347,7 +348,8 @@ pub fn success(claimed: &ClaimedDelivery, payload: &str, started_at: Timestamp) 
         duration_ms,
         status_code: Some(200),
         error: None,
-        request: Some(attempt_request(payload).into()),
+        request: Some(attempt_request(&payload.to_string()).into()),
+        payload: Some(payload.clone()),
         response_body: Some(r#"{"ok":true}"#.to_string()),
         next: NextStep::Succeeded,
         now: started_at + chrono::Duration::milliseconds(duration_ms),

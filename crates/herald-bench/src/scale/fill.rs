@@ -16,10 +16,11 @@ pub struct FillPlan {
     pub seed: u64,
 }
 
-/// One generated batch: the appends, and each event's payload text for its attempt.
+/// One generated batch: the appends, and each event's payload for its attempt (as the
+/// executor has it: read back from the store).
 struct Batch {
     items: Vec<EventWithDeliveries>,
-    payloads: Vec<String>,
+    payloads: Vec<serde_json::Value>,
     last_received_at: Timestamp,
 }
 
@@ -54,7 +55,7 @@ pub async fn fill(store: &SharedStore, plan: &FillPlan) -> anyhow::Result<Filled
                 }
                 let payloads = items
                     .iter()
-                    .map(|item| item.event.payload.as_str().to_string())
+                    .map(|item| item.event.payload.decode())
                     .collect();
                 let last_received_at = items.last().map_or(start, |i| i.event.received_at);
                 n += count;
@@ -100,17 +101,21 @@ pub async fn fill(store: &SharedStore, plan: &FillPlan) -> anyhow::Result<Filled
             claimed.len(),
             batch.items.len()
         );
-        let payloads: HashMap<Uuid, &str> = batch
+        let payloads: HashMap<Uuid, &serde_json::Value> = batch
             .items
             .iter()
             .zip(&batch.payloads)
-            .map(|(item, payload)| (item.event.id, payload.as_str()))
+            .map(|(item, payload)| (item.event.id, payload))
             .collect();
         done = claimed
             .iter()
             .map(|claim| {
                 let payload = claim.delivery.event_id.and_then(|id| payloads.get(&id));
-                data::success(claim, payload.copied().unwrap_or_default(), now)
+                data::success(
+                    claim,
+                    payload.copied().unwrap_or(&serde_json::Value::Null),
+                    now,
+                )
             })
             .collect();
         written += batch.items.len() as u64;

@@ -18,7 +18,7 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 use std::collections::HashSet;
 use uuid::Uuid;
 
-const ATTEMPT_PARAMS: usize = 11;
+const ATTEMPT_PARAMS: usize = 12;
 const UPDATE_PARAMS: usize = 10;
 const REF_PARAMS: usize = 6;
 const REF_KEY_PARAMS: usize = 2;
@@ -121,21 +121,13 @@ pub(super) fn outcomes(
 
 /// Record the attempts of the deliveries still leased under each record's token, numbered
 /// after the attempts made so far. Runs before the update, which changes both. A large
-/// request is stored as the frame `prepare_complete` made, a large response body as one
-/// made here (migration 0013).
+/// request is stored as the frame `prepare_complete` made (`request_frame`), a large
+/// response body as one made here (migration 0013).
 fn push_attempts(command: &mut Command, records: &[&AttemptRecord]) {
     let rows: Vec<_> = records
         .iter()
         .map(|record| {
-            let request = record
-                .request
-                .as_ref()
-                .map(|r| (r.as_str(), r.compressed_with(Effort::Small)));
-            let (request, request_zstd) = match request {
-                Some((_, Some(frame))) => (None, Some(frame.to_vec())),
-                Some((text, None)) => (Some(text.to_string()), None),
-                None => (None, None),
-            };
+            let (request, request_zstd, request_against) = request_columns(record);
             let (response, response_zstd) = match record.response_body.as_deref() {
                 Some(body) => {
                     let (text, frame) = compress::split(body, Effort::Small);
@@ -143,22 +135,24 @@ fn push_attempts(command: &mut Command, records: &[&AttemptRecord]) {
                 }
                 None => (None, None),
             };
-            (*record, [request, response], [request_zstd, response_zstd])
+            let frames = [request_zstd, response_zstd, request_against];
+            (*record, [request, response], frames)
         })
         .collect();
     command.rows(
         "WITH done (delivery_id, token, started_at, duration_ms, outcome, status_code, error,
-             request, response_body, request_zstd, response_zstd) AS (",
+             request, response_body, request_zstd, response_zstd, request_against) AS (",
         &rows,
         ATTEMPT_PARAMS,
         ") INSERT INTO attempts (delivery_id, number, started_at, duration_ms, outcome,
-             status_code, error, request, response_body, request_zstd, response_zstd, action)
+             status_code, error, request, response_body, request_zstd, response_zstd,
+             request_against, action)
          SELECT d.id, d.attempts + 1, done.started_at, done.duration_ms, done.outcome,
              done.status_code, done.error, done.request, done.response_body,
-             done.request_zstd, done.response_zstd, d.action
+             done.request_zstd, done.response_zstd, done.request_against, d.action
          FROM done JOIN deliveries d ON d.id = done.delivery_id
          WHERE d.status = 'pending' AND d.lease_token = done.token",
-        |row, (record, [request, response], [request_zstd, response_zstd])| {
+        |row, (record, [request, response], [request_zstd, response_zstd, request_against])| {
             row.push_bind(record.delivery_id.to_string())
                 .push_bind(record.lease_token.to_string())
                 .push_bind(ms(record.started_at))
@@ -169,9 +163,37 @@ fn push_attempts(command: &mut Command, records: &[&AttemptRecord]) {
                 .push_bind(request.clone())
                 .push_bind(response.clone())
                 .push_bind(request_zstd.clone())
-                .push_bind(response_zstd.clone());
+                .push_bind(response_zstd.clone())
+                .push_bind(request_against.clone());
         },
     );
+}
+
+/// A large request as a frame: against its event's payload when the record has it
+/// (`request_against`, migration 0015), else alone (`request_zstd`). The same frame
+/// `prepare_complete` made, if it ran.
+pub(super) fn request_frame(record: &AttemptRecord) -> Option<&[u8]> {
+    let request = record.request.as_ref()?;
+    match &record.payload {
+        Some(payload) => request.compressed_against(Effort::Small, || {
+            compress::payload_dictionary(&payload.to_string())
+        }),
+        None => request.compressed_with(Effort::Small),
+    }
+}
+
+type RequestColumns = (Option<String>, Option<Vec<u8>>, Option<Vec<u8>>);
+
+/// The request's columns: (`request`, `request_zstd`, `request_against`), one of them set.
+fn request_columns(record: &AttemptRecord) -> RequestColumns {
+    let Some(request) = &record.request else {
+        return (None, None, None);
+    };
+    match request_frame(record) {
+        None => (Some(request.as_str().to_string()), None, None),
+        Some(frame) if record.payload.is_some() => (None, None, Some(frame.to_vec())),
+        Some(frame) => (None, Some(frame.to_vec()), None),
+    }
 }
 
 /// Move each delivery still leased under the record's token to its next step.

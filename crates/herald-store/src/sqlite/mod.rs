@@ -139,9 +139,7 @@ impl Store for SqliteStore {
 
     /// Compress a large request now, so the writer only copies it.
     fn prepare_complete(&self, record: &AttemptRecord) {
-        if let Some(request) = &record.request {
-            request.compressed_with(crate::compress::Effort::Small);
-        }
+        complete::request_frame(record);
     }
 
     /// Close the read pool, then the write connection once the write in progress is done.

@@ -177,7 +177,31 @@ pub(super) async fn list_attempts(pool: &SqlitePool, delivery_id: Uuid) -> Resul
     .bind(delivery_id.to_string())
     .fetch_all(pool)
     .await?;
-    found.iter().map(rows::attempt).collect()
+    let dictionary = if rows::any_request_against(&found)? {
+        delivery_payload(pool, delivery_id)
+            .await?
+            .map(|payload| crate::compress::payload_dictionary(&payload))
+    } else {
+        None
+    };
+    found
+        .iter()
+        .map(|row| rows::attempt(row, dictionary.as_deref()))
+        .collect()
+}
+
+/// The payload text of the delivery's event; None if either is gone (retention keeps an
+/// event while a delivery of it is kept).
+async fn delivery_payload(pool: &SqlitePool, delivery_id: Uuid) -> Result<Option<String>> {
+    let found = sqlx::query(
+        "SELECT e.id, e.payload, e.payload_zstd
+         FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.id = ?1",
+    )
+    .bind(delivery_id.to_string())
+    .fetch_optional(pool)
+    .await?;
+    let payload = found.as_ref().map(rows::event_payload).transpose()?;
+    Ok(payload.map(|(_, text)| text))
 }
 
 pub(super) async fn queue_depth(pool: &SqlitePool, now: Timestamp) -> Result<QueueDepth> {

@@ -160,8 +160,9 @@ pub(super) fn flushed(row: &SqliteRow) -> Result<Flushed> {
     })
 }
 
-pub(super) fn attempt(row: &SqliteRow) -> Result<Attempt> {
-    let request = text_or_frame(row, "request", "request_zstd")?;
+/// An attempt; `dictionary` is its event's payload's (`compress::payload_dictionary`), for
+/// a request kept against it.
+pub(super) fn attempt(row: &SqliteRow, dictionary: Option<&[u8]>) -> Result<Attempt> {
     Ok(Attempt {
         delivery_id: uuid(row.try_get("delivery_id")?)?,
         number: int(row, "number")?,
@@ -170,10 +171,51 @@ pub(super) fn attempt(row: &SqliteRow) -> Result<Attempt> {
         outcome: parse_outcome(row.try_get("outcome")?)?,
         status_code: opt_int(row, "status_code")?,
         error: row.try_get("error")?,
-        request: request
-            .map(|text| from_json(&text, "request"))
-            .transpose()?,
+        request: request(row, dictionary)?,
         response_body: text_or_frame(row, "response_body", "response_zstd")?,
+    })
+}
+
+/// Whether any of these attempts keeps its request against its event's payload.
+pub(super) fn any_request_against(rows: &[SqliteRow]) -> Result<bool> {
+    for row in rows {
+        let frame: Option<&[u8]> = row.try_get("request_against")?;
+        if frame.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// An attempt's request: text, a frame (migration 0013) or a frame against its event's
+/// payload (0015). Should that payload be gone, or not read it back, the attempt still
+/// reads, with a note in place of its request: the rest of the attempt log stays useful.
+fn request(row: &SqliteRow, dictionary: Option<&[u8]>) -> Result<Option<Value>> {
+    let against: Option<&[u8]> = row.try_get("request_against")?;
+    let Some(frame) = against else {
+        let text = text_or_frame(row, "request", "request_zstd")?;
+        return text.map(|text| from_json(&text, "request")).transpose();
+    };
+    let text = match dictionary {
+        Some(dictionary) => crate::compress::decompress_against(frame, dictionary)
+            .map_err(|err| format!("does not read back against it ({err})")),
+        None => Err("is no longer stored".to_string()),
+    };
+    match text {
+        Ok(text) => from_json(&text, "request").map(Some),
+        Err(why) => Ok(Some(unreadable_request(row, &why))),
+    }
+}
+
+/// What an attempt shows for a request kept against its event's payload, which `why`.
+fn unreadable_request(row: &SqliteRow, why: &str) -> Value {
+    let delivery: Option<&str> = row.try_get("delivery_id").ok();
+    tracing::warn!(
+        delivery = delivery.unwrap_or_default(),
+        "an attempt's request is kept against its event's payload, which {why}"
+    );
+    serde_json::json!({
+        "unreadable": format!("the request is kept against its event's payload, which {why}")
     })
 }
 

@@ -1,6 +1,7 @@
 //! Large attempt bodies: a rendered request and a response of several KiB read back as
-//! they were written; SQLite keeps them as zstd frames (migration 0013) and still reads
-//! the text of attempts stored before.
+//! they were written; SQLite keeps them as zstd frames (migration 0013), a request made
+//! from an event against the event's payload (0015), and still reads the text of attempts
+//! stored before.
 
 use crate::fixtures::*;
 use crate::specific::sqlite_at_schema;
@@ -129,4 +130,115 @@ async fn sqlite_compresses_large_attempt_bodies_and_reads_older_text() {
         sqlite_columns(&pool, &old).await,
         (true, false, true, false)
     );
+}
+
+/// A payload of several KiB with what JSON text can hold: escapes, non-ASCII text, floats,
+/// large integers.
+fn large_payload() -> serde_json::Value {
+    let commits: Vec<_> = (0..40)
+        .map(|n| {
+            json!({
+                "id": format!("{:040x}", 0x9e37_79b9_7f4a_7c15_u64.wrapping_mul(n + 1)),
+                "message": format!("fix {n}: \"quoted\", tab\t, é 🚀 \\ done"),
+                "score": 1.0 / (n as f64 + 3.0),
+                "big": u64::MAX - n,
+            })
+        })
+        .collect();
+    json!({ "ref": "refs/heads/main", "commits": commits, "tiny": 1.3373050212352959e-307 })
+}
+
+/// An event with `payload` and one delivery, claimed; the attempt's record, made as the
+/// executor makes it: the payload read back from the store, the request its text as sent.
+async fn claimed_with_payload(
+    store: &SharedStore,
+    payload: serde_json::Value,
+) -> (Uuid, AttemptRecord) {
+    let mut event = event("github", None);
+    event.payload = payload.into();
+    let delivery = delivery(&event, "forward", "http");
+    let ids = (event.id, delivery.id);
+    store
+        .append_events(&[item(event, vec![delivery])])
+        .await
+        .unwrap();
+    let claimed = store.claim_ids(&[ids.1], &claim(at(1), 1)).await.unwrap();
+    let mut done = record(&claimed[0], NextStep::Succeeded, at(2));
+    let read = store.get_event(ids.0).await.unwrap().unwrap().payload;
+    done.request = Some(forwarded(&read.to_string()).into());
+    done.payload = Some(read);
+    (ids.1, done)
+}
+
+/// The `http` action's request for a body.
+fn forwarded(body: &str) -> serde_json::Value {
+    json!({ "requests": [{
+        "method": "POST",
+        "url": "https://hooks.example/x",
+        "headers": { "content-type": "application/json" },
+        "body": body,
+    }]})
+}
+
+pub async fn requests_made_from_payloads_round_trip(store: SharedStore) {
+    let small = json!({ "ref": "main", "n": 0.1 });
+    for payload in [large_payload(), small] {
+        let (id, done) = claimed_with_payload(&store, payload).await;
+        let expected = done.request.as_ref().map(JsonText::decode);
+        assert!(store.complete_attempt(&done).await.unwrap());
+        let attempts = store.list_attempts(id).await.unwrap();
+        assert_eq!(attempts[0].request, expected);
+    }
+    // A request that does not repeat its event's payload.
+    let (id, mut done) = claimed_with_payload(&store, large_payload()).await;
+    done.request = Some(large_request().into());
+    assert!(store.complete_attempt(&done).await.unwrap());
+    let attempts = store.list_attempts(id).await.unwrap();
+    assert_eq!(attempts[0].request, Some(large_request()));
+}
+
+#[tokio::test]
+async fn sqlite_keeps_a_forwarded_payload_once() {
+    let (_dir, store, pool) = sqlite_at_schema(15).await;
+    let store: SharedStore = Arc::new(store);
+    store.migrate().await.unwrap();
+    let (id, done) = claimed_with_payload(&store, large_payload()).await;
+    let request = done.request.clone().unwrap();
+    assert!(store.complete_attempt(&done).await.unwrap());
+    let (text, frame, against): (Option<String>, Option<Vec<u8>>, Vec<u8>) = sqlx::query_as(
+        "SELECT request, request_zstd, request_against FROM attempts WHERE delivery_id = ?1",
+    )
+    .bind(id.to_string())
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((text, frame), (None, None));
+    // The request alone compresses to several times this.
+    assert!(
+        against.len() < 300,
+        "{} bytes for a request of {}",
+        against.len(),
+        request.as_str().len()
+    );
+    let attempts = store.list_attempts(id).await.unwrap();
+    assert_eq!(attempts[0].request, Some(request.decode()));
+}
+
+/// A request kept against a payload the store no longer reads back as it was (here: the
+/// record named another payload) reads as a note; the attempt's other fields as they were.
+#[tokio::test]
+async fn sqlite_reads_a_request_against_another_payload_as_a_note() {
+    let (_dir, store, _pool) = sqlite_at_schema(15).await;
+    let store: SharedStore = Arc::new(store);
+    store.migrate().await.unwrap();
+    let (id, mut done) = claimed_with_payload(&store, large_payload()).await;
+    done.payload = Some(json!({ "other": large_payload() }));
+    assert!(store.complete_attempt(&done).await.unwrap());
+    let attempts = store.list_attempts(id).await.unwrap();
+    let note = attempts[0].request.as_ref().unwrap()["unreadable"]
+        .as_str()
+        .unwrap();
+    assert!(note.contains("event's payload"), "{note}");
+    assert_eq!(attempts[0].status_code, Some(200));
+    assert_eq!(attempts[0].response_body.as_deref(), Some("ok"));
 }

@@ -129,6 +129,7 @@ pub fn record(claimed: &ClaimedDelivery, next: NextStep, now: Timestamp) -> Atte
         status_code: Some(200),
         error: None,
         request: Some(json!({ "url": "https://hooks.example/x" }).into()),
+        payload: None,
         response_body: Some("ok".to_string()),
         next,
         now,

@@ -47,6 +47,8 @@ struct Loaded {
     event: Option<(String, String)>,
     /// A window's events.
     window_events: Vec<Uuid>,
+    /// The event's payload: the store may keep the request against it.
+    payload: Option<serde_json::Value>,
 }
 
 impl Loaded {
@@ -55,6 +57,7 @@ impl Loaded {
             context: Err(message),
             event: None,
             window_events: Vec::new(),
+            payload: None,
         }
     }
 }
@@ -141,6 +144,7 @@ impl Executor {
             error: report.error,
             // Encoded here, not by the writer (which only copies it).
             request: request.map(herald_store::model::JsonText::from),
+            payload: loaded.payload,
             response_body: report.response_body,
             next,
             now: self.clock.now(),
@@ -169,6 +173,7 @@ impl Executor {
                 context: Ok(window_context(&window, &events)),
                 event: None,
                 window_events: events.iter().map(|event| event.id).collect(),
+                payload: None,
             });
         }
         let Some(event_id) = delivery.event_id else {
@@ -179,6 +184,7 @@ impl Executor {
                 context: Ok(stored_event_context(&event)),
                 event: Some((event.source, event.event_type)),
                 window_events: Vec::new(),
+                payload: Some(event.payload),
             },
             None => Loaded::failed(format!("event {event_id} is no longer stored")),
         })

@@ -264,3 +264,40 @@ async fn retention_prunes_old_events_and_succeeded_deliveries_but_keeps_dead_one
         vec![DeliveryStatus::Dead, DeliveryStatus::Pending]
     );
 }
+
+/// A request that forwards a large payload reads back as it was sent; SQLite keeps it
+/// against the event's payload (migration 0015), in a frame of a few hundred bytes.
+#[tokio::test]
+async fn a_forwarded_payload_is_kept_once_and_reads_back_as_sent() {
+    let sink = Sink::start().await;
+    let app = spawn_app(GITHUB_TO_SINK, &sink.url).await;
+    let lines: Vec<String> = (0..60)
+        .map(|n| format!("{n:040x} fix the \"retry\" of é 🚀 {}", n as f64 / 7.0))
+        .collect();
+    let payload = serde_json::json!({"action": "opened", "number": 7, "lines": lines});
+    let response = app
+        .github("pull_request", "d-7", &payload.to_string(), GITHUB_SECRET)
+        .await;
+    assert_eq!(response.status(), 202);
+    assert_eq!(app.deliver().await, 1);
+    let delivery = app.only_delivery().await;
+    let attempts = app.store.list_attempts(delivery.id).await.unwrap();
+    let sent = &sink.received()[0].body;
+    assert!(sent.len() > 4096);
+    let request = attempts[0].request.as_ref().unwrap();
+    assert_eq!(request["requests"][0]["body"].as_str(), Some(sent.as_str()));
+
+    let pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        app.dir().join("herald.db").display()
+    ))
+    .await
+    .unwrap();
+    let (frame,): (Vec<u8>,) =
+        sqlx::query_as("SELECT request_against FROM attempts WHERE delivery_id = ?1")
+            .bind(delivery.id.to_string())
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(frame.len() < 400, "{} bytes", frame.len());
+}
