@@ -2,6 +2,7 @@
 //! measured through /proc, and stopped by closing its stdin.
 
 use anyhow::Context;
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -24,6 +25,12 @@ impl ServerChild {
     /// Run `current_exe() <args>` and wait for the address it prints first.
     pub async fn start(args: &[&str]) -> anyhow::Result<ServerChild> {
         let exe = std::env::current_exe().context("cannot find this executable")?;
+        ServerChild::start_exe(&exe, args).await
+    }
+
+    /// Run `exe <args>` (a herald-bench binary, perhaps of another build) and wait for the
+    /// address it prints first.
+    pub async fn start_exe(exe: &Path, args: &[&str]) -> anyhow::Result<ServerChild> {
         // Quiet by default: herald's log action writes an info line per event.
         let log = std::env::var("HERALD_BENCH_LOG").unwrap_or_else(|_| "warn".to_string());
         let mut child = Command::new(exe)
@@ -55,6 +62,11 @@ impl ServerChild {
         peak_rss(&self.pid.to_string())
     }
 
+    /// Resident set size now (VmRSS), in bytes: what the server holds at rest.
+    pub fn rss(&self) -> anyhow::Result<u64> {
+        status_bytes(&self.pid.to_string(), "VmRSS:")
+    }
+
     /// Close stdin (the child's signal to shut down) and wait; kill it if it lingers.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         drop(self.stdin.take());
@@ -73,15 +85,20 @@ impl ServerChild {
 
 /// VmHWM of a process (`self` or a pid), in bytes.
 pub fn peak_rss(pid: &str) -> anyhow::Result<u64> {
+    status_bytes(pid, "VmHWM:")
+}
+
+/// A size field of /proc/<pid>/status (given in kB there), in bytes.
+fn status_bytes(pid: &str, field: &str) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let line = status
         .lines()
-        .find(|line| line.starts_with("VmHWM:"))
-        .context("no VmHWM in /proc status")?;
+        .find(|line| line.starts_with(field))
+        .with_context(|| format!("no {field} in /proc status"))?;
     let kib: u64 = line
         .split_whitespace()
         .nth(1)
-        .context("empty VmHWM")?
+        .with_context(|| format!("empty {field}"))?
         .parse()?;
     Ok(kib * 1024)
 }

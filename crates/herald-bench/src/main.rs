@@ -1,10 +1,12 @@
 //! herald-bench: herald's durable ingest against a raw axum baseline, and herald's
 //! end-to-end latency, each server in its own child process; `scale`, a store of many
-//! events, its queries timed and its bytes per event. See docs/benchmarks.md.
+//! events, its queries timed and its bytes per event; `pace`, the outbox under peak ingest
+//! and the memory kept afterwards. See docs/benchmarks.md.
 
 mod child;
 mod e2e;
 mod load;
+mod pace;
 mod payload;
 mod report;
 mod scale;
@@ -61,6 +63,9 @@ enum Command {
     /// Fill a store with many events and time `herald status`'s health query and
     /// `herald events list` on it; report the store's bytes per event.
     Scale(scale::ScaleOptions),
+    /// Ingest at its peak into a rule that forwards every event to a fast sink: ingest and
+    /// delivery rates, the backlog left, the time to drain it, and RSS at rest afterwards.
+    Pace(pace::PaceOptions),
     // The server children, started by the benchmark itself.
     #[command(hide = true)]
     ServeBaseline {
@@ -88,6 +93,7 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::ServeBaseline { listen }) => serve::baseline(listen).await,
         Some(Command::ServeHerald { config, listen }) => serve::herald(&config, listen).await,
         Some(Command::Scale(options)) => scale::run(&options).await,
+        Some(Command::Pace(options)) => pace::run(&options).await,
         None => bench(&cli.options).await,
     }
 }

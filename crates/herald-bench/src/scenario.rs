@@ -65,6 +65,42 @@ path = "herald.db"
     )
 }
 
+/// Pace: every push is forwarded whole (about 5 KB) to a sink that answers at once, so
+/// only herald limits how fast the outbox goes. `concurrency` sets `[delivery]
+/// concurrency` (herald's default when `None`).
+pub fn pace_config(sink_url: &str, concurrency: Option<usize>) -> String {
+    let concurrency = concurrency.map_or(String::new(), |n| format!("concurrency = {n}"));
+    format!(
+        r#"
+[server]
+shutdown_grace = "1s"
+
+[secrets]
+github = "{SECRET}"
+
+[sources.github]
+kind = "github"
+secrets = ["github"]
+
+[rules.bench]
+sources = ["github"]
+events = ["push"]
+actions = ["sink"]
+
+[actions.sink]
+kind = "http"
+url = "{sink_url}"
+body = '{{{{ event }}}}'
+
+[delivery]
+{concurrency}
+
+[storage]
+path = "herald.db"
+"#
+    )
+}
+
 /// Write `text` as `herald.toml` in `dir`; the store lands next to it.
 pub fn write_config(dir: &Path, text: &str) -> anyhow::Result<PathBuf> {
     let path = dir.join("herald.toml");

@@ -64,6 +64,14 @@ impl Default for SqliteOptions {
     }
 }
 
+/// Commands the write connection keeps compiled; sqlx's default is 100. A cached statement
+/// keeps the values last bound to it (up to 32 rows of payloads and attempt bodies, copied
+/// into SQLite's memory) until it runs again, and a writer's batches make many commands
+/// (see `write::Command`): a hundred of them held about 20 MB that the C allocator kept
+/// after a burst. 16 hold the commands a steady load repeats; 8 measured the same
+/// (docs/benchmarks.md).
+const WRITE_STATEMENTS: usize = 16;
+
 pub struct SqliteStore {
     write: connection::WriteConnection,
     read: SqlitePool,
@@ -100,6 +108,7 @@ impl SqliteStore {
         let write = connect
             .clone()
             .journal_mode(SqliteJournalMode::Wal)
+            .statement_cache_capacity(WRITE_STATEMENTS)
             .connect()
             .await?;
         let write = connection::WriteConnection::new(write);

@@ -6,7 +6,7 @@ use super::executor::Executor;
 use crate::clock::{self, SharedClock};
 use herald_store::model::{ClaimRequest, ClaimedDelivery};
 use herald_store::{SharedStore, StoreError, Writer};
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
@@ -125,86 +125,116 @@ impl Worker {
     }
 
     /// Run until `shutdown`, then wait up to `grace` for in-flight deliveries.
+    ///
+    /// Claims run ahead of the slots: a claim is a round through the writer, which under
+    /// ingest waits behind batches of appends and their fsync (about 10 ms each on a
+    /// 2-core machine), and slots held for that wait stood idle. Deliveries claimed ahead
+    /// wait in `ahead` and start the moment a slot frees.
     pub async fn run(self, shutdown: CancellationToken, grace: Duration) {
         let slots = Arc::new(Semaphore::new(self.settings.concurrency));
         let in_flight: InFlight = Arc::default();
         let mut tasks = JoinSet::new();
-        // Claims waiting for their commit, each holding the slots it claims for. Several
-        // may wait at once, so slots freed meanwhile need not wait for the first one.
+        // Claims waiting for their commit. Several may wait at once, so room made meanwhile
+        // need not wait for the first one.
         let mut claims = JoinSet::new();
+        let mut ahead = Ahead::default();
+        // Rung when a delivery gives its slot back.
+        let freed = Arc::new(Notify::new());
         // Set when a claim came back short: nothing more is due until this, or a wake-up.
         let mut idle_until: Option<Instant> = None;
         loop {
             while tasks.try_join_next().is_some() {}
+            self.start_ready(&mut ahead, &slots, &mut tasks, &in_flight, &freed);
+            let room = self.room(&ahead, &slots);
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => break,
                 Some(done) = claims.join_next() => {
-                    let (claimed, free) = done.expect("claim task panicked");
-                    idle_until = if self.start(claimed, free, &mut tasks, &in_flight) {
+                    let (claimed, asked) = done.expect("claim task panicked");
+                    ahead.claiming -= asked;
+                    idle_until = if ahead.take(claimed, asked) {
                         None
                     } else {
                         Some(Instant::now() + self.idle_time().await)
                     };
                 }
-                free = self.free_slots(&slots), if idle_until.is_none() => {
-                    claims.spawn(self.claim_for(free));
+                () = std::future::ready(()), if idle_until.is_none() && room >= self.min_claim() => {
+                    ahead.claiming += room;
+                    claims.spawn(self.claim_for(room, &ahead));
                 }
-                // Only an idle loop listens: busy, it claims again as slots free anyway.
+                () = freed.notified() => {}
+                // Only an idle loop listens: busy, it claims again as room frees anyway.
                 () = self.wake.notified(), if idle_until.is_some() => idle_until = None,
                 () = sleep_until(idle_until), if idle_until.is_some() => idle_until = None,
             }
         }
-        let unstarted = self.cancel_claims(claims).await;
+        let mut unstarted = self.cancel_claims(claims).await;
+        unstarted.extend(ahead.ready.iter().map(|ready| ready.delivery.lease_token));
         self.drain(tasks, in_flight, unstarted, grace).await;
     }
 
-    /// Wait until a quarter of the slots are free, then take every free one: a claim per
-    /// freed slot would cost a write per delivery, and waiting for more would let a slow
-    /// destination holding its share of the slots hold up everything else.
-    async fn free_slots(&self, slots: &Arc<Semaphore>) -> OwnedSemaphorePermit {
-        let quarter = u32::try_from(self.settings.concurrency.div_ceil(4)).unwrap_or(u32::MAX);
-        let mut free = slots
-            .clone()
-            .acquire_many_owned(quarter)
-            .await
-            .expect("the slots are never closed");
-        let rest = u32::try_from(slots.available_permits()).unwrap_or(u32::MAX);
-        if let Ok(more) = slots.clone().try_acquire_many_owned(rest) {
-            free.merge(more);
-        }
-        free
+    /// Deliveries claimed or being claimed, and not started, at most: enough to keep the
+    /// slots busy through a claim's round behind ingest's batches.
+    fn lookahead(&self) -> usize {
+        self.settings.concurrency * LOOKAHEAD_PER_SLOT
     }
 
-    /// A claim for as many deliveries as `free` holds slots; the slots come back with it.
-    fn claim_for(&self, free: OwnedSemaphorePermit) -> impl Future<Output = Claimed> + use<> {
+    /// The fewest deliveries worth a claim: a quarter of the slots, as a claim per freed
+    /// slot would cost a write per delivery.
+    fn min_claim(&self) -> usize {
+        self.settings.concurrency.div_ceil(4)
+    }
+
+    /// How many more deliveries may be claimed now.
+    fn room(&self, ahead: &Ahead, slots: &Semaphore) -> usize {
+        let running = self.settings.concurrency - slots.available_permits();
+        (self.settings.concurrency + self.lookahead())
+            .saturating_sub(running + ahead.ready.len() + ahead.claiming)
+    }
+
+    /// A claim for `limit` deliveries, and that limit back with what it returned.
+    fn claim_for(&self, limit: usize, ahead: &Ahead) -> impl Future<Output = Claimed> + use<> {
         let writer = self.writer.clone();
-        let request = self.request(free.num_permits());
-        async move { (writer.claim(request).await, free) }
+        let request = self.request_ahead(limit, ahead);
+        async move { (writer.claim(request).await, limit) }
     }
 
-    /// Start what a claim returned, each delivery with one of its slots; the unused slots
-    /// go back. Returns whether the claim was full (more may be due).
-    fn start(
+    /// Start what waits ahead while slots are free, oldest claimed first, skipping the
+    /// deliveries of an action that holds its share of the slots.
+    fn start_ready(
         &self,
-        claimed: Result<Vec<ClaimedDelivery>, StoreError>,
-        mut free: OwnedSemaphorePermit,
+        ahead: &mut Ahead,
+        slots: &Arc<Semaphore>,
         tasks: &mut JoinSet<()>,
         in_flight: &InFlight,
-    ) -> bool {
-        let claimed = match claimed {
-            Ok(claimed) => claimed,
-            Err(error) => {
-                tracing::error!(error = %error, "Cannot claim deliveries; retrying");
-                return false;
+        freed: &Arc<Notify>,
+    ) {
+        let stale_after = self.settings.lease / 2;
+        let mut index = 0;
+        while index < ahead.ready.len() && slots.available_permits() > 0 {
+            let ready = &ahead.ready[index];
+            if ready.claimed_at.elapsed() > stale_after {
+                // Started now, it could outlive its lease and run twice; left alone, its
+                // lease lapses and it is claimed again.
+                let stale = ahead.ready.remove(index).expect("the index is in range");
+                tracing::warn!(delivery_id = %stale.delivery.delivery.id, "Claimed delivery waited half its lease; leaving it to be claimed again");
+                continue;
             }
-        };
-        let full = claimed.len() == free.num_permits();
-        for delivery in claimed {
-            let slot = free.split(1).expect("a slot per claimed delivery");
-            self.spawn(tasks, in_flight, delivery, slot);
+            if self.running_of(&ready.delivery.delivery.action) >= self.action_share() {
+                index += 1;
+                continue;
+            }
+            let ready = ahead.ready.remove(index).expect("the index is in range");
+            let slot = slots
+                .clone()
+                .try_acquire_owned()
+                .expect("a permit is available");
+            self.spawn(tasks, in_flight, ready.delivery, slot, freed.clone());
         }
-        full
+    }
+
+    fn running_of(&self, action: &str) -> usize {
+        lock(&self.running).get(action).copied().unwrap_or(0)
     }
 
     /// Run one delivery. Its slot bounds the actions running at once, so it is given back
@@ -215,6 +245,7 @@ impl Worker {
         in_flight: &InFlight,
         delivery: ClaimedDelivery,
         slot: OwnedSemaphorePermit,
+        freed: Arc<Notify>,
     ) {
         let executor = self.executor.clone();
         let in_flight = in_flight.clone();
@@ -229,9 +260,14 @@ impl Worker {
             let recorded = match executor.attempt(&delivery, ticket).await {
                 Ok(record) => {
                     drop((slot, turn));
+                    freed.notify_one();
                     executor.record(record).await
                 }
-                Err(error) => Err(error),
+                Err(error) => {
+                    drop((slot, turn));
+                    freed.notify_one();
+                    Err(error)
+                }
             };
             if let Err(error) = recorded {
                 // The lease expires and the delivery is claimed again.
@@ -257,6 +293,28 @@ impl Worker {
                 .map(|(action, _)| action.clone())
                 .collect(),
         }
+    }
+
+    /// A claim that also skips the actions holding half of everything claimed or running,
+    /// so one slow destination cannot fill what waits ahead.
+    fn request_ahead(&self, limit: usize, ahead: &Ahead) -> ClaimRequest {
+        let mut request = self.request(limit);
+        let share = (self.settings.concurrency + self.lookahead()).div_ceil(2);
+        let mut queued: HashMap<&str, usize> = HashMap::new();
+        for ready in &ahead.ready {
+            *queued.entry(&ready.delivery.delivery.action).or_default() += 1;
+        }
+        let running = lock(&self.running);
+        for (action, count) in running.iter() {
+            *queued.entry(action).or_default() += count;
+        }
+        request.skip_actions = queued
+            .into_iter()
+            .filter(|(_, count)| *count >= share)
+            .map(|(action, _)| action.to_string())
+            .collect();
+        drop(running);
+        request
     }
 
     /// How long to sleep when nothing is due: until the next retry, at most the poll interval.
@@ -318,11 +376,49 @@ impl Worker {
     }
 }
 
-/// What a claim returned, with the slots it was made for.
-type Claimed = (
-    Result<Vec<ClaimedDelivery>, StoreError>,
-    OwnedSemaphorePermit,
-);
+/// What a claim returned, with how many it asked for.
+type Claimed = (Result<Vec<ClaimedDelivery>, StoreError>, usize);
+
+/// Deliveries claimed at most ahead of the slots, per slot. A claim's round behind ingest
+/// took about two writer batches (20-30 ms on a 2-core machine) while a delivery to a fast
+/// destination took a few ms: four per slot covers that.
+const LOOKAHEAD_PER_SLOT: usize = 4;
+
+/// A delivery claimed and not started yet.
+struct Ready {
+    delivery: ClaimedDelivery,
+    /// Its lease runs from about then.
+    claimed_at: Instant,
+}
+
+/// What the worker has claimed ahead of its slots.
+#[derive(Default)]
+struct Ahead {
+    ready: VecDeque<Ready>,
+    /// Deliveries asked for by the claims not answered yet.
+    claiming: usize,
+}
+
+impl Ahead {
+    /// Queue what a claim for `asked` returned. Returns whether it was full (more may be
+    /// due).
+    fn take(&mut self, claimed: Result<Vec<ClaimedDelivery>, StoreError>, asked: usize) -> bool {
+        let claimed = match claimed {
+            Ok(claimed) => claimed,
+            Err(error) => {
+                tracing::error!(error = %error, "Cannot claim deliveries; retrying");
+                return false;
+            }
+        };
+        let full = claimed.len() == asked;
+        let claimed_at = Instant::now();
+        self.ready.extend(claimed.into_iter().map(|delivery| Ready {
+            delivery,
+            claimed_at,
+        }));
+        full
+    }
+}
 
 /// Resolves at `deadline`, or never without one.
 async fn sleep_until(deadline: Option<Instant>) {
