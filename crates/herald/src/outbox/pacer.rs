@@ -220,7 +220,10 @@ mod tests {
         for _ in 0..2 {
             drop(pacer.wait(&c1, None).await);
         }
-        assert!(started.elapsed() < Duration::from_millis(150), "the burst waited");
+        assert!(
+            started.elapsed() < Duration::from_millis(150),
+            "the burst waited"
+        );
         for _ in 0..3 {
             drop(pacer.wait(&c1, None).await);
         }
