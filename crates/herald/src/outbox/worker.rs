@@ -134,8 +134,10 @@ impl Worker {
         let slots = Arc::new(Semaphore::new(self.settings.concurrency));
         let in_flight: InFlight = Arc::default();
         let mut tasks = JoinSet::new();
-        // Claims waiting for their commit. Several may wait at once, so room made meanwhile
-        // need not wait for the first one.
+        // The claim waiting for its commit: one at a time, so deliveries are queued, and
+        // take their pacer tickets, in the order they were claimed (two claims answered in
+        // one writer batch could come back in either order, and a channel's Slack posts
+        // with them). Each asks for all the room there is, so one is enough.
         let mut claims = JoinSet::new();
         let mut ahead = Ahead::default();
         // Rung when a delivery gives its slot back.
@@ -158,7 +160,7 @@ impl Worker {
                         Some(Instant::now() + self.idle_time().await)
                     };
                 }
-                () = std::future::ready(()), if idle_until.is_none() && room >= self.min_claim() => {
+                () = std::future::ready(()), if idle_until.is_none() && claims.is_empty() && room >= self.min_claim() => {
                     ahead.claiming += room;
                     claims.spawn(self.claim_for(room, &ahead));
                 }
@@ -210,6 +212,10 @@ impl Worker {
         freed: &Arc<Notify>,
     ) {
         let stale_after = self.settings.lease / 2;
+        // An action found at its share stays skipped for the rest of the pass: its running
+        // count drops as other tasks finish, and a later delivery of it started now would
+        // take its pacer ticket before the earlier one skipped (Slack posts out of order).
+        let mut held: HashSet<String> = HashSet::new();
         let mut index = 0;
         while index < ahead.ready.len() && slots.available_permits() > 0 {
             let ready = &ahead.ready[index];
@@ -220,7 +226,9 @@ impl Worker {
                 tracing::warn!(delivery_id = %stale.delivery.delivery.id, "Claimed delivery waited half its lease; leaving it to be claimed again");
                 continue;
             }
-            if self.running_of(&ready.delivery.delivery.action) >= self.action_share() {
+            let action = &ready.delivery.delivery.action;
+            if held.contains(action) || self.running_of(action) >= self.action_share() {
+                held.insert(action.clone());
                 index += 1;
                 continue;
             }
