@@ -112,6 +112,17 @@ pub async fn sign_in_with(app: &TestApp, http: &reqwest::Client, token: &str) ->
     cookie.split(';').next().unwrap().to_string()
 }
 
+/// A page as its text reads: minijinja escapes `/` in what it shows (`&#x2f;`).
+pub async fn page_text(
+    app: &TestApp,
+    http: &reqwest::Client,
+    path: &str,
+    cookie: &str,
+) -> (u16, String) {
+    let (status, html) = page(app, http, path, cookie).await;
+    (status, html.replace("&#x2f;", "/"))
+}
+
 pub async fn page(
     app: &TestApp,
     http: &reqwest::Client,
