@@ -6,51 +6,21 @@ use std::path::{Path, PathBuf};
 /// (b) Durable ingest: every push matches one rule with a `log` action, so each delivery
 /// also goes through the outbox. Storage is the default: SQLite, `synchronous = full`.
 pub fn ingest_config() -> String {
-    format!(
+    bench_config(
+        "log",
         r#"
-[server]
-shutdown_grace = "1s"
-
-[secrets]
-github = "{SECRET}"
-
-[sources.github]
-kind = "github"
-secrets = ["github"]
-
-[rules.bench]
-sources = ["github"]
-events = ["push"]
-actions = ["log"]
-
 [actions.log]
 kind = "log"
-
-[storage]
-path = "herald.db"
-"#
+"#,
     )
 }
 
 /// (c) End to end: every push is forwarded to the sink with its send time.
 pub fn e2e_config(sink_url: &str) -> String {
-    format!(
-        r#"
-[server]
-shutdown_grace = "1s"
-
-[secrets]
-github = "{SECRET}"
-
-[sources.github]
-kind = "github"
-secrets = ["github"]
-
-[rules.bench]
-sources = ["github"]
-events = ["push"]
-actions = ["sink"]
-
+    bench_config(
+        "sink",
+        &format!(
+            r#"
 [actions.sink]
 kind = "http"
 url = "{sink_url}/e2e"
@@ -58,10 +28,8 @@ body = '{{"sent": {{{{ event.sent_ns }}}}}}'
 
 [delivery]
 poll_interval = "1s"
-
-[storage]
-path = "herald.db"
 "#
+        ),
     )
 }
 
@@ -70,6 +38,25 @@ path = "herald.db"
 /// concurrency` (herald's default when `None`).
 pub fn pace_config(sink_url: &str, concurrency: Option<usize>) -> String {
     let concurrency = concurrency.map_or(String::new(), |n| format!("concurrency = {n}"));
+    bench_config(
+        "sink",
+        &format!(
+            r#"
+[actions.sink]
+kind = "http"
+url = "{sink_url}"
+body = '{{{{ event }}}}'
+
+[delivery]
+{concurrency}
+"#
+        ),
+    )
+}
+
+/// The benchmark's GitHub source and its one rule, every push to `action`, with the
+/// action's sections (`rest`) and the SQLite store next to the file.
+fn bench_config(action: &str, rest: &str) -> String {
     format!(
         r#"
 [server]
@@ -85,16 +72,8 @@ secrets = ["github"]
 [rules.bench]
 sources = ["github"]
 events = ["push"]
-actions = ["sink"]
-
-[actions.sink]
-kind = "http"
-url = "{sink_url}"
-body = '{{{{ event }}}}'
-
-[delivery]
-{concurrency}
-
+actions = ["{action}"]
+{rest}
 [storage]
 path = "herald.db"
 "#
@@ -137,4 +116,30 @@ pub async fn scrape(base_url: &str) -> anyhow::Result<HeraldCounters> {
         deliveries_succeeded: sum("herald_deliveries_total{", "outcome=\"success\""),
         queue_pending: sum("herald_queue_pending ", ""),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each configuration the benchmark serves loads, with its one rule and action.
+    #[test]
+    fn every_configuration_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        for (text, action) in [
+            (ingest_config(), "log"),
+            (e2e_config("http://127.0.0.1:9"), "sink"),
+            (pace_config("http://127.0.0.1:9/", None), "sink"),
+        ] {
+            let path = write_config(dir.path(), &text).unwrap();
+            let loaded = herald::config::load(&path, &herald::integrations::catalog())
+                .unwrap_or_else(|report| panic!("{report:?}\n{text}"));
+            let config = &loaded.config;
+            assert_eq!(config.rules.len(), 1, "{text}");
+            assert!(config.actions.contains_key(action), "{text}");
+        }
+        let path = write_config(dir.path(), &pace_config("http://127.0.0.1:9/", Some(32))).unwrap();
+        let loaded = herald::config::load(&path, &herald::integrations::catalog()).unwrap();
+        assert_eq!(loaded.config.delivery.concurrency, 32);
+    }
 }
