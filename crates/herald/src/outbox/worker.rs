@@ -106,7 +106,12 @@ impl Worker {
     /// Claim what is due now (up to the concurrency) and run it all to completion.
     /// Returns how many deliveries were attempted. Used by tests.
     pub async fn run_once(&self) -> Result<usize, StoreError> {
-        let request = self.request(self.settings.concurrency);
+        let at_share = lock(&self.running)
+            .iter()
+            .filter(|(_, running)| **running >= self.action_share())
+            .map(|(action, _)| action.clone())
+            .collect();
+        let request = self.request(self.settings.concurrency, at_share);
         let claimed = self.writer.claim(request).await?;
         let count = claimed.len();
         let mut tasks = JoinSet::new();
@@ -288,25 +293,20 @@ impl Worker {
         });
     }
 
-    fn request(&self, limit: usize) -> ClaimRequest {
+    fn request(&self, limit: usize, skip_actions: Vec<String>) -> ClaimRequest {
         let now = self.clock.now();
         ClaimRequest {
             now,
             lease_until: clock::add(now, self.settings.lease),
             owner: self.settings.owner.clone(),
             limit: u32::try_from(limit).unwrap_or(u32::MAX),
-            skip_actions: lock(&self.running)
-                .iter()
-                .filter(|(_, running)| **running >= self.action_share())
-                .map(|(action, _)| action.clone())
-                .collect(),
+            skip_actions,
         }
     }
 
     /// A claim that also skips the actions holding half of everything claimed or running,
     /// so one slow destination cannot fill what waits ahead.
     fn request_ahead(&self, limit: usize, ahead: &Ahead) -> ClaimRequest {
-        let mut request = self.request(limit);
         let share = (self.settings.concurrency + self.lookahead()).div_ceil(2);
         let mut queued: HashMap<&str, usize> = HashMap::new();
         for ready in &ahead.ready {
@@ -316,13 +316,13 @@ impl Worker {
         for (action, count) in running.iter() {
             *queued.entry(action).or_default() += count;
         }
-        request.skip_actions = queued
+        let skip_actions = queued
             .into_iter()
             .filter(|(_, count)| *count >= share)
             .map(|(action, _)| action.to_string())
             .collect();
         drop(running);
-        request
+        self.request(limit, skip_actions)
     }
 
     /// How long to sleep when nothing is due: until the next retry, at most the poll interval.
