@@ -5,6 +5,7 @@
 
 use std::cell::RefCell;
 use std::io::{self, Read};
+use std::thread::LocalKey;
 use zstd::bulk::{Compressor, Decompressor};
 use zstd::zstd_safe::CParameter;
 
@@ -73,17 +74,35 @@ pub(crate) fn compress(text: &[u8], effort: Effort) -> Option<Box<[u8]>> {
 /// decompressed in one call into a buffer of that size; another (no size, or a huge one)
 /// as a stream.
 pub(crate) fn decompress(frame: &[u8]) -> io::Result<String> {
+    decode(frame, &DECOMPRESSOR, None)
+}
+
+/// `frame`'s text, decompressed with this thread's context in `context` (against
+/// `dictionary` when given), or as a stream when its size is unknown or huge.
+fn decode(
+    frame: &[u8],
+    context: &'static LocalKey<RefCell<Option<Decompressor<'static>>>>,
+    dictionary: Option<&[u8]>,
+) -> io::Result<String> {
     let text = match Decompressor::upper_bound(frame) {
-        Some(size) if size <= BULK_LIMIT => DECOMPRESSOR.with_borrow_mut(|slot| {
+        Some(size) if size <= BULK_LIMIT => context.with_borrow_mut(|slot| {
             if slot.is_none() {
                 *slot = Some(Decompressor::new()?);
             }
-            match slot.as_mut() {
-                Some(decompressor) => decompressor.decompress(frame, size),
-                None => zstd::stream::decode_all(frame),
+            let Some(decompressor) = slot.as_mut() else {
+                return Err(io::Error::other("no zstd decompression context"));
+            };
+            if let Some(dictionary) = dictionary {
+                decompressor.set_dictionary(dictionary)?;
             }
+            decompressor.decompress(frame, size)
         })?,
-        _ => zstd::stream::decode_all(frame)?,
+        _ => {
+            let mut text = Vec::new();
+            zstd::stream::read::Decoder::with_dictionary(frame, dictionary.unwrap_or_default())?
+                .read_to_end(&mut text)?;
+            text
+        }
     };
     String::from_utf8(text).map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err))
 }
@@ -120,25 +139,7 @@ pub(crate) fn compress_against(
 
 /// The text of a frame made by `compress_against` with the same `dictionary`.
 pub(crate) fn decompress_against(frame: &[u8], dictionary: &[u8]) -> io::Result<String> {
-    let text = match Decompressor::upper_bound(frame) {
-        Some(size) if size <= BULK_LIMIT => AGAINST_DECOMPRESSOR.with_borrow_mut(|slot| {
-            if slot.is_none() {
-                *slot = Some(Decompressor::new()?);
-            }
-            let Some(decompressor) = slot.as_mut() else {
-                return Err(io::Error::other("no zstd decompression context"));
-            };
-            decompressor.set_dictionary(dictionary)?;
-            decompressor.decompress(frame, size)
-        })?,
-        _ => {
-            let mut text = Vec::new();
-            zstd::stream::read::Decoder::with_dictionary(frame, dictionary)?
-                .read_to_end(&mut text)?;
-            text
-        }
-    };
-    String::from_utf8(text).map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err))
+    decode(frame, &AGAINST_DECOMPRESSOR, Some(dictionary))
 }
 
 /// The dictionary an attempt's request is compressed against, from its event's payload
@@ -217,6 +218,28 @@ mod tests {
         assert!(decompress_against(&frame, b"").is_err());
         // Short text is not compressed, against a dictionary or not.
         assert_eq!(compress_against(b"short", &dictionary, Effort::Small), None);
+    }
+
+    /// A frame that does not record its size (a streaming encoder's) is read as a stream,
+    /// with or without a dictionary.
+    #[test]
+    fn a_frame_without_its_size_is_read_as_a_stream() {
+        use std::io::Write;
+        let text = "a9f3 fix é ".repeat(300);
+        let streamed = |dictionary: &[u8]| {
+            let mut encoder =
+                zstd::stream::write::Encoder::with_dictionary(Vec::new(), 3, dictionary).unwrap();
+            encoder.write_all(text.as_bytes()).unwrap();
+            encoder.finish().unwrap()
+        };
+        let frame = streamed(b"");
+        assert_eq!(Decompressor::upper_bound(&frame), None, "no size recorded");
+        assert_eq!(decompress(&frame).unwrap(), text);
+
+        let dictionary = payload_dictionary(&text);
+        let frame = streamed(&dictionary);
+        assert_eq!(Decompressor::upper_bound(&frame), None, "no size recorded");
+        assert_eq!(decompress_against(&frame, &dictionary).unwrap(), text);
     }
 
     #[test]
