@@ -114,31 +114,132 @@ async fn ingest_dedup_retry_and_delivery_on_postgres() {
     assert_eq!(sink.count(), 2);
 }
 
-/// JSON allows `\u0000`; PostgreSQL's jsonb does not. herald stores such an event anyway
-/// and forwards the character as it came.
-#[tokio::test]
-async fn a_payload_holding_nul_is_stored_and_forwarded_on_postgres() {
-    let Some((_database, url)) =
-        FreshDatabase::create("a_payload_holding_nul_is_stored_and_forwarded_on_postgres").await
+/// A GitHub source and a Standard Webhooks source, each forwarding its event's payload,
+/// exactly as parsed, to `{SINK}/hook`.
+const FORWARD_PAYLOAD: &str = r#"
+[server]
+admin_secret = "admin"
+
+[secrets]
+github = "It's a Secret to Everybody"
+svix = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+admin = "admin-token-for-tests"
+
+[sources.github]
+kind = "github"
+secrets = ["github"]
+
+[sources.billing]
+kind = "standard-webhooks"
+secrets = ["svix"]
+
+[rules.forward]
+sources = ["github", "billing"]
+actions = ["sink"]
+
+[actions.sink]
+kind = "http"
+url = "{SINK}/hook"
+body = '{{ event }}'
+"#;
+
+/// JSON allows `\u0000`; PostgreSQL's jsonb does not. On either backend herald stores such
+/// an event and forwards it byte for byte: the escape as it came, never a raw NUL.
+async fn a_payload_holding_nul_is_stored_and_forwarded_byte_for_byte(storage: &str) {
+    use standardwebhooks::Webhook;
+    let config = FORWARD_PAYLOAD.to_string() + storage;
+    let sink = Sink::start().await;
+    let app = spawn_app(&config, &sink.url).await;
+    // Compact, keys in order: what herald encodes a parsed payload as.
+    let github = r#"{"action":"opened","number":5,"title":"a\u0000b"}"#;
+    let response = app
+        .github("pull_request", "nul-1", github, GITHUB_SECRET)
+        .await;
+    assert_eq!(response.status(), 202);
+    let github_event: serde_json::Value = response.json().await.unwrap();
+    let billing = r#"{"data":{"note":"\u0000"},"type":"invoice.paid"}"#;
+    let now = herald::clock::Clock::now(app.clock.as_ref()).timestamp();
+    let signature = Webhook::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+        .unwrap()
+        .sign("msg_nul", now, billing.as_bytes())
+        .unwrap();
+    let response = app
+        .http
+        .post(app.url("/hooks/billing"))
+        .header("content-type", "application/json")
+        .header("webhook-id", "msg_nul")
+        .header("webhook-timestamp", now.to_string())
+        .header("webhook-signature", signature)
+        .body(billing)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let billing_event: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(app.deliver_all().await, 2);
+
+    let mut forwarded: Vec<String> = sink.received().into_iter().map(|r| r.body).collect();
+    forwarded.sort();
+    assert_eq!(forwarded, [github, billing]);
+    assert!(forwarded.iter().all(|body| !body.contains('\0')));
+
+    for (event, sent, escaped) in [
+        (&github_event, github, r#""title":"a\u0000b""#),
+        (&billing_event, billing, r#""note":"\u0000""#),
+    ] {
+        let id = event["event_id"].as_str().unwrap();
+        let stored = app.store.get_event(id.parse().unwrap()).await.unwrap();
+        assert_eq!(
+            serde_json::to_string(&stored.unwrap().payload).unwrap(),
+            sent
+        );
+        // The API's answer, as text: the escape, not a raw NUL.
+        let answer = app
+            .http
+            .get(app.url(&format!("/api/events/{id}")))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        let text = answer.text().await.unwrap();
+        assert!(text.contains(escaped) && !text.contains('\0'), "{text}");
+        // `events show`, from another process on the same store.
+        let shown = crate::cli::herald(app.dir(), &["events", "show", id]);
+        let shown_text = crate::cli::stdout(&shown);
+        assert!(shown.status.success(), "{shown:?}");
+        let pretty = escaped.replace("\":\"", "\": \"");
+        assert!(
+            shown_text.contains(&pretty) && !shown_text.contains('\0'),
+            "{shown_text}"
+        );
+        let json = crate::cli::herald(app.dir(), &["events", "show", id, "--json"]);
+        let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+        assert_eq!(serde_json::to_string(&json["payload"]).unwrap(), sent);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_payload_holding_nul_is_stored_and_forwarded_byte_for_byte_on_sqlite() {
+    a_payload_holding_nul_is_stored_and_forwarded_byte_for_byte(
+        "[storage]\npath = \"herald.db\"\n",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_payload_holding_nul_is_stored_and_forwarded_byte_for_byte_on_postgres() {
+    let Some((_database, url)) = FreshDatabase::create(
+        "a_payload_holding_nul_is_stored_and_forwarded_byte_for_byte_on_postgres",
+    )
+    .await
     else {
         return;
     };
-    let config = GITHUB_TO_SINK.replace(
-        "[storage]\npath = \"herald.db\"",
-        &format!("[storage]\nbackend = \"postgres\"\nurl = \"{url}\""),
-    );
-    let sink = Sink::start().await;
-    let app = spawn_app(&config, &sink.url).await;
-    let body = r#"{"action":"opened","number":5,"title":"a\u0000b"}"#;
-    let response = app
-        .github("pull_request", "nul-1", body, GITHUB_SECRET)
-        .await;
-    assert_eq!(response.status(), 202);
-    assert_eq!(app.deliver().await, 1);
-    let received = sink.received();
-    assert_eq!(received.len(), 1);
-    let forwarded: serde_json::Value = serde_json::from_str(&received[0].body).unwrap();
-    assert_eq!(forwarded["payload"]["title"].as_str(), Some("a\u{0}b"));
+    a_payload_holding_nul_is_stored_and_forwarded_byte_for_byte(&format!(
+        "[storage]\nbackend = \"postgres\"\nurl = \"{url}\"\n"
+    ))
+    .await;
 }
 
 /// A PostgreSQL server that is not there is reported at once, with its address and the
