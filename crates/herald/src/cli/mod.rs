@@ -190,12 +190,40 @@ fn load(path: &std::path::Path, needs: Needs) -> anyhow::Result<config::Loaded> 
 async fn open_store(config: &Config) -> anyhow::Result<SharedStore> {
     let store = crate::services::storage::open_migrated(&config.storage)
         .await
-        .with_context(|| format!("cannot open the store ({})", describe_storage(config)))?;
+        .with_context(|| {
+            let mut message = format!("cannot open the store ({})", describe_storage(config));
+            if let Some(why) = unwritable(config) {
+                message.push_str(&format!(": the file cannot be written: {why}"));
+            }
+            message
+        })?;
     OPENED
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .push(store.clone());
     Ok(store)
+}
+
+/// Why the SQLite file cannot be written, when the file system says (a read-only mount,
+/// no permission): SQLite's own error says only that it cannot open the file.
+fn unwritable(config: &Config) -> Option<std::io::Error> {
+    let config::StorageConfig::Sqlite { path, .. } = &config.storage else {
+        return None;
+    };
+    if path.exists() {
+        return std::fs::OpenOptions::new().append(true).open(path).err();
+    }
+    match std::fs::OpenOptions::new()
+        .append(true)
+        .create_new(true)
+        .open(path)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(path);
+            None
+        }
+        Err(error) => Some(error),
+    }
 }
 
 fn describe_storage(config: &Config) -> String {

@@ -1,7 +1,8 @@
 //! A full disk: ingest answers 503 with `Retry-After` (the sender retries; nothing
 //! acknowledged is lost) and `/readyz` says writes fail; once space is freed, events are
-//! accepted again without a restart. The store lives on a small tmpfs; where the machine
-//! does not allow mounting one, the test says loudly that it was skipped.
+//! accepted again without a restart. A store on a read-only mount stops `serve` at start,
+//! with the cause. The store lives on a small tmpfs; where the machine does not allow
+//! mounting one, the tests say loudly that they were skipped.
 
 use crate::crash;
 use crate::support::*;
@@ -139,4 +140,99 @@ async fn a_full_disk_answers_503_and_recovers_when_space_returns() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     herald.kill();
+}
+
+/// `mount -o remount,<mode> dir`.
+fn remount(dir: &Path, mode: &str) {
+    let status = Command::new("mount")
+        .args(["-o", &format!("remount,{mode}")])
+        .arg(dir)
+        .status()
+        .unwrap();
+    assert!(status.success(), "remount {mode} failed");
+}
+
+/// `herald serve` in `dir`, which must exit by itself within 10 s: its output.
+fn serve_exit(dir: &Path) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args([
+            "serve",
+            "--config",
+            "herald.toml",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .current_dir(dir)
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "serve kept running on a store it cannot write:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// A store on a read-only mount is refused at start, with the cause, whether a clean stop
+/// left only the database file (SQLite cannot open it) or a crash left its log beside it
+/// (it opens, and the first write fails): not discovered by the first sender.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_refuses_a_store_on_a_read_only_mount_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let _tmpfs = match Tmpfs::mount(dir.path(), "8m") {
+        Ok(tmpfs) => tmpfs,
+        Err(error) => {
+            eprintln!(
+                "SKIPPED (cannot mount a tmpfs here: {error}): serve_refuses_a_store_on_a_read_only_mount_and_says_why"
+            );
+            return;
+        }
+    };
+    std::fs::write(dir.path().join("herald.toml"), CONFIG).unwrap();
+    let migrated = crate::cli::herald(dir.path(), &["migrate"]);
+    assert!(migrated.status.success(), "{migrated:?}");
+    assert!(!dir.path().join("herald.db-wal").exists());
+
+    remount(dir.path(), "ro");
+    let refused = serve_exit(dir.path());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "error: cannot open the store (SQLite at ./herald.db): the file cannot be written: \
+             Read-only file system"
+        ),
+        "{stderr}"
+    );
+
+    // A crash leaves the log and its index beside the file; SQLite opens them read-only.
+    remount(dir.path(), "rw");
+    let (mut herald, address) = crash::start(dir.path());
+    assert_eq!(
+        push(&format!("http://{address}"), "stored").await.status(),
+        202
+    );
+    herald.kill();
+    assert!(dir.path().join("herald.db-wal").exists());
+    remount(dir.path(), "ro");
+    let refused = serve_exit(dir.path());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("error: cannot write to the store: ")
+            && stderr.contains("attempt to write a readonly database"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("herald is listening"), "{stderr}");
 }
