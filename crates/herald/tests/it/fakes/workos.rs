@@ -6,8 +6,8 @@
 //! `order` asc, desc or normal, default desc. Answers
 //! `{"object":"list","data":[…],"list_metadata":{"before":…,"after":…}}`, where `after` is
 //! the last event's id when more follow and null at the end. Scripted answers (429 with
-//! `Retry-After`, 5xx), answers held back to widen a crash window, and a log of every
-//! request.
+//! `Retry-After`, 5xx), answers held back to widen a crash window, a credential taken from
+//! another header than a bearer token's, and a log of every request.
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
@@ -25,6 +25,8 @@ pub struct Call {
     /// The raw query string.
     pub query: String,
     pub authorization: Option<String>,
+    /// Every header of the request.
+    pub headers: HeaderMap,
     pub status: u16,
 }
 
@@ -85,6 +87,8 @@ struct Inner {
     hold: Duration,
     /// The key accepted.
     key: String,
+    /// Set: the key is presented as this header with this value, not as a bearer token.
+    credential: Option<(String, String)>,
     /// The time the next published event is created at, unless given.
     clock: Option<DateTime<Utc>>,
 }
@@ -161,6 +165,12 @@ impl FakeWorkos {
         self.inner.lock().unwrap().script.extend(answers);
     }
 
+    /// Authenticate, from now on, a request whose header `name` is `value` (as an API that
+    /// takes HTTP basic, or its key in a header of its own), and no other.
+    pub fn expect_header(&self, name: &str, value: &str) {
+        self.inner.lock().unwrap().credential = Some((name.to_string(), value.to_string()));
+    }
+
     /// Accept `key`, from now on, instead of the one given at start.
     pub fn rotate_key(&self, key: &str) {
         self.inner.lock().unwrap().key = key.to_string();
@@ -228,10 +238,17 @@ async fn list(
         .map(str::to_string);
     let (status, body, extra, hold) = {
         let mut inner = fake.inner.lock().unwrap();
-        let key = authorization
-            .as_deref()
-            .and_then(|value| value.strip_prefix("Bearer "));
-        let (status, body, extra) = match key {
+        let key = match &inner.credential {
+            None => authorization
+                .as_deref()
+                .and_then(|value| value.strip_prefix("Bearer "))
+                .map(str::to_string),
+            Some((name, value)) => {
+                let presented = headers.get(name.as_str()).and_then(|v| v.to_str().ok());
+                (presented == Some(value.as_str())).then(|| inner.key.clone())
+            }
+        };
+        let (status, body, extra) = match key.as_deref() {
             Some(key) if inner.forbidden.contains(key) => error(403, "Forbidden"),
             Some(key) if key == inner.key => match inner.script.pop_front() {
                 Some(scripted) => (scripted.status, scripted.body, scripted.headers),
@@ -242,6 +259,7 @@ async fn list(
         inner.calls.push(Call {
             query: query.clone(),
             authorization: authorization.clone(),
+            headers: headers.clone(),
             status,
         });
         (status, body, extra, inner.hold)

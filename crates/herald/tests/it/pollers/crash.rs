@@ -1,7 +1,9 @@
 //! `kill -9` in the middle of a poll, then a restart: every item is stored exactly once,
-//! with one delivery, and none is skipped. The killed process's lease is released by the
-//! new one's heartbeat once the dead one has been silent for 10 s.
+//! with one delivery, and none is skipped; each is applied exactly once in the target
+//! database (an SQLite file written by a `sql` action). The killed process's lease is
+//! released by the new one's heartbeat once the dead one has been silent for 10 s.
 
+use super::live::{applied_rows, apply_into_sqlite};
 use super::*;
 use crate::crash::start;
 use crate::fakes::workos::FakeWorkos;
@@ -36,11 +38,18 @@ async fn a_poll_killed_midway_stores_every_item_once_after_a_restart() {
     workos.hold(Duration::from_millis(400));
     let sink = Sink::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let text = config(&workos, "2000-01-01T00:00:00Z")
+    let text = apply_into_sqlite(&config(&workos, "2000-01-01T00:00:00Z"))
         .replace("limit = \"100\"", "limit = \"50\"")
         .replace("interval = \"1m\"", "interval = \"1s\"")
-        .replace("{SINK}", &sink.url);
+        .replace("{SINK}", &sink.url)
+        // The action's deliveries run one at a time, and the worker looks for the next
+        // after `poll_interval` (no wake-up when one is recorded): 50 ms, not 1 s.
+        + "\n[delivery]\npoll_interval = \"50ms\"\n";
     std::fs::write(dir.path().join("herald.toml"), text).unwrap();
+    // The target's write lock is held while the first process runs, so the kill lands in
+    // the poll and in no write of the target's own: a write cut between its commit and
+    // herald recording it would be applied again (a delivery is at least once).
+    let target = hold_write_lock(dir.path()).await;
 
     let (mut herald, _) = start(dir.path());
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -51,6 +60,7 @@ async fn a_poll_killed_midway_stores_every_item_once_after_a_restart() {
     }
     herald.kill();
     let before_restart = workos.calls().len();
+    release(target).await;
 
     let (_herald, address) = start(dir.path());
     let http = client();
@@ -70,7 +80,29 @@ async fn a_poll_killed_midway_stores_every_item_once_after_a_restart() {
         .expect("a cursor was stored before the kill");
     let position = published.iter().position(|id| *id == after).unwrap();
     assert_eq!((position + 1) % 50, 0, "{after} ends a page");
+    // Every item reaches the target (the first after the dead process's lease is
+    // released), each applied once, in the API's order.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut applied = applied_rows(dir.path()).await;
+    while applied.len() < EVENTS {
+        assert!(
+            Instant::now() < deadline,
+            "{} of {EVENTS} items applied",
+            applied.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        applied = applied_rows(dir.path()).await;
+    }
+    // One at a time, in order: with the last applied, every delivery before it is done.
     drop(_herald);
+    let twice: Vec<_> = applied.iter().filter(|(_, n)| *n != 1).collect();
+    assert_eq!(
+        twice,
+        Vec::<&(String, i64)>::new(),
+        "applied more than once"
+    );
+    let ids: Vec<&String> = applied.iter().map(|(id, _)| id).collect();
+    assert_eq!(ids, published.iter().collect::<Vec<_>>(), "none skipped");
 
     let store =
         herald_store::sqlite::SqliteStore::open(&dir.path().join("herald.db"), Default::default())
@@ -106,4 +138,24 @@ async fn a_poll_killed_midway_stores_every_item_once_after_a_restart() {
         .unwrap();
     assert_eq!(deliveries.len(), EVENTS, "one delivery per item");
     store.close().await;
+}
+
+/// A connection to `dir`'s `app.db` (made empty) holding its write lock: the action's
+/// schema and writes wait on it.
+async fn hold_write_lock(dir: &std::path::Path) -> sqlx::SqliteConnection {
+    use sqlx::{Connection, Executor};
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(dir.join("app.db"))
+        .create_if_missing(true);
+    let mut connection = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .unwrap();
+    connection.execute("BEGIN IMMEDIATE").await.unwrap();
+    connection
+}
+
+async fn release(mut connection: sqlx::SqliteConnection) {
+    use sqlx::{Connection, Executor};
+    connection.execute("ROLLBACK").await.unwrap();
+    connection.close().await.unwrap();
 }

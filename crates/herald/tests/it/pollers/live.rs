@@ -1,6 +1,7 @@
 //! Live polls: the start without a cursor (A.6 1, with the window fixed), cursor mode (A.6
-//! 2), a replayed item (A.6 8), a backlog read in one poll (A.6 9, fixed), a backfill that
-//! leaves the live cursor (A.6 3), and pushes to a poller refused.
+//! 2), `basic` and `header` credentials, a replayed item (A.6 8), a backlog read in one
+//! poll and applied in order (A.6 9, fixed), a backfill that leaves the live cursor (A.6
+//! 3), and pushes to a poller refused.
 
 use super::*;
 use crate::fakes::workos::{FakeWorkos, Scripted};
@@ -25,6 +26,55 @@ fn applied(sink: &Sink) -> Vec<String> {
             body["id"].as_str().unwrap().to_string()
         })
         .collect()
+}
+
+/// `apply` as the http action the shared configuration has it.
+const HTTP_APPLY: &str = r#"[actions.apply]
+kind = "http"
+url = "{SINK}/apply"
+body = '{"id": {{ meta.dedup_key }}, "type": {{ meta.type }}}'
+"#;
+
+/// `apply` as a `sql` action on `app.db`, an SQLite file beside herald's store: each
+/// event's id upserted into `applied`, where `seq` is the order of its first application
+/// and `n` how many times it was applied. A `sql` action runs its deliveries one at a time,
+/// in the order their events arrived.
+const SQL_APPLY: &str = r#"[actions.apply]
+kind = "sql"
+database = "app_db"
+schema = """
+CREATE TABLE IF NOT EXISTS applied (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, type TEXT NOT NULL,
+  n INTEGER NOT NULL
+)
+"""
+statements = [{ sql = "INSERT INTO applied (id, type, n) VALUES ($1, $2, 1) ON CONFLICT (id) DO UPDATE SET n = n + 1", params = ["{{ event.id }}", "{{ event.event }}"] }]
+"#;
+
+/// `text` (the shared configuration, `{SINK}` not yet replaced) with `apply` writing into
+/// `app.db` (see `SQL_APPLY`) instead of posting to the sink.
+pub(super) fn apply_into_sqlite(text: &str) -> String {
+    assert!(text.contains(HTTP_APPLY) && text.contains("[secrets]\n"));
+    text.replace(HTTP_APPLY, SQL_APPLY)
+        .replace("[secrets]\n", "[secrets]\napp_db = \"sqlite://app.db\"\n")
+}
+
+/// The rows of `applied` in `dir`'s `app.db`, in the order first applied: each event id
+/// with how many times it was applied. None before the file and its table exist.
+pub(super) async fn applied_rows(dir: &std::path::Path) -> Vec<(String, i64)> {
+    use sqlx::Connection;
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(dir.join("app.db"))
+        .read_only(true);
+    let Ok(mut connection) = sqlx::SqliteConnection::connect_with(&options).await else {
+        return Vec::new();
+    };
+    let rows = sqlx::query_as("SELECT id, n FROM applied ORDER BY seq")
+        .fetch_all(&mut connection)
+        .await
+        .unwrap_or_default();
+    let _ = connection.close().await;
+    rows
 }
 
 /// A.6 1 and 2: the first poll reads from its own time (`start = "now"`) with
@@ -100,6 +150,61 @@ async fn the_first_poll_starts_now_and_later_ones_follow_the_cursor() {
     let mut expected = vec![a, b, c];
     expected.sort();
     assert_eq!(arrived, expected);
+}
+
+/// The shared configuration with `bearer` swapped for `credential` (`basic = …` or
+/// `header = …`), a herald on it, and its sink.
+async fn spawn_with_credential(workos: &FakeWorkos, credential: &str) -> (TestApp, Sink) {
+    let text = config(workos, "now");
+    assert!(text.contains("bearer = \"workos_key\"\n"));
+    let text = text.replace("bearer = \"workos_key\"\n", &format!("{credential}\n"));
+    let sink = Sink::start().await;
+    let app = spawn_app(&text, &sink.url).await;
+    (app, sink)
+}
+
+/// `basic` sends `Authorization: Basic base64(username:password)`, the password a secret;
+/// an API that takes it answers, and the poll stores what it read.
+#[tokio::test]
+async fn a_poller_with_basic_auth_sends_the_basic_authorization() {
+    let workos = FakeWorkos::start(KEY).await;
+    // base64("herald:sk_test_a1b2c3")
+    let expected = "Basic aGVyYWxkOnNrX3Rlc3RfYTFiMmMz";
+    workos.expect_header("authorization", expected);
+    let credential = r#"basic = { username = "herald", password = "workos_key" }"#;
+    let (app, _sink) = spawn_with_credential(&workos, credential).await;
+    workos.set_clock(at("2026-11-22T10:00:30Z"));
+    let id = workos.publish_entity("user.created", "user_1");
+    let cycle = poll_now(&app).await;
+    assert_eq!((cycle.items, cycle.stored, cycle.failure), (1, 1, None));
+    let calls = workos.calls();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].authorization.as_deref(), Some(expected));
+    assert_eq!(calls[0].status, 200);
+    assert_eq!(stored_ids(&app).await, vec![id]);
+}
+
+/// `header` sends the secret as the header named, and no `Authorization`.
+#[tokio::test]
+async fn a_poller_with_a_header_credential_sends_it_in_that_header() {
+    let workos = FakeWorkos::start(KEY).await;
+    workos.expect_header("x-api-key", KEY);
+    let credential = r#"header = { name = "X-Api-Key", secret = "workos_key" }"#;
+    let (app, _sink) = spawn_with_credential(&workos, credential).await;
+    workos.set_clock(at("2026-11-22T10:00:30Z"));
+    let id = workos.publish_entity("organization.created", "org_1");
+    let cycle = poll_now(&app).await;
+    assert_eq!((cycle.items, cycle.stored, cycle.failure), (1, 1, None));
+    let calls = workos.calls();
+    assert_eq!(calls.len(), 1);
+    let sent = calls[0]
+        .headers
+        .get_all("x-api-key")
+        .iter()
+        .collect::<Vec<_>>();
+    assert_eq!(sent, [KEY], "the key once, as it is");
+    assert_eq!(calls[0].authorization, None);
+    assert_eq!(stored_ids(&app).await, vec![id]);
 }
 
 /// A poll before the interval is up is not due; `--once` (force) polls anyway.
@@ -178,11 +283,14 @@ async fn an_item_served_again_is_skipped_and_the_cursor_moves_on() {
 }
 
 /// A.6 9, fixed: 1,001 pending events are read in one poll, page after page (10 of 100
-/// and one of 1), stored and routed in the API's order, the cursor at the last one.
+/// and one of 1), stored and routed in the API's order, the cursor at the last one; then
+/// every one is applied to an SQLite file by a `sql` action, once each, in that order.
 #[tokio::test]
 async fn a_backlog_of_1001_events_is_read_in_one_poll_in_order() {
     let workos = FakeWorkos::start(KEY).await;
-    let (app, _sink) = spawn(&workos, "2026-11-22T09:00:00Z").await;
+    let text = apply_into_sqlite(&config(&workos, "2026-11-22T09:00:00Z"));
+    let alerts = Sink::start().await;
+    let app = spawn_app(&text, &alerts.url).await;
     workos.set_clock(at("2026-11-22T09:30:00Z"));
     let published: Vec<String> = (0..1001)
         .map(|n| workos.publish_entity(TYPES[n % 9], &format!("entity_{}", n % 37)))
@@ -235,6 +343,21 @@ async fn a_backlog_of_1001_events_is_read_in_one_poll_in_order() {
     let order: Vec<_> = deliveries.iter().map(|d| d.event_id.unwrap()).collect();
     let expected: Vec<_> = stored.iter().map(|e| e.id).collect();
     assert_eq!(order, expected);
+
+    // Nothing is applied until the deliveries run; then all 1,001 are, each once, in the
+    // API's order (`seq` counts first applications).
+    assert_eq!(applied_rows(app.dir()).await, vec![]);
+    let started = Instant::now();
+    assert_eq!(app.deliver_all().await, 1001);
+    eprintln!("applied 1,001 events in {:?}", started.elapsed());
+    let applied = applied_rows(app.dir()).await;
+    let ids: Vec<&String> = applied.iter().map(|(id, _)| id).collect();
+    assert_eq!(
+        ids,
+        published.iter().collect::<Vec<_>>(),
+        "applied in order"
+    );
+    assert!(applied.iter().all(|(_, n)| *n == 1), "each applied once");
 }
 
 /// A.6 3, as `herald poll --since/--until` does it: a backfill sends the range (and no
