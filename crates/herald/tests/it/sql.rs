@@ -290,6 +290,59 @@ statements = [{ sql = "INSERT INTO users (id, email) VALUES ($1, $2)", params = 
     );
 }
 
+/// On PostgreSQL a value of the wrong type fails for good: text bound where a `bigint`
+/// goes is dead after its first attempt, the database's words shown; a number goes in.
+#[tokio::test]
+async fn sql_a_type_error_on_postgres_is_dead_after_one_attempt_with_the_message() {
+    let Some((_database, url)) =
+        postgres("sql_a_type_error_on_postgres_is_dead_after_one_attempt_with_the_message").await
+    else {
+        return;
+    };
+    let action = r#"
+[actions.db]
+kind = "sql"
+database = "app_db"
+retry = { schedule = ["1s", "1s"], jitter = 0 }
+schema = "CREATE TABLE IF NOT EXISTS counts (id text PRIMARY KEY, count bigint NOT NULL)"
+statements = [{ sql = "INSERT INTO counts (id, count) VALUES ($1, $2)", params = ["{{ event.id }}", "{{ event.data.count }}"] }]
+"#;
+    let app = spawn_app(&config(&url, action), "").await;
+    for (id, count) in [("event_text", json!("abc")), ("event_number", json!(42))] {
+        post(
+            &app,
+            &json!({"id": id, "event": "count.sent", "data": {"count": count}}),
+        )
+        .await;
+    }
+    assert_eq!(app.deliver_all().await, 2);
+    // Nothing is retried: the clock moves past the whole schedule and nothing is due.
+    app.advance(5.0);
+    assert_eq!(app.deliver_all().await, 0);
+    assert_eq!(
+        rows(&app, &url, "SELECT id || '|' || count FROM counts").await,
+        ["event_number|42"]
+    );
+    let deliveries = app.deliveries().await;
+    let dead: Vec<_> = deliveries
+        .iter()
+        .filter(|d| d.status == DeliveryStatus::Dead)
+        .collect();
+    assert_eq!(dead.len(), 1, "{deliveries:?}");
+    assert_eq!(dead[0].attempts, 1, "a type error is not retried");
+    let error = dead[0].last_error.as_deref().unwrap();
+    assert_eq!(
+        error,
+        "statement 1: column \"count\" is of type bigint but expression is of type text \
+         [SQLSTATE 42804]"
+    );
+    let shown = stdout(&herald(
+        app.dir(),
+        &["deliveries", "show", &dead[0].id.to_string()],
+    ));
+    assert!(shown.contains(&format!("error: {error}")), "{shown}");
+}
+
 #[tokio::test]
 async fn sql_cases_are_chosen_by_event_type_and_other_types_are_done_with_a_note() {
     let action = r#"

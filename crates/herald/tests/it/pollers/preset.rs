@@ -130,6 +130,26 @@ async fn the_preset_polls_workos_into_the_tables_and_replays_to_the_same_rows() 
         published.last(),
         "the latest is the last event"
     );
+    // What the preset asks for: its nine entity types (one comma-joined value, as the Node
+    // SDK sends it), oldest first, 100 a page, from its start; with the key as a bearer.
+    let calls = workos.calls();
+    assert_eq!(calls.len(), 1, "15 events fit one page");
+    assert_eq!(
+        calls[0].pairs(),
+        vec![
+            ("events".to_string(), all_types()),
+            ("limit".into(), "100".into()),
+            ("order".into(), "asc".into()),
+            ("range_start".into(), "2024-09-06T18:00:00.000Z".into()),
+        ],
+        "{}",
+        calls[0].query
+    );
+    assert_eq!(
+        calls[0].authorization,
+        Some(format!("Bearer {KEY}")),
+        "the key as a bearer token"
+    );
     assert_eq!(app.deliver_all().await, 15);
     let expected = [
         vec!["org_2|TestOrganization2", "org_3|TestOrganization3-updated"],
