@@ -1,8 +1,11 @@
-//! Closed-loop load: N tasks, each with its own single-connection client, sending the next
+//! Closed-loop load: N tasks, each with its own keep-alive connection, sending the next
 //! request as soon as the previous one is answered, for a warm-up and then a measured window.
+//! Everything but the delivery id is prepared before the run (the body is the same push
+//! each time, so its signature is too), so the generator spends its CPU on sending.
 
 use crate::payload;
-use bytes::Bytes;
+use crate::wire::{Connection, Target};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub struct LoadPlan {
@@ -36,9 +39,30 @@ struct Window {
     end: Instant,
 }
 
+/// What every request of a run shares.
+struct Prepared {
+    target: Target,
+    /// The push's fixed headers and its signature, as `name: value` lines.
+    headers: Vec<String>,
+    body: Vec<u8>,
+}
+
 /// Run the plan. `prefix` keeps delivery ids distinct across runs on the same server.
 pub async fn run(plan: &LoadPlan, prefix: &str) -> LoadResult {
     let body = payload::push_body();
+    let mut headers: Vec<String> = payload::PUSH_HEADERS
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}"))
+        .collect();
+    headers.push(format!(
+        "x-hub-signature-256: {}",
+        payload::signature(&body)
+    ));
+    let prepared = Arc::new(Prepared {
+        target: Target::parse(&plan.url).expect("the benchmark's servers are plain http"),
+        headers,
+        body: body.to_vec(),
+    });
     let start = Instant::now();
     let window = Window {
         counted_from: start + plan.warmup,
@@ -46,9 +70,8 @@ pub async fn run(plan: &LoadPlan, prefix: &str) -> LoadResult {
     };
     let tasks: Vec<_> = (0..plan.connections)
         .map(|task| {
-            let (url, body) = (plan.url.clone(), body.clone());
             let id = format!("{prefix}-{task}");
-            tokio::spawn(connection(url, id, body, window))
+            tokio::spawn(connection(prepared.clone(), id, window))
         })
         .collect();
     let mut total = LoadResult {
@@ -64,23 +87,27 @@ pub async fn run(plan: &LoadPlan, prefix: &str) -> LoadResult {
 }
 
 /// One connection's loop.
-async fn connection(url: String, id: String, body: Bytes, window: Window) -> LoadResult {
-    let client = payload::client();
+async fn connection(prepared: Arc<Prepared>, id: String, window: Window) -> LoadResult {
+    let mut connection = Connection::new(prepared.target.clone());
     let mut result = LoadResult::default();
     for n in 0u64.. {
-        let delivery = format!("{id}-{n}");
-        // Signing is part of what a sender does, but not of the request's latency.
-        let signature = payload::signature(&body);
+        let delivery = format!("x-github-delivery: {id}-{n}");
         let started = Instant::now();
         if started >= window.end {
             break;
         }
-        let sent = payload::send(&client, &url, &delivery, signature, body.clone()).await;
+        let headers = prepared.headers.iter().map(String::as_str);
+        let sent = connection
+            .post(headers.chain([delivery.as_str()]), &prepared.body)
+            .await;
         let counted = started >= window.counted_from;
         match sent {
-            Ok(true) if counted => result.latencies.push(started.elapsed()),
-            Ok(true) => {}
-            Ok(false) => result.errors += u64::from(counted),
+            Ok(status) if (200..300).contains(&status) => {
+                if counted {
+                    result.latencies.push(started.elapsed());
+                }
+            }
+            Ok(_) => result.errors += u64::from(counted),
             Err(_) => {
                 result.errors += u64::from(counted);
                 // Do not spin on a server that is gone.

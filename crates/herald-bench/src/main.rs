@@ -12,6 +12,7 @@ mod report;
 mod scale;
 mod scenario;
 mod serve;
+mod wire;
 
 use child::ServerChild;
 use clap::{Parser, Subcommand};

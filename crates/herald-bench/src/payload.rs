@@ -8,6 +8,13 @@ use std::time::Duration;
 
 /// The webhook secret of the benchmark's GitHub source.
 pub const SECRET: &str = "herald-bench-secret";
+/// The headers of every push delivery besides its id and signature, as GitHub sends them.
+pub const PUSH_HEADERS: [(&str, &str); 4] = [
+    ("content-type", "application/json"),
+    ("user-agent", "GitHub-Hookshot/herald-bench"),
+    ("x-github-event", "push"),
+    ("x-github-hook-id", "1"),
+];
 /// Smallest body size we aim for.
 const TARGET_BYTES: usize = 5 * 1024;
 
@@ -95,13 +102,12 @@ pub async fn send(
     signature: String,
     body: Bytes,
 ) -> Result<bool, reqwest::Error> {
-    let response = client
-        .post(url)
-        .header("content-type", "application/json")
-        .header("user-agent", "GitHub-Hookshot/herald-bench")
-        .header("x-github-event", "push")
+    let mut request = client.post(url);
+    for (name, value) in PUSH_HEADERS {
+        request = request.header(name, value);
+    }
+    let response = request
         .header("x-github-delivery", delivery)
-        .header("x-github-hook-id", "1")
         .header("x-hub-signature-256", signature)
         .body(body)
         .send()
