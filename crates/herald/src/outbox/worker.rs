@@ -261,6 +261,7 @@ impl Worker {
         freed: Arc<Notify>,
     ) {
         let executor = self.executor.clone();
+        let wake = self.wake.clone();
         let in_flight = in_flight.clone();
         let id = delivery.delivery.id;
         let turn = ActionTurn::start(&self.running, &delivery.delivery.action);
@@ -274,7 +275,12 @@ impl Worker {
                 Ok(record) => {
                     drop((slot, turn));
                     freed.notify_one();
-                    executor.record(record).await
+                    let recorded = executor.record(record).await;
+                    // A recorded attempt can make a delivery due: the next of its ordering
+                    // key, or of an action run one at a time. Without this, an idle worker
+                    // found it only after `poll_interval`.
+                    wake.notify_one();
+                    recorded
                 }
                 Err(error) => {
                     drop((slot, turn));

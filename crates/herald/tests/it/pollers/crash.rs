@@ -41,10 +41,7 @@ async fn a_poll_killed_midway_stores_every_item_once_after_a_restart() {
     let text = apply_into_sqlite(&config(&workos, "2000-01-01T00:00:00Z"))
         .replace("limit = \"100\"", "limit = \"50\"")
         .replace("interval = \"1m\"", "interval = \"1s\"")
-        .replace("{SINK}", &sink.url)
-        // The action's deliveries run one at a time, and the worker looks for the next
-        // after `poll_interval` (no wake-up when one is recorded): 50 ms, not 1 s.
-        + "\n[delivery]\npoll_interval = \"50ms\"\n";
+        .replace("{SINK}", &sink.url);
     std::fs::write(dir.path().join("herald.toml"), text).unwrap();
     // The target's write lock is held while the first process runs, so the kill lands in
     // the poll and in no write of the target's own: a write cut between its commit and
