@@ -1,6 +1,6 @@
-//! Pollers (issue 15, item 1) against a fake WorkOS Events API: the scenarios A.6 1–3 and
-//! 7–9 of workos-events-consumer with herald's fixes in place of its quirks, failures that
-//! never skip, one poller across replicas, `kill -9` mid-poll, and the CLI. The shared
+//! Pollers (issue 15, item 1) against a fake WorkOS Events API: the scenarios A.6 1–9 of
+//! workos-events-consumer with herald's fixes in place of its quirks, failures that never
+//! skip, one poller across replicas, `kill -9` mid-poll, and the CLI. The shared
 //! configuration and helpers are here; the tests, by what they exercise, below.
 
 mod cli;

@@ -1,7 +1,8 @@
 //! The `workos-sync` preset end to end: the 15 events of workos-events-consumer's own test
 //! (A.6 4) polled from a fake WorkOS into a real SQLite file through the preset's `sql`
 //! action leave exactly the expected rows; replaying the range with `herald poll --since`
-//! (and `--reprocess`) leaves them unchanged.
+//! (and `--reprocess`) leaves them unchanged. A.6 5 (nulls and types) and A.6 6 (an event
+//! type with no statements) through the same preset.
 
 use super::*;
 use crate::fakes::workos::FakeWorkos;
@@ -185,4 +186,136 @@ async fn the_preset_polls_workos_into_the_tables_and_replays_to_the_same_rows() 
     assert_eq!(app.deliver_all().await, 15);
     assert_eq!(rows(&app).await, expected);
     assert_eq!(state(&app).await.cursor.as_ref(), published.last());
+}
+
+/// The preset with `extra` (a TOML array's items) added to the event types it asks for.
+fn preset_asking_also_for(workos: &FakeWorkos, extra: &str) -> String {
+    let asked = "\"user.created\", \"user.updated\", \"user.deleted\",\n";
+    let text = preset(workos);
+    assert!(text.contains(asked), "the preset's event list changed");
+    text.replace(asked, &format!("{asked}  {extra},\n"))
+}
+
+/// One row of the preset's `users` table, each column with SQLite's type of its value.
+async fn user_row(app: &TestApp, id: &str) -> Vec<(String, String)> {
+    let url = format!("sqlite://{}", app.dir().join("app.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let row = sqlx::query(
+        "SELECT typeof(email_verified) || ':' || coalesce(email_verified, ''), \
+                typeof(first_name) || ':' || coalesce(first_name, ''), \
+                typeof(last_name) || ':' || coalesce(last_name, ''), \
+                typeof(created_at) || ':' || coalesce(created_at, '') \
+         FROM users WHERE id = ?",
+    )
+    .bind(id)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let names = ["email_verified", "first_name", "last_name", "created_at"];
+    let columns = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| (name.to_string(), row.get::<String, _>(i)))
+        .collect();
+    pool.close().await;
+    columns
+}
+
+/// A.6 5: a user with `email_verified: true` and `first_name: null` becomes a row with
+/// 1 and a real NULL (not the text "null", not ""). The Worker wrote `created_at` as epoch
+/// milliseconds; the preset keeps WorkOS's text, and a statement that wants the Worker's
+/// form says so with `datetime("%s%3f") | int`, as docs/pollers.md shows.
+#[tokio::test]
+async fn a_null_first_name_is_stored_as_null_and_a_boolean_as_one() {
+    let workos = FakeWorkos::start(KEY).await;
+    let mut data = user(1, "user_9", "ignored", 1);
+    data["first_name"] = serde_json::Value::Null;
+    workos.publish_at("user.created", data, at(1));
+    let epoch_ms = "\"{{ event.data.updated_at }}\",\n]";
+    let text = preset(&workos);
+    assert!(
+        text.contains(epoch_ms),
+        "the users statement's last parameter moved"
+    );
+    // A second table the way the Worker kept it: created_at in epoch milliseconds.
+    let text = text
+        .replace(
+            "CREATE TABLE IF NOT EXISTS organizations",
+            "CREATE TABLE IF NOT EXISTS user_times (id text PRIMARY KEY, created_at integer NOT NULL);\nCREATE TABLE IF NOT EXISTS organizations",
+        )
+        .replacen(
+            epoch_ms,
+            &format!("{epoch_ms}\n\n[[actions.apply.cases.statements]]\nsql = \"INSERT INTO user_times (id, created_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING\"\nparams = [\"{{{{ event.data.id }}}}\", \"{{{{ event.data.created_at | datetime('%s%3f') | int }}}}\"]"),
+            1,
+        );
+    let app = spawn_app(&text, "").await;
+    assert_eq!(poll_now(&app).await.stored, 1);
+    assert_eq!(app.deliver_all().await, 1);
+    assert_eq!(
+        user_row(&app, "user_9").await,
+        [
+            ("email_verified".into(), "integer:1".into()),
+            ("first_name".into(), "null:".into()),
+            ("last_name".into(), "null:".into()),
+            ("created_at".into(), "text:2024-09-06T18:03:01.000Z".into()),
+        ]
+    );
+    let url = format!("sqlite://{}", app.dir().join("app.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let row = sqlx::query("SELECT typeof(created_at), created_at FROM user_times")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        (row.get::<String, _>(0), row.get::<i64, _>(1)),
+        ("integer".to_string(), 1_725_645_781_000),
+        "2024-09-06T18:03:01.000Z in epoch milliseconds"
+    );
+    pool.close().await;
+}
+
+/// A.6 6: a `dsync.user.created` in a page (a configuration that asks for it) is stored
+/// and moves the cursor like any event; the preset has no statements for it, so its
+/// delivery succeeds with a note and no table changes.
+#[tokio::test]
+async fn an_event_type_without_statements_is_stored_and_changes_no_rows() {
+    let workos = FakeWorkos::start(KEY).await;
+    workos.publish_at("user.created", user(1, "user_1", "Test", 1), at(1));
+    let text = preset_asking_also_for(&workos, "\"dsync.user.created\"");
+    let app = spawn_app(&text, "").await;
+    assert_eq!(poll_now(&app).await.stored, 1);
+    assert_eq!(app.deliver_all().await, 1);
+    let before = rows(&app).await;
+    assert_eq!(before[1], ["user_1|Test|1"]);
+
+    let dsync = workos.publish_at(
+        "dsync.user.created",
+        json!({"object": "directory_user", "id": "directory_user_1", "first_name": "Dir"}),
+        at(2),
+    );
+    let cycle = poll_now(&app).await;
+    assert_eq!((cycle.items, cycle.stored, cycle.failure), (1, 1, None));
+    assert_eq!(
+        cycle.cursor.as_deref(),
+        Some(dsync.as_str()),
+        "the cursor moves"
+    );
+    let stored = events(&app).await;
+    let event = stored
+        .iter()
+        .find(|event| event.dedup_key.as_deref() == Some(dsync.as_str()))
+        .expect("the dsync event is stored");
+    assert_eq!(event.event_type, "dsync.user.created");
+    assert_eq!(app.deliver_all().await, 1);
+    let delivery = app
+        .deliveries()
+        .await
+        .into_iter()
+        .find(|delivery| delivery.event_id == Some(event.id))
+        .expect("the rule matched it");
+    assert_eq!(
+        (delivery.status, delivery.attempts, delivery.last_error),
+        (herald_store::model::DeliveryStatus::Succeeded, 1, None)
+    );
+    assert_eq!(rows(&app).await, before, "no entity table changes");
 }
