@@ -29,6 +29,10 @@ pub struct PaceOptions {
     /// `[delivery] concurrency` of the server (herald's default when not given).
     #[arg(long)]
     concurrency: Option<usize>,
+    /// Where deliveries go: `http`, a sink in this process that answers at once (parallel
+    /// deliveries), or `sql`, one insert each into an SQLite file (one at a time, in order).
+    #[arg(long, value_enum, default_value_t = Target::Http)]
+    into: Target,
     /// How long to wait for the backlog to drain after the load.
     #[arg(long, default_value = "300s", value_parser = humantime::parse_duration)]
     drain_timeout: Duration,
@@ -42,6 +46,12 @@ pub struct PaceOptions {
     /// commit before a change); repeat to compare several. This binary when none.
     #[arg(long)]
     server_exe: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Target {
+    Http,
+    Sql,
 }
 
 /// One run against one server build.
@@ -89,7 +99,10 @@ async fn one_run(
     options: &PaceOptions,
 ) -> anyhow::Result<PaceRun> {
     let dir = tempfile::tempdir()?;
-    let text = scenario::pace_config(&sink.url, options.concurrency);
+    let text = match options.into {
+        Target::Http => scenario::pace_config(&sink.url, options.concurrency),
+        Target::Sql => scenario::pace_sql_config(options.concurrency),
+    };
     let config = scenario::write_config(dir.path(), &text)?;
     let config = config.to_string_lossy();
     let args = [

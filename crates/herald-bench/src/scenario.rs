@@ -54,6 +54,33 @@ body = '{{{{ event }}}}'
     )
 }
 
+/// Pace into SQL: every push becomes one row of `applied` in an SQLite file next to the
+/// store, through a `sql` action, whose deliveries run one at a time in the events' order
+/// (how the workos-sync preset keeps its tables).
+pub fn pace_sql_config(concurrency: Option<usize>) -> String {
+    let concurrency = concurrency.map_or(String::new(), |n| format!("concurrency = {n}"));
+    let text = bench_config(
+        "sink",
+        &format!(
+            r#"
+[actions.sink]
+kind = "sql"
+database = "target"
+schema = "CREATE TABLE IF NOT EXISTS applied (id text PRIMARY KEY, sha text NOT NULL)"
+statements = [{{ sql = "INSERT INTO applied (id, sha) VALUES ($1, $2)", params = ["{{{{ meta.dedup_key }}}}", "{{{{ event.after }}}}"] }}]
+
+[delivery]
+{concurrency}
+"#
+        ),
+    );
+    text.replacen(
+        "[secrets]\n",
+        "[secrets]\ntarget = \"sqlite://target.db\"\n",
+        1,
+    )
+}
+
 /// The benchmark's GitHub source and its one rule, every push to `action`, with the
 /// action's sections (`rest`) and the SQLite store next to the file.
 fn bench_config(action: &str, rest: &str) -> String {

@@ -439,9 +439,41 @@ macro_rules! flushed_columns {
     };
 }
 
+/// Two common table expressions (under `WITH RECURSIVE`), the same text on both backends:
+/// `keys(k)`, each ordering key with a pending delivery, and `heads(id)`, the oldest
+/// pending delivery of each ((created_at, id) order). Both walk `deliveries_ordering_idx`
+/// key by key (a skip scan): as many lookups as there are keys, however long each key's
+/// backlog, where testing every pending row for "is it its key's head?" cost a claim time
+/// in proportion to the backlog. `$index` is SQLite's `INDEXED BY deliveries_ordering_idx`
+/// (without statistics its planner walked the pending rows by `next_attempt_at` instead),
+/// empty on PostgreSQL, whose planner finds the index.
+macro_rules! ordering_heads {
+    ($index:literal) => {
+        concat!(
+            "keys(k) AS (
+                 SELECT (SELECT MIN(ordering_key) FROM deliveries ",
+            $index,
+            " WHERE status = 'pending' AND ordering_key IS NOT NULL)
+                 UNION ALL
+                 SELECT (SELECT MIN(ordering_key) FROM deliveries ",
+            $index,
+            " WHERE status = 'pending' AND ordering_key IS NOT NULL
+                           AND ordering_key > keys.k)
+                 FROM keys WHERE keys.k IS NOT NULL
+             ), heads(id) AS (
+                 SELECT (SELECT h.id FROM deliveries h ",
+            $index,
+            " WHERE h.status = 'pending' AND h.ordering_key = keys.k
+                         ORDER BY h.created_at, h.id LIMIT 1)
+                 FROM keys WHERE keys.k IS NOT NULL
+             )"
+        )
+    };
+}
+
 pub(crate) use {
     attempt_columns, delivery_columns, event_columns, flushed_columns, hook_columns,
-    monitor_columns, open_window_columns, postgres_event_columns, ref_columns,
+    monitor_columns, open_window_columns, ordering_heads, postgres_event_columns, ref_columns,
     sqlite_attempt_columns, sqlite_event_columns, window_columns,
 };
 

@@ -1,7 +1,6 @@
 //! Reads on PostgreSQL.
 
 use super::rows;
-use super::write::key_is_free;
 use crate::Result;
 use crate::common::{
     attempt_columns, delivery_columns, page_limit, postgres_event_columns, ref_columns,
@@ -226,14 +225,25 @@ pub(super) async fn list_refs_of_kind(pool: &PgPool, kind: &str) -> Result<Vec<R
     rows.iter().map(rows::reference).collect()
 }
 
-/// A delivery blocked behind another of its key is left out; what blocks it (an older
-/// delivery's retry time, a lease's end) is counted, so nothing due is missed.
+/// The earliest time a delivery may be due, `$1` being now: a lease's end, an unkeyed
+/// delivery's next attempt, or a key's head's, unless another delivery of its key is
+/// leased (that lease's end counts instead). A delivery behind its key's head waits for
+/// the head, whose time counts, so nothing due is missed.
 const NEXT_DUE_AT: &str = concat!(
-    "SELECT MIN(CASE WHEN d.lease_until > $1 THEN d.lease_until ELSE d.next_attempt_at END)
-     FROM deliveries d
-     WHERE d.status = 'pending' AND (d.lease_until > $1 OR ",
-    key_is_free!(),
-    ")"
+    "WITH RECURSIVE ",
+    crate::common::ordering_heads!(""),
+    " SELECT MIN(t) FROM (
+         SELECT MIN(CASE WHEN d.lease_until > $1 THEN d.lease_until ELSE d.next_attempt_at END) AS t
+         FROM deliveries d WHERE d.status = 'pending' AND d.ordering_key IS NULL
+         UNION ALL
+         SELECT MIN(o.lease_until) FROM deliveries o
+         WHERE o.status = 'pending' AND o.ordering_key IS NOT NULL AND o.lease_until > $1
+         UNION ALL
+         SELECT MIN(d.next_attempt_at) FROM deliveries d
+         WHERE d.id = ANY(ARRAY(SELECT id FROM heads)) AND NOT EXISTS (SELECT 1 FROM deliveries o
+             WHERE o.ordering_key = d.ordering_key AND o.status = 'pending'
+               AND o.lease_until > $1)
+     ) AS earliest"
 );
 
 pub(super) async fn next_due_at(pool: &PgPool, now: Timestamp) -> Result<Option<Timestamp>> {

@@ -36,7 +36,7 @@ const KEY_LOCK_CLASS: i32 = 0x6865_7264;
 
 /// Whether the delivery `d` may run as far as its ordering key goes: it has none, or it is
 /// the head of its key ((created_at, id) order) and no other delivery of the key is leased
-/// at `$1`. Shared with `next_due_at`.
+/// at `$1`.
 macro_rules! key_is_free {
     () => {
         "(d.ordering_key IS NULL OR (
@@ -49,27 +49,45 @@ macro_rules! key_is_free {
     };
 }
 
-pub(super) use key_is_free;
-
 /// Lock the due rows, skipping rows another transaction holds so replicas never wait on
 /// each other's claims; lease those without an ordering key at once, and of the others
 /// try to take their key's advisory lock. Rows of kind `leased` are leased; `keyed` rows
 /// hold their key's lock and are still to be checked (see `claim`). A keyed row whose key
 /// another claim holds is not returned: it stays locked, untouched, until commit.
-/// MATERIALIZED keeps each locking step to one evaluation, so LIMIT holds and no key is
-/// locked needlessly.
+/// The rows considered are the due unkeyed ones (at most the limit) and each key's head
+/// (`ordering_heads`), so a long backlog of one key costs a claim no more than a short
+/// one. Heads are looked up with `= ANY(ARRAY(…))`, not `IN`: expecting a hundred of them,
+/// the planner hashed the whole table to join them. Of the rows locked, the oldest up to
+/// the limit are taken; the others stay locked, untouched, until commit. MATERIALIZED
+/// keeps each locking step to one evaluation, so LIMIT holds and no key is locked
+/// needlessly.
 const CLAIM: &str = concat!(
-    "WITH due AS MATERIALIZED (
-         SELECT d.id, d.ordering_key FROM deliveries d
-         WHERE d.status = 'pending' AND d.next_attempt_at <= $1
+    "WITH RECURSIVE ",
+    crate::common::ordering_heads!(""),
+    ", unkeyed AS MATERIALIZED (
+         SELECT d.id, d.ordering_key, d.next_attempt_at FROM deliveries d
+         WHERE d.status = 'pending' AND d.ordering_key IS NULL AND d.next_attempt_at <= $1
+           AND (d.lease_until IS NULL OR d.lease_until <= $1)
+           AND d.action <> ALL($7)
+         ORDER BY d.next_attempt_at, d.id
+         LIMIT $2
+         FOR UPDATE SKIP LOCKED
+     ), keyed_heads AS MATERIALIZED (
+         SELECT d.id, d.ordering_key, d.next_attempt_at FROM deliveries d
+         WHERE d.id = ANY(ARRAY(SELECT id FROM heads))
+           AND d.status = 'pending' AND d.next_attempt_at <= $1
            AND (d.lease_until IS NULL OR d.lease_until <= $1)
            AND d.action <> ALL($7)
            AND ",
     key_is_free!(),
     "
-         ORDER BY d.next_attempt_at, d.id
-         LIMIT $2
          FOR UPDATE SKIP LOCKED
+     ), due AS MATERIALIZED (
+         SELECT id, ordering_key FROM (
+             SELECT * FROM unkeyed UNION ALL SELECT * FROM keyed_heads
+         ) AS candidates
+         ORDER BY next_attempt_at, id
+         LIMIT $2
      ), leased AS (
          UPDATE deliveries
          SET claims = claims + 1, lease_owner = $3, lease_token = $4, lease_until = $5

@@ -1,10 +1,10 @@
 //! Reads on SQLite, served by the read pool.
 
 use super::rows::{self, ms, time};
-use super::write::push_key_is_free;
 use crate::Result;
 use crate::common::{
-    delivery_columns, page_limit, ref_columns, sqlite_attempt_columns, sqlite_event_columns,
+    delivery_columns, ordering_heads, page_limit, ref_columns, sqlite_attempt_columns,
+    sqlite_event_columns,
 };
 use crate::model::*;
 use sqlx::sqlite::SqlitePool;
@@ -256,18 +256,33 @@ pub(super) async fn list_refs_of_kind(pool: &SqlitePool, kind: &str) -> Result<V
     rows.iter().map(rows::reference).collect()
 }
 
+/// The earliest time a delivery may be due, `?1` being now: a lease's end, an unkeyed
+/// delivery's next attempt, or a key's head's, unless another delivery of its key is
+/// leased (that lease's end counts instead). A delivery behind its key's head waits for
+/// the head, whose time counts, so nothing due is missed.
+const NEXT_DUE_AT: &str = concat!(
+    "WITH RECURSIVE ",
+    ordering_heads!("INDEXED BY deliveries_ordering_idx"),
+    " SELECT MIN(t) FROM (
+         SELECT MIN(CASE WHEN d.lease_until > ?1 THEN d.lease_until ELSE d.next_attempt_at END) AS t
+         FROM deliveries d INDEXED BY deliveries_unkeyed_due_idx
+         WHERE d.status = 'pending' AND d.ordering_key IS NULL
+         UNION ALL
+         SELECT MIN(o.lease_until) FROM deliveries o INDEXED BY deliveries_ordering_lease_idx
+         WHERE o.status = 'pending' AND o.ordering_key IS NOT NULL AND o.lease_until > ?1
+         UNION ALL
+         SELECT MIN(d.next_attempt_at) FROM heads JOIN deliveries d ON d.id = heads.id
+         WHERE NOT EXISTS (SELECT 1 FROM deliveries o
+             WHERE o.ordering_key = d.ordering_key AND o.status = 'pending'
+               AND o.lease_until > ?1)
+     )"
+);
+
 pub(super) async fn next_due_at(pool: &SqlitePool, now: Timestamp) -> Result<Option<Timestamp>> {
     let now = ms(now);
-    let mut query = QueryBuilder::<Sqlite>::new("SELECT MIN(CASE WHEN d.lease_until > ");
-    query.push_bind(now);
-    query.push(" THEN d.lease_until ELSE d.next_attempt_at END) FROM deliveries d");
-    // A delivery blocked behind another of its key is left out; what blocks it (an older
-    // delivery's retry time, a lease's end) is counted, so nothing due is missed.
-    query.push(" WHERE d.status = 'pending' AND (d.lease_until > ");
-    query.push_bind(now);
-    query.push(" OR ");
-    push_key_is_free(&mut query, now);
-    query.push(")");
-    let earliest: Option<i64> = query.build_query_scalar().fetch_one(pool).await?;
+    let earliest: Option<i64> = sqlx::query_scalar(NEXT_DUE_AT)
+        .bind(now)
+        .fetch_one(pool)
+        .await?;
     earliest.map(time).transpose()
 }

@@ -5,7 +5,7 @@
 use super::connection::{WriteConnection, begin};
 use super::rows::{self, ms, to_json};
 use super::{append, complete, windows};
-use crate::common::{Holders, append_outcomes, delivery_columns, leased};
+use crate::common::{Holders, append_outcomes, delivery_columns, leased, ordering_heads};
 use crate::model::*;
 use crate::{Result, StoreError};
 use sqlx::query_builder::Separated;
@@ -211,22 +211,39 @@ fn push_claim(command: &mut Command, index: usize, request: &ClaimRequest) -> Uu
     query
         .push(", lease_until = ")
         .push_bind(ms(request.lease_until));
-    query.push(
-        " WHERE id IN (
-             SELECT d.id FROM deliveries d WHERE d.status = 'pending' AND d.next_attempt_at <= ",
-    );
-    query.push_bind(now);
-    query
-        .push(" AND (d.lease_until IS NULL OR d.lease_until <= ")
-        .push_bind(now);
-    // SQLite has one writer, so the rows this sees are the rows it leases: of each key it
-    // takes the head alone, and a later claim sees the lease.
-    query.push(") AND d.action NOT IN (SELECT value FROM json_each(");
-    query.push_bind(serde_json::to_string(&request.skip_actions).unwrap_or_else(|_| "[]".into()));
-    query.push(")) AND ");
-    push_key_is_free(query, now);
+    // Due deliveries without a key (oldest first, at most the limit), and each key's head
+    // if it is due and no other delivery of its key is leased; of those, the oldest. SQLite
+    // has one writer, so the rows this sees are the rows it leases, and a later claim sees
+    // the lease.
+    let skip = serde_json::to_string(&request.skip_actions).unwrap_or_else(|_| "[]".into());
+    query.push(concat!(
+        " WHERE id IN (WITH RECURSIVE ",
+        ordering_heads!("INDEXED BY deliveries_ordering_idx"),
+        ", candidates(id, next_attempt_at) AS (
+             SELECT id, next_attempt_at FROM (
+                 SELECT d.id, d.next_attempt_at
+                 FROM deliveries d INDEXED BY deliveries_unkeyed_due_idx
+                 WHERE d.status = 'pending' AND d.ordering_key IS NULL AND d.next_attempt_at <= "
+    ));
+    push_free_to_run(query, now, &skip);
     // A bare `LIMIT ?` would have SQLite compile the statement again for each new limit.
     query.push(" ORDER BY d.next_attempt_at, d.id LIMIT (SELECT ");
+    query.push_bind(i64::from(request.limit));
+    query.push(
+        "))
+             UNION ALL
+             SELECT d.id, d.next_attempt_at FROM heads JOIN deliveries d ON d.id = heads.id
+             WHERE d.next_attempt_at <= ",
+    );
+    push_free_to_run(query, now, &skip);
+    query.push(
+        " AND NOT EXISTS (SELECT 1 FROM deliveries o
+                 WHERE o.ordering_key = d.ordering_key AND o.status = 'pending'
+                   AND o.lease_until > ",
+    );
+    query.push_bind(now);
+    query.push(" AND o.id <> d.id))");
+    query.push(" SELECT id FROM candidates ORDER BY next_attempt_at, id LIMIT (SELECT ");
     query.push_bind(i64::from(request.limit));
     query.push(format!(
         ")) RETURNING 'claim' AS kind, {index} AS n, {}",
@@ -235,21 +252,16 @@ fn push_claim(command: &mut Command, index: usize, request: &ClaimRequest) -> Uu
     lease_token
 }
 
-/// Whether the delivery `d` may run as far as its ordering key goes: it has none, or it is
-/// the head of its key ((created_at, id) order) and no other delivery of the key is leased
-/// at `now`. Shared with `next_due_at`.
-pub(super) fn push_key_is_free(query: &mut QueryBuilder<Sqlite>, now: i64) {
-    query.push(
-        "(d.ordering_key IS NULL OR (
-             NOT EXISTS (SELECT 1 FROM deliveries o
-                 WHERE o.ordering_key = d.ordering_key AND o.status = 'pending'
-                   AND (o.created_at, o.id) < (d.created_at, d.id))
-             AND NOT EXISTS (SELECT 1 FROM deliveries o
-                 WHERE o.ordering_key = d.ordering_key AND o.status = 'pending'
-                   AND o.lease_until > ",
-    );
+/// The rest of "`d` is due at `now`, not leased, and of an action not skipped", after
+/// `d.next_attempt_at <= `.
+fn push_free_to_run(query: &mut QueryBuilder<Sqlite>, now: i64, skip: &str) {
     query.push_bind(now);
-    query.push(" AND o.id <> d.id)))");
+    query
+        .push(" AND (d.lease_until IS NULL OR d.lease_until <= ")
+        .push_bind(now);
+    query.push(") AND d.action NOT IN (SELECT value FROM json_each(");
+    query.push_bind(skip.to_string());
+    query.push("))");
 }
 
 /// A `claim` row: the claim's index and the delivery it leased.
