@@ -236,3 +236,38 @@ fn describe(progress: &Progress, elapsed: Duration) -> String {
     ));
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_progress_line_names_pages_items_and_the_rate() {
+        let progress = Progress {
+            pages: 3,
+            items: 250,
+            stored: 200,
+            duplicates: 50,
+            waits: 1,
+            ..Progress::default()
+        };
+        assert_eq!(
+            describe(&progress, Duration::from_secs(2)),
+            "3 page(s), 250 item(s): 200 new, 50 already stored, 1 rate-limit wait(s) \
+             in 2.0 s (125 items/s)"
+        );
+        let replayed = Progress {
+            pages: 1,
+            items: 15,
+            duplicates: 15,
+            reprocessed: 15,
+            outside: 2,
+            ..Progress::default()
+        };
+        assert_eq!(
+            describe(&replayed, Duration::from_millis(500)),
+            "1 page(s), 15 item(s): 0 new, 15 already stored, 15 new deliveries for them, \
+             2 outside the range in 0.5 s (30 items/s)"
+        );
+    }
+}

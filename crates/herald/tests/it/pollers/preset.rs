@@ -93,37 +93,76 @@ fn publish_fixture(workos: &FakeWorkos) -> Vec<String> {
 
 /// The preset, pointed at the fake and a SQLite file in the test's directory.
 fn preset(workos: &FakeWorkos) -> String {
+    preset_into(workos, "sqlite://app.db")
+}
+
+/// The preset, pointed at the fake and the database `url` (`sqlite://app.db` or a
+/// PostgreSQL URL).
+fn preset_into(workos: &FakeWorkos, url: &str) -> String {
     let text = herald::presets::find("workos-sync").unwrap().text;
     text.replace(
         "https://api.workos.com/events",
         &format!("{}/events", workos.url),
     )
     .replace("${env:WORKOS_API_KEY}", KEY)
-    .replace("sqlite://${env:APP_DB_PATH}", "sqlite://app.db")
+    .replace("sqlite://${env:APP_DB_PATH}", url)
     .replace("start = \"now\"", "start = \"2024-09-06T18:00:00Z\"")
 }
 
+/// What the tables hold, table by table (`sqlite://app.db` in the test's directory).
 async fn rows(app: &TestApp) -> [Vec<String>; 3] {
-    let url = format!("sqlite://{}", app.dir().join("app.db").display());
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    rows_in(app, "sqlite://app.db").await
+}
+
+/// What the tables of the database `url` hold, table by table; the same SQL on both.
+async fn rows_in(app: &TestApp, url: &str) -> [Vec<String>; 3] {
     let mut tables = Vec::new();
     for sql in [
         "SELECT id || '|' || name FROM organizations ORDER BY id",
-        "SELECT id || '|' || coalesce(first_name, '-') || '|' || email_verified FROM users ORDER BY id",
+        "SELECT id || '|' || coalesce(first_name, '-') || '|' \
+           || CASE WHEN email_verified THEN 'verified' ELSE 'unverified' END \
+         FROM users ORDER BY id",
         "SELECT id || '|' || user_id || '|' || role_slug FROM memberships ORDER BY id",
     ] {
-        let found = sqlx::query(sql).fetch_all(&pool).await.unwrap();
-        tables.push(found.iter().map(|row| row.get::<String, _>(0)).collect());
+        let found: Vec<String> = match url.strip_prefix("sqlite://") {
+            Some(path) => {
+                let url = format!("sqlite://{}", app.dir().join(path).display());
+                let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+                let found = sqlx::query_scalar(sql).fetch_all(&pool).await.unwrap();
+                pool.close().await;
+                found
+            }
+            None => {
+                let pool = sqlx::PgPool::connect(url).await.unwrap();
+                let found = sqlx::query_scalar(sql).fetch_all(&pool).await.unwrap();
+                pool.close().await;
+                found
+            }
+        };
+        tables.push(found);
     }
-    pool.close().await;
     tables.try_into().unwrap()
 }
 
 #[tokio::test]
 async fn the_preset_polls_workos_into_the_tables_and_replays_to_the_same_rows() {
+    polls_and_replays_to_the_same_rows("sqlite://app.db").await;
+}
+
+/// The same, the tables in PostgreSQL: the preset's statements run there unchanged.
+#[tokio::test]
+async fn the_preset_polls_workos_into_postgres_and_replays_to_the_same_rows() {
+    let test = "the_preset_polls_workos_into_postgres_and_replays_to_the_same_rows";
+    let Some((_database, url)) = crate::postgres::FreshDatabase::create(test).await else {
+        return;
+    };
+    polls_and_replays_to_the_same_rows(&url).await;
+}
+
+async fn polls_and_replays_to_the_same_rows(url: &str) {
     let workos = FakeWorkos::start(KEY).await;
     let published = publish_fixture(&workos);
-    let app = spawn_app(&preset(&workos), "").await;
+    let app = spawn_app(&preset_into(&workos, url), "").await;
     let cycle = poll_now(&app).await;
     assert_eq!((cycle.items, cycle.stored, cycle.failure), (15, 15, None));
     assert_eq!(
@@ -154,10 +193,10 @@ async fn the_preset_polls_workos_into_the_tables_and_replays_to_the_same_rows() 
     assert_eq!(app.deliver_all().await, 15);
     let expected = [
         vec!["org_2|TestOrganization2", "org_3|TestOrganization3-updated"],
-        vec!["user_2|Test|1", "user_3|Test Updated|1"],
+        vec!["user_2|Test|verified", "user_3|Test Updated|verified"],
         vec!["om_2|user_2|admin", "om_3|user_3|member"],
     ];
-    assert_eq!(rows(&app).await, expected);
+    assert_eq!(rows_in(&app, url).await, expected);
 
     // The whole range again: already stored, nothing runs; reprocessed: every write runs
     // again, in order, and the rows are the same.
@@ -168,11 +207,19 @@ async fn the_preset_polls_workos_into_the_tables_and_replays_to_the_same_rows() 
         reprocess: false,
     };
     let pollers = &app.app.pollers;
+    // What `herald poll --since` draws its progress line from: one call per page.
+    let mut pages_seen = Vec::new();
     let (again, _) = pollers
-        .backfill("workos", range, &mut |_| {}, &stop)
+        .backfill(
+            "workos",
+            range,
+            &mut |progress| pages_seen.push((progress.pages, progress.items)),
+            &stop,
+        )
         .await
         .unwrap();
     assert_eq!((again.items, again.duplicates), (15, 15));
+    assert_eq!(pages_seen, [(1, 15)]);
     assert_eq!(app.deliver_all().await, 0);
     let reprocess = Range {
         reprocess: true,
@@ -184,7 +231,7 @@ async fn the_preset_polls_workos_into_the_tables_and_replays_to_the_same_rows() 
         .unwrap();
     assert_eq!(again.reprocessed, 15);
     assert_eq!(app.deliver_all().await, 15);
-    assert_eq!(rows(&app).await, expected);
+    assert_eq!(rows_in(&app, url).await, expected);
     assert_eq!(state(&app).await.cursor.as_ref(), published.last());
 }
 
@@ -286,7 +333,7 @@ async fn an_event_type_without_statements_is_stored_and_changes_no_rows() {
     assert_eq!(poll_now(&app).await.stored, 1);
     assert_eq!(app.deliver_all().await, 1);
     let before = rows(&app).await;
-    assert_eq!(before[1], ["user_1|Test|1"]);
+    assert_eq!(before[1], ["user_1|Test|verified"]);
 
     let dsync = workos.publish_at(
         "dsync.user.created",
