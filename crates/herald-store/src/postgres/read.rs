@@ -225,19 +225,23 @@ pub(super) async fn list_refs_of_kind(pool: &PgPool, kind: &str) -> Result<Vec<R
     rows.iter().map(rows::reference).collect()
 }
 
-/// The earliest time a delivery may be due, `$1` being now: a lease's end, an unkeyed
-/// delivery's next attempt, or a key's head's, unless another delivery of its key is
-/// leased (that lease's end counts instead). A delivery behind its key's head waits for
-/// the head, whose time counts, so nothing due is missed.
+/// The earliest time a delivery may be due, `$1` being now: a lease's end, the next
+/// attempt of the oldest unkeyed delivery not leased, or a key's head's unless another
+/// delivery of its key is leased (that lease's end counts instead). A delivery behind its
+/// key's head waits for the head, whose time counts, so nothing due is missed. Each part
+/// reads a few rows of an index, so a backlog of any size costs it the same. Only a
+/// pending delivery holds a lease, so the leased rows are read by their token's index.
 const NEXT_DUE_AT: &str = concat!(
     "WITH RECURSIVE ",
     crate::common::ordering_heads!(""),
     " SELECT MIN(t) FROM (
-         SELECT MIN(CASE WHEN d.lease_until > $1 THEN d.lease_until ELSE d.next_attempt_at END) AS t
-         FROM deliveries d WHERE d.status = 'pending' AND d.ordering_key IS NULL
+         SELECT MIN(d.lease_until) AS t FROM deliveries d
+         WHERE d.lease_token IS NOT NULL AND d.lease_until > $1
          UNION ALL
-         SELECT MIN(o.lease_until) FROM deliveries o
-         WHERE o.status = 'pending' AND o.ordering_key IS NOT NULL AND o.lease_until > $1
+         (SELECT d.next_attempt_at FROM deliveries d
+          WHERE d.status = 'pending' AND d.ordering_key IS NULL
+            AND (d.lease_until IS NULL OR d.lease_until <= $1)
+          ORDER BY d.next_attempt_at LIMIT 1)
          UNION ALL
          SELECT MIN(d.next_attempt_at) FROM deliveries d
          WHERE d.id = ANY(ARRAY(SELECT id FROM heads)) AND NOT EXISTS (SELECT 1 FROM deliveries o
