@@ -364,5 +364,12 @@ async fn an_event_type_without_statements_is_stored_and_changes_no_rows() {
         (delivery.status, delivery.attempts, delivery.last_error),
         (herald_store::model::DeliveryStatus::Succeeded, 1, None)
     );
+    // Nothing ran: the attempt records the note, not a transaction's row counts.
+    let attempts = app.store.list_attempts(delivery.id).await.unwrap();
+    assert_eq!(
+        attempts[0].request,
+        Some(json!({"log": "no statements for type dsync.user.created"}))
+    );
+    assert_eq!(attempts[0].response_body, None);
     assert_eq!(rows(&app).await, before, "no entity table changes");
 }
