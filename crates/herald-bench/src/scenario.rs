@@ -59,8 +59,9 @@ body = '{{{{ event }}}}'
 /// (how the workos-sync preset keeps its tables).
 pub fn pace_sql_config(concurrency: Option<usize>) -> String {
     let concurrency = concurrency.map_or(String::new(), |n| format!("concurrency = {n}"));
-    let text = bench_config(
+    bench_config_with_secrets(
         "sink",
+        "target = \"sqlite://target.db\"",
         &format!(
             r#"
 [actions.sink]
@@ -73,17 +74,17 @@ statements = [{{ sql = "INSERT INTO applied (id, sha) VALUES ($1, $2)", params =
 {concurrency}
 "#
         ),
-    );
-    text.replacen(
-        "[secrets]\n",
-        "[secrets]\ntarget = \"sqlite://target.db\"\n",
-        1,
     )
 }
 
 /// The benchmark's GitHub source and its one rule, every push to `action`, with the
 /// action's sections (`rest`) and the SQLite store next to the file.
 fn bench_config(action: &str, rest: &str) -> String {
+    bench_config_with_secrets(action, "", rest)
+}
+
+/// As `bench_config`, with more `[secrets]` lines (`secrets`) for the action.
+fn bench_config_with_secrets(action: &str, secrets: &str, rest: &str) -> String {
     format!(
         r#"
 [server]
@@ -91,6 +92,7 @@ shutdown_grace = "1s"
 
 [secrets]
 github = "{SECRET}"
+{secrets}
 
 [sources.github]
 kind = "github"
@@ -157,6 +159,7 @@ mod tests {
             (ingest_config(), "log"),
             (e2e_config("http://127.0.0.1:9"), "sink"),
             (pace_config("http://127.0.0.1:9/", None), "sink"),
+            (pace_sql_config(None), "sink"),
         ] {
             let path = write_config(dir.path(), &text).unwrap();
             let loaded = herald::config::load(&path, &herald::integrations::catalog())
@@ -168,5 +171,8 @@ mod tests {
         let path = write_config(dir.path(), &pace_config("http://127.0.0.1:9/", Some(32))).unwrap();
         let loaded = herald::config::load(&path, &herald::integrations::catalog()).unwrap();
         assert_eq!(loaded.config.delivery.concurrency, 32);
+        let sql = write_config(dir.path(), &pace_sql_config(None)).unwrap();
+        let loaded = herald::config::load(&sql, &herald::integrations::catalog()).unwrap();
+        assert_eq!(loaded.config.actions["sink"].action.kind(), "sql");
     }
 }
