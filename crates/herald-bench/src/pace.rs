@@ -65,7 +65,13 @@ struct PaceRun {
     rss_peak: u64,
     rss_rest: u64,
     events: f64,
+    /// The backlog at each tenth of the measured window.
+    backlog_samples: [f64; BACKLOG_SAMPLES],
 }
+
+/// How many times the backlog is read while the load runs: whether it levels off or keeps
+/// growing tells a bounded backlog from one that is not.
+const BACKLOG_SAMPLES: usize = 10;
 
 pub async fn run(options: &PaceOptions) -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -126,9 +132,15 @@ async fn one_run(
         tokio::time::sleep(warmup).await;
         scenario::scrape(&url).await
     });
+    let samples = tokio::spawn(sample_backlog(
+        server.url.clone(),
+        options.warmup,
+        options.duration,
+    ));
     let loaded = load::run(&plan, "pace").await;
     let at_end = scenario::scrape(&server.url).await?;
     let at_start: HeraldCounters = at_start.await??;
+    let backlog_samples = samples.await??;
     let drain_seconds = drain(&server.url, options.drain_timeout).await?;
     tokio::time::sleep(options.rest).await;
     let measured = PaceRun {
@@ -141,9 +153,27 @@ async fn one_run(
         rss_peak: server.peak_rss()?,
         rss_rest: server.rss()?,
         events: at_end.events_stored,
+        backlog_samples,
     };
     server.stop().await?;
     Ok(measured)
+}
+
+/// The backlog (`herald_queue_pending`) at each tenth of the measured window.
+async fn sample_backlog(
+    url: String,
+    warmup: Duration,
+    duration: Duration,
+) -> anyhow::Result<[f64; BACKLOG_SAMPLES]> {
+    let started = Instant::now() + warmup;
+    let mut samples = [0.0; BACKLOG_SAMPLES];
+    for (n, sample) in samples.iter_mut().enumerate() {
+        let at = started + duration.mul_f64((n + 1) as f64 / BACKLOG_SAMPLES as f64);
+        // The last one a moment early, while the load still runs.
+        tokio::time::sleep_until((at - Duration::from_millis(200)).into()).await;
+        *sample = scenario::scrape(&url).await?.queue_pending;
+    }
+    Ok(samples)
 }
 
 /// Seconds until nothing is pending (the drain timeout if it never happens).
@@ -174,6 +204,7 @@ fn median(runs: &[PaceRun]) -> PaceRun {
         rss_peak: mid(runs, |run| run.rss_peak),
         rss_rest: mid(runs, |run| run.rss_rest),
         events: mid(runs, |run| run.events),
+        backlog_samples: std::array::from_fn(|n| mid(runs, |run| run.backlog_samples[n])),
     }
 }
 
@@ -193,6 +224,15 @@ fn print_run(round: usize, server: &std::path::Path, run: &PaceRun) {
     println!(
         "  backlog at the end {:.0}, drained in {:.1} s; {:.0} events stored",
         run.backlog_at_end, run.drain_seconds, run.events
+    );
+    let samples: Vec<String> = run
+        .backlog_samples
+        .iter()
+        .map(|backlog| format!("{backlog:.0}"))
+        .collect();
+    println!(
+        "  backlog at each tenth of the load: {}",
+        samples.join(", ")
     );
     println!(
         "  RSS at start {}, peak {}, at rest {}",

@@ -27,7 +27,7 @@ pub(crate) enum Effort {
 }
 
 impl Effort {
-    fn level(self) -> i32 {
+    pub(crate) fn level(self) -> i32 {
         match self {
             Effort::Fast => 1,
             Effort::Small => 3,
@@ -84,8 +84,14 @@ fn decode(
     context: &'static LocalKey<RefCell<Option<Decompressor<'static>>>>,
     dictionary: Option<&[u8]>,
 ) -> io::Result<String> {
-    let text = match Decompressor::upper_bound(frame) {
-        Some(size) if size <= BULK_LIMIT => context.with_borrow_mut(|slot| {
+    // A frame made against a trained dictionary names it; raw content ones have no id.
+    let trained = zstd::zstd_safe::get_dict_id_from_frame(frame).filter(|_| dictionary.is_none());
+    let text = match (Decompressor::upper_bound(frame), trained) {
+        (Some(size), Some(id)) if size <= BULK_LIMIT => {
+            crate::trained::decompress(frame, id, size)?
+        }
+        (_, Some(id)) => stream(frame, &crate::trained::require(id)?.content)?,
+        (Some(size), None) if size <= BULK_LIMIT => context.with_borrow_mut(|slot| {
             if slot.is_none() {
                 *slot = Some(Decompressor::new()?);
             }
@@ -97,14 +103,16 @@ fn decode(
             }
             decompressor.decompress(frame, size)
         })?,
-        _ => {
-            let mut text = Vec::new();
-            zstd::stream::read::Decoder::with_dictionary(frame, dictionary.unwrap_or_default())?
-                .read_to_end(&mut text)?;
-            text
-        }
+        (_, None) => stream(frame, dictionary.unwrap_or_default())?,
     };
     String::from_utf8(text).map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err))
+}
+
+/// A frame decompressed as a stream, against `dictionary` (empty for none).
+fn stream(frame: &[u8], dictionary: &[u8]) -> io::Result<Vec<u8>> {
+    let mut text = Vec::new();
+    zstd::stream::read::Decoder::with_dictionary(frame, dictionary)?.read_to_end(&mut text)?;
+    Ok(text)
 }
 
 /// `text` as a zstd frame made with `dictionary` as raw content: zstd may refer to the

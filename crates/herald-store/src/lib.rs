@@ -10,6 +10,7 @@ pub mod model;
 mod pollers;
 pub mod postgres;
 pub mod sqlite;
+mod trained;
 mod windows;
 pub mod writer;
 
@@ -36,6 +37,9 @@ pub enum StoreError {
     Conflict(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// A zstd dictionary could not be trained (SQLite keeps compressing without it).
+    #[error("training a zstd dictionary failed: {0}")]
+    Training(String),
     #[error("the store is shutting down")]
     Closed,
 }

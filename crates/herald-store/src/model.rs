@@ -101,6 +101,20 @@ impl JsonText {
             .as_deref()
     }
 
+    /// The text as a zstd frame made against a dictionary trained on payloads like it
+    /// (`crate::trained`), from a shorter length than a frame alone: 0.5 KB of JSON gains
+    /// from one. Shares `compressed`'s one frame.
+    pub(crate) fn compressed_trained(&self, dictionary: &crate::trained::Trained) -> Option<&[u8]> {
+        self.compressed
+            .get_or_init(|| {
+                let text = self.as_str().as_bytes();
+                (text.len() >= crate::trained::FROM_BYTES)
+                    .then(|| crate::trained::compress(text, dictionary, Effort::Fast.level()))
+                    .flatten()
+            })
+            .as_deref()
+    }
+
     /// The text of a zstd frame made by `compressed`.
     pub fn decompress(frame: &[u8]) -> std::io::Result<String> {
         crate::compress::decompress(frame)

@@ -4,6 +4,7 @@
 mod append;
 mod complete;
 mod connection;
+mod dictionaries;
 mod health;
 mod hooks;
 mod maintain;
@@ -15,13 +16,15 @@ mod windows;
 mod write;
 
 use crate::model::*;
-use crate::{Result, Store};
+use crate::{Result, Store, StoreError};
 use async_trait::async_trait;
+use dictionaries::Dictionaries;
 use sqlx::ConnectOptions;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -72,9 +75,15 @@ impl Default for SqliteOptions {
 /// (docs/benchmarks.md).
 const WRITE_STATEMENTS: usize = 16;
 
+/// A read connection unused this long is closed, and with it its page cache (up to 2 MB
+/// each): at rest herald keeps the write connection only. The pool opens a new one on
+/// demand (about a millisecond); under load none is idle this long.
+const READ_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
 pub struct SqliteStore {
-    write: connection::WriteConnection,
+    write: Arc<connection::WriteConnection>,
     read: SqlitePool,
+    dictionaries: Arc<Dictionaries>,
 }
 
 impl SqliteStore {
@@ -111,18 +120,48 @@ impl SqliteStore {
             .statement_cache_capacity(WRITE_STATEMENTS)
             .connect()
             .await?;
-        let write = connection::WriteConnection::new(write);
+        let write = Arc::new(connection::WriteConnection::new(write));
         let read = SqlitePoolOptions::new()
             .max_connections(options.read_connections.max(1))
             .test_before_acquire(false)
+            .idle_timeout(READ_IDLE_TIMEOUT)
             .connect_with(connect.pragma("query_only", "ON"))
             .await?;
-        Ok(SqliteStore { write, read })
+        let dictionaries = Dictionaries::load(&read).await?;
+        Ok(SqliteStore {
+            write,
+            read,
+            dictionaries: Arc::new(dictionaries),
+        })
     }
 
     /// Open `sqlite://PATH`, `sqlite:PATH` or a bare path with default options.
     pub async fn open_url(url: &str) -> Result<Self> {
         Self::open(&Self::path_from_url(url), SqliteOptions::default()).await
+    }
+
+    /// Train `source` a dictionary in the background; appends go on meanwhile.
+    fn train_dictionary(&self, source: &str) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.dictionaries.trained(source, None);
+            return;
+        };
+        let (read, write) = (self.read.clone(), self.write.clone());
+        let (dictionaries, source) = (self.dictionaries.clone(), source.to_string());
+        runtime.spawn(async move {
+            let trained = match dictionaries::train(&read, &write, &source).await {
+                Ok(trained) => {
+                    tracing::info!(%source, dictionary = trained.id, "trained a zstd dictionary for payloads");
+                    Some(trained)
+                }
+                Err(StoreError::Closed) => None,
+                Err(err) => {
+                    tracing::warn!(%source, %err, "could not train a zstd dictionary; payloads stay compressed without one");
+                    None
+                }
+            };
+            dictionaries.trained(&source, trained);
+        });
     }
 
     /// The file a `sqlite://PATH`, `sqlite:PATH` or bare-path URL names.
@@ -141,9 +180,19 @@ impl Store for SqliteStore {
         "sqlite"
     }
 
-    /// Compress the payload now, so the writer only copies it.
+    /// Compress the payload now, so the writer only copies it: against its source's
+    /// dictionary once it has one, which is trained after the source's first
+    /// `trained::TRAIN_AFTER` events.
     fn prepare_append(&self, item: &EventWithDeliveries) {
-        item.event.payload.compressed();
+        let source = &item.event.source;
+        let (dictionary, train) = self.dictionaries.for_payload(source);
+        match dictionary {
+            Some(dictionary) => item.event.payload.compressed_trained(&dictionary),
+            None => item.event.payload.compressed(),
+        };
+        if train {
+            self.train_dictionary(source);
+        }
     }
 
     /// Compress a large request now, so the writer only copies it.

@@ -69,12 +69,16 @@ pub(super) fn event(row: &SqliteRow) -> Result<Event> {
 
 /// An event's id and its payload's JSON text, not parsed.
 pub(super) fn event_payload(row: &SqliteRow) -> Result<(Uuid, String)> {
+    Ok((uuid(row.try_get("id")?)?, payload_text(row)?))
+}
+
+/// The payload's JSON text, from its columns `payload` and `payload_zstd`.
+pub(super) fn payload_text(row: &SqliteRow) -> Result<String> {
     let compressed: Option<&[u8]> = row.try_get("payload_zstd")?;
-    let text = match compressed {
-        Some(frame) => decompress(frame, "payload")?,
-        None => row.try_get("payload")?,
-    };
-    Ok((uuid(row.try_get("id")?)?, text))
+    match compressed {
+        Some(frame) => decompress(frame, "payload"),
+        None => Ok(row.try_get("payload")?),
+    }
 }
 
 /// The payload's text, decompressed when it was stored compressed.

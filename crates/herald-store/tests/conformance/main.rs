@@ -7,6 +7,7 @@ mod batches;
 mod bodies;
 mod claims;
 mod completion;
+mod dictionaries;
 mod events;
 mod fixtures;
 mod gate;

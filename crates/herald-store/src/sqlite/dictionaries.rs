@@ -1,0 +1,135 @@
+//! Which trained dictionary each source's payloads are compressed against, and training
+//! new ones from the source's newest payloads (`crate::trained` says why).
+
+use super::connection::WriteConnection;
+use super::rows;
+use crate::trained::{self, RETRAIN_AFTER, SAMPLES, TRAIN_AFTER, Trained};
+use crate::{Result, StoreError};
+use sqlx::Row;
+use sqlx::sqlite::SqlitePool;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+#[derive(Default)]
+pub(super) struct Dictionaries {
+    sources: Mutex<HashMap<String, SourceDictionary>>,
+}
+
+#[derive(Default)]
+struct SourceDictionary {
+    /// The newest dictionary of the source.
+    current: Option<Arc<Trained>>,
+    /// Events of the source compressed since the store opened or its last training.
+    since: u64,
+    training: bool,
+}
+
+impl Dictionaries {
+    /// Every dictionary the store keeps, registered so its frames read back; the newest of
+    /// each source is the one its payloads are compressed against.
+    pub(super) async fn load(read: &SqlitePool) -> Result<Dictionaries> {
+        let dictionaries = Dictionaries::default();
+        // A store that migration 0017 has not reached yet has none.
+        let table: Option<(String,)> = sqlx::query_as(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'zstd_dictionaries'",
+        )
+        .fetch_optional(read)
+        .await?;
+        if table.is_none() {
+            return Ok(dictionaries);
+        }
+        let found = sqlx::query(
+            "SELECT source, content FROM zstd_dictionaries ORDER BY trained_through, id",
+        )
+        .fetch_all(read)
+        .await?;
+        for row in &found {
+            let content: Vec<u8> = row.try_get("content")?;
+            let trained = Trained::new(content).map_err(|err| {
+                StoreError::Corrupt(format!("bad row in zstd_dictionaries: {err}"))
+            })?;
+            let mut sources = dictionaries.lock();
+            let source = sources.entry(row.try_get("source")?).or_default();
+            source.current = Some(trained::register(trained));
+        }
+        Ok(dictionaries)
+    }
+
+    /// The dictionary to compress a payload of `source` against, if it has one, counting
+    /// the payload; and whether it is time to train the source a (newer) dictionary, which
+    /// the caller then does and reports with `trained`.
+    pub(super) fn for_payload(&self, source: &str) -> (Option<Arc<Trained>>, bool) {
+        let mut sources = self.lock();
+        let entry = match sources.get_mut(source) {
+            Some(entry) => entry,
+            None => sources.entry(source.to_string()).or_default(),
+        };
+        entry.since += 1;
+        let due = if entry.current.is_some() {
+            RETRAIN_AFTER
+        } else {
+            TRAIN_AFTER
+        };
+        let train = !entry.training && entry.since >= due;
+        entry.training |= train;
+        (entry.current.clone(), train)
+    }
+
+    /// A training of `source` ended, with a dictionary or not (it is tried again after as
+    /// many events as a retraining waits for).
+    pub(super) fn trained(&self, source: &str, dictionary: Option<Arc<Trained>>) {
+        let mut sources = self.lock();
+        let entry = sources.entry(source.to_string()).or_default();
+        entry.training = false;
+        entry.since = 0;
+        if let Some(dictionary) = dictionary {
+            entry.current = Some(dictionary);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, SourceDictionary>> {
+        self.sources.lock().unwrap_or_else(|err| err.into_inner())
+    }
+}
+
+/// Train a dictionary on the newest `SAMPLES` payloads of `source`, keep it, and register
+/// it. Training runs on a blocking thread (a few hundred milliseconds of CPU).
+pub(super) async fn train(
+    read: &SqlitePool,
+    write: &WriteConnection,
+    source: &str,
+) -> Result<Arc<Trained>> {
+    let found = sqlx::query(
+        "SELECT payload, payload_zstd, received_at FROM events WHERE source = ?1
+         ORDER BY rowid DESC LIMIT ?2",
+    )
+    .bind(source)
+    .bind(SAMPLES)
+    .fetch_all(read)
+    .await?;
+    let samples = found
+        .iter()
+        .map(rows::payload_text)
+        .collect::<Result<Vec<_>>>()?;
+    let newest = found
+        .iter()
+        .map(|row| row.try_get::<i64, _>("received_at"))
+        .try_fold(0, |newest, at| at.map(|at| newest.max(at)))?;
+    let trained = tokio::task::spawn_blocking(move || trained::train(&samples))
+        .await
+        .map_err(|err| StoreError::Training(err.to_string()))?
+        .map_err(|err| StoreError::Training(err.to_string()))?;
+    let mut conn = write.lock().await?;
+    sqlx::query(
+        "INSERT INTO zstd_dictionaries (id, source, trained_through, samples, content)
+         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(i64::from(trained.id.get()))
+    .bind(source)
+    .bind(newest)
+    .bind(found.len() as i64)
+    .bind(&trained.content)
+    .execute(&mut *conn)
+    .await?;
+    Ok(trained::register(trained))
+}

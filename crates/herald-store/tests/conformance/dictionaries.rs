@@ -1,0 +1,147 @@
+//! SQLite trains a zstd dictionary on each source's own payloads once the source has
+//! stored enough of them, compresses its later payloads against it, reads every frame
+//! back, and finds its dictionaries again when the store is opened anew.
+
+use crate::fixtures::*;
+use herald_store::Store;
+use herald_store::sqlite::{SqliteOptions, SqliteStore};
+use serde_json::json;
+use std::path::Path;
+use std::time::Duration;
+
+/// Events a source stores before it gets a dictionary (`trained::TRAIN_AFTER`).
+const TRAIN_AFTER: usize = 1_000;
+
+/// A push like GitHub's: the same repository object each time, its own commit id and
+/// number.
+fn push(n: usize) -> serde_json::Value {
+    json!({
+        "ref": "refs/heads/main",
+        "after": format!("{:040x}", (n as u128).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c)),
+        "number": n,
+        "repository": {
+            "full_name": "example/herald",
+            "html_url": "https://github.com/example/herald",
+            "description": "Signed webhooks in, durable rules and retried actions out",
+            "hooks_url": "https://api.github.com/repos/example/herald/hooks",
+            "issues_url": "https://api.github.com/repos/example/herald/issues{/number}",
+            "pulls_url": "https://api.github.com/repos/example/herald/pulls{/number}",
+            "topics": ["webhooks", "rust", "outbox"],
+        },
+        "pusher": { "name": "mona", "email": "mona@example.com" },
+    })
+}
+
+fn event_of(source: &str, n: usize) -> herald_store::model::NewEvent {
+    let mut event = event(source, None);
+    event.payload = push(n).into();
+    event
+}
+
+async fn store_events(store: &SqliteStore, source: &str, numbers: std::ops::Range<usize>) {
+    let items: Vec<_> = numbers.map(|n| item(event_of(source, n), vec![])).collect();
+    for batch in items.chunks(100) {
+        for item in batch {
+            store.prepare_append(item);
+        }
+        store.append_events(batch).await.expect("append");
+    }
+}
+
+/// The payload frame of event `id` as stored, and the dictionary id its header names.
+async fn frame_of(pool: &sqlx::SqlitePool, id: uuid::Uuid) -> (Vec<u8>, Option<u32>) {
+    let (frame,): (Vec<u8>,) = sqlx::query_as("SELECT payload_zstd FROM events WHERE id = ?1")
+        .bind(id.to_string())
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let dictionary = zstd::zstd_safe::get_dict_id_from_frame(&frame).map(|id| id.get());
+    (frame, dictionary)
+}
+
+async fn open(file: &Path) -> SqliteStore {
+    SqliteStore::open(file, SqliteOptions::default())
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_trains_a_dictionary_per_source_and_reads_its_frames_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("herald.db");
+    let store = open(&file).await;
+    store.migrate().await.unwrap();
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", file.display()))
+        .await
+        .unwrap();
+
+    let first = event_of("github", 0);
+    store_events(&store, "github", 1..TRAIN_AFTER).await;
+    let first_item = item(first.clone(), vec![]);
+    store.prepare_append(&first_item);
+    store.append_events(&[first_item]).await.unwrap();
+    let (_, before) = frame_of(&pool, first.id).await;
+    assert_eq!(before, None, "no dictionary before the source has one");
+
+    // The dictionary is trained in the background after the 1,000th event.
+    let mut trained = None;
+    for _ in 0..200 {
+        trained = sqlx::query_as::<_, (i64, i64, i64)>(
+            "SELECT id, samples, length(content) FROM zstd_dictionaries WHERE source = 'github'",
+        )
+        .fetch_optional(&pool)
+        .await
+        .unwrap();
+        if trained.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (dictionary, samples, size) = trained.expect("a dictionary within 10 s");
+    // Trained on what was stored when the 1,000th event was prepared: it may be written yet.
+    let stored = TRAIN_AFTER as i64;
+    assert!(
+        (stored - 1..=stored).contains(&samples),
+        "{samples} samples"
+    );
+    assert!(size > 1_000 && size <= 16 * 1024, "{size} bytes");
+
+    let later = event_of("github", 5_000);
+    let other = event_of("stripe", 5_001);
+    let items = [item(later.clone(), vec![]), item(other.clone(), vec![])];
+    items.iter().for_each(|item| store.prepare_append(item));
+    store.append_events(&items).await.unwrap();
+    let (frame, named) = frame_of(&pool, later.id).await;
+    assert_eq!(named, Some(dictionary as u32));
+    let alone = zstd::bulk::compress(later.payload.as_str().as_bytes(), 1).unwrap();
+    assert!(
+        frame.len() * 3 < alone.len(),
+        "{} bytes against {} without the dictionary",
+        frame.len(),
+        alone.len()
+    );
+    assert_eq!(
+        frame_of(&pool, other.id).await.1,
+        None,
+        "one dictionary per source"
+    );
+
+    // Both kinds of frame read back.
+    for event in [&first, &later, &other] {
+        let stored = store.get_event(event.id).await.unwrap().expect("stored");
+        assert_eq!(stored.payload, event.payload.decode());
+    }
+
+    // Opened again, the store compresses against the dictionary it kept.
+    store.close().await;
+    let store = open(&file).await;
+    let again = event_of("github", 6_000);
+    let again_item = item(again.clone(), vec![]);
+    store.prepare_append(&again_item);
+    store.append_events(&[again_item]).await.unwrap();
+    assert_eq!(frame_of(&pool, again.id).await.1, Some(dictionary as u32));
+    let stored = store.get_event(again.id).await.unwrap().expect("stored");
+    assert_eq!(stored.payload, again.payload.decode());
+    store.close().await;
+    pool.close().await;
+}
