@@ -208,6 +208,11 @@ struct RawDelivery {
     retry: Option<Spanned<RawRetry>>,
 }
 
+/// `[delivery] concurrency` when not set. 32, not 16: with 16, deliveries into a fast
+/// destination fell behind peak ingest on SQLite (87% of it, the backlog growing all the
+/// while); with 32 they kept pace, the backlog a few hundred (docs/benchmarks.md).
+const DEFAULT_CONCURRENCY: usize = 32;
+
 /// The delivery settings, and the retry policy of actions that give none.
 pub fn delivery(
     item: Option<Item<'_>>,
@@ -220,7 +225,7 @@ pub fn delivery(
             None
         }
         Some(n) => Some(*n.get_ref()),
-        None => Some(16),
+        None => Some(DEFAULT_CONCURRENCY),
     };
     let lease = builder.duration_or(&raw.lease, Duration::from_secs(120));
     let poll_interval = builder.duration_or(&raw.poll_interval, Duration::from_secs(1));
