@@ -86,6 +86,8 @@ fn a_valid_file_loads_with_defaults() {
         std::time::Duration::from_secs(10)
     );
     assert_eq!(config.actions["audit"].kind, "log");
+    // 32 deliveries at once kept pace with peak ingest where 16 fell behind.
+    assert_eq!(config.delivery.concurrency, 32);
     assert_eq!(loaded.warnings.diagnostics, vec![]);
 }
 
