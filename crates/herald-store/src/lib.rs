@@ -37,6 +37,10 @@ pub enum StoreError {
     Conflict(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// A payload was compressed against a zstd dictionary this process has not loaded
+    /// (another process trained it after this one opened the store); reads load it then.
+    #[error("a payload needs zstd dictionary {0}, which is not in the store")]
+    MissingDictionary(u32),
     /// A zstd dictionary could not be trained (SQLite keeps compressing without it).
     #[error("training a zstd dictionary failed: {0}")]
     Training(String),

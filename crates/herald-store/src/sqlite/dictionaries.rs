@@ -29,28 +29,8 @@ impl Dictionaries {
     /// each source is the one its payloads are compressed against.
     pub(super) async fn load(read: &SqlitePool) -> Result<Dictionaries> {
         let dictionaries = Dictionaries::default();
-        // A store that migration 0017 has not reached yet has none.
-        let table: Option<(String,)> = sqlx::query_as(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'zstd_dictionaries'",
-        )
-        .fetch_optional(read)
-        .await?;
-        if table.is_none() {
-            return Ok(dictionaries);
-        }
-        let found = sqlx::query(
-            "SELECT source, content FROM zstd_dictionaries ORDER BY trained_through, id",
-        )
-        .fetch_all(read)
-        .await?;
-        for row in &found {
-            let content: Vec<u8> = row.try_get("content")?;
-            let trained = Trained::new(content).map_err(|err| {
-                StoreError::Corrupt(format!("bad row in zstd_dictionaries: {err}"))
-            })?;
-            let mut sources = dictionaries.lock();
-            let source = sources.entry(row.try_get("source")?).or_default();
-            source.current = Some(trained::register(trained));
+        for (source, trained) in register_kept(read).await? {
+            dictionaries.lock().entry(source).or_default().current = Some(trained);
         }
         Ok(dictionaries)
     }
@@ -90,6 +70,32 @@ impl Dictionaries {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, SourceDictionary>> {
         self.sources.lock().unwrap_or_else(|err| err.into_inner())
     }
+}
+
+/// Register every dictionary the store keeps, oldest first, with its source: those of this
+/// process, and those another process (a `herald poll` beside the server) trained since.
+pub(super) async fn register_kept(read: &SqlitePool) -> Result<Vec<(String, Arc<Trained>)>> {
+    // A store that migration 0017 has not reached yet has none.
+    let table: Option<(String,)> = sqlx::query_as(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'zstd_dictionaries'",
+    )
+    .fetch_optional(read)
+    .await?;
+    if table.is_none() {
+        return Ok(Vec::new());
+    }
+    let found =
+        sqlx::query("SELECT source, content FROM zstd_dictionaries ORDER BY trained_through, id")
+            .fetch_all(read)
+            .await?;
+    let mut kept = Vec::with_capacity(found.len());
+    for row in &found {
+        let content: Vec<u8> = row.try_get("content")?;
+        let trained = Trained::new(content)
+            .map_err(|err| StoreError::Corrupt(format!("bad row in zstd_dictionaries: {err}")))?;
+        kept.push((row.try_get("source")?, trained::register(trained)));
+    }
+    Ok(kept)
 }
 
 /// A source's newest payloads. Ids are UUIDv7, in the order events arrived, so

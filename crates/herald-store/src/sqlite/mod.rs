@@ -80,6 +80,25 @@ const WRITE_STATEMENTS: usize = 16;
 /// demand (about a millisecond); under load none is idle this long.
 const READ_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// `$read` (a future of a `Result`), and once more after registering the store's zstd
+/// dictionaries if it met a payload compressed against one this process has not loaded
+/// (another process, such as a `herald poll` beside the server, trained it).
+macro_rules! reading {
+    ($store:expr, $read:expr) => {
+        match $read.await {
+            Err(StoreError::MissingDictionary(id)) => {
+                tracing::debug!(
+                    dictionary = id,
+                    "loading zstd dictionaries another process trained"
+                );
+                dictionaries::register_kept(&$store.read).await?;
+                $read.await
+            }
+            outcome => outcome,
+        }
+    };
+}
+
 pub struct SqliteStore {
     write: Arc<connection::WriteConnection>,
     read: SqlitePool,
@@ -235,15 +254,15 @@ impl Store for SqliteStore {
     }
 
     async fn get_event(&self, id: Uuid) -> Result<Option<Event>> {
-        read::get_event(&self.read, id).await
+        reading!(self, read::get_event(&self.read, id))
     }
 
     async fn list_events(&self, query: &EventQuery) -> Result<Vec<Event>> {
-        read::list_events(&self.read, query).await
+        reading!(self, read::list_events(&self.read, query))
     }
 
     async fn events_by_dedup_key(&self, dedup_key: &str) -> Result<Vec<Event>> {
-        read::events_by_dedup_key(&self.read, dedup_key).await
+        reading!(self, read::events_by_dedup_key(&self.read, dedup_key))
     }
 
     async fn claim_ids(
@@ -267,7 +286,7 @@ impl Store for SqliteStore {
     }
 
     async fn event_payloads(&self, query: &EventQuery) -> Result<Vec<(Uuid, String)>> {
-        read::event_payloads(&self.read, query).await
+        reading!(self, read::event_payloads(&self.read, query))
     }
 
     async fn activity_since(&self, since: Timestamp, limit: u32) -> Result<Activity> {
@@ -279,7 +298,7 @@ impl Store for SqliteStore {
     }
 
     async fn list_attempts(&self, delivery_id: Uuid) -> Result<Vec<Attempt>> {
-        read::list_attempts(&self.read, delivery_id).await
+        reading!(self, read::list_attempts(&self.read, delivery_id))
     }
 
     async fn get_ref(&self, kind: &str, key: &str) -> Result<Option<Ref>> {
@@ -396,7 +415,7 @@ impl Store for SqliteStore {
     }
 
     async fn window_events(&self, window_id: Uuid) -> Result<Vec<Event>> {
-        windows::window_events(&self.read, window_id).await
+        reading!(self, windows::window_events(&self.read, window_id))
     }
 
     async fn flush_window(

@@ -145,3 +145,47 @@ async fn sqlite_trains_a_dictionary_per_source_and_reads_its_frames_back() {
     store.close().await;
     pool.close().await;
 }
+
+/// A payload compressed against a dictionary another process trained after this store
+/// opened (as a `herald poll` beside the server may): the read loads the dictionary from
+/// the file and reads the payload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_reads_a_payload_against_a_dictionary_another_process_trained() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("herald.db");
+    let store = open(&file).await;
+    store.migrate().await.unwrap();
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", file.display()))
+        .await
+        .unwrap();
+
+    // What the other process did: train on its payloads, keep the dictionary, store an
+    // event compressed against it.
+    let samples: Vec<String> = (0..500).map(|n| push(n).to_string()).collect();
+    let dictionary = zstd::dict::from_samples(&samples, 16 * 1024).unwrap();
+    let id = zstd::zstd_safe::get_dict_id_from_dict(&dictionary).unwrap();
+    let event = event_of("github", 9_000);
+    let mut compressor = zstd::bulk::Compressor::with_dictionary(1, &dictionary).unwrap();
+    let frame = compressor
+        .compress(event.payload.as_str().as_bytes())
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO zstd_dictionaries (id, source, trained_through, samples, content)
+         VALUES (?1, 'github', 0, 500, ?2);
+         INSERT INTO events (id, source, event_type, received_at, headers, payload,
+             payload_zstd)
+         VALUES (?3, 'github', 'push', 0, '{}', '', ?4)",
+    )
+    .bind(i64::from(id.get()))
+    .bind(&dictionary)
+    .bind(event.id.to_string())
+    .bind(&frame)
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    let stored = store.get_event(event.id).await.unwrap().expect("stored");
+    assert_eq!(stored.payload, event.payload.decode());
+    store.close().await;
+    pool.close().await;
+}
