@@ -157,6 +157,52 @@ async fn sqlite_bad_status_is_corrupt() {
     ));
 }
 
+/// On a server built with lz4 (PostgreSQL 14 or later), TOAST compresses payloads and
+/// attempts' bodies with it (migration 0017), and a large payload reads back.
+#[tokio::test]
+async fn postgres_compresses_large_values_with_lz4() {
+    let Some(db) = PgDb::new("postgres_compresses_large_values_with_lz4").await else {
+        return;
+    };
+    let mut conn = sqlx::PgConnection::connect_with(&db.options).await.unwrap();
+    let (lz4,): (bool,) = sqlx::query_as(
+        "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    let methods: Vec<(String, String)> = sqlx::query_as(
+        "SELECT attname::text, attcompression::text FROM pg_attribute
+         WHERE attrelid IN ('events'::regclass, 'attempts'::regclass)
+           AND attname IN ('payload', 'payload_text', 'request', 'response_body')
+         ORDER BY attname",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let expected = if lz4 { "l" } else { "" };
+    assert_eq!(methods.len(), 4);
+    assert!(
+        methods.iter().all(|(_, method)| method == expected),
+        "{methods:?}"
+    );
+
+    let mut large = event("github", Some("large"));
+    large.payload = serde_json::json!({ "body": "a9f3 fix the retry ".repeat(400) }).into();
+    append(&db.store, item(large.clone(), vec![])).await;
+    let (method,): (Option<String>,) =
+        sqlx::query_as("SELECT pg_column_compression(payload) FROM events WHERE id = $1")
+            .bind(large.id)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(method.as_deref(), Some(if lz4 { "lz4" } else { "pglz" }));
+    assert_eq!(
+        db.store.get_event(large.id).await.unwrap(),
+        Some(stored_event(&large))
+    );
+}
+
 #[tokio::test]
 async fn postgres_bad_status_is_corrupt() {
     let Some(db) = PgDb::new("postgres_bad_status_is_corrupt").await else {
