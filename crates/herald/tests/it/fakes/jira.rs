@@ -48,7 +48,15 @@ pub struct FakeJira {
 }
 
 /// The workflow every issue follows here: (id, name, target status).
-const TRANSITIONS: &[(&str, &str)] = &[("11", "To Do"), ("21", "In Progress"), ("31", "Done")];
+/// Each transition's id, its name and the status it leads to. As in Jira, a transition's
+/// name is not its status's ("Start progress" leads to "In Progress"), and one is named
+/// after a status it does not lead to: a client that picks by name lands in "Blocked".
+const TRANSITIONS: &[(&str, &str, &str)] = &[
+    ("11", "Back to the backlog", "To Do"),
+    ("21", "Start progress", "In Progress"),
+    ("31", "Resolve", "Done"),
+    ("41", "In Progress", "Blocked"),
+];
 
 impl FakeJira {
     pub async fn start(email: &str, token: &str) -> FakeJira {
@@ -215,7 +223,7 @@ async fn transitions(
     }
     let offered: Vec<Value> = TRANSITIONS
         .iter()
-        .map(|(id, name)| json!({"id": id, "name": name, "to": {"name": name, "id": id}, "hasScreen": false}))
+        .map(|(id, name, to)| json!({"id": id, "name": name, "to": {"name": to, "id": format!("1{id}")}, "hasScreen": false}))
         .collect();
     Json(json!({"expand": "transitions", "transitions": offered})).into_response()
 }
@@ -235,7 +243,7 @@ async fn transition(
         return not_found();
     }
     let id = body["transition"]["id"].as_str().unwrap_or_default();
-    let Some((_, target)) = TRANSITIONS.iter().find(|(tid, _)| *tid == id) else {
+    let Some((_, _, target)) = TRANSITIONS.iter().find(|(tid, _, _)| *tid == id) else {
         return (
             StatusCode::BAD_REQUEST,
             Json(json!({"errorMessages": [], "errors": {"transition": format!("Transition id '{id}' is not valid for this issue.")}})),
