@@ -286,6 +286,26 @@ async fn a_refused_token_is_a_credential_failure() {
     assert_eq!(delivery.failure_kind, Some(FailureKind::Credential));
 }
 
+/// A `jira-transition` action with a token and no email sends it as a bearer token (Jira
+/// Data Center's personal access tokens), and the ticket moves.
+#[tokio::test]
+async fn a_token_without_an_email_is_sent_as_a_bearer_token() {
+    let jira = FakeJira::start_bearer(TOKEN).await;
+    let hcl = tempfile::tempdir().unwrap();
+    let path = hcl.path().join("jira.hcl");
+    std::fs::write(&path, UNOTIFY_HCL).unwrap();
+    let text = config(path.to_str().unwrap(), r#"["release.published"]"#)
+        .replace(&format!("email = \"{EMAIL}\"\n"), "");
+    assert!(!text.contains(EMAIL));
+    let app = spawn_app(&text, &jira.url).await;
+    jira.issue("SOC-14", "To Do");
+    send_release(&app, "published", 1060, "SOC-14").await;
+    app.deliver_all().await;
+    assert_eq!(app.only_delivery().await.status, DeliveryStatus::Succeeded);
+    assert_eq!(jira.moves_of("SOC-14"), vec!["21".to_string()]);
+    assert_eq!(jira.status_of("SOC-14").as_deref(), Some("In Progress"));
+}
+
 /// U12: the four machines that stopped unotify's worker are refused by `check`, each with
 /// the file, line and column of its cause, and nothing else is reported.
 #[test]

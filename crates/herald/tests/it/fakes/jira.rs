@@ -47,7 +47,6 @@ pub struct FakeJira {
     inner: Arc<Mutex<Inner>>,
 }
 
-/// The workflow every issue follows here: (id, name, target status).
 /// Each transition's id, its name and the status it leads to. As in Jira, a transition's
 /// name is not its status's ("Start progress" leads to "In Progress"), and one is named
 /// after a status it does not lead to: a client that picks by name lands in "Blocked".
@@ -59,12 +58,23 @@ const TRANSITIONS: &[(&str, &str, &str)] = &[
 ];
 
 impl FakeJira {
+    /// Jira Cloud: HTTP Basic with the account's email and an API token.
     pub async fn start(email: &str, token: &str) -> FakeJira {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let pair = base64::engine::general_purpose::STANDARD.encode(format!("{email}:{token}"));
+        FakeJira::start_with(format!("Basic {pair}")).await
+    }
+
+    /// Jira Data Center: a personal access token as a bearer token.
+    pub async fn start_bearer(token: &str) -> FakeJira {
+        FakeJira::start_with(format!("Bearer {token}")).await
+    }
+
+    /// A fake that answers only requests with this `Authorization` header.
+    async fn start_with(authorization: String) -> FakeJira {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let fake = FakeJira {
             url: format!("http://{}", listener.local_addr().unwrap()),
-            authorization: format!("Basic {pair}"),
+            authorization,
             inner: Arc::default(),
         };
         let router = axum::Router::new()
