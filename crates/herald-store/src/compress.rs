@@ -27,7 +27,7 @@ pub(crate) enum Effort {
 }
 
 impl Effort {
-    pub(crate) fn level(self) -> i32 {
+    fn level(self) -> i32 {
         match self {
             Effort::Fast => 1,
             Effort::Small => 3,

@@ -106,12 +106,7 @@ impl JsonText {
     /// from one. Shares `compressed`'s one frame.
     pub(crate) fn compressed_trained(&self, dictionary: &crate::trained::Trained) -> Option<&[u8]> {
         self.compressed
-            .get_or_init(|| {
-                let text = self.as_str().as_bytes();
-                (text.len() >= crate::trained::FROM_BYTES)
-                    .then(|| crate::trained::compress(text, dictionary, Effort::Fast.level()))
-                    .flatten()
-            })
+            .get_or_init(|| crate::trained::compress(self.as_str().as_bytes(), dictionary))
             .as_deref()
     }
 

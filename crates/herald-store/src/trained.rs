@@ -21,7 +21,7 @@ use zstd::zstd_safe::CParameter;
 /// 32 and 64 KiB did.
 pub(crate) const DICTIONARY_BYTES: usize = 16 * 1024;
 /// Shorter text is kept as it is, even with a dictionary.
-pub(crate) const FROM_BYTES: usize = 256;
+const FROM_BYTES: usize = 256;
 /// How many of a source's newest payloads a dictionary is trained on.
 pub(crate) const SAMPLES: i64 = 1_000;
 /// A source gets its first dictionary once this many of its events were stored since the
@@ -81,12 +81,18 @@ thread_local! {
         const { RefCell::new(None) };
 }
 
-/// `text` as a frame against `dictionary` at `level`, with a checksum; None when
-/// compressing fails or does not shrink it.
-pub(crate) fn compress(text: &[u8], dictionary: &Trained, level: i32) -> Option<Box<[u8]>> {
+/// zstd's fastest level: payloads are compressed on the request's path.
+const LEVEL: i32 = 1;
+
+/// `text` as a frame against `dictionary`, with a checksum; None when it is shorter than
+/// `FROM_BYTES`, or compressing fails or does not shrink it.
+pub(crate) fn compress(text: &[u8], dictionary: &Trained) -> Option<Box<[u8]>> {
+    if text.len() < FROM_BYTES {
+        return None;
+    }
     let frame = COMPRESSOR.with_borrow_mut(|slot| {
         if slot.as_ref().is_none_or(|(id, _)| *id != dictionary.id) {
-            let mut compressor = Compressor::with_dictionary(level, &dictionary.content).ok()?;
+            let mut compressor = Compressor::with_dictionary(LEVEL, &dictionary.content).ok()?;
             compressor
                 .set_parameter(CParameter::ChecksumFlag(true))
                 .ok()?;
@@ -127,7 +133,7 @@ mod tests {
 
     /// Payloads of one source: the same shape and much of the same text, with a few values
     /// of their own.
-    pub(crate) fn samples(count: usize) -> Vec<String> {
+    fn samples(count: usize) -> Vec<String> {
         (0..count)
             .map(|n| {
                 format!(
@@ -148,7 +154,7 @@ mod tests {
         let trained = register(train(&samples[..500]).expect("trains"));
         let text = samples[550].as_bytes();
         let alone = zstd::bulk::compress(text, 1).unwrap();
-        let frame = compress(text, &trained, 1).expect("compresses");
+        let frame = compress(text, &trained).expect("compresses");
         assert!(
             frame.len() * 2 < alone.len(),
             "{} against {} alone",
@@ -159,12 +165,14 @@ mod tests {
         assert_eq!(id, trained.id);
         assert_eq!(decompress(&frame, id, text.len()).unwrap(), text);
         assert!(lookup(id).is_some());
+        // Shorter text stays as it is, even with a dictionary.
+        assert_eq!(compress(&text[..FROM_BYTES - 1], &trained), None);
     }
 
     #[test]
     fn a_frame_of_an_unknown_dictionary_is_an_error_that_says_so() {
         let trained = train(&samples(400)).expect("trains");
-        let frame = compress(samples(401)[400].as_bytes(), &trained, 1).unwrap();
+        let frame = compress(samples(401)[400].as_bytes(), &trained).unwrap();
         let id = trained.id;
         // Never registered: a frame of a store that had this dictionary, read elsewhere.
         assert!(lookup(id).is_none());

@@ -83,11 +83,7 @@ pub(super) fn payload_text(row: &SqliteRow) -> Result<String> {
 
 /// The payload's text, decompressed when it was stored compressed.
 fn payload(row: &SqliteRow) -> Result<Value> {
-    let compressed: Option<&[u8]> = row.try_get("payload_zstd")?;
-    match compressed {
-        Some(frame) => from_json(&decompress(frame, "payload")?, "payload"),
-        None => from_json(row.try_get("payload")?, "payload"),
-    }
+    from_json(&payload_text(row)?, "payload")
 }
 
 pub(super) fn delivery(row: &SqliteRow) -> Result<Delivery> {
