@@ -4,9 +4,10 @@
 
 use crate::fixtures::*;
 use herald_store::Store;
+use herald_store::model::NewEvent;
 use herald_store::sqlite::{SqliteOptions, SqliteStore};
 use serde_json::json;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Events a source stores before it gets a dictionary (`trained::TRAIN_AFTER`).
@@ -32,18 +33,17 @@ fn push(n: usize) -> serde_json::Value {
     })
 }
 
-fn event_of(source: &str, n: usize) -> herald_store::model::NewEvent {
+fn event_of(source: &str, n: usize) -> NewEvent {
     let mut event = event(source, None);
     event.payload = push(n).into();
     event
 }
 
-async fn store_events(store: &SqliteStore, source: &str, numbers: std::ops::Range<usize>) {
-    let items: Vec<_> = numbers.map(|n| item(event_of(source, n), vec![])).collect();
+/// Prepare and append `events` as the `Writer` does, 100 to a batch.
+async fn store_all(store: &SqliteStore, events: &[NewEvent]) {
+    let items: Vec<_> = events.iter().map(|e| item(e.clone(), vec![])).collect();
     for batch in items.chunks(100) {
-        for item in batch {
-            store.prepare_append(item);
-        }
+        batch.iter().for_each(|item| store.prepare_append(item));
         store.append_events(batch).await.expect("append");
     }
 }
@@ -65,8 +65,8 @@ async fn open(file: &Path) -> SqliteStore {
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_trains_a_dictionary_per_source_and_reads_its_frames_back() {
+/// A migrated store in a new file, and a pool of its own on the file to look at the rows.
+async fn new_store() -> (tempfile::TempDir, PathBuf, SqliteStore, sqlx::SqlitePool) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("herald.db");
     let store = open(&file).await;
@@ -74,12 +74,17 @@ async fn sqlite_trains_a_dictionary_per_source_and_reads_its_frames_back() {
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", file.display()))
         .await
         .unwrap();
+    (dir, file, store, pool)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_trains_a_dictionary_per_source_and_reads_its_frames_back() {
+    let (_dir, file, store, pool) = new_store().await;
 
     let first = event_of("github", 0);
-    store_events(&store, "github", 1..TRAIN_AFTER).await;
-    let first_item = item(first.clone(), vec![]);
-    store.prepare_append(&first_item);
-    store.append_events(&[first_item]).await.unwrap();
+    let rest: Vec<_> = (1..TRAIN_AFTER).map(|n| event_of("github", n)).collect();
+    store_all(&store, &rest).await;
+    store_all(&store, std::slice::from_ref(&first)).await;
     let (_, before) = frame_of(&pool, first.id).await;
     assert_eq!(before, None, "no dictionary before the source has one");
 
@@ -108,9 +113,7 @@ async fn sqlite_trains_a_dictionary_per_source_and_reads_its_frames_back() {
 
     let later = event_of("github", 5_000);
     let other = event_of("stripe", 5_001);
-    let items = [item(later.clone(), vec![]), item(other.clone(), vec![])];
-    items.iter().for_each(|item| store.prepare_append(item));
-    store.append_events(&items).await.unwrap();
+    store_all(&store, &[later.clone(), other.clone()]).await;
     let (frame, named) = frame_of(&pool, later.id).await;
     assert_eq!(named, Some(dictionary as u32));
     let alone = zstd::bulk::compress(later.payload.as_str().as_bytes(), 1).unwrap();
@@ -136,9 +139,7 @@ async fn sqlite_trains_a_dictionary_per_source_and_reads_its_frames_back() {
     store.close().await;
     let store = open(&file).await;
     let again = event_of("github", 6_000);
-    let again_item = item(again.clone(), vec![]);
-    store.prepare_append(&again_item);
-    store.append_events(&[again_item]).await.unwrap();
+    store_all(&store, std::slice::from_ref(&again)).await;
     assert_eq!(frame_of(&pool, again.id).await.1, Some(dictionary as u32));
     let stored = store.get_event(again.id).await.unwrap().expect("stored");
     assert_eq!(stored.payload, again.payload.decode());
@@ -151,13 +152,7 @@ async fn sqlite_trains_a_dictionary_per_source_and_reads_its_frames_back() {
 /// the file and reads the payload.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_reads_a_payload_against_a_dictionary_another_process_trained() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("herald.db");
-    let store = open(&file).await;
-    store.migrate().await.unwrap();
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", file.display()))
-        .await
-        .unwrap();
+    let (_dir, _file, store, pool) = new_store().await;
 
     // What the other process did: train on its payloads, keep the dictionary, store an
     // event compressed against it.
