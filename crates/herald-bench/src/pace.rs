@@ -169,7 +169,7 @@ async fn sample_backlog(
     let mut samples = [0.0; BACKLOG_SAMPLES];
     for (n, sample) in samples.iter_mut().enumerate() {
         let at = started + duration.mul_f64((n + 1) as f64 / BACKLOG_SAMPLES as f64);
-        // The last one a moment early, while the load still runs.
+        // Each a moment early, so the last is read while the load still runs.
         tokio::time::sleep_until((at - Duration::from_millis(200)).into()).await;
         *sample = scenario::scrape(&url).await?.queue_pending;
     }
