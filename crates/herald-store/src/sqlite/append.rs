@@ -1,7 +1,7 @@
 //! Appending events with their deliveries on SQLite: multi-row statements (see
 //! `Command::rows`), all in the batch's one command.
 
-use super::rows::{ms, to_json, uuid};
+use super::rows::{from_json, ms, to_json, uuid};
 use super::write::Command;
 use crate::Result;
 use crate::common::keys_not_in;
@@ -37,13 +37,12 @@ pub(super) fn push(command: &mut Command, items: &[EventWithDeliveries]) -> Resu
     Ok(())
 }
 
-/// A `holder` row: which event holds a (source, dedup key).
-pub(super) fn holder(row: &SqliteRow) -> Result<((String, String), Uuid)> {
-    let id: &str = row.try_get("id")?;
-    Ok((
-        (row.try_get("source")?, row.try_get("dedup_key")?),
-        uuid(id)?,
-    ))
+/// A `holders` row: which event holds each (source, dedup key) of a statement's keys.
+pub(super) fn holders(row: &SqliteRow) -> Result<Vec<((String, String), Uuid)>> {
+    let held: Vec<(String, String, String)> = from_json(row.try_get("holders")?, "holders")?;
+    held.into_iter()
+        .map(|(source, key, id)| Ok(((source, key), uuid(&id)?)))
+        .collect()
 }
 
 fn push_events(command: &mut Command, rows: &[(&EventWithDeliveries, String)]) {
@@ -108,13 +107,15 @@ fn push_deliveries(command: &mut Command, deliveries: &[(&NewDelivery, Uuid)]) {
 
 fn push_holders(command: &mut Command, keys: &[(&str, &str)]) {
     // Joining from the keys lets SQLite look each one up in the unique index; the NULL
-    // rows join nothing.
+    // rows join nothing. One row for them all: every row is a hand-off between SQLite's
+    // thread and the writer's (see `Command`).
     command.rows(
         "WITH wanted (source, dedup_key) AS (",
         keys,
         KEY_PARAMS,
-        ") SELECT 'holder' AS kind, e.source, e.dedup_key, e.id FROM wanted w
-           JOIN events e ON e.source = w.source AND e.dedup_key = w.dedup_key",
+        ") SELECT 'holders' AS kind,
+               json_group_array(json_array(e.source, e.dedup_key, e.id)) AS holders
+           FROM wanted w JOIN events e ON e.source = w.source AND e.dedup_key = w.dedup_key",
         |row, (source, key)| {
             row.push_bind(source.to_string()).push_bind(key.to_string());
         },

@@ -4,7 +4,7 @@
 //! command. `change_refs` writes refs with the same statements, on conditions.
 
 use super::connection::{WriteConnection, begin};
-use super::rows::{ms, to_json, uuid};
+use super::rows::{from_json, ms, to_json, uuid};
 use super::write::{Command, MAX_PARAMS};
 use crate::Result;
 use crate::common::{
@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 const ATTEMPT_PARAMS: usize = 12;
 const UPDATE_PARAMS: usize = 10;
+const LEASE_PARAMS: usize = 2;
 const REF_PARAMS: usize = 6;
 const REF_KEY_PARAMS: usize = 2;
 const CONDITION_PARAMS: usize = 3;
@@ -30,8 +31,9 @@ pub(super) fn push(command: &mut Command, records: &[AttemptRecord]) -> Result<V
     let rounds = completion_rounds(records);
     for (round, indices) in rounds.iter().enumerate() {
         let picked: Vec<&AttemptRecord> = indices.iter().map(|&i| &records[i]).collect();
+        push_still_leased(command, &picked, round);
         push_attempts(command, &picked);
-        push_update(command, &picked, round);
+        push_update(command, &picked);
     }
     push_ref_rows(command, &ref_rows(records))?;
     Ok(rounds)
@@ -98,10 +100,11 @@ async fn found_refs(
     Ok((row.try_get(0)?, row.try_get(1)?))
 }
 
-/// A `completed` row: the round and the delivery it updated.
-pub(super) fn completed(row: &SqliteRow) -> Result<(usize, Uuid)> {
-    let round: i64 = row.try_get("n")?;
-    Ok((round as usize, uuid(row.try_get("id")?)?))
+/// A `completed` row: the round and the deliveries it updates.
+pub(super) fn completed(row: &SqliteRow) -> Result<Vec<(usize, Uuid)>> {
+    let round = row.try_get::<i64, _>("n")? as usize;
+    let ids: Vec<String> = from_json(row.try_get("ids")?, "ids")?;
+    ids.iter().map(|id| Ok((round, uuid(id)?))).collect()
 }
 
 /// Whether each record was written (false: its token no longer held the delivery).
@@ -196,16 +199,36 @@ fn request_columns(record: &AttemptRecord) -> RequestColumns {
     }
 }
 
+/// One `completed` row per statement: the deliveries still leased under their record's
+/// token, which the round's attempt and update statements then write. Read before them,
+/// in the same transaction, as one row rather than the update's `RETURNING` row by row:
+/// each row is a hand-off between SQLite's thread and the writer's (see `Command`).
+fn push_still_leased(command: &mut Command, records: &[&AttemptRecord], round: usize) {
+    command.rows(
+        "WITH done (delivery_id, token) AS (",
+        records,
+        LEASE_PARAMS,
+        &format!(
+            ") SELECT 'completed' AS kind, {round} AS n, json_group_array(d.id) AS ids
+             FROM done JOIN deliveries d ON d.id = done.delivery_id
+             WHERE d.status = 'pending' AND d.lease_token = done.token"
+        ),
+        |row, record| {
+            row.push_bind(record.delivery_id.to_string())
+                .push_bind(record.lease_token.to_string());
+        },
+    );
+}
+
 /// Move each delivery still leased under the record's token to its next step.
-fn push_update(command: &mut Command, records: &[&AttemptRecord], round: usize) {
+fn push_update(command: &mut Command, records: &[&AttemptRecord]) {
     command.rows(
         "WITH done (delivery_id, token, new_status, counts, retry_at, code, error, done_at,
              new_progress, new_failure_kind)
          AS (",
         records,
         UPDATE_PARAMS,
-        &format!(
-            ") UPDATE deliveries SET
+        ") UPDATE deliveries SET
                  status = new_status, attempts = attempts + 1,
                  retries_used = retries_used + counts,
                  next_attempt_at = COALESCE(retry_at, next_attempt_at),
@@ -213,9 +236,7 @@ fn push_update(command: &mut Command, records: &[&AttemptRecord], round: usize) 
                  progress = new_progress, failure_kind = new_failure_kind, claims = 0,
                  lease_owner = NULL, lease_token = NULL, lease_until = NULL
              FROM done
-             WHERE id = done.delivery_id AND status = 'pending' AND lease_token = done.token
-             RETURNING 'completed' AS kind, {round} AS n, id"
-        ),
+             WHERE id = done.delivery_id AND status = 'pending' AND lease_token = done.token",
         |row, record| {
             let (status, retry_at, counts) = next_state(record.next);
             row.push_bind(record.delivery_id.to_string())

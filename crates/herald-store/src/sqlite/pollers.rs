@@ -108,7 +108,7 @@ pub(super) async fn store_poll_page(
     let rows = command.run(&mut tx).await?;
     let mut holders = Holders::new();
     for row in &rows {
-        holders.extend([append::holder(row)?]);
+        holders.extend(append::holders(row)?);
     }
     let outcomes = append_outcomes(page.items, &holders)?;
     windows::append(&mut tx, page.items, &outcomes).await?;

@@ -40,7 +40,7 @@ pub(super) fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<String> {
         .map_err(|err| StoreError::Corrupt(format!("cannot encode JSON: {err}")))
 }
 
-fn from_json<T: DeserializeOwned>(text: &str, column: &str) -> Result<T> {
+pub(super) fn from_json<T: DeserializeOwned>(text: &str, column: &str) -> Result<T> {
     serde_json::from_str(text)
         .map_err(|err| StoreError::Corrupt(format!("bad JSON in {column}: {err}")))
 }

@@ -167,8 +167,8 @@ impl Plan {
         let mut claimed = vec![Vec::new(); batch.claims.len()];
         for row in rows {
             match row.try_get::<&str, _>("kind")? {
-                "holder" => holders.extend([append::holder(row)?]),
-                "completed" => completed.extend([complete::completed(row)?]),
+                "holders" => holders.extend(append::holders(row)?),
+                "completed" => completed.extend(complete::completed(row)?),
                 "claim" => {
                     let (index, delivery) = claimed_row(row)?;
                     let (Some(claims), Some(&lease_token)) =
