@@ -359,10 +359,11 @@ macro_rules! event_columns {
     };
 }
 
-/// PostgreSQL's events keep a payload `jsonb` cannot hold as text (migration 0007).
+/// PostgreSQL's events keep a payload `jsonb` cannot hold as text (migration 0007), and a
+/// large one compressed (migration 0018).
 macro_rules! postgres_event_columns {
     () => {
-        concat!($crate::common::event_columns!(), ", payload_text")
+        concat!($crate::common::event_columns!(), ", payload_text, payload_zstd")
     };
 }
 

@@ -7,6 +7,7 @@ use crate::Result;
 use crate::common::{Holders, append_outcomes, keys_not_in};
 use crate::model::*;
 use sqlx::postgres::PgConnection;
+use serde_json::value::RawValue;
 use sqlx::types::Json;
 use std::collections::HashSet;
 use uuid::Uuid;
@@ -57,27 +58,17 @@ async fn insert_events(
     // transaction, then do nothing if it committed; the lookup then sees the committed row.
     let mut events: Vec<&NewEvent> = items.iter().map(|item| &item.event).collect();
     events.sort_by(|a, b| (&a.source, &a.dedup_key).cmp(&(&b.source, &b.dedup_key)));
-    // Each payload goes in as jsonb, or as text when jsonb cannot hold it.
-    let (payloads, payload_texts): (Vec<_>, Vec<_>) = events
-        .iter()
-        .map(|e| {
-            let raw = e.payload.as_raw();
-            if holds_nul(raw.get()) {
-                (Json(None), Some(raw.get()))
-            } else {
-                (Json(Some(raw)), None)
-            }
-        })
-        .unzip();
+    let payloads: Vec<StoredPayload<'_>> = events.iter().map(|e| stored(&e.payload)).collect();
     let inserted = sqlx::query_as(
         "INSERT INTO events (id, source, event_type, dedup_key, received_at, headers, payload,
-             payload_text, hook_id, hook_repository)
+             payload_text, payload_zstd, hook_id, hook_repository)
          SELECT id, source, event_type, dedup_key, received_at, headers, payload, payload_text,
-             hook_id, hook_repository
+             payload_zstd, hook_id, hook_repository
          FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[],
-             $5::timestamptz[], $6::jsonb[], $7::jsonb[], $8::text[], $9::text[], $10::text[])
+             $5::timestamptz[], $6::jsonb[], $7::jsonb[], $8::text[], $9::bytea[], $10::text[],
+             $11::text[])
              WITH ORDINALITY AS e(id, source, event_type, dedup_key, received_at, headers,
-                 payload, payload_text, hook_id, hook_repository, n)
+                 payload, payload_text, payload_zstd, hook_id, hook_repository, n)
          ORDER BY n
          ON CONFLICT (source, dedup_key) DO NOTHING
          RETURNING id, source, dedup_key",
@@ -88,8 +79,9 @@ async fn insert_events(
     .bind(column(&events, |e| e.dedup_key.as_deref()))
     .bind(column(&events, |e| e.received_at))
     .bind(column(&events, |e| Json(&e.headers)))
-    .bind(payloads)
-    .bind(payload_texts)
+    .bind(payloads.iter().map(|p| p.json.map(Json)).collect::<Vec<_>>())
+    .bind(payloads.iter().map(|p| p.text).collect::<Vec<_>>())
+    .bind(payloads.iter().map(|p| p.frame).collect::<Vec<_>>())
     .bind(column(&events, |e| {
         e.hook.as_ref().map(|hook| hook.id.as_str())
     }))
@@ -99,6 +91,40 @@ async fn insert_events(
     .fetch_all(&mut *conn)
     .await?;
     Ok(inserted)
+}
+
+/// A payload as its columns hold it: one of `payload` (`jsonb`), `payload_text` and
+/// `payload_zstd` is set.
+struct StoredPayload<'a> {
+    json: Option<&'a RawValue>,
+    text: Option<&'a str>,
+    frame: Option<&'a [u8]>,
+}
+
+/// A large payload goes in as the zstd frame `prepare_append` made (migration 0018): the
+/// database then neither parses it into `jsonb` nor compresses it. Else as `jsonb`, or as
+/// text when `jsonb` cannot hold it (migration 0007).
+fn stored(payload: &JsonText) -> StoredPayload<'_> {
+    let none = StoredPayload {
+        json: None,
+        text: None,
+        frame: None,
+    };
+    let raw = payload.as_raw();
+    match payload.compressed() {
+        Some(frame) => StoredPayload {
+            frame: Some(frame),
+            ..none
+        },
+        None if holds_nul(raw.get()) => StoredPayload {
+            text: Some(raw.get()),
+            ..none
+        },
+        None => StoredPayload {
+            json: Some(raw),
+            ..none
+        },
+    }
 }
 
 /// The id of the event holding each (source, dedup key).

@@ -214,6 +214,12 @@ impl Store for PgStore {
         health::health(&self.pool).await
     }
 
+    /// Compress a large payload now, on the caller's task (migration 0018), so the
+    /// database neither parses it into `jsonb` nor compresses it.
+    fn prepare_append(&self, item: &EventWithDeliveries) {
+        item.event.payload.compressed();
+    }
+
     async fn monitor_states(&self, monitor: &str) -> Result<Vec<MonitorState>> {
         monitors::monitor_states(&self.pool, monitor).await
     }

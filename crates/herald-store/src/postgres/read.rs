@@ -47,15 +47,16 @@ pub(super) async fn event_payloads(
     pool: &PgPool,
     filter: &EventQuery,
 ) -> Result<Vec<(Uuid, String)>> {
-    // `payload_text` holds what `jsonb` refused (migration 0007).
-    let found: Vec<(Uuid, String)> = events_query(
-        "SELECT id, COALESCE(payload_text, payload::text) AS payload",
+    // `payload_text` holds what `jsonb` refused (migration 0007), `payload_zstd` a large
+    // payload (migration 0018).
+    let found = events_query(
+        "SELECT id, payload_text, payload_zstd, payload::text AS payload",
         filter,
     )
-    .build_query_as()
+    .build()
     .fetch_all(pool)
     .await?;
-    Ok(found)
+    found.iter().map(rows::event_payload).collect()
 }
 
 /// `select` from the events `filter` lists, newest first.

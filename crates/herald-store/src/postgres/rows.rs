@@ -1,13 +1,13 @@
 //! Converting PostgreSQL rows to the model. Times, ids and JSON decode natively; only the
 //! status, outcome and failure kind text need checking.
 
-use crate::Result;
+use crate::{Result, StoreError};
 use crate::common::{
     event_hook, parse_failure_kind, parse_outcome, parse_status, parse_window_status,
 };
 use crate::model::{
-    ActionHealth, Attempt, Delivery, Event, MonitorState, Ref, RuleHealth, SourceHealth, Window,
-    WindowTiming,
+    ActionHealth, Attempt, Delivery, Event, JsonText, MonitorState, Ref, RuleHealth,
+    SourceHealth, Window, WindowTiming,
 };
 use crate::windows::{Flushed, OpenWindow};
 use serde_json::Value;
@@ -15,13 +15,13 @@ use sqlx::Row;
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use std::collections::BTreeMap;
+use uuid::Uuid;
 
 pub(super) fn event(row: &PgRow) -> Result<Event> {
     let Json(headers): Json<BTreeMap<String, String>> = row.try_get("headers")?;
-    // A payload jsonb cannot hold is kept as text (see migration 0007).
-    let payload = match row.try_get::<Option<&str>, _>("payload_text")? {
-        Some(text) => serde_json::from_str(text)
-            .map_err(|error| crate::StoreError::Corrupt(format!("event payload_text: {error}")))?,
+    let payload = match stored_payload_text(row)? {
+        Some(text) => serde_json::from_str(&text)
+            .map_err(|error| StoreError::Corrupt(format!("event payload: {error}")))?,
         None => row.try_get::<Json<Value>, _>("payload")?.0,
     };
     Ok(Event {
@@ -34,6 +34,27 @@ pub(super) fn event(row: &PgRow) -> Result<Event> {
         payload,
         hook: event_hook(row.try_get("hook_id")?, row.try_get("hook_repository")?)?,
     })
+}
+
+/// The payload's text when it is not kept as `jsonb`: compressed (migration 0018), or as
+/// text because `jsonb` cannot hold it (migration 0007).
+fn stored_payload_text(row: &PgRow) -> Result<Option<String>> {
+    if let Some(frame) = row.try_get::<Option<&[u8]>, _>("payload_zstd")? {
+        return JsonText::decompress(frame)
+            .map(Some)
+            .map_err(|error| StoreError::Corrupt(format!("event payload_zstd: {error}")));
+    }
+    Ok(row.try_get::<Option<String>, _>("payload_text")?)
+}
+
+/// An event's id and its payload's JSON text, from `payload_text`, `payload_zstd` and the
+/// `jsonb` as text (`payload`).
+pub(super) fn event_payload(row: &PgRow) -> Result<(Uuid, String)> {
+    let text = match stored_payload_text(row)? {
+        Some(text) => text,
+        None => row.try_get("payload")?,
+    };
+    Ok((row.try_get("id")?, text))
 }
 
 pub(super) fn delivery(row: &PgRow) -> Result<Delivery> {

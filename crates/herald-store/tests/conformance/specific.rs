@@ -6,6 +6,7 @@ use crate::fixtures::*;
 use crate::harness::{PgDb, pg_url};
 use herald_store::postgres::{PgOptions, PgStore};
 use herald_store::sqlite::{SqliteOptions, SqliteStore, Synchronous};
+use herald_store::model::EventQuery;
 use herald_store::{SharedStore, Store, StoreError};
 use sqlx::{Connection, Executor, SqliteConnection};
 use std::path::Path;
@@ -157,8 +158,8 @@ async fn sqlite_bad_status_is_corrupt() {
     ));
 }
 
-/// On a server built with lz4 (PostgreSQL 14 or later), TOAST compresses payloads and
-/// attempts' bodies with it (migration 0017), and a large payload reads back.
+/// On a server built with lz4 (PostgreSQL 14 or later), TOAST compresses the payloads
+/// kept as `jsonb` or text and attempts' bodies with it (migration 0017).
 #[tokio::test]
 async fn postgres_compresses_large_values_with_lz4() {
     let Some(db) = PgDb::new("postgres_compresses_large_values_with_lz4").await else {
@@ -186,21 +187,53 @@ async fn postgres_compresses_large_values_with_lz4() {
         methods.iter().all(|(_, method)| method == expected),
         "{methods:?}"
     );
+}
 
+/// A large payload is stored as herald's zstd frame, not as `jsonb` (migration 0018), is
+/// not compressed again by TOAST, and reads back as it went in; a small one stays `jsonb`.
+#[tokio::test]
+async fn postgres_stores_large_payloads_as_zstd_frames() {
+    let Some(db) = PgDb::new("postgres_stores_large_payloads_as_zstd_frames").await else {
+        return;
+    };
     let mut large = event("github", Some("large"));
     large.payload = serde_json::json!({ "body": "a9f3 fix the retry ".repeat(400) }).into();
+    let small = event("github", Some("small"));
     append(&db.store, item(large.clone(), vec![])).await;
-    let (method,): (Option<String>,) =
-        sqlx::query_as("SELECT pg_column_compression(payload) FROM events WHERE id = $1")
-            .bind(large.id)
-            .fetch_one(&mut conn)
-            .await
-            .unwrap();
-    assert_eq!(method.as_deref(), Some(if lz4 { "lz4" } else { "pglz" }));
-    assert_eq!(
-        db.store.get_event(large.id).await.unwrap(),
-        Some(stored_event(&large))
+    append(&db.store, item(small.clone(), vec![])).await;
+    let stored = async |id| -> (bool, Option<i32>, Option<String>) {
+        sqlx::query_as(
+            "SELECT payload IS NULL, length(payload_zstd), pg_column_compression(payload_zstd)
+             FROM events WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_one(&mut sqlx::PgConnection::connect_with(&db.options).await.unwrap())
+        .await
+        .unwrap()
+    };
+    let (no_json, frame_bytes, recompressed) = stored(large.id).await;
+    assert!(no_json);
+    let text_bytes = large.payload.as_str().len() as i32;
+    assert!(
+        frame_bytes.is_some_and(|bytes| bytes * 10 < text_bytes),
+        "{frame_bytes:?} bytes for {text_bytes}"
     );
+    assert_eq!(recompressed, None);
+    assert_eq!(stored(small.id).await, (false, None, None));
+    for stored_one in [&large, &small] {
+        assert_eq!(
+            db.store.get_event(stored_one.id).await.unwrap(),
+            Some(stored_event(stored_one))
+        );
+    }
+    // What the payload search reads: the text, whichever column holds it.
+    let payloads = db.store.event_payloads(&EventQuery::default()).await.unwrap();
+    assert_eq!(payloads.len(), 2);
+    for (id, text) in payloads {
+        let expected = if id == large.id { &large } else { &small };
+        let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(parsed, expected.payload.decode());
+    }
 }
 
 #[tokio::test]
