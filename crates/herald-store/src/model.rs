@@ -69,8 +69,9 @@ impl JsonText {
     }
 
     /// The text as a zstd frame, for a backend that does not compress large values itself
-    /// (SQLite; PostgreSQL's TOAST does). None when the text is too short to gain, or
-    /// compressing fails. Made once: the `Writer` asks for it on the caller's task.
+    /// (SQLite) or should not parse a payload (PostgreSQL, migration 0018). None when the
+    /// text is too short to gain, or compressing fails. Made once: the `Writer` asks for it
+    /// on the caller's task.
     pub fn compressed(&self) -> Option<&[u8]> {
         self.compressed_with(Effort::Fast)
     }
@@ -381,8 +382,9 @@ pub struct AttemptRecord {
     /// The payload of the delivery's event, as `Store::get_event` read it, when the request
     /// was made from that event: most of an `http` action's request is the payload itself,
     /// so SQLite compresses the request against it (migration 0015) and reads it back with
-    /// the stored payload. None for a window's delivery; PostgreSQL ignores it.
-    pub payload: Option<Value>,
+    /// the stored payload. None for a window's delivery; PostgreSQL ignores it. Shared
+    /// with the delivery's template context.
+    pub payload: Option<std::sync::Arc<Value>>,
     /// The response body, truncated (to `[delivery] response_body_limit`).
     pub response_body: Option<String>,
     pub next: NextStep,

@@ -166,7 +166,7 @@ async fn claimed_with_payload(
     let mut done = record(&claimed[0], NextStep::Succeeded, at(2));
     let read = store.get_event(ids.0).await.unwrap().unwrap().payload;
     done.request = Some(forwarded(&read.to_string()).into());
-    done.payload = Some(read);
+    done.payload = Some(Arc::new(read));
     (ids.1, done)
 }
 
@@ -232,7 +232,7 @@ async fn sqlite_reads_a_request_against_another_payload_as_a_note() {
     let store: SharedStore = Arc::new(store);
     store.migrate().await.unwrap();
     let (id, mut done) = claimed_with_payload(&store, large_payload()).await;
-    done.payload = Some(json!({ "other": large_payload() }));
+    done.payload = Some(Arc::new(json!({ "other": large_payload() })));
     assert!(store.complete_attempt(&done).await.unwrap());
     let attempts = store.list_attempts(id).await.unwrap();
     let note = attempts[0].request.as_ref().unwrap()["unreadable"]

@@ -2,10 +2,12 @@
 //! received_at, dedup_key, and `hook` — `{id, repository}` of the registered hook the event
 //! came through, none otherwise) and `headers` (the stored request headers, lowercase names).
 
+use super::json_view::json_value;
 use chrono::{DateTime, SecondsFormat, Utc};
 use minijinja::context;
 use minijinja::value::{Serde, Value};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// Variables of rule filters.
@@ -28,13 +30,14 @@ pub struct EventMeta<'a> {
     pub hook: Option<&'a herald_store::model::EventHook>,
 }
 
+/// `payload` is shared, not copied: templates read it where they look (`json_view`).
 pub fn event_context(
     meta: &EventMeta<'_>,
-    payload: &serde_json::Value,
+    payload: Arc<serde_json::Value>,
     headers: &BTreeMap<String, String>,
 ) -> Value {
     context! {
-        event => Value::from(Serde(payload)),
+        event => json_value(payload),
         headers => Value::from(Serde(headers)),
         meta => context! {
             id => meta.id.to_string(),
@@ -82,15 +85,32 @@ pub fn window_context(
 
 /// The context of a stored event (workers, dry runs).
 pub fn stored_event_context(event: &herald_store::model::Event) -> Value {
-    let meta = EventMeta {
+    event_context(
+        &stored_meta(event),
+        Arc::new(event.payload.clone()),
+        &event.headers,
+    )
+}
+
+/// The context of a stored event that is not needed after, and its payload, taken rather
+/// than copied (the outbox: one for each delivery).
+pub fn taken_event_context(
+    mut event: herald_store::model::Event,
+) -> (Value, Arc<serde_json::Value>) {
+    let payload = Arc::new(std::mem::take(&mut event.payload));
+    let context = event_context(&stored_meta(&event), payload.clone(), &event.headers);
+    (context, payload)
+}
+
+fn stored_meta(event: &herald_store::model::Event) -> EventMeta<'_> {
+    EventMeta {
         id: event.id,
         source: &event.source,
         event_type: &event.event_type,
         received_at: event.received_at,
         dedup_key: event.dedup_key.as_deref(),
         hook: event.hook.as_ref(),
-    };
-    event_context(&meta, &event.payload, &event.headers)
+    }
 }
 
 /// The context of an event about to be stored (routing), whose payload is `payload`.
@@ -106,12 +126,12 @@ pub fn new_event_context(
         dedup_key: event.dedup_key.as_deref(),
         hook: event.hook.as_ref(),
     };
-    event_context(&meta, payload, &event.headers)
+    event_context(&meta, Arc::new(payload.clone()), &event.headers)
 }
 
 pub fn inbound_context(payload: &serde_json::Value, headers: &BTreeMap<String, String>) -> Value {
     context! {
-        event => Value::from(Serde(payload)),
+        event => json_value(Arc::new(payload.clone())),
         headers => Value::from(Serde(headers)),
     }
 }

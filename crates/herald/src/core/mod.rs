@@ -5,6 +5,7 @@ pub mod classify;
 pub mod context;
 pub mod decide;
 pub mod filters;
+pub mod json_view;
 pub mod retry;
 pub mod rules;
 pub mod suggest;

@@ -141,8 +141,11 @@ pub(crate) async fn plan_event(
         dedup_key: None,
         hook: None,
     };
-    let context =
-        crate::core::context::event_context(&meta, payload, &std::collections::BTreeMap::new());
+    let context = crate::core::context::event_context(
+        &meta,
+        std::sync::Arc::new(payload.clone()),
+        &std::collections::BTreeMap::new(),
+    );
     let input = crate::action::ActionInput {
         templates: &config.templates,
         context: &context,

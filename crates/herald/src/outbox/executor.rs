@@ -6,7 +6,7 @@ use crate::action::{ActionInput, AttemptReport, Attempting, PlanError, StoreRefs
 use crate::clock::{self, SharedClock};
 use crate::config::SharedConfig;
 use crate::core::classify::Verdict;
-use crate::core::context::{stored_event_context, window_context};
+use crate::core::context::{taken_event_context, window_context};
 use crate::telemetry;
 use crate::traces::{AttemptTrace, Traces};
 use herald_store::model::{AttemptRecord, ClaimedDelivery, Delivery, NextStep};
@@ -48,7 +48,7 @@ struct Loaded {
     /// A window's events.
     window_events: Vec<Uuid>,
     /// The event's payload: the store may keep the request against it.
-    payload: Option<serde_json::Value>,
+    payload: Option<std::sync::Arc<serde_json::Value>>,
 }
 
 impl Loaded {
@@ -180,12 +180,16 @@ impl Executor {
             return Ok(Loaded::failed("the delivery has no event".to_string()));
         };
         Ok(match self.store.get_event(event_id).await? {
-            Some(event) => Loaded {
-                context: Ok(stored_event_context(&event)),
-                event: Some((event.source, event.event_type)),
-                window_events: Vec::new(),
-                payload: Some(event.payload),
-            },
+            Some(event) => {
+                let described = Some((event.source.clone(), event.event_type.clone()));
+                let (context, payload) = taken_event_context(event);
+                Loaded {
+                    context: Ok(context),
+                    event: described,
+                    window_events: Vec::new(),
+                    payload: Some(payload),
+                }
+            }
             None => Loaded::failed(format!("event {event_id} is no longer stored")),
         })
     }
