@@ -363,7 +363,10 @@ macro_rules! event_columns {
 /// large one compressed (migration 0018).
 macro_rules! postgres_event_columns {
     () => {
-        concat!($crate::common::event_columns!(), ", payload_text, payload_zstd")
+        concat!(
+            $crate::common::event_columns!(),
+            ", payload_text, payload_zstd"
+        )
     };
 }
 

@@ -6,8 +6,8 @@ use super::windows;
 use crate::Result;
 use crate::common::{Holders, append_outcomes, keys_not_in};
 use crate::model::*;
-use sqlx::postgres::PgConnection;
 use serde_json::value::RawValue;
+use sqlx::postgres::PgConnection;
 use sqlx::types::Json;
 use std::collections::HashSet;
 use uuid::Uuid;
@@ -79,7 +79,12 @@ async fn insert_events(
     .bind(column(&events, |e| e.dedup_key.as_deref()))
     .bind(column(&events, |e| e.received_at))
     .bind(column(&events, |e| Json(&e.headers)))
-    .bind(payloads.iter().map(|p| p.json.map(Json)).collect::<Vec<_>>())
+    .bind(
+        payloads
+            .iter()
+            .map(|p| p.json.map(Json))
+            .collect::<Vec<_>>(),
+    )
     .bind(payloads.iter().map(|p| p.text).collect::<Vec<_>>())
     .bind(payloads.iter().map(|p| p.frame).collect::<Vec<_>>())
     .bind(column(&events, |e| {

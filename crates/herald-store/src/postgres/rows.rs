@@ -1,15 +1,15 @@
 //! Converting PostgreSQL rows to the model. Times, ids and JSON decode natively; only the
 //! status, outcome and failure kind text need checking.
 
-use crate::{Result, StoreError};
 use crate::common::{
     event_hook, parse_failure_kind, parse_outcome, parse_status, parse_window_status,
 };
 use crate::model::{
-    ActionHealth, Attempt, Delivery, Event, JsonText, MonitorState, Ref, RuleHealth,
-    SourceHealth, Window, WindowTiming,
+    ActionHealth, Attempt, Delivery, Event, JsonText, MonitorState, Ref, RuleHealth, SourceHealth,
+    Window, WindowTiming,
 };
 use crate::windows::{Flushed, OpenWindow};
+use crate::{Result, StoreError};
 use serde_json::Value;
 use sqlx::Row;
 use sqlx::postgres::PgRow;

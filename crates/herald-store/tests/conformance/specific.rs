@@ -4,9 +4,9 @@
 use crate::events::stored_event;
 use crate::fixtures::*;
 use crate::harness::{PgDb, pg_url};
+use herald_store::model::EventQuery;
 use herald_store::postgres::{PgOptions, PgStore};
 use herald_store::sqlite::{SqliteOptions, SqliteStore, Synchronous};
-use herald_store::model::EventQuery;
 use herald_store::{SharedStore, Store, StoreError};
 use sqlx::{Connection, Executor, SqliteConnection};
 use std::path::Path;
@@ -227,7 +227,11 @@ async fn postgres_stores_large_payloads_as_zstd_frames() {
         );
     }
     // What the payload search reads: the text, whichever column holds it.
-    let payloads = db.store.event_payloads(&EventQuery::default()).await.unwrap();
+    let payloads = db
+        .store
+        .event_payloads(&EventQuery::default())
+        .await
+        .unwrap();
     assert_eq!(payloads.len(), 2);
     for (id, text) in payloads {
         let expected = if id == large.id { &large } else { &small };
