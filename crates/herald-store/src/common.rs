@@ -398,6 +398,13 @@ macro_rules! attempt_columns {
     };
 }
 
+/// PostgreSQL's attempts also keep a large request compressed (migration 0018).
+macro_rules! postgres_attempt_columns {
+    () => {
+        concat!($crate::common::attempt_columns!(), ", request_zstd")
+    };
+}
+
 /// SQLite's attempts also keep a large request or response compressed (migration 0013),
 /// or a large request compressed against its event's payload (migration 0015).
 macro_rules! sqlite_attempt_columns {
@@ -477,8 +484,9 @@ macro_rules! ordering_heads {
 
 pub(crate) use {
     attempt_columns, delivery_columns, event_columns, flushed_columns, hook_columns,
-    monitor_columns, open_window_columns, ordering_heads, postgres_event_columns, ref_columns,
-    sqlite_attempt_columns, sqlite_event_columns, window_columns,
+    monitor_columns, open_window_columns, ordering_heads, postgres_attempt_columns,
+    postgres_event_columns, ref_columns, sqlite_attempt_columns, sqlite_event_columns,
+    window_columns,
 };
 
 #[cfg(test)]

@@ -220,6 +220,11 @@ impl Store for PgStore {
         item.event.payload.compressed();
     }
 
+    /// Compress a large request now, on the outbox's task (migration 0018).
+    fn prepare_complete(&self, record: &AttemptRecord) {
+        complete::request_frame(record);
+    }
+
     async fn monitor_states(&self, monitor: &str) -> Result<Vec<MonitorState>> {
         monitors::monitor_states(&self.pool, monitor).await
     }

@@ -3,7 +3,7 @@
 use super::rows;
 use crate::Result;
 use crate::common::{
-    attempt_columns, delivery_columns, page_limit, postgres_event_columns, ref_columns,
+    delivery_columns, page_limit, postgres_attempt_columns, postgres_event_columns, ref_columns,
 };
 use crate::model::*;
 use sqlx::postgres::PgPool;
@@ -163,7 +163,7 @@ pub(super) async fn list_deliveries(
 pub(super) async fn list_attempts(pool: &PgPool, delivery_id: Uuid) -> Result<Vec<Attempt>> {
     let found = sqlx::query(concat!(
         "SELECT ",
-        attempt_columns!(),
+        postgres_attempt_columns!(),
         " FROM attempts WHERE delivery_id = $1 ORDER BY number"
     ))
     .bind(delivery_id)

@@ -127,7 +127,20 @@ pub(super) fn flushed(row: &PgRow) -> Result<Flushed> {
 }
 
 pub(super) fn attempt(row: &PgRow) -> Result<Attempt> {
-    let request: Option<Json<Value>> = row.try_get("request")?;
+    let request = match row.try_get::<Option<&[u8]>, _>("request_zstd")? {
+        Some(frame) => {
+            let text = JsonText::decompress(frame)
+                .map_err(|error| StoreError::Corrupt(format!("attempt request_zstd: {error}")))?;
+            Some(
+                serde_json::from_str(&text).map_err(|error| {
+                    StoreError::Corrupt(format!("attempt request_zstd: {error}"))
+                })?,
+            )
+        }
+        None => row
+            .try_get::<Option<Json<Value>>, _>("request")?
+            .map(|Json(value)| value),
+    };
     Ok(Attempt {
         delivery_id: row.try_get("delivery_id")?,
         number: row.try_get("number")?,
@@ -136,7 +149,7 @@ pub(super) fn attempt(row: &PgRow) -> Result<Attempt> {
         outcome: parse_outcome(row.try_get("outcome")?)?,
         status_code: row.try_get("status_code")?,
         error: row.try_get("error")?,
-        request: request.map(|Json(value)| value),
+        request,
         response_body: row.try_get("response_body")?,
     })
 }

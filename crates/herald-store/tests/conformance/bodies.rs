@@ -8,6 +8,7 @@ use crate::specific::sqlite_at_schema;
 use herald_store::SharedStore;
 use herald_store::model::*;
 use serde_json::json;
+use sqlx::Connection;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -129,6 +130,35 @@ async fn sqlite_compresses_large_attempt_bodies_and_reads_older_text() {
     assert_eq!(
         sqlite_columns(&pool, &old).await,
         (true, false, true, false)
+    );
+}
+
+/// PostgreSQL keeps a large request as a zstd frame, not `jsonb` (migration 0018), and a
+/// short one as `jsonb`; both read back.
+#[tokio::test]
+async fn postgres_compresses_large_requests() {
+    let Some(db) = crate::harness::PgDb::new("postgres_compresses_large_requests").await else {
+        return;
+    };
+    let large = round_trip(&db.store, Some(large_request()), Some(large_response())).await;
+    assert_eq!(large, vec![(Some(large_request()), Some(large_response()))]);
+    let short = round_trip(&db.store, Some(json!({ "log": "x" })), None).await;
+    assert_eq!(short, vec![(Some(json!({ "log": "x" })), None)]);
+    let mut conn = sqlx::PgConnection::connect_with(&db.options).await.unwrap();
+    let kept: Vec<(bool, Option<i32>)> = sqlx::query_as(
+        "SELECT request IS NOT NULL, length(request_zstd) FROM attempts ORDER BY started_at,
+             length(request_zstd) NULLS FIRST",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let text_bytes = large_request().to_string().len() as i32;
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    assert!(kept.contains(&(true, None)), "{kept:?}");
+    assert!(
+        kept.iter()
+            .any(|&(json, frame)| !json && frame.is_some_and(|bytes| bytes * 3 < text_bytes)),
+        "{kept:?} for {text_bytes} bytes of request"
     );
 }
 
