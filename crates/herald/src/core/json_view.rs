@@ -117,14 +117,12 @@ impl Object for JsonView {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         match self.node() {
             Json::Object(_) => self.field(key.as_str()?),
-            Json::Array(_) if self.copy.get().is_some() => self.copy.get().and_then(|copy| {
-                let index = key.as_usize()?;
-                item(copy, &Value::from(index))
-            }),
             Json::Array(items) => {
                 let index = key.as_usize()?;
-                let node = items.get(index)?;
-                Some(self.child(node, || Step::Index(index)))
+                match self.copy.get() {
+                    Some(copy) => item(copy, &Value::from(index)),
+                    None => Some(self.child(items.get(index)?, || Step::Index(index))),
+                }
             }
             _ => None,
         }
