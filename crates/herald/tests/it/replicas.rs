@@ -53,9 +53,12 @@ reply_text = "{{{{ meta.dedup_key }}}}"
 timeout = "5s"
 retry = {{ schedule = ["200ms", "500ms", "1s"], jitter = 0 }}
 
+# Few deliveries at once, so no replica can lease most of the work before the others
+# start (with the default 32, up to 128 a replica, the first one sometimes held none).
 [delivery]
 lease = "2m"
 poll_interval = "100ms"
+concurrency = 4
 
 [storage]
 backend = "postgres"
