@@ -126,22 +126,37 @@ async fn three_replicas_on_postgres_survive_a_kill_9_mid_delivery() {
         assert_eq!(response.status(), 202, "{delivery}");
         acknowledged.insert(delivery);
     }
-    // Kill the first process while it holds deliveries (its lease owner names its pid).
+    // Kill a process while it holds deliveries (its lease owner names its pid): the first
+    // seen holding two, so one finishing just before the kill still leaves one orphaned.
+    // Any of the three: on a loaded machine one may start claiming after the others have
+    // taken the work. Generous, for the whole suite at once.
     let mut database = PgConnection::connect(&url).await.unwrap();
-    let owner = format!("%:{}:%", replicas[0].0.pid());
-    // Generous: on a loaded machine (the whole suite at once) the first claims can be slow.
-    // Two at least, so one finishing just before the kill still leaves one orphaned.
+    let owners: Vec<String> = replicas
+        .iter()
+        .map(|(herald, _)| format!("%:{}:%", herald.pid()))
+        .collect();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while held_by(&mut database, &owner).await < 2 {
+    let victim = loop {
+        let mut holding = None;
+        for (index, owner) in owners.iter().enumerate() {
+            if held_by(&mut database, owner).await >= 2 {
+                holding = Some(index);
+                break;
+            }
+        }
+        if let Some(index) = holding {
+            break index;
+        }
         assert!(
             Instant::now() < deadline,
-            "the first process never held a delivery"
+            "no process ever held two deliveries"
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    replicas[0].0.kill();
+    };
+    replicas[victim].0.kill();
+    let owner = &owners[victim];
     let killed_at = Instant::now();
-    let orphaned = held_by(&mut database, &owner).await;
+    let orphaned = held_by(&mut database, owner).await;
     assert!(orphaned > 0);
     loop {
         let (left, total) = outstanding(&mut database).await;
