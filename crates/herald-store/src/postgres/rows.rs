@@ -20,8 +20,7 @@ use uuid::Uuid;
 pub(super) fn event(row: &PgRow) -> Result<Event> {
     let Json(headers): Json<BTreeMap<String, String>> = row.try_get("headers")?;
     let payload = match stored_payload_text(row)? {
-        Some(text) => serde_json::from_str(&text)
-            .map_err(|error| StoreError::Corrupt(format!("event payload: {error}")))?,
+        Some(text) => parse(&text, "event payload")?,
         None => row.try_get::<Json<Value>, _>("payload")?.0,
     };
     Ok(Event {
@@ -40,11 +39,19 @@ pub(super) fn event(row: &PgRow) -> Result<Event> {
 /// text because `jsonb` cannot hold it (migration 0007).
 fn stored_payload_text(row: &PgRow) -> Result<Option<String>> {
     if let Some(frame) = row.try_get::<Option<&[u8]>, _>("payload_zstd")? {
-        return JsonText::decompress(frame)
-            .map(Some)
-            .map_err(|error| StoreError::Corrupt(format!("event payload_zstd: {error}")));
+        return frame_text(frame, "event payload_zstd").map(Some);
     }
     Ok(row.try_get::<Option<String>, _>("payload_text")?)
+}
+
+/// The text of a zstd frame herald made (migration 0018), read from `column`.
+fn frame_text(frame: &[u8], column: &str) -> Result<String> {
+    JsonText::decompress(frame).map_err(|error| StoreError::Corrupt(format!("{column}: {error}")))
+}
+
+/// JSON text read from `column`, parsed.
+fn parse(text: &str, column: &str) -> Result<Value> {
+    serde_json::from_str(text).map_err(|error| StoreError::Corrupt(format!("{column}: {error}")))
 }
 
 /// An event's id and its payload's JSON text, from `payload_text`, `payload_zstd` and the
@@ -129,13 +136,8 @@ pub(super) fn flushed(row: &PgRow) -> Result<Flushed> {
 pub(super) fn attempt(row: &PgRow) -> Result<Attempt> {
     let request = match row.try_get::<Option<&[u8]>, _>("request_zstd")? {
         Some(frame) => {
-            let text = JsonText::decompress(frame)
-                .map_err(|error| StoreError::Corrupt(format!("attempt request_zstd: {error}")))?;
-            Some(
-                serde_json::from_str(&text).map_err(|error| {
-                    StoreError::Corrupt(format!("attempt request_zstd: {error}"))
-                })?,
-            )
+            let column = "attempt request_zstd";
+            Some(parse(&frame_text(frame, column)?, column)?)
         }
         None => row
             .try_get::<Option<Json<Value>>, _>("request")?
