@@ -79,14 +79,18 @@ async fn insert_events(
     .bind(column(&events, |e| e.dedup_key.as_deref()))
     .bind(column(&events, |e| e.received_at))
     .bind(column(&events, |e| Json(&e.headers)))
-    .bind(
-        payloads
-            .iter()
-            .map(|p| p.json.map(Json))
-            .collect::<Vec<_>>(),
-    )
-    .bind(payloads.iter().map(|p| p.text).collect::<Vec<_>>())
-    .bind(payloads.iter().map(|p| p.frame).collect::<Vec<_>>())
+    .bind(payload_column(&payloads, |p| match p {
+        StoredPayload::Json(raw) => Some(Json(*raw)),
+        _ => None,
+    }))
+    .bind(payload_column(&payloads, |p| match p {
+        StoredPayload::Text(text) => Some(*text),
+        _ => None,
+    }))
+    .bind(payload_column(&payloads, |p| match p {
+        StoredPayload::Frame(frame) => Some(*frame),
+        _ => None,
+    }))
     .bind(column(&events, |e| {
         e.hook.as_ref().map(|hook| hook.id.as_str())
     }))
@@ -98,38 +102,32 @@ async fn insert_events(
     Ok(inserted)
 }
 
-/// A payload as its columns hold it: one of `payload` (`jsonb`), `payload_text` and
-/// `payload_zstd` is set.
-struct StoredPayload<'a> {
-    json: Option<&'a RawValue>,
-    text: Option<&'a str>,
-    frame: Option<&'a [u8]>,
+/// A payload as its columns hold it: `payload` (`jsonb`), `payload_text` or
+/// `payload_zstd`, the other two NULL.
+enum StoredPayload<'a> {
+    Json(&'a RawValue),
+    Text(&'a str),
+    Frame(&'a [u8]),
 }
 
 /// A large payload goes in as the zstd frame `prepare_append` made (migration 0018): the
 /// database then neither parses it into `jsonb` nor compresses it. Else as `jsonb`, or as
 /// text when `jsonb` cannot hold it (migration 0007).
 fn stored(payload: &JsonText) -> StoredPayload<'_> {
-    let none = StoredPayload {
-        json: None,
-        text: None,
-        frame: None,
-    };
     let raw = payload.as_raw();
     match payload.compressed() {
-        Some(frame) => StoredPayload {
-            frame: Some(frame),
-            ..none
-        },
-        None if holds_nul(raw.get()) => StoredPayload {
-            text: Some(raw.get()),
-            ..none
-        },
-        None => StoredPayload {
-            json: Some(raw),
-            ..none
-        },
+        Some(frame) => StoredPayload::Frame(frame),
+        None if holds_nul(raw.get()) => StoredPayload::Text(raw.get()),
+        None => StoredPayload::Json(raw),
     }
+}
+
+/// One column's values of `payloads`.
+fn payload_column<'a, T>(
+    payloads: &'a [StoredPayload<'a>],
+    value: impl Fn(&'a StoredPayload<'a>) -> Option<T>,
+) -> Vec<Option<T>> {
+    payloads.iter().map(value).collect()
 }
 
 /// The id of the event holding each (source, dedup key).
