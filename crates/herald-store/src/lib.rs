@@ -87,6 +87,13 @@ pub trait Store: Send + Sync + 'static {
     /// The same for a completion: SQLite compresses a large request here.
     fn prepare_complete(&self, _record: &AttemptRecord) {}
 
+    /// How many write batches the writer may have in flight at once. SQLite takes one
+    /// writer at a time; PostgreSQL takes several transactions at once (as it does from
+    /// replicas), so batches overlap their round trips and commits.
+    fn write_lanes(&self) -> usize {
+        1
+    }
+
     /// Run appends, then completions, then claims in one transaction. Results come back
     /// in input order; an error means nothing was written.
     async fn write(&self, batch: &WriteBatch<'_>) -> Result<WriteResults>;

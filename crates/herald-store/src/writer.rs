@@ -1,9 +1,11 @@
-//! The write pipeline: one task takes every queued append, completion and claim and runs
+//! The write pipeline: one thread takes every queued append, completion and claim and runs
 //! them in one transaction, so durability costs one commit (an fsync on SQLite) per round
 //! rather than per request, and the outbox does not queue ingest behind its own commits.
+//! On PostgreSQL a few such batches are in flight at once (`Store::write_lanes`).
 
 use crate::model::*;
 use crate::{Result, SharedStore, StoreError};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -72,13 +74,12 @@ impl Writer {
     ) -> (Writer, JoinHandle<()>) {
         let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
         let counters = Arc::new(Counters::default());
-        let writing = run(
-            store.clone(),
+        let lanes = Lanes {
+            store: store.clone(),
             receiver,
-            max_batch.max(1),
-            counters.clone(),
-            observe,
-        );
+            max_batch: max_batch.max(1),
+            counters: counters.clone(),
+        };
         // The writer gets a thread of its own: on the shared runtime, each wake-up by
         // SQLite's thread waited behind the request tasks queued there, three times a batch.
         let (finished, done) = oneshot::channel::<()>();
@@ -94,7 +95,7 @@ impl Writer {
                 {
                     Ok(runtime) => runtime.block_on(async {
                         tokio::select! {
-                            () = writing => {}
+                            () = lanes.run(observe) => {}
                             _ = stopped => {}
                         }
                     }),
@@ -160,25 +161,46 @@ impl Writer {
     }
 }
 
-async fn run(
+/// What the writer's lanes share: each lane takes a batch from the queue in turn and
+/// commits it while the next lane takes the next (`Store::write_lanes` of them).
+struct Lanes {
     store: SharedStore,
-    mut receiver: mpsc::Receiver<Job>,
+    receiver: mpsc::Receiver<Job>,
     max_batch: usize,
     counters: Arc<Counters>,
-    observe: impl Fn(BatchWritten),
-) {
-    // `recv` returns None only once every sender is gone and the queue is empty.
-    while let Some(first) = receiver.recv().await {
-        let mut batch = Batch::default();
-        batch.push(first);
-        // Take what is already waiting; no delay, so a lone job commits at once.
-        while batch.len() < max_batch {
-            match receiver.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
+}
+
+impl Lanes {
+    /// Run every lane on the writer's thread until the queue is closed and empty.
+    async fn run(self, observe: impl Fn(BatchWritten) + 'static) {
+        let lanes = self.store.write_lanes().max(1);
+        let shared = Rc::new(Shared {
+            receiver: tokio::sync::Mutex::new(self.receiver),
+            store: self.store,
+            max_batch: self.max_batch,
+            counters: self.counters,
+            observe: Box::new(observe),
+        });
+        let local = tokio::task::LocalSet::new();
+        for _ in 0..lanes {
+            local.spawn_local(lane(shared.clone()));
         }
+        local.await;
+    }
+}
+
+struct Shared {
+    receiver: tokio::sync::Mutex<mpsc::Receiver<Job>>,
+    store: SharedStore,
+    max_batch: usize,
+    counters: Arc<Counters>,
+    observe: Box<dyn Fn(BatchWritten)>,
+}
+
+async fn lane(shared: Rc<Shared>) {
+    while let Some(batch) = shared.next_batch().await {
         let size = batch.len() as u64;
+        let counters = &shared.counters;
         counters.batches.fetch_add(1, Ordering::Relaxed);
         counters.jobs.fetch_add(size, Ordering::Relaxed);
         counters.largest_batch.fetch_max(size, Ordering::Relaxed);
@@ -188,7 +210,7 @@ async fn run(
             batch.claims.len(),
         );
         let started = Instant::now();
-        batch.commit(store.as_ref()).await;
+        batch.commit(shared.store.as_ref()).await;
         let elapsed = started.elapsed();
         tracing::debug!(
             batch_size = size,
@@ -198,10 +220,27 @@ async fn run(
             elapsed_us = elapsed.as_micros() as u64,
             "write batch"
         );
-        observe(BatchWritten {
+        (shared.observe)(BatchWritten {
             jobs: size,
             elapsed,
         });
+    }
+}
+
+impl Shared {
+    /// The next job and what is already queued behind it, up to `max_batch`; no delay, so
+    /// a lone job commits at once. None once every sender is gone and the queue is empty.
+    async fn next_batch(&self) -> Option<Batch> {
+        let mut receiver = self.receiver.lock().await;
+        let mut batch = Batch::default();
+        batch.push(receiver.recv().await?);
+        while batch.len() < self.max_batch {
+            match receiver.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        Some(batch)
     }
 }
 

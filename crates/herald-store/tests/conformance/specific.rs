@@ -678,3 +678,62 @@ fn postgres_connections_are_made_by_an_sqlx_that_turns_nagle_off() {
         "sqlx-core {version} leaves Nagle's algorithm on for PostgreSQL connections"
     );
 }
+
+/// On PostgreSQL the writer keeps several batches in flight: an append waiting on another
+/// transaction's lock holds up its own batch only, not every write queued behind it.
+#[tokio::test]
+async fn postgres_writer_commits_past_a_batch_waiting_on_a_lock() {
+    use herald_store::Writer;
+    use herald_store::model::AppendOutcome;
+    use std::time::Duration;
+    let Some(db) = PgDb::new("postgres_writer_commits_past_a_batch_waiting_on_a_lock").await else {
+        return;
+    };
+    assert!(db.store.write_lanes() > 1, "one lane on PostgreSQL");
+    // Another transaction, still open, has stored an event under the key `held`.
+    let mut other = sqlx::PgConnection::connect_with(&db.options).await.unwrap();
+    let mut tx = other.begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO events (id, source, event_type, dedup_key, received_at, headers, payload)
+         VALUES ($1, 'github', 'push', 'held', now(), '{}', '{}')",
+    )
+    .bind(uuid::Uuid::now_v7())
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    let (writer, task) = Writer::spawn(db.store.clone(), 8);
+    let waiting = tokio::spawn({
+        let writer = writer.clone();
+        async move {
+            writer
+                .append(item(event("github", Some("held")), vec![]))
+                .await
+        }
+    });
+    // Its batch is taken and waits on the key the open transaction holds.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !waiting.is_finished(),
+        "the held key did not make the append wait"
+    );
+    let free = writer.append(item(event("github", Some("free")), vec![]));
+    let free = tokio::time::timeout(Duration::from_secs(10), free)
+        .await
+        .expect("an append queued behind a waiting batch waited with it")
+        .unwrap();
+    assert!(matches!(free, AppendOutcome::Stored { .. }));
+    tx.rollback().await.unwrap();
+    let held = waiting.await.unwrap().unwrap();
+    assert!(matches!(held, AppendOutcome::Stored { .. }), "{held:?}");
+    drop(writer);
+    task.await.unwrap();
+}
+
+#[tokio::test]
+async fn sqlite_writes_one_batch_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("herald.db"), SqliteOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(store.write_lanes(), 1);
+}
