@@ -9,6 +9,7 @@ use crate::monitors::Monitors;
 use crate::outbox::executor::action_deps;
 use crate::outbox::flusher::Flusher;
 use crate::outbox::heartbeat::Heartbeat;
+use crate::outbox::recent::RecentEvents;
 use crate::outbox::{Executor, Worker, WorkerSettings};
 use crate::polling::Pollers;
 use crate::services::scheduler::Scheduler;
@@ -54,6 +55,8 @@ impl App {
         let (writer, writer_task) =
             Writer::spawn_observed(store.clone(), MAX_WRITE_BATCH, telemetry::write_batch);
         let signatures = Arc::new(SignatureFailures::default());
+        // Events ingest stored, handed to this process's deliveries without a read.
+        let recent = Arc::new(RecentEvents::default());
         let hooks = Arc::new(Hooks::new(config.clone(), store.clone(), clock.clone()));
         let ingest = Arc::new(
             Ingest::new(config.clone(), writer.clone(), clock.clone(), wake.clone())
@@ -61,6 +64,7 @@ impl App {
                 .with_write_health(write_health.clone())
                 .with_hooks(hooks.clone())
                 .with_responses(store.clone(), transport::client())
+                .with_recent_events(recent.clone())
                 .with_traces(traces.clone()),
         );
         let deps = action_deps(&config, clock.clone());
@@ -68,6 +72,7 @@ impl App {
         let executor = Arc::new(
             Executor::new(config.clone(), store.clone(), writer.clone(), deps)
                 .with_failure_wake(monitor_wake.clone())
+                .with_recent_events(recent)
                 .with_traces(traces.clone()),
         );
         let flusher = Arc::new(

@@ -277,7 +277,7 @@ async fn windows_joined(
 /// The event, and for each matched (rule, action) its plan or why it cannot be planned.
 async fn plan_all(config: &Config, prepared: &Prepared, refs: &dyn RefLookup) -> Value {
     let event = &prepared.item.event;
-    let context = new_event_context(event, &event.payload.decode());
+    let context = new_event_context(event, &std::sync::Arc::new(event.payload.decode()));
     let input = ActionInput {
         templates: &config.templates,
         context: &context,

@@ -98,7 +98,16 @@ pub fn taken_event_context(
     mut event: herald_store::model::Event,
 ) -> (Value, Arc<serde_json::Value>) {
     let payload = Arc::new(std::mem::take(&mut event.payload));
-    let context = event_context(&stored_meta(&event), payload.clone(), &event.headers);
+    shared_event_context(&event, payload)
+}
+
+/// The context of a stored event whose payload, already parsed, is `payload` (its own
+/// `payload` field is not read).
+pub fn shared_event_context(
+    event: &herald_store::model::Event,
+    payload: Arc<serde_json::Value>,
+) -> (Value, Arc<serde_json::Value>) {
+    let context = event_context(&stored_meta(event), payload.clone(), &event.headers);
     (context, payload)
 }
 
@@ -116,7 +125,7 @@ fn stored_meta(event: &herald_store::model::Event) -> EventMeta<'_> {
 /// The context of an event about to be stored (routing), whose payload is `payload`.
 pub fn new_event_context(
     event: &herald_store::model::NewEvent,
-    payload: &serde_json::Value,
+    payload: &Arc<serde_json::Value>,
 ) -> Value {
     let meta = EventMeta {
         id: event.id,
@@ -126,7 +135,7 @@ pub fn new_event_context(
         dedup_key: event.dedup_key.as_deref(),
         hook: event.hook.as_ref(),
     };
-    event_context(&meta, Arc::new(payload.clone()), &event.headers)
+    event_context(&meta, payload.clone(), &event.headers)
 }
 
 pub fn inbound_context(payload: &serde_json::Value, headers: &BTreeMap<String, String>) -> Value {

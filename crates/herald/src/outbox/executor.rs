@@ -6,7 +6,8 @@ use crate::action::{ActionInput, AttemptReport, Attempting, PlanError, StoreRefs
 use crate::clock::{self, SharedClock};
 use crate::config::SharedConfig;
 use crate::core::classify::Verdict;
-use crate::core::context::{taken_event_context, window_context};
+use crate::core::context::{shared_event_context, taken_event_context, window_context};
+use crate::outbox::recent::RecentEvents;
 use crate::telemetry;
 use crate::traces::{AttemptTrace, Traces};
 use herald_store::model::{AttemptRecord, ClaimedDelivery, Delivery, NextStep};
@@ -38,6 +39,8 @@ pub struct Executor {
     failure_wake: Option<Arc<Notify>>,
     /// Each attempt's span, in its event's trace.
     traces: Traces,
+    /// Events this process just stored, read here before the store.
+    recent: Option<Arc<RecentEvents>>,
 }
 
 /// What a delivery's templates see (or why it cannot run), and what its span tells.
@@ -73,12 +76,19 @@ impl Executor {
             clock,
             failure_wake: None,
             traces: Traces::off(),
+            recent: None,
         }
     }
 
     /// Record each attempt's span in `traces`.
     pub fn with_traces(mut self, traces: Traces) -> Self {
         self.traces = traces;
+        self
+    }
+
+    /// Look for a delivery's event in `recent` (what ingest kept) before the store.
+    pub fn with_recent_events(mut self, recent: Arc<RecentEvents>) -> Self {
+        self.recent = Some(recent);
         self
     }
 
@@ -179,10 +189,24 @@ impl Executor {
         let Some(event_id) = delivery.event_id else {
             return Ok(Loaded::failed("the delivery has no event".to_string()));
         };
-        Ok(match self.store.get_event(event_id).await? {
-            Some(event) => {
-                let described = Some((event.source.clone(), event.event_type.clone()));
+        let recent = self
+            .recent
+            .as_ref()
+            .and_then(|recent| recent.load(event_id));
+        let found = match recent {
+            Some((event, payload)) => {
+                let (context, payload) = shared_event_context(&event, payload);
+                Some((context, payload, (event.source, event.event_type)))
+            }
+            None => self.store.get_event(event_id).await?.map(|event| {
+                let described = (event.source.clone(), event.event_type.clone());
                 let (context, payload) = taken_event_context(event);
+                (context, payload, described)
+            }),
+        };
+        Ok(match found {
+            Some((context, payload, described)) => {
+                let described = Some(described);
                 Loaded {
                     context: Ok(context),
                     event: described,

@@ -5,6 +5,7 @@ pub mod executor;
 pub mod flusher;
 pub mod heartbeat;
 pub mod pacer;
+pub mod recent;
 pub mod runner;
 pub mod worker;
 

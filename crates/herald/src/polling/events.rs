@@ -7,6 +7,7 @@ use crate::services::ingest::{Prepared, route_event};
 use chrono::{DateTime, Utc};
 use herald_store::model::{JsonText, NewDelivery, NewEvent};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// The event an item becomes: its id is the dedup key, its type the event type, the item
@@ -38,7 +39,7 @@ pub fn prepare(
             let prepared = route_event(
                 config,
                 event(source, item, Uuid::now_v7(), now),
-                &item.payload,
+                Arc::new(item.payload.clone()),
             );
             prepared.report_filter_errors();
             prepared
@@ -57,7 +58,11 @@ pub fn reprocess(
     run: Uuid,
     now: DateTime<Utc>,
 ) -> Vec<NewDelivery> {
-    let prepared = route_event(config, event(source, item, event_id, now), &item.payload);
+    let prepared = route_event(
+        config,
+        event(source, item, event_id, now),
+        Arc::new(item.payload.clone()),
+    );
     prepared
         .item
         .deliveries

@@ -12,6 +12,7 @@ use crate::ingress::signatures::SignatureFailures;
 use crate::ingress::source::{
     HTTP_CREDENTIAL_HEADERS, ParseError, Parsed, RawRequest, Reply, VerifyError,
 };
+use crate::outbox::recent::{self, RecentEvents};
 use crate::services::hooks::{HookError, Hooks};
 use crate::services::write_health::WriteHealth;
 use crate::telemetry;
@@ -71,6 +72,8 @@ pub enum IngestOutcome {
 #[derive(Debug, Clone)]
 pub struct Prepared {
     pub item: EventWithDeliveries,
+    /// The event's payload, parsed.
+    pub payload: Arc<serde_json::Value>,
     /// Rules whose filter failed on this event: (rule, error).
     pub filter_errors: Vec<(String, String)>,
 }
@@ -101,6 +104,8 @@ pub struct Ingest {
     traces: Traces,
     /// What responders (`respond_with`) read and ask with; none: requests get the usual 202.
     responses: Option<(SharedStore, reqwest::Client)>,
+    /// Where stored events wait for this process's workers (none: they read the store).
+    recent: Option<Arc<RecentEvents>>,
 }
 
 impl Ingest {
@@ -120,6 +125,7 @@ impl Ingest {
             hooks: None,
             traces: Traces::off(),
             responses: None,
+            recent: None,
         }
     }
 
@@ -137,6 +143,12 @@ impl Ingest {
     }
 
     /// Start each event's trace in `traces`.
+    /// Keep each stored event in `recent` for the deliveries about to run it.
+    pub fn with_recent_events(mut self, recent: Arc<RecentEvents>) -> Self {
+        self.recent = Some(recent);
+        self
+    }
+
     pub fn with_traces(mut self, traces: Traces) -> Self {
         self.traces = traces;
         self
@@ -337,7 +349,7 @@ impl Ingest {
             payload: JsonText::encode(&payload),
             hook: None,
         };
-        let prepared = route_event(&self.config, event, &payload);
+        let prepared = route_event(&self.config, event, Arc::new(payload));
         self.store(prepared, ("herald", started)).await
     }
 
@@ -354,6 +366,15 @@ impl Ingest {
             .is_on()
             .then(|| EventTrace::of(&prepared.item, &prepared.filter_errors));
         let routed = SystemTime::now();
+        // Kept only once stored; the event's fields are copied before the writer takes it.
+        let recent = self
+            .recent
+            .as_ref()
+            .filter(|_| deliveries > 0)
+            .map(|recent| {
+                let kept = recent::stored_form(&prepared.item.event);
+                (recent, kept, prepared.payload.clone())
+            });
         let outcome = self.writer.append(prepared.item).await;
         self.write_health.record(outcome.as_ref().map(|_| ()));
         if let Some(trace) = trace {
@@ -370,6 +391,9 @@ impl Ingest {
         telemetry::event_stored(&source, matches!(outcome, AppendOutcome::Duplicate { .. }));
         Ok(match outcome {
             AppendOutcome::Stored { event_id } => {
+                if let Some((recent, event, payload)) = recent {
+                    recent.keep(event, payload, deliveries);
+                }
                 if deliveries > 0 {
                     self.wake.notify_one();
                 }
@@ -440,16 +464,16 @@ pub fn prepare_hooked(
     Ok(Preparation::Event(route_event(
         config,
         event,
-        &inbound.payload,
+        Arc::new(inbound.payload),
     )))
 }
 
 /// Match an event whose payload is `payload` against the rules: the deliveries it creates.
 /// Pure.
-pub fn route_event(config: &Config, event: NewEvent, payload: &serde_json::Value) -> Prepared {
+pub fn route_event(config: &Config, event: NewEvent, payload: Arc<serde_json::Value>) -> Prepared {
     // Built at most once, for filters, ordering keys and window groups alike.
     let context = OnceCell::new();
-    let event_context = || context.get_or_init(|| new_event_context(&event, payload));
+    let event_context = || context.get_or_init(|| new_event_context(&event, &payload));
     let routing = route(
         &config.rules,
         &config.templates,
@@ -490,6 +514,7 @@ pub fn route_event(config: &Config, event: NewEvent, payload: &serde_json::Value
             deliveries,
             windows,
         },
+        payload,
         filter_errors,
     }
 }

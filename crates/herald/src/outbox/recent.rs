@@ -1,0 +1,170 @@
+//! Events this process stored a moment ago, kept for the deliveries it is about to run: a
+//! delivery of a fresh event then renders from the payload ingest already parsed, instead
+//! of reading the event back from the store and parsing it again.
+//!
+//! Only a shortcut: an event not found here (another replica stored it, a retry, an entry
+//! pushed out) is read from the store as before. Stored events never change, so an entry is
+//! never stale.
+
+use herald_store::model::{Event, NewEvent};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use uuid::Uuid;
+
+/// Entries kept at most. At the benchmark's peak the outbox runs an event's deliveries a
+/// few milliseconds after it is stored: a few hundred entries cover that many times over,
+/// and a backlog (where entries would wait too long anyway) pushes the oldest out.
+pub const CAPACITY: usize = 512;
+
+/// A stored event, its payload parsed, and how many of its deliveries have yet to load it.
+pub struct RecentEvent {
+    /// The event; its `payload` field is empty (`null`): the payload is `payload`.
+    pub event: Event,
+    pub payload: Arc<serde_json::Value>,
+    loads_left: usize,
+}
+
+#[derive(Default)]
+pub struct RecentEvents {
+    entries: Mutex<Entries>,
+}
+
+#[derive(Default)]
+struct Entries {
+    by_id: HashMap<Uuid, RecentEvent>,
+    /// Ids in the order they were kept, to push out the oldest.
+    order: VecDeque<Uuid>,
+}
+
+impl RecentEvents {
+    /// Keep `event` (in its `stored_form`), just committed with `deliveries` deliveries
+    /// to run.
+    pub fn keep(&self, event: Event, payload: Arc<serde_json::Value>, deliveries: usize) {
+        if deliveries == 0 {
+            return;
+        }
+        let id = event.id;
+        let recent = RecentEvent {
+            event,
+            payload,
+            loads_left: deliveries,
+        };
+        let mut entries = lock(&self.entries);
+        while entries.order.len() >= CAPACITY {
+            if let Some(oldest) = entries.order.pop_front() {
+                entries.by_id.remove(&oldest);
+            }
+        }
+        entries.order.push_back(id);
+        entries.by_id.insert(id, recent);
+    }
+
+    /// The event and its payload for one of its deliveries; the entry goes once each
+    /// delivery has had it. None if it is not kept here.
+    pub fn load(&self, id: Uuid) -> Option<(Event, Arc<serde_json::Value>)> {
+        let mut entries = lock(&self.entries);
+        let recent = entries.by_id.get_mut(&id)?;
+        recent.loads_left = recent.loads_left.saturating_sub(1);
+        let found = (recent.event.clone(), recent.payload.clone());
+        if recent.loads_left == 0 {
+            entries.by_id.remove(&id);
+            // Deliveries mostly run in the order their events came: near the front.
+            if let Some(at) = entries.order.iter().position(|kept| *kept == id) {
+                entries.order.remove(at);
+            }
+        }
+        Some(found)
+    }
+
+    /// Entries kept now.
+    pub fn len(&self) -> usize {
+        lock(&self.entries).by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The event as the store gives it back, without its payload.
+pub fn stored_form(event: &NewEvent) -> Event {
+    Event {
+        id: event.id,
+        source: event.source.clone(),
+        event_type: event.event_type.clone(),
+        dedup_key: event.dedup_key.clone(),
+        received_at: event.received_at,
+        headers: event.headers.clone(),
+        payload: serde_json::Value::Null,
+        hook: event.hook.clone(),
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use herald_store::model::JsonText;
+    use serde_json::json;
+
+    fn new_event(n: u32) -> NewEvent {
+        NewEvent {
+            id: Uuid::now_v7(),
+            source: "github".to_string(),
+            event_type: "push".to_string(),
+            dedup_key: Some(format!("d-{n}")),
+            received_at: chrono::Utc::now(),
+            headers: [("x-github-event".to_string(), "push".to_string())].into(),
+            payload: JsonText::encode(&json!({"n": n})),
+            hook: None,
+        }
+    }
+
+    #[test]
+    fn each_delivery_loads_the_event_once_then_it_is_gone() {
+        let recent = RecentEvents::default();
+        let event = new_event(1);
+        recent.keep(stored_form(&event), Arc::new(json!({"n": 1})), 2);
+        let (stored, payload) = recent.load(event.id).expect("kept");
+        assert_eq!(stored.id, event.id);
+        assert_eq!(stored.dedup_key.as_deref(), Some("d-1"));
+        assert_eq!(stored.headers, event.headers);
+        assert_eq!(*payload, json!({"n": 1}));
+        assert!(
+            recent.load(event.id).is_some(),
+            "the second delivery finds it too"
+        );
+        assert!(
+            recent.load(event.id).is_none(),
+            "gone after its two deliveries"
+        );
+        assert!(recent.is_empty());
+    }
+
+    #[test]
+    fn an_event_without_deliveries_is_not_kept() {
+        let recent = RecentEvents::default();
+        let event = new_event(1);
+        recent.keep(stored_form(&event), Arc::new(json!({})), 0);
+        assert!(recent.load(event.id).is_none());
+    }
+
+    #[test]
+    fn the_oldest_entries_are_pushed_out_past_capacity() {
+        let recent = RecentEvents::default();
+        let events: Vec<NewEvent> = (0..CAPACITY as u32 + 3).map(new_event).collect();
+        for event in &events {
+            recent.keep(stored_form(event), Arc::new(json!({})), 1);
+        }
+        assert_eq!(recent.len(), CAPACITY);
+        assert!(recent.load(events[0].id).is_none());
+        assert!(recent.load(events[2].id).is_none());
+        assert!(recent.load(events[3].id).is_some());
+        assert!(recent.load(events[CAPACITY + 2].id).is_some());
+    }
+}
