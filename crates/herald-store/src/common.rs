@@ -1,5 +1,6 @@
 //! Small helpers both backends share.
 
+use crate::compress::{self, Effort};
 use crate::model::*;
 use crate::{Result, StoreError};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -398,10 +399,14 @@ macro_rules! attempt_columns {
     };
 }
 
-/// PostgreSQL's attempts also keep a large request compressed (migration 0018).
+/// PostgreSQL's attempts also keep a large request compressed (migration 0018), alone or
+/// against its event's payload (0019).
 macro_rules! postgres_attempt_columns {
     () => {
-        concat!($crate::common::attempt_columns!(), ", request_zstd")
+        concat!(
+            $crate::common::attempt_columns!(),
+            ", request_zstd, request_against"
+        )
     };
 }
 
@@ -488,6 +493,95 @@ pub(crate) use {
     postgres_event_columns, ref_columns, sqlite_attempt_columns, sqlite_event_columns,
     window_columns,
 };
+
+/// A large request as a zstd frame: against its event's payload when the record has it
+/// (the `request_against` column), else alone (`request_zstd`). Made once, by whichever of
+/// `prepare_complete` and the write asks first.
+pub(crate) fn request_frame(record: &AttemptRecord) -> Option<&[u8]> {
+    let request = record.request.as_ref()?;
+    match &record.payload {
+        Some(payload) => request.compressed_against(Effort::Small, || {
+            compress::payload_dictionary(&payload.to_string())
+        }),
+        None => request.compressed_with(Effort::Small),
+    }
+}
+
+/// Where an attempt's request is kept: one column, or none without a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StoredRequest<'a> {
+    None,
+    /// As JSON text.
+    Text(&'a str),
+    /// As a frame of its own.
+    Frame(&'a [u8]),
+    /// As a frame against its event's payload.
+    Against(&'a [u8]),
+}
+
+impl<'a> StoredRequest<'a> {
+    pub(crate) fn of(record: &'a AttemptRecord) -> Self {
+        let Some(request) = &record.request else {
+            return StoredRequest::None;
+        };
+        match request_frame(record) {
+            None => StoredRequest::Text(request.as_str()),
+            Some(frame) if record.payload.is_some() => StoredRequest::Against(frame),
+            Some(frame) => StoredRequest::Frame(frame),
+        }
+    }
+
+    pub(crate) fn text(self) -> Option<&'a str> {
+        match self {
+            StoredRequest::Text(text) => Some(text),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn frame(self) -> Option<&'a [u8]> {
+        match self {
+            StoredRequest::Frame(frame) => Some(frame),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn against(self) -> Option<&'a [u8]> {
+        match self {
+            StoredRequest::Against(frame) => Some(frame),
+            _ => None,
+        }
+    }
+}
+
+/// A request kept against its event's payload, read back with `dictionary` (that
+/// payload's `payload_dictionary`; None: the payload is gone). Should it not read back, the
+/// attempt still reads, with a note in place of its request: the rest of the attempt log
+/// stays useful. `delivery` names the attempt's delivery in the warning.
+pub(crate) fn request_against(
+    frame: &[u8],
+    dictionary: Option<&[u8]>,
+    delivery: &str,
+) -> Result<serde_json::Value> {
+    let text = match dictionary {
+        Some(dictionary) => compress::decompress_against(frame, dictionary)
+            .map_err(|err| format!("does not read back against it ({err})")),
+        None => Err("is no longer stored".to_string()),
+    };
+    let why = match text {
+        Ok(text) => {
+            return serde_json::from_str(&text)
+                .map_err(|err| StoreError::Corrupt(format!("bad JSON in request: {err}")));
+        }
+        Err(why) => why,
+    };
+    tracing::warn!(
+        delivery,
+        "an attempt's request is kept against its event's payload, which {why}"
+    );
+    Ok(serde_json::json!({
+        "unreadable": format!("the request is kept against its event's payload, which {why}")
+    }))
+}
 
 #[cfg(test)]
 mod tests {

@@ -6,10 +6,9 @@
 use super::rows::column;
 use crate::Result;
 use crate::common::{
-    RefRow, change_conditions, change_keys, change_rows, completion_rounds, conditions_hold,
-    next_state, ref_rows,
+    RefRow, StoredRequest, change_conditions, change_keys, change_rows, completion_rounds,
+    conditions_hold, next_state, ref_rows,
 };
-use crate::compress::Effort;
 use crate::model::*;
 use sqlx::postgres::{PgConnection, PgPool};
 use sqlx::types::Json;
@@ -40,10 +39,10 @@ const COMPLETE: &str = "
         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int4[],
             $5::timestamptz[], $6::int4[], $7::text[], $8::timestamptz[],
             $9::timestamptz[], $10::int8[], $11::text[], $12::jsonb[], $13::text[],
-            $14::int4[], $15::text[], $16::bytea[])
+            $14::int4[], $15::text[], $16::bytea[], $17::bytea[])
             AS t(id, token, status, counts, retry_at, code, error, done_at, started_at,
                 duration_ms, outcome, request, response_body, progress, failure_kind,
-                request_zstd)
+                request_zstd, request_against)
     ), updated AS (
         UPDATE deliveries d SET
             status = done.status, attempts = d.attempts + 1,
@@ -57,9 +56,10 @@ const COMPLETE: &str = "
         RETURNING d.id, d.attempts, d.action
     )
     INSERT INTO attempts (delivery_id, number, started_at, duration_ms, outcome,
-        status_code, error, request, response_body, action, request_zstd)
+        status_code, error, request, response_body, action, request_zstd, request_against)
     SELECT u.id, u.attempts, done.started_at, done.duration_ms, done.outcome, done.code,
-        done.error, done.request, done.response_body, u.action, done.request_zstd
+        done.error, done.request, done.response_body, u.action, done.request_zstd,
+        done.request_against
     FROM updated u JOIN done ON done.id = u.id
     RETURNING delivery_id";
 
@@ -81,23 +81,19 @@ async fn complete_round(
         .bind(column(records, |r| r.started_at))
         .bind(column(records, |r| r.duration_ms))
         .bind(column(records, |r| r.next.outcome().as_str()))
-        .bind(column(records, |r| match request_frame(r) {
-            Some(_) => None,
-            None => r.request.as_ref().map(|r| Json(r.as_raw())),
+        .bind(column(records, |r| {
+            let text = StoredRequest::of(r).text();
+            text.and(r.request.as_ref())
+                .map(|request| Json(request.as_raw()))
         }))
         .bind(column(records, |r| r.response_body.as_deref()))
         .bind(column(records, |r| r.progress))
         .bind(column(records, |r| r.failure_kind.map(FailureKind::as_str)))
-        .bind(column(records, request_frame))
+        .bind(column(records, |r| StoredRequest::of(r).frame()))
+        .bind(column(records, |r| StoredRequest::of(r).against()))
         .fetch_all(&mut *conn)
         .await?;
     Ok(written.into_iter().collect())
-}
-
-/// A large request as the zstd frame `prepare_complete` made (migration 0018), at the
-/// effort SQLite uses for what the outbox logs. None: it goes in as `jsonb`.
-pub(super) fn request_frame(record: &AttemptRecord) -> Option<&[u8]> {
-    record.request.as_ref()?.compressed_with(Effort::Small)
 }
 
 /// Write the records' refs, whether or not their token still held: the external system did

@@ -233,7 +233,7 @@ impl Store for PgStore {
 
     /// Compress a large request now, on the outbox's task (migration 0018).
     fn prepare_complete(&self, record: &AttemptRecord) {
-        complete::request_frame(record);
+        crate::common::request_frame(record);
     }
 
     async fn monitor_states(&self, monitor: &str) -> Result<Vec<MonitorState>> {

@@ -169,7 +169,36 @@ pub(super) async fn list_attempts(pool: &PgPool, delivery_id: Uuid) -> Result<Ve
     .bind(delivery_id)
     .fetch_all(pool)
     .await?;
-    found.iter().map(rows::attempt).collect()
+    let dictionary = if rows::any_request_against(&found)? {
+        delivery_payload(pool, delivery_id)
+            .await?
+            .map(|payload| crate::compress::payload_dictionary(&payload))
+    } else {
+        None
+    };
+    found
+        .iter()
+        .map(|row| rows::attempt(row, dictionary.as_deref()))
+        .collect()
+}
+
+/// The payload of the delivery's event as the outbox printed it when it compressed a
+/// request against it (`common::request_frame`); None if either is gone (retention keeps an
+/// event while a delivery of it is kept). Printed anew from the parsed payload, as the text
+/// `jsonb` gives back is not that print.
+async fn delivery_payload(pool: &PgPool, delivery_id: Uuid) -> Result<Option<String>> {
+    let found = sqlx::query(
+        "SELECT e.id, e.payload_text, e.payload_zstd, e.payload::text AS payload
+         FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.id = $1",
+    )
+    .bind(delivery_id)
+    .fetch_optional(pool)
+    .await?;
+    let Some(row) = found else {
+        return Ok(None);
+    };
+    let (_, text) = rows::event_payload(&row)?;
+    Ok(Some(rows::parse(&text, "event payload")?.to_string()))
 }
 
 pub(super) async fn queue_depth(pool: &PgPool, now: Timestamp) -> Result<QueueDepth> {

@@ -3,6 +3,7 @@
 
 use crate::common::{
     event_hook, parse_failure_kind, parse_outcome, parse_status, parse_window_status,
+    request_against,
 };
 use crate::model::{
     ActionHealth, Attempt, Delivery, Event, JsonText, MonitorState, Ref, RuleHealth, SourceHealth,
@@ -50,7 +51,7 @@ fn frame_text(frame: &[u8], column: &str) -> Result<String> {
 }
 
 /// JSON text read from `column`, parsed.
-fn parse(text: &str, column: &str) -> Result<Value> {
+pub(super) fn parse(text: &str, column: &str) -> Result<Value> {
     serde_json::from_str(text).map_err(|error| StoreError::Corrupt(format!("{column}: {error}")))
 }
 
@@ -133,15 +134,31 @@ pub(super) fn flushed(row: &PgRow) -> Result<Flushed> {
     })
 }
 
-pub(super) fn attempt(row: &PgRow) -> Result<Attempt> {
-    let request = match row.try_get::<Option<&[u8]>, _>("request_zstd")? {
-        Some(frame) => {
-            let column = "attempt request_zstd";
-            Some(parse(&frame_text(frame, column)?, column)?)
+/// Whether any of these attempts keeps its request against its event's payload.
+pub(super) fn any_request_against(rows: &[PgRow]) -> Result<bool> {
+    for row in rows {
+        if row
+            .try_get::<Option<&[u8]>, _>("request_against")?
+            .is_some()
+        {
+            return Ok(true);
         }
-        None => row
-            .try_get::<Option<Json<Value>>, _>("request")?
-            .map(|Json(value)| value),
+    }
+    Ok(false)
+}
+
+/// An attempt; `dictionary` reads a request kept against its event's payload (migration
+/// 0019; see `common::request_against`).
+pub(super) fn attempt(row: &PgRow, dictionary: Option<&[u8]>) -> Result<Attempt> {
+    let request = if let Some(frame) = row.try_get::<Option<&[u8]>, _>("request_against")? {
+        let delivery: Uuid = row.try_get("delivery_id")?;
+        Some(request_against(frame, dictionary, &delivery.to_string())?)
+    } else if let Some(frame) = row.try_get::<Option<&[u8]>, _>("request_zstd")? {
+        let column = "attempt request_zstd";
+        Some(parse(&frame_text(frame, column)?, column)?)
+    } else {
+        row.try_get::<Option<Json<Value>>, _>("request")?
+            .map(|Json(value)| value)
     };
     Ok(Attempt {
         delivery_id: row.try_get("delivery_id")?,

@@ -8,8 +8,8 @@ use super::rows::{from_json, ms, to_json, uuid};
 use super::write::{Command, MAX_PARAMS};
 use crate::Result;
 use crate::common::{
-    RefRow, change_conditions, change_rows, completion_rounds, conditions_hold, next_state,
-    ref_rows,
+    RefRow, StoredRequest, change_conditions, change_rows, completion_rounds, conditions_hold,
+    next_state, ref_rows,
 };
 use crate::compress::{self, Effort};
 use crate::model::*;
@@ -130,7 +130,10 @@ fn push_attempts(command: &mut Command, records: &[&AttemptRecord]) {
     let rows: Vec<_> = records
         .iter()
         .map(|record| {
-            let (request, request_zstd, request_against) = request_columns(record);
+            let stored = StoredRequest::of(record);
+            let request = stored.text().map(str::to_string);
+            let request_zstd = stored.frame().map(Vec::from);
+            let request_against = stored.against().map(Vec::from);
             let (response, response_zstd) = match record.response_body.as_deref() {
                 Some(body) => {
                     let (text, frame) = compress::split(body, Effort::Small);
@@ -170,33 +173,6 @@ fn push_attempts(command: &mut Command, records: &[&AttemptRecord]) {
                 .push_bind(request_against.clone());
         },
     );
-}
-
-/// A large request as a frame: against its event's payload when the record has it
-/// (`request_against`, migration 0015), else alone (`request_zstd`). The same frame
-/// `prepare_complete` made, if it ran.
-pub(super) fn request_frame(record: &AttemptRecord) -> Option<&[u8]> {
-    let request = record.request.as_ref()?;
-    match &record.payload {
-        Some(payload) => request.compressed_against(Effort::Small, || {
-            compress::payload_dictionary(&payload.to_string())
-        }),
-        None => request.compressed_with(Effort::Small),
-    }
-}
-
-type RequestColumns = (Option<String>, Option<Vec<u8>>, Option<Vec<u8>>);
-
-/// The request's columns: (`request`, `request_zstd`, `request_against`), one of them set.
-fn request_columns(record: &AttemptRecord) -> RequestColumns {
-    let Some(request) = &record.request else {
-        return (None, None, None);
-    };
-    match request_frame(record) {
-        None => (Some(request.as_str().to_string()), None, None),
-        Some(frame) if record.payload.is_some() => (None, None, Some(frame.to_vec())),
-        Some(frame) => (None, Some(frame.to_vec()), None),
-    }
 }
 
 /// One `completed` row per statement: the deliveries still leased under their record's

@@ -216,7 +216,7 @@ impl Store for SqliteStore {
 
     /// Compress a large request now, so the writer only copies it.
     fn prepare_complete(&self, record: &AttemptRecord) {
-        complete::request_frame(record);
+        crate::common::request_frame(record);
     }
 
     /// Close the read pool, then the write connection once the write in progress is done.

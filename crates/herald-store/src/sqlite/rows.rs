@@ -188,35 +188,15 @@ pub(super) fn any_request_against(rows: &[SqliteRow]) -> Result<bool> {
 }
 
 /// An attempt's request: text, a frame (migration 0013) or a frame against its event's
-/// payload (0015). Should that payload be gone, or not read it back, the attempt still
-/// reads, with a note in place of its request: the rest of the attempt log stays useful.
+/// payload (0015; see `common::request_against`).
 fn request(row: &SqliteRow, dictionary: Option<&[u8]>) -> Result<Option<Value>> {
     let against: Option<&[u8]> = row.try_get("request_against")?;
     let Some(frame) = against else {
         let text = text_or_frame(row, "request", "request_zstd")?;
         return text.map(|text| from_json(&text, "request")).transpose();
     };
-    let text = match dictionary {
-        Some(dictionary) => crate::compress::decompress_against(frame, dictionary)
-            .map_err(|err| format!("does not read back against it ({err})")),
-        None => Err("is no longer stored".to_string()),
-    };
-    match text {
-        Ok(text) => from_json(&text, "request").map(Some),
-        Err(why) => Ok(Some(unreadable_request(row, &why))),
-    }
-}
-
-/// What an attempt shows for a request kept against its event's payload, which `why`.
-fn unreadable_request(row: &SqliteRow, why: &str) -> Value {
-    let delivery: Option<&str> = row.try_get("delivery_id").ok();
-    tracing::warn!(
-        delivery = delivery.unwrap_or_default(),
-        "an attempt's request is kept against its event's payload, which {why}"
-    );
-    serde_json::json!({
-        "unreadable": format!("the request is kept against its event's payload, which {why}")
-    })
+    let delivery: &str = row.try_get("delivery_id").unwrap_or_default();
+    crate::common::request_against(frame, dictionary, delivery).map(Some)
 }
 
 /// A value kept as text in `column`, or compressed in `frame_column` (migration 0013).

@@ -1,7 +1,8 @@
 //! Large attempt bodies: a rendered request and a response of several KiB read back as
 //! they were written; SQLite keeps them as zstd frames (migration 0013), a request made
 //! from an event against the event's payload (0015), and still reads the text of attempts
-//! stored before.
+//! stored before. PostgreSQL keeps a large request as a frame (0018), against the event's
+//! payload when made from one (0019).
 
 use crate::fixtures::*;
 use crate::specific::sqlite_at_schema;
@@ -265,6 +266,60 @@ async fn sqlite_reads_a_request_against_another_payload_as_a_note() {
     done.payload = Some(Arc::new(json!({ "other": large_payload() })));
     assert!(store.complete_attempt(&done).await.unwrap());
     let attempts = store.list_attempts(id).await.unwrap();
+    let note = attempts[0].request.as_ref().unwrap()["unreadable"]
+        .as_str()
+        .unwrap();
+    assert!(note.contains("event's payload"), "{note}");
+    assert_eq!(attempts[0].status_code, Some(200));
+    assert_eq!(attempts[0].response_body.as_deref(), Some("ok"));
+}
+
+/// PostgreSQL keeps a forwarded payload once too (migration 0019): the request is a frame
+/// against the event's payload, neither `jsonb` nor a frame of its own.
+#[tokio::test]
+async fn postgres_keeps_a_forwarded_payload_once() {
+    let Some(db) = crate::harness::PgDb::new("postgres_keeps_a_forwarded_payload_once").await
+    else {
+        return;
+    };
+    let (id, done) = claimed_with_payload(&db.store, large_payload()).await;
+    let request = done.request.clone().unwrap();
+    assert!(db.store.complete_attempt(&done).await.unwrap());
+    let mut conn = sqlx::PgConnection::connect_with(&db.options).await.unwrap();
+    let (text, frame, against): (bool, Option<Vec<u8>>, Vec<u8>) = sqlx::query_as(
+        "SELECT request IS NOT NULL, request_zstd, request_against FROM attempts
+         WHERE delivery_id = $1",
+    )
+    .bind(id)
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!((text, frame), (false, None));
+    // The request alone compresses to several times this.
+    assert!(
+        against.len() < 300,
+        "{} bytes for a request of {}",
+        against.len(),
+        request.as_str().len()
+    );
+    let attempts = db.store.list_attempts(id).await.unwrap();
+    assert_eq!(attempts[0].request, Some(request.decode()));
+}
+
+/// On PostgreSQL too, a request kept against a payload the store does not read back as it
+/// was reads as a note; the attempt's other fields as they were.
+#[tokio::test]
+async fn postgres_reads_a_request_against_another_payload_as_a_note() {
+    let Some(db) =
+        crate::harness::PgDb::new("postgres_reads_a_request_against_another_payload_as_a_note")
+            .await
+    else {
+        return;
+    };
+    let (id, mut done) = claimed_with_payload(&db.store, large_payload()).await;
+    done.payload = Some(Arc::new(json!({ "other": large_payload() })));
+    assert!(db.store.complete_attempt(&done).await.unwrap());
+    let attempts = db.store.list_attempts(id).await.unwrap();
     let note = attempts[0].request.as_ref().unwrap()["unreadable"]
         .as_str()
         .unwrap();
