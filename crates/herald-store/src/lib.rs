@@ -6,6 +6,7 @@
 
 mod common;
 mod compress;
+mod dictionaries;
 pub mod model;
 mod pollers;
 pub mod postgres;

@@ -3,6 +3,7 @@
 
 mod append;
 mod complete;
+mod dictionaries;
 mod health;
 mod hooks;
 mod maintain;
@@ -13,11 +14,13 @@ mod rows;
 mod windows;
 mod write;
 
+use crate::dictionaries::Dictionaries;
 use crate::model::*;
 use crate::{Result, Store, StoreError};
 use async_trait::async_trait;
 use sqlx::ConnectOptions;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use std::sync::Arc;
 use uuid::Uuid;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -40,9 +43,18 @@ impl Default for PgOptions {
     }
 }
 
+/// `$read`, and once more after registering the store's zstd dictionaries if it met a
+/// payload compressed against one this process has not loaded (`dictionaries::reading!`).
+macro_rules! reading {
+    ($store:expr, $read:expr) => {
+        crate::dictionaries::reading!(dictionaries::register_kept(&$store.pool), $read)
+    };
+}
+
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    dictionaries: Arc<Dictionaries>,
 }
 
 impl PgStore {
@@ -57,11 +69,43 @@ impl PgStore {
     pub async fn connect_with(connect: PgConnectOptions, options: PgOptions) -> Result<Self> {
         check_reachable(&connect).await?;
         let pool = pool_options(options).connect_with(connect).await?;
-        Ok(PgStore { pool })
+        let dictionaries = Dictionaries::of(dictionaries::register_kept(&pool).await?);
+        Ok(PgStore {
+            pool,
+            dictionaries: Arc::new(dictionaries),
+        })
     }
 
+    /// A store on `pool`; the dictionaries it keeps are registered when a read meets one.
     pub fn from_pool(pool: PgPool) -> Self {
-        PgStore { pool }
+        PgStore {
+            pool,
+            dictionaries: Arc::default(),
+        }
+    }
+
+    /// Train `source` a dictionary in the background; appends go on meanwhile.
+    fn train_dictionary(&self, source: &str) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.dictionaries.trained(source, None);
+            return;
+        };
+        let (pool, dictionaries) = (self.pool.clone(), self.dictionaries.clone());
+        let source = source.to_string();
+        runtime.spawn(async move {
+            let trained = match dictionaries::train(&pool, &source).await {
+                Ok(trained) => {
+                    tracing::info!(%source, dictionary = trained.id, "trained a zstd dictionary for payloads");
+                    Some(trained)
+                }
+                Err(StoreError::Database(sqlx::Error::PoolClosed)) => None,
+                Err(err) => {
+                    tracing::warn!(%source, %err, "could not train a zstd dictionary; payloads stay compressed without one");
+                    None
+                }
+            };
+            dictionaries.trained(&source, trained);
+        });
     }
 
     /// The pool, e.g. for session advisory locks held on a detached connection.
@@ -142,15 +186,15 @@ impl Store for PgStore {
     }
 
     async fn get_event(&self, id: Uuid) -> Result<Option<Event>> {
-        read::get_event(&self.pool, id).await
+        reading!(self, read::get_event(&self.pool, id))
     }
 
     async fn list_events(&self, query: &EventQuery) -> Result<Vec<Event>> {
-        read::list_events(&self.pool, query).await
+        reading!(self, read::list_events(&self.pool, query))
     }
 
     async fn events_by_dedup_key(&self, dedup_key: &str) -> Result<Vec<Event>> {
-        read::events_by_dedup_key(&self.pool, dedup_key).await
+        reading!(self, read::events_by_dedup_key(&self.pool, dedup_key))
     }
 
     async fn claim_ids(
@@ -174,7 +218,7 @@ impl Store for PgStore {
     }
 
     async fn event_payloads(&self, query: &EventQuery) -> Result<Vec<(Uuid, String)>> {
-        read::event_payloads(&self.pool, query).await
+        reading!(self, read::event_payloads(&self.pool, query))
     }
 
     async fn activity_since(&self, since: Timestamp, limit: u32) -> Result<Activity> {
@@ -186,7 +230,7 @@ impl Store for PgStore {
     }
 
     async fn list_attempts(&self, delivery_id: Uuid) -> Result<Vec<Attempt>> {
-        read::list_attempts(&self.pool, delivery_id).await
+        reading!(self, read::list_attempts(&self.pool, delivery_id))
     }
 
     async fn get_ref(&self, kind: &str, key: &str) -> Result<Option<Ref>> {
@@ -227,8 +271,18 @@ impl Store for PgStore {
 
     /// Compress a large payload now, on the caller's task (migration 0018), so the
     /// database neither parses it into `jsonb` nor compresses it.
+    /// Compress a large payload now, against its source's trained dictionary once it has
+    /// one, so the writer only copies it.
     fn prepare_append(&self, item: &EventWithDeliveries) {
-        item.event.payload.compressed();
+        let source = &item.event.source;
+        let (dictionary, train) = self.dictionaries.for_payload(source);
+        match dictionary {
+            Some(dictionary) => item.event.payload.compressed_trained(&dictionary),
+            None => item.event.payload.compressed(),
+        };
+        if train {
+            self.train_dictionary(source);
+        }
     }
 
     /// Compress a large request now, on the outbox's task (migration 0018).
@@ -313,7 +367,7 @@ impl Store for PgStore {
     }
 
     async fn window_events(&self, window_id: Uuid) -> Result<Vec<Event>> {
-        windows::window_events(&self.pool, window_id).await
+        reading!(self, windows::window_events(&self.pool, window_id))
     }
 
     async fn flush_window(

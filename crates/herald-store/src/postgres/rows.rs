@@ -47,6 +47,7 @@ fn stored_payload_text(row: &PgRow) -> Result<Option<String>> {
 
 /// The text of a zstd frame herald made (migration 0018), read from `column`.
 fn frame_text(frame: &[u8], column: &str) -> Result<String> {
+    crate::dictionaries::check_known(frame)?;
     JsonText::decompress(frame).map_err(|error| StoreError::Corrupt(format!("{column}: {error}")))
 }
 

@@ -1,76 +1,13 @@
-//! Which trained dictionary each source's payloads are compressed against, and training
-//! new ones from the source's newest payloads (`crate::trained` says why).
+//! SQLite's trained dictionaries (migration 0017): registering those kept, and training new
+//! ones from a source's newest payloads (`crate::dictionaries` decides when).
 
 use super::connection::WriteConnection;
 use super::rows;
-use crate::trained::{self, RETRAIN_AFTER, SAMPLES, TRAIN_AFTER, Trained};
+use crate::trained::{self, SAMPLES, Trained};
 use crate::{Result, StoreError};
 use sqlx::Row;
 use sqlx::sqlite::SqlitePool;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
-#[derive(Default)]
-pub(super) struct Dictionaries {
-    sources: Mutex<HashMap<String, SourceDictionary>>,
-}
-
-#[derive(Default)]
-struct SourceDictionary {
-    /// The newest dictionary of the source.
-    current: Option<Arc<Trained>>,
-    /// Events of the source compressed since the store opened or its last training.
-    since: u64,
-    training: bool,
-}
-
-impl Dictionaries {
-    /// Every dictionary the store keeps, registered so its frames read back; the newest of
-    /// each source is the one its payloads are compressed against.
-    pub(super) async fn load(read: &SqlitePool) -> Result<Dictionaries> {
-        let dictionaries = Dictionaries::default();
-        for (source, trained) in register_kept(read).await? {
-            dictionaries.lock().entry(source).or_default().current = Some(trained);
-        }
-        Ok(dictionaries)
-    }
-
-    /// The dictionary to compress a payload of `source` against, if it has one, counting
-    /// the payload; and whether it is time to train the source a (newer) dictionary, which
-    /// the caller then does and reports with `trained`.
-    pub(super) fn for_payload(&self, source: &str) -> (Option<Arc<Trained>>, bool) {
-        let mut sources = self.lock();
-        let entry = match sources.get_mut(source) {
-            Some(entry) => entry,
-            None => sources.entry(source.to_string()).or_default(),
-        };
-        entry.since += 1;
-        let due = if entry.current.is_some() {
-            RETRAIN_AFTER
-        } else {
-            TRAIN_AFTER
-        };
-        let train = !entry.training && entry.since >= due;
-        entry.training |= train;
-        (entry.current.clone(), train)
-    }
-
-    /// A training of `source` ended, with a dictionary or not (it is tried again after as
-    /// many events as a retraining waits for).
-    pub(super) fn trained(&self, source: &str, dictionary: Option<Arc<Trained>>) {
-        let mut sources = self.lock();
-        let entry = sources.entry(source.to_string()).or_default();
-        entry.training = false;
-        entry.since = 0;
-        if let Some(dictionary) = dictionary {
-            entry.current = Some(dictionary);
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, SourceDictionary>> {
-        self.sources.lock().unwrap_or_else(|err| err.into_inner())
-    }
-}
+use std::sync::Arc;
 
 /// Register every dictionary the store keeps, oldest first, with its source: those of this
 /// process, and those another process (a `herald poll` beside the server) trained since.

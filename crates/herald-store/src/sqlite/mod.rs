@@ -15,10 +15,10 @@ mod rows;
 mod windows;
 mod write;
 
+use crate::dictionaries::Dictionaries;
 use crate::model::*;
 use crate::{Result, Store, StoreError};
 use async_trait::async_trait;
-use dictionaries::Dictionaries;
 use sqlx::ConnectOptions;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -80,22 +80,11 @@ const WRITE_STATEMENTS: usize = 16;
 /// demand (about a millisecond); under load none is idle this long.
 const READ_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// `$read` (a future of a `Result`), and once more after registering the store's zstd
-/// dictionaries if it met a payload compressed against one this process has not loaded
-/// (another process, such as a `herald poll` beside the server, trained it).
+/// `$read`, and once more after registering the store's zstd dictionaries if it met a
+/// payload compressed against one this process has not loaded (`dictionaries::reading!`).
 macro_rules! reading {
     ($store:expr, $read:expr) => {
-        match $read.await {
-            Err(StoreError::MissingDictionary(id)) => {
-                tracing::debug!(
-                    dictionary = id,
-                    "loading zstd dictionaries another process trained"
-                );
-                dictionaries::register_kept(&$store.read).await?;
-                $read.await
-            }
-            outcome => outcome,
-        }
+        crate::dictionaries::reading!(dictionaries::register_kept(&$store.read), $read)
     };
 }
 
@@ -146,7 +135,7 @@ impl SqliteStore {
             .idle_timeout(READ_IDLE_TIMEOUT)
             .connect_with(connect.pragma("query_only", "ON"))
             .await?;
-        let dictionaries = Dictionaries::load(&read).await?;
+        let dictionaries = Dictionaries::of(dictionaries::register_kept(&read).await?);
         Ok(SqliteStore {
             write,
             read,

@@ -209,11 +209,7 @@ fn text_or_frame(row: &SqliteRow, column: &str, frame_column: &str) -> Result<Op
 }
 
 fn decompress(frame: &[u8], column: &str) -> Result<String> {
-    if let Some(id) = zstd::zstd_safe::get_dict_id_from_frame(frame)
-        && crate::trained::lookup(id).is_none()
-    {
-        return Err(StoreError::MissingDictionary(id.get()));
-    }
+    crate::dictionaries::check_known(frame)?;
     crate::compress::decompress(frame)
         .map_err(|err| StoreError::Corrupt(format!("bad zstd frame in {column}: {err}")))
 }

@@ -1,10 +1,12 @@
-//! SQLite trains a zstd dictionary on each source's own payloads once the source has
-//! stored enough of them, compresses its later payloads against it, reads every frame
-//! back, and finds its dictionaries again when the store is opened anew.
+//! Both backends train a zstd dictionary on each source's own payloads once the source has
+//! stored enough of them, compress its later payloads against it, read every frame back,
+//! and find their dictionaries again when the store is opened anew.
 
 use crate::fixtures::*;
+use crate::harness::PgDb;
 use herald_store::Store;
 use herald_store::model::NewEvent;
+use herald_store::postgres::{PgOptions, PgStore};
 use herald_store::sqlite::{SqliteOptions, SqliteStore};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -40,7 +42,7 @@ fn event_of(source: &str, n: usize) -> NewEvent {
 }
 
 /// Prepare and append `events` as the `Writer` does, 100 to a batch.
-async fn store_all(store: &SqliteStore, events: &[NewEvent]) {
+async fn store_all(store: &dyn Store, events: &[NewEvent]) {
     let items: Vec<_> = events.iter().map(|e| item(e.clone(), vec![])).collect();
     for batch in items.chunks(100) {
         batch.iter().for_each(|item| store.prepare_append(item));
@@ -183,4 +185,132 @@ async fn sqlite_reads_a_payload_against_a_dictionary_another_process_trained() {
     assert_eq!(stored.payload, event.payload.decode());
     store.close().await;
     pool.close().await;
+}
+
+/// The payload frame of event `id` as PostgreSQL stores it (empty if the payload is not a
+/// frame: under 1 KiB without a dictionary), and the dictionary it names.
+async fn pg_frame_of(conn: &mut sqlx::PgConnection, id: uuid::Uuid) -> (Vec<u8>, Option<u32>) {
+    let frame: Option<Vec<u8>> =
+        sqlx::query_scalar("SELECT payload_zstd FROM events WHERE id = $1")
+            .bind(id)
+            .fetch_one(conn)
+            .await
+            .unwrap();
+    let frame = frame.unwrap_or_default();
+    let dictionary = zstd::zstd_safe::get_dict_id_from_frame(&frame).map(|id| id.get());
+    (frame, dictionary)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_trains_a_dictionary_per_source_and_reads_its_frames_back() {
+    use sqlx::Connection;
+    let test = "postgres_trains_a_dictionary_per_source_and_reads_its_frames_back";
+    let Some(db) = PgDb::new(test).await else {
+        return;
+    };
+    let store = PgStore::connect_with(db.options.clone(), PgOptions::default())
+        .await
+        .unwrap();
+    let mut conn = sqlx::PgConnection::connect_with(&db.options).await.unwrap();
+
+    let first = event_of("github", 0);
+    let rest: Vec<_> = (1..TRAIN_AFTER).map(|n| event_of("github", n)).collect();
+    store_all(&store, &rest).await;
+    store_all(&store, std::slice::from_ref(&first)).await;
+    assert_eq!(pg_frame_of(&mut conn, first.id).await.1, None);
+
+    let mut trained = None;
+    for _ in 0..200 {
+        trained = sqlx::query_as::<_, (i64, i32, i32)>(
+            "SELECT id, samples, length(content) FROM zstd_dictionaries WHERE source = 'github'",
+        )
+        .fetch_optional(&mut conn)
+        .await
+        .unwrap();
+        if trained.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (dictionary, samples, size) = trained.expect("a dictionary within 10 s");
+    let stored = TRAIN_AFTER as i32;
+    assert!(
+        (stored - 1..=stored).contains(&samples),
+        "{samples} samples"
+    );
+    assert!(size > 1_000 && size <= 16 * 1024, "{size} bytes");
+
+    let later = event_of("github", 5_000);
+    let other = event_of("stripe", 5_001);
+    store_all(&store, &[later.clone(), other.clone()]).await;
+    let (frame, named) = pg_frame_of(&mut conn, later.id).await;
+    assert_eq!(named, Some(dictionary as u32));
+    let alone = zstd::bulk::compress(later.payload.as_str().as_bytes(), 1).unwrap();
+    assert!(
+        frame.len() * 3 < alone.len(),
+        "{} bytes against {} without the dictionary",
+        frame.len(),
+        alone.len()
+    );
+    assert_eq!(pg_frame_of(&mut conn, other.id).await.1, None);
+    for event in [&first, &later, &other] {
+        let stored = store.get_event(event.id).await.unwrap().expect("stored");
+        assert_eq!(stored.payload, event.payload.decode());
+    }
+
+    // Connected again, the store compresses against the dictionary it kept.
+    store.close().await;
+    let store = PgStore::connect_with(db.options.clone(), PgOptions::default())
+        .await
+        .unwrap();
+    let again = event_of("github", 6_000);
+    store_all(&store, std::slice::from_ref(&again)).await;
+    assert_eq!(
+        pg_frame_of(&mut conn, again.id).await.1,
+        Some(dictionary as u32)
+    );
+    let stored = store.get_event(again.id).await.unwrap().expect("stored");
+    assert_eq!(stored.payload, again.payload.decode());
+    store.close().await;
+}
+
+/// A payload compressed against a dictionary another replica trained after this one
+/// connected: the read loads the dictionary from the database and reads the payload.
+#[tokio::test]
+async fn postgres_reads_a_payload_against_a_dictionary_another_replica_trained() {
+    use sqlx::Connection;
+    let test = "postgres_reads_a_payload_against_a_dictionary_another_replica_trained";
+    let Some(db) = PgDb::new(test).await else {
+        return;
+    };
+    let samples: Vec<String> = (0..500).map(|n| push(n).to_string()).collect();
+    let dictionary = zstd::dict::from_samples(&samples, 16 * 1024).unwrap();
+    let id = zstd::zstd_safe::get_dict_id_from_dict(&dictionary).unwrap();
+    let event = event_of("github", 9_000);
+    let mut compressor = zstd::bulk::Compressor::with_dictionary(1, &dictionary).unwrap();
+    let frame = compressor
+        .compress(event.payload.as_str().as_bytes())
+        .unwrap();
+    let mut conn = sqlx::PgConnection::connect_with(&db.options).await.unwrap();
+    sqlx::query(
+        "INSERT INTO zstd_dictionaries (id, source, trained_through, samples, content)
+         VALUES ($1, 'github', now(), 500, $2)",
+    )
+    .bind(i64::from(id.get()))
+    .bind(&dictionary)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO events (id, source, event_type, received_at, headers, payload_zstd)
+         VALUES ($1, 'github', 'push', now(), '{}', $2)",
+    )
+    .bind(event.id)
+    .bind(&frame)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+
+    let stored = db.store.get_event(event.id).await.unwrap().expect("stored");
+    assert_eq!(stored.payload, event.payload.decode());
 }

@@ -1,0 +1,104 @@
+//! Which trained dictionary each source's payloads are compressed against, and when to
+//! train a source a new one (`crate::trained` says why); each backend keeps the
+//! dictionaries in its `zstd_dictionaries` table and trains them from its newest payloads.
+
+use crate::StoreError;
+use crate::trained::{RETRAIN_AFTER, TRAIN_AFTER, Trained};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+#[derive(Default)]
+pub(crate) struct Dictionaries {
+    sources: Mutex<HashMap<String, SourceDictionary>>,
+}
+
+#[derive(Default)]
+struct SourceDictionary {
+    /// The newest dictionary of the source.
+    current: Option<Arc<Trained>>,
+    /// Events of the source compressed since the store opened or its last training.
+    since: u64,
+    training: bool,
+}
+
+impl Dictionaries {
+    /// The dictionaries a store keeps (`kept`, registered, oldest first): the newest of
+    /// each source is the one its payloads are compressed against.
+    pub(crate) fn of(kept: Vec<(String, Arc<Trained>)>) -> Dictionaries {
+        let dictionaries = Dictionaries::default();
+        for (source, trained) in kept {
+            dictionaries.lock().entry(source).or_default().current = Some(trained);
+        }
+        dictionaries
+    }
+
+    /// The dictionary to compress a payload of `source` against, if it has one, counting
+    /// the payload; and whether it is time to train the source a (newer) dictionary, which
+    /// the caller then does and reports with `trained`.
+    pub(crate) fn for_payload(&self, source: &str) -> (Option<Arc<Trained>>, bool) {
+        let mut sources = self.lock();
+        let entry = match sources.get_mut(source) {
+            Some(entry) => entry,
+            None => sources.entry(source.to_string()).or_default(),
+        };
+        entry.since += 1;
+        let due = if entry.current.is_some() {
+            RETRAIN_AFTER
+        } else {
+            TRAIN_AFTER
+        };
+        let train = !entry.training && entry.since >= due;
+        entry.training |= train;
+        (entry.current.clone(), train)
+    }
+
+    /// A training of `source` ended, with a dictionary or not (it is tried again after as
+    /// many events as a retraining waits for).
+    pub(crate) fn trained(&self, source: &str, dictionary: Option<Arc<Trained>>) {
+        let mut sources = self.lock();
+        let entry = sources.entry(source.to_string()).or_default();
+        entry.training = false;
+        entry.since = 0;
+        if let Some(dictionary) = dictionary {
+            entry.current = Some(dictionary);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, SourceDictionary>> {
+        self.sources.lock().unwrap_or_else(|err| err.into_inner())
+    }
+}
+
+/// `Err(MissingDictionary)` if `frame` was made against a trained dictionary this process
+/// has not registered (another process trained it): the caller registers the store's
+/// dictionaries and reads again (`reading!`).
+pub(crate) fn check_known(frame: &[u8]) -> Result<(), StoreError> {
+    match zstd::zstd_safe::get_dict_id_from_frame(frame) {
+        Some(id) if crate::trained::lookup(id).is_none() => {
+            Err(StoreError::MissingDictionary(id.get()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `$read` (a future of a `Result`), and once more after `$register` (a future registering
+/// the store's dictionaries) if it met a payload compressed against a dictionary this
+/// process has not loaded: another process (a replica, a `herald poll` beside the server)
+/// trained it.
+macro_rules! reading {
+    ($register:expr, $read:expr) => {
+        match $read.await {
+            Err($crate::StoreError::MissingDictionary(id)) => {
+                tracing::debug!(
+                    dictionary = id,
+                    "loading zstd dictionaries another process trained"
+                );
+                $register.await?;
+                $read.await
+            }
+            outcome => outcome,
+        }
+    };
+}
+
+pub(crate) use reading;
