@@ -2,8 +2,9 @@
 //! train a source a new one (`crate::trained` says why); each backend keeps the
 //! dictionaries in its `zstd_dictionaries` table and trains them from its newest payloads.
 
-use crate::StoreError;
+use crate::model::EventWithDeliveries;
 use crate::trained::{RETRAIN_AFTER, TRAIN_AFTER, Trained};
+use crate::{Result, StoreError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -69,10 +70,45 @@ impl Dictionaries {
     }
 }
 
+impl Dictionaries {
+    /// Compress `item`'s payload now, on the caller's task, against its source's newest
+    /// dictionary once it has one; true when it is time to train the source a (newer) one,
+    /// which the caller then does in the background and reports with `trained`.
+    pub(crate) fn compress_payload(&self, item: &EventWithDeliveries) -> bool {
+        let (dictionary, train) = self.for_payload(&item.event.source);
+        match dictionary {
+            Some(dictionary) => item.event.payload.compressed_trained(&dictionary),
+            None => item.event.payload.compressed(),
+        };
+        train
+    }
+}
+
+/// Register the dictionaries a store keeps, as rows of (source, content), oldest first.
+pub(crate) fn register_rows(rows: Vec<(String, Vec<u8>)>) -> Result<Vec<(String, Arc<Trained>)>> {
+    rows.into_iter()
+        .map(|(source, content)| {
+            let trained = Trained::new(content).map_err(|err| {
+                StoreError::Corrupt(format!("bad row in zstd_dictionaries: {err}"))
+            })?;
+            Ok((source, crate::trained::register(trained)))
+        })
+        .collect()
+}
+
+/// Train a dictionary on `samples` (a source's newest payloads, as herald prints them) on a
+/// blocking thread: a few hundred milliseconds of CPU.
+pub(crate) async fn train_on(samples: Vec<String>) -> Result<Trained> {
+    tokio::task::spawn_blocking(move || crate::trained::train(&samples))
+        .await
+        .map_err(|err| StoreError::Training(err.to_string()))?
+        .map_err(|err| StoreError::Training(err.to_string()))
+}
+
 /// `Err(MissingDictionary)` if `frame` was made against a trained dictionary this process
 /// has not registered (another process trained it): the caller registers the store's
 /// dictionaries and reads again (`reading!`).
-pub(crate) fn check_known(frame: &[u8]) -> Result<(), StoreError> {
+pub(crate) fn check_known(frame: &[u8]) -> Result<()> {
     match zstd::zstd_safe::get_dict_id_from_frame(frame) {
         Some(id) if crate::trained::lookup(id).is_none() => {
             Err(StoreError::MissingDictionary(id.get()))

@@ -2,8 +2,9 @@
 //! new ones from a source's newest payloads (`crate::dictionaries` decides when).
 
 use super::rows;
+use crate::Result;
+use crate::dictionaries::{register_rows, train_on};
 use crate::trained::{self, SAMPLES, Trained};
-use crate::{Result, StoreError};
 use sqlx::Row;
 use sqlx::postgres::PgPool;
 use std::sync::Arc;
@@ -18,18 +19,12 @@ pub(super) async fn register_kept(pool: &PgPool) -> Result<Vec<(String, Arc<Trai
     if table.is_none() {
         return Ok(Vec::new());
     }
-    let found =
-        sqlx::query("SELECT source, content FROM zstd_dictionaries ORDER BY trained_through, id")
-            .fetch_all(pool)
-            .await?;
-    let mut kept = Vec::with_capacity(found.len());
-    for row in &found {
-        let content: Vec<u8> = row.try_get("content")?;
-        let trained = Trained::new(content)
-            .map_err(|err| StoreError::Corrupt(format!("bad row in zstd_dictionaries: {err}")))?;
-        kept.push((row.try_get("source")?, trained::register(trained)));
-    }
-    Ok(kept)
+    let rows = sqlx::query_as(
+        "SELECT source, content FROM zstd_dictionaries ORDER BY trained_through, id",
+    )
+    .fetch_all(pool)
+    .await?;
+    register_rows(rows)
 }
 
 /// A source's newest payloads, from `events_source_id_idx` (ids are UUIDv7, in the order
@@ -62,10 +57,7 @@ pub(super) async fn train(pool: &PgPool, source: &str) -> Result<Arc<Trained>> {
         .into_iter()
         .max()
         .unwrap_or_default();
-    let trained = tokio::task::spawn_blocking(move || trained::train(&samples))
-        .await
-        .map_err(|err| StoreError::Training(err.to_string()))?
-        .map_err(|err| StoreError::Training(err.to_string()))?;
+    let trained = train_on(samples).await?;
     sqlx::query(
         "INSERT INTO zstd_dictionaries (id, source, trained_through, samples, content)
          VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",

@@ -274,14 +274,8 @@ impl Store for PgStore {
     /// Compress a large payload now, against its source's trained dictionary once it has
     /// one, so the writer only copies it.
     fn prepare_append(&self, item: &EventWithDeliveries) {
-        let source = &item.event.source;
-        let (dictionary, train) = self.dictionaries.for_payload(source);
-        match dictionary {
-            Some(dictionary) => item.event.payload.compressed_trained(&dictionary),
-            None => item.event.payload.compressed(),
-        };
-        if train {
-            self.train_dictionary(source);
+        if self.dictionaries.compress_payload(item) {
+            self.train_dictionary(&item.event.source);
         }
     }
 

@@ -3,8 +3,9 @@
 
 use super::connection::WriteConnection;
 use super::rows;
+use crate::Result;
+use crate::dictionaries::{register_rows, train_on};
 use crate::trained::{self, SAMPLES, Trained};
-use crate::{Result, StoreError};
 use sqlx::Row;
 use sqlx::sqlite::SqlitePool;
 use std::sync::Arc;
@@ -21,18 +22,12 @@ pub(super) async fn register_kept(read: &SqlitePool) -> Result<Vec<(String, Arc<
     if table.is_none() {
         return Ok(Vec::new());
     }
-    let found =
-        sqlx::query("SELECT source, content FROM zstd_dictionaries ORDER BY trained_through, id")
-            .fetch_all(read)
-            .await?;
-    let mut kept = Vec::with_capacity(found.len());
-    for row in &found {
-        let content: Vec<u8> = row.try_get("content")?;
-        let trained = Trained::new(content)
-            .map_err(|err| StoreError::Corrupt(format!("bad row in zstd_dictionaries: {err}")))?;
-        kept.push((row.try_get("source")?, trained::register(trained)));
-    }
-    Ok(kept)
+    let rows = sqlx::query_as(
+        "SELECT source, content FROM zstd_dictionaries ORDER BY trained_through, id",
+    )
+    .fetch_all(read)
+    .await?;
+    register_rows(rows)
 }
 
 /// A source's newest payloads. Ids are UUIDv7, in the order events arrived, so
@@ -61,10 +56,7 @@ pub(super) async fn train(
         .iter()
         .map(|row| row.try_get::<i64, _>("received_at"))
         .try_fold(0, |newest, at| at.map(|at| newest.max(at)))?;
-    let trained = tokio::task::spawn_blocking(move || trained::train(&samples))
-        .await
-        .map_err(|err| StoreError::Training(err.to_string()))?
-        .map_err(|err| StoreError::Training(err.to_string()))?;
+    let trained = train_on(samples).await?;
     let mut conn = write.lock().await?;
     sqlx::query(
         "INSERT INTO zstd_dictionaries (id, source, trained_through, samples, content)

@@ -192,14 +192,8 @@ impl Store for SqliteStore {
     /// dictionary once it has one, which is trained after the source's first
     /// `trained::TRAIN_AFTER` events.
     fn prepare_append(&self, item: &EventWithDeliveries) {
-        let source = &item.event.source;
-        let (dictionary, train) = self.dictionaries.for_payload(source);
-        match dictionary {
-            Some(dictionary) => item.event.payload.compressed_trained(&dictionary),
-            None => item.event.payload.compressed(),
-        };
-        if train {
-            self.train_dictionary(source);
+        if self.dictionaries.compress_payload(item) {
+            self.train_dictionary(&item.event.source);
         }
     }
 
