@@ -80,6 +80,7 @@ conformance!(
     completion::complete_sets_progress_and_failure_kind,
     bodies::large_attempt_bodies_round_trip,
     bodies::requests_made_from_payloads_round_trip,
+    bodies::a_request_against_another_payload_reads_as_a_note,
     refs::refs_are_upserted_with_completions,
     refs::refs_are_written_when_the_lease_was_lost,
     refs::refs_in_one_batch_keep_the_last_write,
