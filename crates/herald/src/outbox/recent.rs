@@ -16,12 +16,22 @@ use uuid::Uuid;
 /// and a backlog (where entries would wait too long anyway) pushes the oldest out.
 pub const CAPACITY: usize = 512;
 
+/// Payload text kept at most, all entries together: sources accept bodies of up to 5 MiB
+/// by default, and a parsed payload takes a few times its text. 512 pushes of 4 KB fit.
+pub const BUDGET_BYTES: usize = 4 << 20;
+
+/// A payload longer than this is not kept: reading it back costs little next to its size,
+/// and it would push out many small ones.
+pub const LARGEST_BYTES: usize = 256 << 10;
+
 /// A stored event, its payload parsed, and how many of its deliveries have yet to load it.
 pub struct RecentEvent {
     /// The event; its `payload` field is empty (`null`): the payload is `payload`.
     pub event: Event,
     pub payload: Arc<serde_json::Value>,
     loads_left: usize,
+    /// The payload's text length, counted against `BUDGET_BYTES`.
+    bytes: usize,
 }
 
 #[derive(Default)]
@@ -34,13 +44,29 @@ struct Entries {
     by_id: HashMap<Uuid, RecentEvent>,
     /// Ids in the order they were kept, to push out the oldest.
     order: VecDeque<Uuid>,
+    /// The payload text of the entries kept, in bytes.
+    bytes: usize,
+}
+
+impl Entries {
+    fn remove(&mut self, id: Uuid) -> Option<RecentEvent> {
+        let recent = self.by_id.remove(&id)?;
+        self.bytes -= recent.bytes;
+        Some(recent)
+    }
 }
 
 impl RecentEvents {
     /// Keep `event` (in its `stored_form`), just committed with `deliveries` deliveries
-    /// to run.
-    pub fn keep(&self, event: Event, payload: Arc<serde_json::Value>, deliveries: usize) {
-        if deliveries == 0 {
+    /// to run; `bytes` is its payload's text length.
+    pub fn keep(
+        &self,
+        event: Event,
+        payload: Arc<serde_json::Value>,
+        deliveries: usize,
+        bytes: usize,
+    ) {
+        if deliveries == 0 || bytes > LARGEST_BYTES {
             return;
         }
         let id = event.id;
@@ -48,14 +74,17 @@ impl RecentEvents {
             event,
             payload,
             loads_left: deliveries,
+            bytes,
         };
         let mut entries = lock(&self.entries);
-        while entries.order.len() >= CAPACITY {
-            if let Some(oldest) = entries.order.pop_front() {
-                entries.by_id.remove(&oldest);
-            }
+        while entries.order.len() >= CAPACITY || entries.bytes + bytes > BUDGET_BYTES {
+            let Some(oldest) = entries.order.pop_front() else {
+                break;
+            };
+            entries.remove(oldest);
         }
         entries.order.push_back(id);
+        entries.bytes += bytes;
         entries.by_id.insert(id, recent);
     }
 
@@ -67,7 +96,7 @@ impl RecentEvents {
         recent.loads_left = recent.loads_left.saturating_sub(1);
         let found = (recent.event.clone(), recent.payload.clone());
         if recent.loads_left == 0 {
-            entries.by_id.remove(&id);
+            entries.remove(id);
             // Deliveries mostly run in the order their events came: near the front.
             if let Some(at) = entries.order.iter().position(|kept| *kept == id) {
                 entries.order.remove(at);
@@ -129,7 +158,7 @@ mod tests {
     fn each_delivery_loads_the_event_once_then_it_is_gone() {
         let recent = RecentEvents::default();
         let event = new_event(1);
-        recent.keep(stored_form(&event), Arc::new(json!({"n": 1})), 2);
+        recent.keep(stored_form(&event), Arc::new(json!({"n": 1})), 2, 8);
         let (stored, payload) = recent.load(event.id).expect("kept");
         assert_eq!(stored.id, event.id);
         assert_eq!(stored.dedup_key.as_deref(), Some("d-1"));
@@ -150,7 +179,7 @@ mod tests {
     fn an_event_without_deliveries_is_not_kept() {
         let recent = RecentEvents::default();
         let event = new_event(1);
-        recent.keep(stored_form(&event), Arc::new(json!({})), 0);
+        recent.keep(stored_form(&event), Arc::new(json!({})), 0, 2);
         assert!(recent.load(event.id).is_none());
     }
 
@@ -159,12 +188,41 @@ mod tests {
         let recent = RecentEvents::default();
         let events: Vec<NewEvent> = (0..CAPACITY as u32 + 3).map(new_event).collect();
         for event in &events {
-            recent.keep(stored_form(event), Arc::new(json!({})), 1);
+            recent.keep(stored_form(event), Arc::new(json!({})), 1, 2);
         }
         assert_eq!(recent.len(), CAPACITY);
         assert!(recent.load(events[0].id).is_none());
         assert!(recent.load(events[2].id).is_none());
         assert!(recent.load(events[3].id).is_some());
         assert!(recent.load(events[CAPACITY + 2].id).is_some());
+    }
+
+    #[test]
+    fn payload_text_is_kept_within_its_budget() {
+        let recent = RecentEvents::default();
+        let large = LARGEST_BYTES;
+        let events: Vec<NewEvent> = (0..(BUDGET_BYTES / large) as u32 + 1)
+            .map(new_event)
+            .collect();
+        for event in &events {
+            recent.keep(stored_form(event), Arc::new(json!({})), 1, large);
+        }
+        assert_eq!(recent.len(), BUDGET_BYTES / large, "the oldest pushed out");
+        assert!(recent.load(events[0].id).is_none());
+        assert!(recent.load(events[events.len() - 1].id).is_some());
+        let huge = new_event(99);
+        recent.keep(
+            stored_form(&huge),
+            Arc::new(json!({})),
+            1,
+            LARGEST_BYTES + 1,
+        );
+        assert!(recent.load(huge.id).is_none(), "too large to keep");
+        // Entries that have been loaded give their bytes back to the budget.
+        for event in &events {
+            recent.load(event.id);
+        }
+        assert!(recent.is_empty());
+        assert_eq!(lock(&recent.entries).bytes, 0);
     }
 }

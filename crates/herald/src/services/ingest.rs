@@ -372,8 +372,14 @@ impl Ingest {
             .as_ref()
             .filter(|_| deliveries > 0)
             .map(|recent| {
-                let kept = recent::stored_form(&prepared.item.event);
-                (recent, kept, prepared.payload.clone())
+                let event = &prepared.item.event;
+                let bytes = event.payload.as_str().len();
+                (
+                    recent,
+                    recent::stored_form(event),
+                    prepared.payload.clone(),
+                    bytes,
+                )
             });
         let outcome = self.writer.append(prepared.item).await;
         self.write_health.record(outcome.as_ref().map(|_| ()));
@@ -391,8 +397,8 @@ impl Ingest {
         telemetry::event_stored(&source, matches!(outcome, AppendOutcome::Duplicate { .. }));
         Ok(match outcome {
             AppendOutcome::Stored { event_id } => {
-                if let Some((recent, event, payload)) = recent {
-                    recent.keep(event, payload, deliveries);
+                if let Some((recent, event, payload, bytes)) = recent {
+                    recent.keep(event, payload, deliveries, bytes);
                 }
                 if deliveries > 0 {
                     self.wake.notify_one();
