@@ -74,11 +74,12 @@ impl Writer {
     ) -> (Writer, JoinHandle<()>) {
         let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
         let counters = Arc::new(Counters::default());
-        let lanes = Lanes {
+        let shared = Shared {
+            receiver: tokio::sync::Mutex::new(receiver),
             store: store.clone(),
-            receiver,
             max_batch: max_batch.max(1),
             counters: counters.clone(),
+            observe: Box::new(observe),
         };
         // The writer gets a thread of its own: on the shared runtime, each wake-up by
         // SQLite's thread waited behind the request tasks queued there, three times a batch.
@@ -95,7 +96,7 @@ impl Writer {
                 {
                     Ok(runtime) => runtime.block_on(async {
                         tokio::select! {
-                            () = lanes.run(observe) => {}
+                            () = run_lanes(shared) => {}
                             _ = stopped => {}
                         }
                     }),
@@ -163,38 +164,23 @@ impl Writer {
 
 /// What the writer's lanes share: each lane takes a batch from the queue in turn and
 /// commits it while the next lane takes the next (`Store::write_lanes` of them).
-struct Lanes {
-    store: SharedStore,
-    receiver: mpsc::Receiver<Job>,
-    max_batch: usize,
-    counters: Arc<Counters>,
-}
-
-impl Lanes {
-    /// Run every lane on the writer's thread until the queue is closed and empty.
-    async fn run(self, observe: impl Fn(BatchWritten) + 'static) {
-        let lanes = self.store.write_lanes().max(1);
-        let shared = Rc::new(Shared {
-            receiver: tokio::sync::Mutex::new(self.receiver),
-            store: self.store,
-            max_batch: self.max_batch,
-            counters: self.counters,
-            observe: Box::new(observe),
-        });
-        let local = tokio::task::LocalSet::new();
-        for _ in 0..lanes {
-            local.spawn_local(lane(shared.clone()));
-        }
-        local.await;
-    }
-}
-
 struct Shared {
     receiver: tokio::sync::Mutex<mpsc::Receiver<Job>>,
     store: SharedStore,
     max_batch: usize,
     counters: Arc<Counters>,
-    observe: Box<dyn Fn(BatchWritten)>,
+    observe: Box<dyn Fn(BatchWritten) + Send>,
+}
+
+/// Run every lane on the writer's thread until the queue is closed and empty.
+async fn run_lanes(shared: Shared) {
+    let lanes = shared.store.write_lanes().max(1);
+    let shared = Rc::new(shared);
+    let local = tokio::task::LocalSet::new();
+    for _ in 0..lanes {
+        local.spawn_local(lane(shared.clone()));
+    }
+    local.await;
 }
 
 async fn lane(shared: Rc<Shared>) {
