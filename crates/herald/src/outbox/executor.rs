@@ -205,15 +205,12 @@ impl Executor {
             }),
         };
         Ok(match found {
-            Some((context, payload, described)) => {
-                let described = Some(described);
-                Loaded {
-                    context: Ok(context),
-                    event: described,
-                    window_events: Vec::new(),
-                    payload: Some(payload),
-                }
-            }
+            Some((context, payload, described)) => Loaded {
+                context: Ok(context),
+                event: Some(described),
+                window_events: Vec::new(),
+                payload: Some(payload),
+            },
             None => Loaded::failed(format!("event {event_id} is no longer stored")),
         })
     }

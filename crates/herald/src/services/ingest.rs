@@ -142,13 +142,13 @@ impl Ingest {
         self
     }
 
-    /// Start each event's trace in `traces`.
     /// Keep each stored event in `recent` for the deliveries about to run it.
     pub fn with_recent_events(mut self, recent: Arc<RecentEvents>) -> Self {
         self.recent = Some(recent);
         self
     }
 
+    /// Start each event's trace in `traces`.
     pub fn with_traces(mut self, traces: Traces) -> Self {
         self.traces = traces;
         self
