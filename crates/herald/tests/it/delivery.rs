@@ -301,3 +301,51 @@ async fn a_forwarded_payload_is_kept_once_and_reads_back_as_sent() {
             .unwrap();
     assert!(frame.len() < 400, "{} bytes", frame.len());
 }
+
+/// A delivery of an event this process just stored renders from the payload ingest parsed
+/// (`outbox::recent`), not from the store; a replica, which did not store the event, reads
+/// it from the store. Shown by changing the stored payloads behind herald's back.
+#[tokio::test]
+async fn a_fresh_event_renders_from_what_ingest_parsed_and_a_replica_reads_the_store() {
+    let sink = Sink::start().await;
+    let app = spawn_app(GITHUB_TO_SINK, &sink.url).await;
+    let pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        app.dir().join("herald.db").display()
+    ))
+    .await
+    .unwrap();
+    let tamper = async || {
+        sqlx::query(r#"UPDATE events SET payload = '{"tampered": true}', payload_zstd = NULL"#)
+            .execute(&pool)
+            .await
+            .unwrap();
+    };
+
+    let post = async |number: u64, delivery: &str| {
+        let response = app
+            .github(
+                "pull_request",
+                delivery,
+                &pull_request(number),
+                GITHUB_SECRET,
+            )
+            .await;
+        assert_eq!(response.status(), 202);
+    };
+
+    // This process stored the event: its delivery renders what ingest parsed.
+    post(1, "d-1").await;
+    tamper().await;
+    assert_eq!(app.deliver().await, 1);
+    let first = &sink.received()[0].body;
+    assert!(!first.contains("tampered"), "{first}");
+    assert!(first.contains("\"number\""), "{first}");
+    // A replica did not store the next one: it reads the store, tampered.
+    post(2, "d-2").await;
+    tamper().await;
+    let replica = app.replica().await;
+    assert_eq!(replica.deliver().await, 1);
+    let second = &sink.received()[1].body;
+    assert!(second.contains("tampered"), "{second}");
+}
