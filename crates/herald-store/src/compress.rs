@@ -1,9 +1,9 @@
 //! zstd frames for the large text SQLite keeps: event payloads (migration 0007) and the
 //! request and response bodies of attempts (migration 0013), and an attempt's request
 //! against its event's payload (migration 0015). SQLite has no TOAST, so a large value
-//! takes its page and overflow pages as it is. PostgreSQL's TOAST compresses attempts'
-//! bodies itself, but payloads are stored as these frames there too (its migration 0018):
-//! the database then neither parses them into `jsonb` nor compresses them.
+//! takes its page and overflow pages as it is. PostgreSQL keeps payloads and requests as
+//! these frames too (its migrations 0018, 0019): the database then neither parses them
+//! into `jsonb` nor compresses them; its TOAST compresses response bodies.
 
 use std::cell::RefCell;
 use std::io::{self, Read};

@@ -82,10 +82,10 @@ pub trait Store: Send + Sync + 'static {
     async fn close(&self);
 
     /// What can be done for an append before the single writer takes it, on the caller's
-    /// task: SQLite compresses a large payload here (`JsonText::compressed`).
+    /// task: both backends compress a large payload here (`JsonText::compressed`).
     fn prepare_append(&self, _item: &EventWithDeliveries) {}
 
-    /// The same for a completion: SQLite compresses a large request here.
+    /// The same for a completion: both backends compress a large request here.
     fn prepare_complete(&self, _record: &AttemptRecord) {}
 
     /// How many write batches the writer may have in flight at once. SQLite takes one

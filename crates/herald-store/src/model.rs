@@ -379,11 +379,11 @@ pub struct AttemptRecord {
     /// The rendered request, with secrets redacted, encoded by the caller: SQLite
     /// compresses a large one before the writer takes it (`Store::prepare_complete`).
     pub request: Option<JsonText>,
-    /// The payload of the delivery's event, as `Store::get_event` read it, when the request
-    /// was made from that event: most of an `http` action's request is the payload itself,
-    /// so SQLite compresses the request against it (migration 0015) and reads it back with
-    /// the stored payload. None for a window's delivery; PostgreSQL ignores it. Shared
-    /// with the delivery's template context.
+    /// The payload of the delivery's event, as the executor rendered the request from it,
+    /// when the request was made from that event: most of an `http` action's request is
+    /// the payload itself, so both backends compress the request against it (SQLite's
+    /// migration 0015, PostgreSQL's 0019) and read it back with the stored payload. None
+    /// for a window's delivery. Shared with the delivery's template context.
     pub payload: Option<std::sync::Arc<Value>>,
     /// The response body, truncated (to `[delivery] response_body_limit`).
     pub response_body: Option<String>,
