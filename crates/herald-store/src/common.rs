@@ -508,11 +508,11 @@ pub(crate) fn request_frame(record: &AttemptRecord) -> Option<&[u8]> {
 }
 
 /// Where an attempt's request is kept: one column, or none without a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) enum StoredRequest<'a> {
     None,
     /// As JSON text.
-    Text(&'a str),
+    Text(&'a JsonText),
     /// As a frame of its own.
     Frame(&'a [u8]),
     /// As a frame against its event's payload.
@@ -525,13 +525,13 @@ impl<'a> StoredRequest<'a> {
             return StoredRequest::None;
         };
         match request_frame(record) {
-            None => StoredRequest::Text(request.as_str()),
+            None => StoredRequest::Text(request),
             Some(frame) if record.payload.is_some() => StoredRequest::Against(frame),
             Some(frame) => StoredRequest::Frame(frame),
         }
     }
 
-    pub(crate) fn text(self) -> Option<&'a str> {
+    pub(crate) fn text(self) -> Option<&'a JsonText> {
         match self {
             StoredRequest::Text(text) => Some(text),
             _ => None,

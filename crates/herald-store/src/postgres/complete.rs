@@ -85,9 +85,7 @@ async fn complete_round(
         .bind(column(records, |r| r.duration_ms))
         .bind(column(records, |r| r.next.outcome().as_str()))
         .bind(column(records, |r| {
-            let text = StoredRequest::of(r).text();
-            text.and(r.request.as_ref())
-                .map(|request| Json(request.as_raw()))
+            StoredRequest::of(r).text().map(|text| Json(text.as_raw()))
         }))
         .bind(column(records, |r| r.response_body.as_deref()))
         .bind(column(records, |r| r.progress))

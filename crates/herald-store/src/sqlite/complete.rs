@@ -131,7 +131,7 @@ fn push_attempts(command: &mut Command, records: &[&AttemptRecord]) {
         .iter()
         .map(|record| {
             let stored = StoredRequest::of(record);
-            let request = stored.text().map(str::to_string);
+            let request = stored.text().map(|text| text.as_str().to_string());
             let request_zstd = stored.frame().map(Vec::from);
             let request_against = stored.against().map(Vec::from);
             let (response, response_zstd) = match record.response_body.as_deref() {
