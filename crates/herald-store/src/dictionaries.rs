@@ -6,6 +6,7 @@ use crate::model::EventWithDeliveries;
 use crate::trained::{RETRAIN_AFTER, TRAIN_AFTER, Trained};
 use crate::{Result, StoreError};
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 #[derive(Default)]
@@ -65,15 +66,9 @@ impl Dictionaries {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, SourceDictionary>> {
-        self.sources.lock().unwrap_or_else(|err| err.into_inner())
-    }
-}
-
-impl Dictionaries {
     /// Compress `item`'s payload now, on the caller's task, against its source's newest
     /// dictionary once it has one; true when it is time to train the source a (newer) one,
-    /// which the caller then does in the background and reports with `trained`.
+    /// which the caller then does with `train_in_background`.
     pub(crate) fn compress_payload(&self, item: &EventWithDeliveries) -> bool {
         let (dictionary, train) = self.for_payload(&item.event.source);
         match dictionary {
@@ -81,6 +76,39 @@ impl Dictionaries {
             None => item.event.payload.compressed(),
         };
         train
+    }
+
+    /// Train `source` a dictionary in the background with `training` (the backend's: read
+    /// the newest payloads, train, keep), and report it with `trained`; appends go on
+    /// meanwhile. Without a runtime the training is given up, to be tried again later.
+    pub(crate) fn train_in_background<F>(self: &Arc<Self>, source: &str, training: F)
+    where
+        F: Future<Output = Result<Arc<Trained>>> + Send + 'static,
+    {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.trained(source, None);
+            return;
+        };
+        let (dictionaries, source) = (self.clone(), source.to_string());
+        runtime.spawn(async move {
+            let trained = match training.await {
+                Ok(trained) => {
+                    tracing::info!(%source, dictionary = trained.id, "trained a zstd dictionary for payloads");
+                    Some(trained)
+                }
+                // The store closed meanwhile.
+                Err(StoreError::Closed | StoreError::Database(sqlx::Error::PoolClosed)) => None,
+                Err(err) => {
+                    tracing::warn!(%source, %err, "could not train a zstd dictionary; payloads stay compressed without one");
+                    None
+                }
+            };
+            dictionaries.trained(&source, trained);
+        });
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, SourceDictionary>> {
+        self.sources.lock().unwrap_or_else(|err| err.into_inner())
     }
 }
 

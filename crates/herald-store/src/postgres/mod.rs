@@ -86,26 +86,9 @@ impl PgStore {
 
     /// Train `source` a dictionary in the background; appends go on meanwhile.
     fn train_dictionary(&self, source: &str) {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            self.dictionaries.trained(source, None);
-            return;
-        };
-        let (pool, dictionaries) = (self.pool.clone(), self.dictionaries.clone());
-        let source = source.to_string();
-        runtime.spawn(async move {
-            let trained = match dictionaries::train(&pool, &source).await {
-                Ok(trained) => {
-                    tracing::info!(%source, dictionary = trained.id, "trained a zstd dictionary for payloads");
-                    Some(trained)
-                }
-                Err(StoreError::Database(sqlx::Error::PoolClosed)) => None,
-                Err(err) => {
-                    tracing::warn!(%source, %err, "could not train a zstd dictionary; payloads stay compressed without one");
-                    None
-                }
-            };
-            dictionaries.trained(&source, trained);
-        });
+        let (pool, owned) = (self.pool.clone(), source.to_string());
+        let training = async move { dictionaries::train(&pool, &owned).await };
+        self.dictionaries.train_in_background(source, training);
     }
 
     /// The pool, e.g. for session advisory locks held on a detached connection.
@@ -269,17 +252,16 @@ impl Store for PgStore {
         health::health(&self.pool).await
     }
 
-    /// Compress a large payload now, on the caller's task (migration 0018), so the
-    /// database neither parses it into `jsonb` nor compresses it.
-    /// Compress a large payload now, against its source's trained dictionary once it has
-    /// one, so the writer only copies it.
+    /// Compress a large payload now, on the caller's task (migration 0018), against its
+    /// source's trained dictionary once it has one (0020): the writer only copies it, and
+    /// the database neither parses it into `jsonb` nor compresses it.
     fn prepare_append(&self, item: &EventWithDeliveries) {
         if self.dictionaries.compress_payload(item) {
             self.train_dictionary(&item.event.source);
         }
     }
 
-    /// Compress a large request now, on the outbox's task (migration 0018).
+    /// Compress a large request now, on the outbox's task (migrations 0018, 0019).
     fn prepare_complete(&self, record: &AttemptRecord) {
         crate::common::request_frame(record);
     }

@@ -17,7 +17,7 @@ mod write;
 
 use crate::dictionaries::Dictionaries;
 use crate::model::*;
-use crate::{Result, Store, StoreError};
+use crate::{Result, Store};
 use async_trait::async_trait;
 use sqlx::ConnectOptions;
 use sqlx::sqlite::{
@@ -150,26 +150,10 @@ impl SqliteStore {
 
     /// Train `source` a dictionary in the background; appends go on meanwhile.
     fn train_dictionary(&self, source: &str) {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            self.dictionaries.trained(source, None);
-            return;
-        };
         let (read, write) = (self.read.clone(), self.write.clone());
-        let (dictionaries, source) = (self.dictionaries.clone(), source.to_string());
-        runtime.spawn(async move {
-            let trained = match dictionaries::train(&read, &write, &source).await {
-                Ok(trained) => {
-                    tracing::info!(%source, dictionary = trained.id, "trained a zstd dictionary for payloads");
-                    Some(trained)
-                }
-                Err(StoreError::Closed) => None,
-                Err(err) => {
-                    tracing::warn!(%source, %err, "could not train a zstd dictionary; payloads stay compressed without one");
-                    None
-                }
-            };
-            dictionaries.trained(&source, trained);
-        });
+        let owned = source.to_string();
+        let training = async move { dictionaries::train(&read, &write, &owned).await };
+        self.dictionaries.train_in_background(source, training);
     }
 
     /// The file a `sqlite://PATH`, `sqlite:PATH` or bare-path URL names.
