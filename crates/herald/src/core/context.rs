@@ -85,11 +85,7 @@ pub fn window_context(
 
 /// The context of a stored event (workers, dry runs).
 pub fn stored_event_context(event: &herald_store::model::Event) -> Value {
-    event_context(
-        &stored_meta(event),
-        Arc::new(event.payload.clone()),
-        &event.headers,
-    )
+    shared_event_context(event, Arc::new(event.payload.clone()))
 }
 
 /// The context of a stored event that is not needed after, and its payload, taken rather
@@ -98,7 +94,7 @@ pub fn taken_event_context(
     mut event: herald_store::model::Event,
 ) -> (Value, Arc<serde_json::Value>) {
     let payload = Arc::new(std::mem::take(&mut event.payload));
-    shared_event_context(&event, payload)
+    (shared_event_context(&event, payload.clone()), payload)
 }
 
 /// The context of a stored event whose payload, already parsed, is `payload` (its own
@@ -106,9 +102,8 @@ pub fn taken_event_context(
 pub fn shared_event_context(
     event: &herald_store::model::Event,
     payload: Arc<serde_json::Value>,
-) -> (Value, Arc<serde_json::Value>) {
-    let context = event_context(&stored_meta(event), payload.clone(), &event.headers);
-    (context, payload)
+) -> Value {
+    event_context(&stored_meta(event), payload, &event.headers)
 }
 
 fn stored_meta(event: &herald_store::model::Event) -> EventMeta<'_> {

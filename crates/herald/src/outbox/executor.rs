@@ -195,7 +195,7 @@ impl Executor {
             .and_then(|recent| recent.load(event_id));
         let found = match recent {
             Some((event, payload)) => {
-                let (context, payload) = shared_event_context(&event, payload);
+                let context = shared_event_context(&event, payload.clone());
                 Some((context, payload, (event.source, event.event_type)))
             }
             None => self.store.get_event(event_id).await?.map(|event| {
