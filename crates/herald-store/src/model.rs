@@ -195,6 +195,50 @@ pub struct NewDelivery {
     pub ordering_key: Option<String>,
     /// The window whose flush made the delivery (a flush sets it whatever is given).
     pub window_id: Option<Uuid>,
+    /// Leased as it is inserted, to the process inserting it, which runs it without a
+    /// claim (`born_claimed`). Appends only: a flush's deliveries are claimed as usual.
+    pub lease: Option<NewLease>,
+}
+
+/// The lease a delivery is inserted with: as a claim's, but set by the insert itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewLease {
+    pub token: Uuid,
+    pub until: Timestamp,
+    /// Who holds the lease, for operators reading the table.
+    pub owner: String,
+}
+
+impl NewDelivery {
+    /// The delivery as its insert leased it, as a claim would have returned it: none
+    /// without a lease.
+    pub fn born_claimed(&self) -> Option<ClaimedDelivery> {
+        let lease = self.lease.as_ref()?;
+        Some(ClaimedDelivery {
+            delivery: Delivery {
+                id: self.id,
+                event_id: self.event_id,
+                rule: self.rule.clone(),
+                action: self.action.clone(),
+                idempotency_key: self.idempotency_key.clone(),
+                status: DeliveryStatus::Pending,
+                attempts: 0,
+                retries_used: 0,
+                next_attempt_at: self.next_attempt_at,
+                lease_until: Some(lease.until),
+                created_at: self.created_at,
+                updated_at: self.created_at,
+                last_status_code: None,
+                last_error: None,
+                ordering_key: self.ordering_key.clone(),
+                progress: 0,
+                failure_kind: None,
+                window_id: self.window_id,
+                claims: 1,
+            },
+            lease_token: lease.token,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -10,7 +10,7 @@ use crate::outbox::executor::action_deps;
 use crate::outbox::flusher::Flusher;
 use crate::outbox::heartbeat::Heartbeat;
 use crate::outbox::recent::RecentEvents;
-use crate::outbox::{Executor, Worker, WorkerSettings};
+use crate::outbox::{Executor, Handoff, Worker, WorkerSettings};
 use crate::polling::Pollers;
 use crate::services::scheduler::Scheduler;
 use crate::services::write_health::WriteHealth;
@@ -58,6 +58,13 @@ impl App {
         // Events ingest stored, handed to this process's deliveries without a read.
         let recent = Arc::new(RecentEvents::default());
         let hooks = Arc::new(Hooks::new(config.clone(), store.clone(), clock.clone()));
+        let owner = worker_owner();
+        // Fresh deliveries stored leased to this process's worker, which then needs no claim.
+        let handoff = Arc::new(Handoff::new(
+            config.delivery.lease,
+            owner.clone(),
+            config.delivery.concurrency,
+        ));
         let ingest = Arc::new(
             Ingest::new(config.clone(), writer.clone(), clock.clone(), wake.clone())
                 .with_signature_log(signatures.clone())
@@ -65,6 +72,7 @@ impl App {
                 .with_hooks(hooks.clone())
                 .with_responses(store.clone(), transport::client())
                 .with_recent_events(recent.clone())
+                .with_handoff(handoff.clone())
                 .with_traces(traces.clone()),
         );
         let deps = action_deps(&config, clock.clone());
@@ -93,7 +101,6 @@ impl App {
             signatures,
             monitor_wake.clone(),
         ));
-        let owner = worker_owner();
         // Under the heartbeat's name: a killed process's poller lease is released with its
         // deliveries'.
         let pollers = Arc::new(
@@ -122,6 +129,7 @@ impl App {
             clock.clone(),
             settings,
             wake.clone(),
+            handoff,
         );
         let state = AppState {
             config: config.clone(),

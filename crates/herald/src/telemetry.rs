@@ -100,6 +100,11 @@ const METRICS: &[(&str, Kind, &str)] = &[
         "How long the oldest due delivery nobody holds has waited to be claimed; 0 when none waits.",
     ),
     (
+        "herald_deliveries_leased_total",
+        Kind::Counter,
+        "Deliveries this process's worker took on, by action and how they were leased: by a claim, or stored leased by ingest (handoff).",
+    ),
+    (
         "herald_writer_batch_jobs",
         Kind::Histogram,
         "Jobs (event appends, attempt records, claims) written together in one transaction by this process.",
@@ -306,6 +311,14 @@ pub fn delivery_attempt(action: &str, outcome: &'static str, elapsed: Duration) 
         .increment(1);
     histogram!("herald_delivery_duration_seconds", "action" => action.to_string())
         .record(elapsed.as_secs_f64());
+}
+
+/// The worker took on `deliveries`, leased `via` a claim or the handoff.
+pub fn deliveries_leased<'a>(via: &'static str, deliveries: impl IntoIterator<Item = &'a str>) {
+    for action in deliveries {
+        counter!("herald_deliveries_leased_total", "action" => action.to_string(), "via" => via)
+            .increment(1);
+    }
 }
 
 /// A delivery succeeded `since_event` after its event arrived.

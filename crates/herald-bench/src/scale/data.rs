@@ -316,6 +316,7 @@ pub fn event(rng: &mut Rng, n: u64, start: Timestamp) -> EventWithDeliveries {
         next_attempt_at: received_at,
         ordering_key: None,
         window_id: None,
+        lease: None,
     };
     EventWithDeliveries {
         event,

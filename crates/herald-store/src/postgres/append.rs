@@ -148,7 +148,8 @@ async fn find_events(conn: &mut PgConnection, keys: &[(&str, &str)]) -> Result<H
 }
 
 /// Insert pending deliveries, skipping taken idempotency keys; `window_id`, if given,
-/// replaces theirs (a flush names its window).
+/// replaces theirs (a flush names its window). A delivery with a lease is inserted leased
+/// (claimed once), as a claim would leave it.
 pub(super) async fn insert_deliveries(
     conn: &mut PgConnection,
     deliveries: &[&NewDelivery],
@@ -156,13 +157,17 @@ pub(super) async fn insert_deliveries(
 ) -> Result<()> {
     sqlx::query(
         "INSERT INTO deliveries (id, event_id, rule, action, idempotency_key, status, attempts,
-             retries_used, next_attempt_at, created_at, updated_at, ordering_key, window_id)
+             retries_used, next_attempt_at, created_at, updated_at, ordering_key, window_id,
+             lease_owner, lease_token, lease_until, claims)
          SELECT id, event_id, rule, action, idempotency_key, 'pending', 0, 0, next_attempt_at,
-             created_at, created_at, ordering_key, window_id
+             created_at, created_at, ordering_key, window_id, lease_owner, lease_token,
+             lease_until, CASE WHEN lease_token IS NULL THEN 0 ELSE 1 END
          FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[],
-             $6::timestamptz[], $7::timestamptz[], $8::text[], $9::uuid[])
+             $6::timestamptz[], $7::timestamptz[], $8::text[], $9::uuid[], $10::text[],
+             $11::uuid[], $12::timestamptz[])
              WITH ORDINALITY AS d(id, event_id, rule, action, idempotency_key,
-                 next_attempt_at, created_at, ordering_key, window_id, n)
+                 next_attempt_at, created_at, ordering_key, window_id, lease_owner,
+                 lease_token, lease_until, n)
          ORDER BY n
          ON CONFLICT (idempotency_key) DO NOTHING",
     )
@@ -175,6 +180,15 @@ pub(super) async fn insert_deliveries(
     .bind(column(deliveries, |d| d.created_at))
     .bind(column(deliveries, |d| d.ordering_key.as_deref()))
     .bind(column(deliveries, |d| window_id.or(d.window_id)))
+    .bind(column(deliveries, |d| {
+        d.lease.as_ref().map(|lease| lease.owner.as_str())
+    }))
+    .bind(column(deliveries, |d| {
+        d.lease.as_ref().map(|lease| lease.token)
+    }))
+    .bind(column(deliveries, |d| {
+        d.lease.as_ref().map(|lease| lease.until)
+    }))
     .execute(&mut *conn)
     .await?;
     Ok(())

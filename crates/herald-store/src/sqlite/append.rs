@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use uuid::Uuid;
 
 const EVENT_PARAMS: usize = 10;
-const DELIVERY_PARAMS: usize = 10;
+const DELIVERY_PARAMS: usize = 13;
 const KEY_PARAMS: usize = 2;
 
 /// Insert the events (a repeated key, stored or earlier in the batch, inserts nothing),
@@ -77,13 +77,16 @@ fn push_events(command: &mut Command, rows: &[(&EventWithDeliveries, String)]) {
 }
 
 /// Insert the deliveries whose event was stored: event ids are new, so an event exists
-/// only if this batch inserted it.
+/// only if this batch inserted it. A delivery with a lease is inserted leased (claimed
+/// once), as a claim would leave it.
 fn push_deliveries(command: &mut Command, deliveries: &[(&NewDelivery, Uuid)]) {
     command.rows(
         "INSERT INTO deliveries (id, event_id, rule, action, idempotency_key, next_attempt_at,
-             created_at, updated_at, ordering_key, window_id, status, attempts, retries_used)
+             created_at, updated_at, ordering_key, window_id, status, attempts, retries_used,
+             lease_owner, lease_token, lease_until, claims)
          SELECT column1, column2, column3, column4, column5, column6, column7, column7,
-             column9, column10, 'pending', 0, 0
+             column9, column10, 'pending', 0, 0, column11, column12, column13,
+             column12 IS NOT NULL
          FROM (",
         deliveries,
         DELIVERY_PARAMS,
@@ -91,6 +94,7 @@ fn push_deliveries(command: &mut Command, deliveries: &[(&NewDelivery, Uuid)]) {
              AND EXISTS (SELECT 1 FROM events WHERE events.id = column8)
          ON CONFLICT (idempotency_key) DO NOTHING",
         |row, (delivery, event_id)| {
+            let lease = delivery.lease.as_ref();
             row.push_bind(delivery.id.to_string())
                 .push_bind(delivery.event_id.map(|id| id.to_string()))
                 .push_bind(delivery.rule.clone())
@@ -100,7 +104,10 @@ fn push_deliveries(command: &mut Command, deliveries: &[(&NewDelivery, Uuid)]) {
                 .push_bind(ms(delivery.created_at))
                 .push_bind(event_id.to_string())
                 .push_bind(delivery.ordering_key.clone())
-                .push_bind(delivery.window_id.map(|id| id.to_string()));
+                .push_bind(delivery.window_id.map(|id| id.to_string()))
+                .push_bind(lease.map(|lease| lease.owner.clone()))
+                .push_bind(lease.map(|lease| lease.token.to_string()))
+                .push_bind(lease.map(|lease| ms(lease.until)));
         },
     );
 }

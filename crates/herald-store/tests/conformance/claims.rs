@@ -403,3 +403,42 @@ pub async fn claim_ids_and_claims_never_overlap(store: SharedStore) {
     assert_eq!(all.len(), 200, "a delivery was leased twice or not at all");
     assert_eq!(all.into_iter().collect::<HashSet<_>>(), seeded);
 }
+
+/// A delivery appended with a lease is stored as `born_claimed` says (leased, counted as
+/// claimed once) and no claim takes it while the lease lasts; its token completes it, and
+/// once the lease lapses it is claimed as usual, its outcome then unknown.
+pub async fn a_delivery_born_leased_is_held_until_its_lease_lapses(store: SharedStore) {
+    let event = event("github", None);
+    let lease = NewLease {
+        token: Uuid::now_v7(),
+        until: at(30),
+        owner: "worker-1".to_string(),
+    };
+    let born = |action: &str| NewDelivery {
+        lease: Some(lease.clone()),
+        ..delivery(&event, "notify", action)
+    };
+    let (done, lapsed) = (born("slack"), born("http"));
+    let plain = delivery(&event, "notify", "log");
+    let deliveries = vec![done.clone(), lapsed.clone(), plain.clone()];
+    store
+        .append_events(&[item(event.clone(), deliveries)])
+        .await
+        .unwrap();
+
+    let done = done.born_claimed().expect("leased");
+    assert_eq!(delivery_of(&store, done.delivery.id).await, done.delivery);
+    assert_eq!(done.lease_token, lease.token);
+    assert!(plain.born_claimed().is_none());
+    let unleased = delivery_of(&store, plain.id).await;
+    assert_eq!((unleased.lease_until, unleased.claims), (None, 0));
+
+    assert_eq!(claim_ids(&store, at(5), 10).await, vec![plain.id]);
+    let record = record(&done, NextStep::Succeeded, at(6));
+    assert!(store.complete_attempt(&record).await.unwrap());
+    let again = store.claim_due(&claim(at(31), 10)).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].delivery.id, lapsed.id);
+    assert_eq!(again[0].delivery.claims, 2);
+    assert!(again[0].delivery.outcome_unknown());
+}

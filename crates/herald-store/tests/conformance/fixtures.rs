@@ -46,6 +46,7 @@ pub fn delivery(event: &NewEvent, rule: &str, action: &str) -> NewDelivery {
         next_attempt_at: event.received_at,
         ordering_key: None,
         window_id: None,
+        lease: None,
     }
 }
 

@@ -75,6 +75,7 @@ conformance!(
     claims::concurrent_claims_never_overlap,
     claims::claim_ids_leases_only_the_named_pending_ones,
     claims::claim_ids_and_claims_never_overlap,
+    claims::a_delivery_born_leased_is_held_until_its_lease_lapses,
     completion::complete_succeeded_records_attempt,
     completion::complete_retry_and_dead_update_schedule,
     completion::complete_sets_progress_and_failure_kind,

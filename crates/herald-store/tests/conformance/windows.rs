@@ -105,6 +105,7 @@ fn flush_delivery(window: &Window, action: &str, event_id: Option<Uuid>, now: i6
         next_attempt_at: at(now),
         ordering_key: None,
         window_id: None,
+        lease: None,
     }
 }
 

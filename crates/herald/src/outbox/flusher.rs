@@ -162,6 +162,7 @@ impl Flusher {
                     next_attempt_at: now,
                     ordering_key,
                     window_id: Some(window.id),
+                    lease: None,
                 }
             })
             .collect()

@@ -3,6 +3,7 @@
 
 pub mod executor;
 pub mod flusher;
+pub mod handoff;
 pub mod heartbeat;
 pub mod pacer;
 pub mod recent;
@@ -10,4 +11,5 @@ pub mod runner;
 pub mod worker;
 
 pub use executor::Executor;
+pub use handoff::Handoff;
 pub use worker::{Worker, WorkerSettings};

@@ -3,7 +3,9 @@
 //! Claims go through the `Writer`, so they share transactions with ingest and completions.
 
 use super::executor::Executor;
+use super::handoff::Handoff;
 use crate::clock::{self, SharedClock};
+use crate::telemetry;
 use herald_store::model::{ClaimRequest, ClaimedDelivery};
 use herald_store::{SharedStore, StoreError, Writer};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -34,6 +36,8 @@ pub struct Worker {
     wake: Arc<Notify>,
     /// Deliveries running per action, so one action takes at most its share of the slots.
     running: Running,
+    /// Deliveries ingest stored leased to this worker.
+    handoff: Arc<Handoff>,
 }
 
 /// Deliveries running per action.
@@ -85,6 +89,7 @@ impl Worker {
         clock: SharedClock,
         settings: WorkerSettings,
         wake: Arc<Notify>,
+        handoff: Arc<Handoff>,
     ) -> Self {
         Worker {
             store,
@@ -94,6 +99,7 @@ impl Worker {
             settings,
             wake,
             running: Arc::default(),
+            handoff,
         }
     }
 
@@ -134,7 +140,8 @@ impl Worker {
     /// Claims run ahead of the slots: a claim is a round through the writer, which under
     /// ingest waits behind batches of appends and their fsync (about 10 ms each on a
     /// 2-core machine), and slots held for that wait stood idle. Deliveries claimed ahead
-    /// wait in `ahead` and start the moment a slot frees.
+    /// wait in `ahead` and start the moment a slot frees, as do the deliveries ingest
+    /// stored leased to this worker (`Handoff`) in the room it leaves them.
     pub async fn run(self, shutdown: CancellationToken, grace: Duration) {
         let slots = Arc::new(Semaphore::new(self.settings.concurrency));
         let in_flight: InFlight = Arc::default();
@@ -149,10 +156,19 @@ impl Worker {
         let freed = Arc::new(Notify::new());
         // Set when a claim came back short: nothing more is due until this, or a wake-up.
         let mut idle_until: Option<Instant> = None;
-        loop {
+        while !shutdown.is_cancelled() {
             while tasks.try_join_next().is_some() {}
+            ahead.receive(self.handoff.take());
             self.start_ready(&mut ahead, &slots, &mut tasks, &in_flight, &freed);
-            let room = self.room(&ahead, &slots);
+            let may_claim = idle_until.is_none() && claims.is_empty();
+            let room = self.handoff.split(
+                self.room(&ahead, &slots),
+                may_claim.then(|| self.min_claim()),
+            );
+            if room > 0 {
+                ahead.claiming += room;
+                claims.spawn(self.claim_for(room, &ahead));
+            }
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => break,
@@ -165,10 +181,7 @@ impl Worker {
                         Some(Instant::now() + self.idle_time().await)
                     };
                 }
-                () = std::future::ready(()), if idle_until.is_none() && claims.is_empty() && room >= self.min_claim() => {
-                    ahead.claiming += room;
-                    claims.spawn(self.claim_for(room, &ahead));
-                }
+                () = self.handoff.arrived() => {}
                 () = freed.notified() => {}
                 // Only an idle loop listens: busy, it claims again as room frees anyway.
                 () = self.wake.notified(), if idle_until.is_some() => idle_until = None,
@@ -176,6 +189,7 @@ impl Worker {
             }
         }
         let mut unstarted = self.cancel_claims(claims).await;
+        unstarted.extend(self.handoff.close());
         unstarted.extend(ahead.ready.iter().map(|ready| ready.delivery.lease_token));
         self.drain(tasks, in_flight, unstarted, grace).await;
     }
@@ -192,7 +206,7 @@ impl Worker {
         self.settings.concurrency.div_ceil(4)
     }
 
-    /// How many more deliveries may be claimed now.
+    /// How many more deliveries may be claimed (or handed over) now.
     fn room(&self, ahead: &Ahead, slots: &Semaphore) -> usize {
         let running = self.settings.concurrency - slots.available_permits();
         (self.settings.concurrency + self.lookahead())
@@ -228,6 +242,7 @@ impl Worker {
                 // Started now, it could outlive its lease and run twice; left alone, its
                 // lease lapses and it is claimed again.
                 let stale = ahead.ready.remove(index).expect("the index is in range");
+                self.done_waiting(&stale);
                 tracing::warn!(delivery_id = %stale.delivery.delivery.id, "Claimed delivery waited half its lease; leaving it to be claimed again");
                 continue;
             }
@@ -238,11 +253,19 @@ impl Worker {
                 continue;
             }
             let ready = ahead.ready.remove(index).expect("the index is in range");
+            self.done_waiting(&ready);
             let slot = slots
                 .clone()
                 .try_acquire_owned()
                 .expect("a permit is available");
             self.spawn(tasks, in_flight, ready.delivery, slot, freed.clone());
+        }
+    }
+
+    /// A delivery ingest handed over no longer waits (its action may be handed more).
+    fn done_waiting(&self, ready: &Ready) {
+        if ready.handed {
+            self.handoff.started(&ready.delivery.delivery.action);
         }
     }
 
@@ -266,6 +289,7 @@ impl Worker {
         let id = delivery.delivery.id;
         let turn = ActionTurn::start(&self.running, &delivery.delivery.action);
         let ticket = executor.ticket(&delivery);
+        let keyed = delivery.delivery.ordering_key.is_some();
         in_flight
             .lock()
             .expect("in-flight set poisoned")
@@ -276,10 +300,13 @@ impl Worker {
                     drop((slot, turn));
                     freed.notify_one();
                     let recorded = executor.record(record).await;
-                    // A recorded attempt can make a delivery due: the next of its ordering
-                    // key, or of an action run one at a time. Without this, an idle worker
-                    // found it only after `poll_interval`.
-                    wake.notify_one();
+                    // A recorded attempt of a keyed delivery makes the next of its key due
+                    // (actions run one at a time have a key too). Without this, an idle
+                    // worker found it only after `poll_interval`; an unkeyed one makes
+                    // nothing due, and waking for it cost a claim per delivery.
+                    if keyed {
+                        wake.notify_one();
+                    }
                     recorded
                 }
                 Err(error) => {
@@ -313,7 +340,7 @@ impl Worker {
     /// A claim that also skips the actions holding half of everything claimed or running,
     /// so one slow destination cannot fill what waits ahead.
     fn request_ahead(&self, limit: usize, ahead: &Ahead) -> ClaimRequest {
-        let share = (self.settings.concurrency + self.lookahead()).div_ceil(2);
+        let share = ahead_share(self.settings.concurrency);
         let mut queued: HashMap<&str, usize> = HashMap::new();
         for ready in &ahead.ready {
             *queued.entry(&ready.delivery.delivery.action).or_default() += 1;
@@ -398,11 +425,19 @@ type Claimed = (Result<Vec<ClaimedDelivery>, StoreError>, usize);
 /// destination took a few ms: four per slot covers that.
 const LOOKAHEAD_PER_SLOT: usize = 4;
 
+/// The most deliveries of one action claimed (or handed over) and not finished: half of
+/// what the slots and the lookahead hold, so one slow destination cannot fill it.
+pub fn ahead_share(concurrency: usize) -> usize {
+    (concurrency * (1 + LOOKAHEAD_PER_SLOT)).div_ceil(2).max(1)
+}
+
 /// A delivery claimed and not started yet.
 struct Ready {
     delivery: ClaimedDelivery,
     /// Its lease runs from about then.
     claimed_at: Instant,
+    /// Leased by ingest and handed over, rather than claimed.
+    handed: bool,
 }
 
 /// What the worker has claimed ahead of its slots.
@@ -425,13 +460,32 @@ impl Ahead {
             }
         };
         let full = claimed.len() == asked;
+        telemetry::deliveries_leased("claim", actions(&claimed));
         let claimed_at = Instant::now();
         self.ready.extend(claimed.into_iter().map(|delivery| Ready {
             delivery,
             claimed_at,
+            handed: false,
         }));
         full
     }
+
+    /// Queue what ingest handed over.
+    fn receive(&mut self, handed: Vec<ClaimedDelivery>) {
+        telemetry::deliveries_leased("handoff", actions(&handed));
+        let claimed_at = Instant::now();
+        self.ready.extend(handed.into_iter().map(|delivery| Ready {
+            delivery,
+            claimed_at,
+            handed: true,
+        }));
+    }
+}
+
+fn actions(deliveries: &[ClaimedDelivery]) -> impl Iterator<Item = &str> {
+    deliveries
+        .iter()
+        .map(|claimed| claimed.delivery.action.as_str())
 }
 
 /// Resolves at `deadline`, or never without one.

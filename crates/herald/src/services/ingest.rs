@@ -12,6 +12,7 @@ use crate::ingress::signatures::SignatureFailures;
 use crate::ingress::source::{
     HTTP_CREDENTIAL_HEADERS, ParseError, Parsed, RawRequest, Reply, VerifyError,
 };
+use crate::outbox::Handoff;
 use crate::outbox::recent::{self, RecentEvents};
 use crate::services::hooks::{HookError, Hooks};
 use crate::services::write_health::WriteHealth;
@@ -106,6 +107,8 @@ pub struct Ingest {
     responses: Option<(SharedStore, reqwest::Client)>,
     /// Where stored events wait for this process's workers (none: they read the store).
     recent: Option<Arc<RecentEvents>>,
+    /// Where deliveries stored leased to this process's worker go (none: all are claimed).
+    handoff: Option<Arc<Handoff>>,
 }
 
 impl Ingest {
@@ -126,6 +129,7 @@ impl Ingest {
             traces: Traces::off(),
             responses: None,
             recent: None,
+            handoff: None,
         }
     }
 
@@ -145,6 +149,13 @@ impl Ingest {
     /// Keep each stored event in `recent` for the deliveries about to run it.
     pub fn with_recent_events(mut self, recent: Arc<RecentEvents>) -> Self {
         self.recent = Some(recent);
+        self
+    }
+
+    /// Store what this process's worker has room for leased to it, and hand it over once
+    /// committed, rather than have the worker claim it.
+    pub fn with_handoff(mut self, handoff: Arc<Handoff>) -> Self {
+        self.handoff = Some(handoff);
         self
     }
 
@@ -355,7 +366,7 @@ impl Ingest {
 
     async fn store(
         &self,
-        prepared: Prepared,
+        mut prepared: Prepared,
         (ingress, started): Ingress,
     ) -> Result<IngestOutcome, IngestError> {
         prepared.report_filter_errors();
@@ -381,6 +392,12 @@ impl Ingest {
                     bytes,
                 )
             });
+        let leased = self.handoff.as_ref().map(|handoff| {
+            let deliveries = &mut prepared.item.deliveries;
+            let reservation = handoff.lease(deliveries, self.clock.now());
+            let handed: Vec<_> = deliveries.iter().filter_map(|d| d.born_claimed()).collect();
+            (reservation, handed)
+        });
         let outcome = self.writer.append(prepared.item).await;
         self.write_health.record(outcome.as_ref().map(|_| ()));
         if let Some(trace) = trace {
@@ -400,7 +417,16 @@ impl Ingest {
                 if let Some((recent, event, payload, bytes)) = recent {
                     recent.keep(event, payload, deliveries, bytes);
                 }
-                if deliveries > 0 {
+                let handed = match leased {
+                    Some((reservation, handed)) => {
+                        let count = handed.len();
+                        reservation.hand_over(handed);
+                        count
+                    }
+                    None => 0,
+                };
+                // The worker claims the rest.
+                if deliveries > handed {
                     self.wake.notify_one();
                 }
                 IngestOutcome::Accepted {
@@ -541,6 +567,7 @@ fn event_delivery(
         next_attempt_at: event.received_at,
         ordering_key,
         window_id: None,
+        lease: None,
     }
 }
 

@@ -210,6 +210,7 @@ fn test_deliveries(rule: &Rule, event: &NewEvent) -> Vec<NewDelivery> {
             next_attempt_at: later,
             ordering_key: None,
             window_id: None,
+            lease: None,
         })
         .collect()
 }

@@ -15,6 +15,7 @@ mod explain;
 mod fakes;
 mod github_actions;
 mod github_app;
+mod handoff;
 mod hooks;
 mod ingress;
 mod isolation;
