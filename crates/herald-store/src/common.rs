@@ -501,7 +501,7 @@ pub(crate) fn request_frame(record: &AttemptRecord) -> Option<&[u8]> {
     let request = record.request.as_ref()?;
     match &record.payload {
         Some(payload) => request.compressed_against(Effort::Small, || {
-            compress::payload_dictionary(&payload.to_string())
+            compress::payload_dictionary(&payload.canonical())
         }),
         None => request.compressed_with(Effort::Small),
     }

@@ -129,6 +129,120 @@ impl PartialEq for JsonText {
     }
 }
 
+impl JsonText {
+    /// Text already known to be one JSON document (a parser has checked it), kept as it
+    /// was written: a request body is stored as it came, without parsing it into a value
+    /// and printing it again.
+    pub fn from_raw(text: Box<RawValue>) -> JsonText {
+        JsonText {
+            text,
+            compressed: OnceLock::new(),
+        }
+    }
+}
+
+/// A JSON document shared by those who read it (routing, templates, the outbox): its text,
+/// its value, or both, each made from the other on first use. A webhook's payload is kept
+/// as the text it came in, and parsed only if a filter or a template reads into it.
+#[derive(Debug)]
+pub struct Document {
+    text: OnceLock<JsonText>,
+    value: OnceLock<Value>,
+}
+
+impl Document {
+    pub fn from_value(value: Value) -> Document {
+        Document {
+            text: OnceLock::new(),
+            value: OnceLock::from(value),
+        }
+    }
+
+    pub fn from_text(text: JsonText) -> Document {
+        Document {
+            text: OnceLock::from(text),
+            value: OnceLock::new(),
+        }
+    }
+
+    /// The document as a value, parsed on first use.
+    pub fn value(&self) -> &Value {
+        self.value.get_or_init(|| parsed(self.text.get()))
+    }
+
+    /// The document as text: as it came, or printed from its value.
+    pub fn text(&self) -> &JsonText {
+        self.text.get_or_init(|| JsonText::encode(self.value()))
+    }
+
+    /// The document as a value, taken rather than copied.
+    pub fn into_value(self) -> Value {
+        match self.value.into_inner() {
+            Some(value) => value,
+            None => parsed(self.text.get()),
+        }
+    }
+
+    /// Whether it has been parsed (or was made from a value).
+    pub fn is_parsed(&self) -> bool {
+        self.value.get().is_some()
+    }
+
+    /// The text's length in bytes, without printing it (0 before it is made).
+    pub fn text_len(&self) -> usize {
+        self.text.get().map_or(0, |text| text.as_str().len())
+    }
+
+    /// The document printed from its value, as the store prints a payload a request is
+    /// kept against (`common::request_frame`): the same whatever text it came as.
+    pub fn canonical(&self) -> String {
+        self.value().to_string()
+    }
+}
+
+/// A document's text as a value. Made from a value or from text a parser checked, so it
+/// parses.
+fn parsed(text: Option<&JsonText>) -> Value {
+    let text = text.map(JsonText::as_str).unwrap_or("null");
+    serde_json::from_str(text).unwrap_or(Value::Null)
+}
+
+impl From<Value> for Document {
+    fn from(value: Value) -> Document {
+        Document::from_value(value)
+    }
+}
+
+impl std::ops::Deref for Document {
+    type Target = Value;
+
+    fn deref(&self) -> &Value {
+        self.value()
+    }
+}
+
+impl PartialEq for Document {
+    fn eq(&self, other: &Document) -> bool {
+        self.value() == other.value()
+    }
+}
+
+impl PartialEq<Value> for Document {
+    fn eq(&self, other: &Value) -> bool {
+        self.value() == other
+    }
+}
+
+impl Clone for Document {
+    /// A copy of what is made so far.
+    fn clone(&self) -> Document {
+        Document {
+            text: self.text.clone(),
+            value: self.value.clone(),
+        }
+    }
+}
+
 /// An event as stored in the log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
@@ -428,7 +542,7 @@ pub struct AttemptRecord {
     /// the payload itself, so both backends compress the request against it (SQLite's
     /// migration 0015, PostgreSQL's 0019) and read it back with the stored payload. None
     /// for a window's delivery. Shared with the delivery's template context.
-    pub payload: Option<std::sync::Arc<Value>>,
+    pub payload: Option<std::sync::Arc<Document>>,
     /// The response body, truncated (to `[delivery] response_body_limit`).
     pub response_body: Option<String>,
     pub next: NextStep,

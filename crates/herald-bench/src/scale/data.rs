@@ -350,7 +350,7 @@ pub fn success(claimed: &ClaimedDelivery, payload: &Value, started_at: Timestamp
         status_code: Some(200),
         error: None,
         request: Some(attempt_request(&payload.to_string()).into()),
-        payload: Some(std::sync::Arc::new(payload.clone())),
+        payload: Some(std::sync::Arc::new(payload.clone().into())),
         response_body: Some(r#"{"ok":true}"#.to_string()),
         next: NextStep::Succeeded,
         now: started_at + chrono::Duration::milliseconds(duration_ms),

@@ -190,8 +190,10 @@ pub(super) async fn list_attempts(pool: &SqlitePool, delivery_id: Uuid) -> Resul
         .collect()
 }
 
-/// The payload text of the delivery's event; None if either is gone (retention keeps an
-/// event while a delivery of it is kept).
+/// The payload of the delivery's event as the outbox printed it when it compressed a
+/// request against it (`common::request_frame`); None if either is gone (retention keeps an
+/// event while a delivery of it is kept). Printed anew from the parsed payload: a payload
+/// is stored as it came, which need not be that print.
 async fn delivery_payload(pool: &SqlitePool, delivery_id: Uuid) -> Result<Option<String>> {
     let found = sqlx::query(
         "SELECT e.id, e.payload, e.payload_zstd
@@ -201,7 +203,11 @@ async fn delivery_payload(pool: &SqlitePool, delivery_id: Uuid) -> Result<Option
     .fetch_optional(pool)
     .await?;
     let payload = found.as_ref().map(rows::event_payload).transpose()?;
-    Ok(payload.map(|(_, text)| text))
+    payload
+        .map(|(_, text)| {
+            Ok(rows::from_json::<serde_json::Value>(&text, "event payload")?.to_string())
+        })
+        .transpose()
 }
 
 pub(super) async fn queue_depth(pool: &SqlitePool, now: Timestamp) -> Result<QueueDepth> {

@@ -197,7 +197,7 @@ async fn claimed_with_payload(
     let mut done = record(&claimed[0], NextStep::Succeeded, at(2));
     let read = store.get_event(ids.0).await.unwrap().unwrap().payload;
     done.request = Some(forwarded(&read.to_string()).into());
-    done.payload = Some(Arc::new(read));
+    done.payload = Some(Arc::new(read.into()));
     (ids.1, done)
 }
 
@@ -259,7 +259,7 @@ async fn sqlite_keeps_a_forwarded_payload_once() {
 /// record named another payload) reads as a note; the attempt's other fields as they were.
 pub async fn a_request_against_another_payload_reads_as_a_note(store: SharedStore) {
     let (id, mut done) = claimed_with_payload(&store, large_payload()).await;
-    done.payload = Some(Arc::new(json!({ "other": large_payload() })));
+    done.payload = Some(Arc::new(json!({ "other": large_payload() }).into()));
     assert!(store.complete_attempt(&done).await.unwrap());
     let attempts = store.list_attempts(id).await.unwrap();
     let note = attempts[0].request.as_ref().unwrap()["unreadable"]

@@ -13,7 +13,7 @@ use crate::services::ingest::{self, Preparation, Prepared};
 use crate::services::{Ingest, IngestOutcome};
 use crate::traces::Traces;
 use anyhow::{Context, bail};
-use herald_store::model::{WindowQuery, WindowStatus};
+use herald_store::model::{Document, WindowQuery, WindowStatus};
 use herald_store::{SharedStore, Writer};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Value, json};
@@ -277,7 +277,10 @@ async fn windows_joined(
 /// The event, and for each matched (rule, action) its plan or why it cannot be planned.
 async fn plan_all(config: &Config, prepared: &Prepared, refs: &dyn RefLookup) -> Value {
     let event = &prepared.item.event;
-    let context = new_event_context(event, &std::sync::Arc::new(event.payload.decode()));
+    let context = new_event_context(
+        event,
+        &std::sync::Arc::new(Document::from_text(event.payload.clone())),
+    );
     let input = ActionInput {
         templates: &config.templates,
         context: &context,

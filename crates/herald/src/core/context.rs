@@ -4,6 +4,7 @@
 
 use super::json_view::json_value;
 use chrono::{DateTime, SecondsFormat, Utc};
+use herald_store::model::Document;
 use minijinja::context;
 use minijinja::value::{Serde, Value};
 use std::collections::BTreeMap;
@@ -33,7 +34,7 @@ pub struct EventMeta<'a> {
 /// `payload` is shared, not copied: templates read it where they look (`json_view`).
 pub fn event_context(
     meta: &EventMeta<'_>,
-    payload: Arc<serde_json::Value>,
+    payload: Arc<Document>,
     headers: &BTreeMap<String, String>,
 ) -> Value {
     context! {
@@ -85,24 +86,19 @@ pub fn window_context(
 
 /// The context of a stored event (workers, dry runs).
 pub fn stored_event_context(event: &herald_store::model::Event) -> Value {
-    shared_event_context(event, Arc::new(event.payload.clone()))
+    shared_event_context(event, Arc::new(Document::from_value(event.payload.clone())))
 }
 
 /// The context of a stored event that is not needed after, and its payload, taken rather
 /// than copied (the outbox: one for each delivery).
-pub fn taken_event_context(
-    mut event: herald_store::model::Event,
-) -> (Value, Arc<serde_json::Value>) {
-    let payload = Arc::new(std::mem::take(&mut event.payload));
+pub fn taken_event_context(mut event: herald_store::model::Event) -> (Value, Arc<Document>) {
+    let payload = Arc::new(Document::from_value(std::mem::take(&mut event.payload)));
     (shared_event_context(&event, payload.clone()), payload)
 }
 
 /// The context of a stored event whose payload, already parsed, is `payload` (its own
 /// `payload` field is not read).
-pub fn shared_event_context(
-    event: &herald_store::model::Event,
-    payload: Arc<serde_json::Value>,
-) -> Value {
+pub fn shared_event_context(event: &herald_store::model::Event, payload: Arc<Document>) -> Value {
     event_context(&stored_meta(event), payload, &event.headers)
 }
 
@@ -118,10 +114,7 @@ fn stored_meta(event: &herald_store::model::Event) -> EventMeta<'_> {
 }
 
 /// The context of an event about to be stored (routing), whose payload is `payload`.
-pub fn new_event_context(
-    event: &herald_store::model::NewEvent,
-    payload: &Arc<serde_json::Value>,
-) -> Value {
+pub fn new_event_context(event: &herald_store::model::NewEvent, payload: &Arc<Document>) -> Value {
     let meta = EventMeta {
         id: event.id,
         source: &event.source,
@@ -135,7 +128,7 @@ pub fn new_event_context(
 
 pub fn inbound_context(payload: &serde_json::Value, headers: &BTreeMap<String, String>) -> Value {
     context! {
-        event => json_value(Arc::new(payload.clone())),
+        event => json_value(Arc::new(Document::from_value(payload.clone()))),
         headers => Value::from(Serde(headers)),
     }
 }

@@ -4,21 +4,32 @@
 //! A node that is iterated or serialized (`{{ event }}`, a loop) is copied then, once:
 //! every field of it is read anyway, and reading them from a copy is twice as fast.
 
+use herald_store::model::Document;
 use minijinja::value::{Enumerator, Object, ObjectRepr, Serde, Value};
 use serde_json::Value as Json;
 use std::sync::{Arc, OnceLock};
 
 /// `document` as a template value: a scalar as it is, an object or array as a view of it.
-/// It behaves as the copy did (a map in key order, a sequence, the same scalars).
-pub fn json_value(document: Arc<Json>) -> Value {
-    JsonView::new(document, Vec::new()).into_value()
+/// It behaves as the copy did (a map in key order, a sequence, the same scalars). A
+/// document still unparsed stays so until a template reads into it.
+pub fn json_value(document: Arc<Document>) -> Value {
+    let view = JsonView::new(document, Vec::new());
+    if !view.document.is_parsed() && opens_container(view.document.text().as_str()) {
+        return Value::from_object(view);
+    }
+    view.into_value()
+}
+
+/// Whether JSON text is an object or an array, from its first character.
+fn opens_container(text: &str) -> bool {
+    matches!(text.trim_start().as_bytes().first(), Some(b'{' | b'['))
 }
 
 /// An object or array inside a shared document, found by the keys and indices leading to
 /// it.
 #[derive(Debug)]
 struct JsonView {
-    document: Arc<Json>,
+    document: Arc<Document>,
     path: Vec<Step>,
     /// The node as template values, once it has been iterated.
     copy: OnceLock<Value>,
@@ -35,7 +46,7 @@ enum Step {
 static MISSING: Json = Json::Null;
 
 impl JsonView {
-    fn new(document: Arc<Json>, path: Vec<Step>) -> JsonView {
+    fn new(document: Arc<Document>, path: Vec<Step>) -> JsonView {
         JsonView {
             document,
             path,
@@ -44,7 +55,7 @@ impl JsonView {
     }
 
     fn node(&self) -> &Json {
-        self.path.iter().fold(&*self.document, |node, step| {
+        self.path.iter().fold(self.document.value(), |node, step| {
             let next = match step {
                 Step::Key(key) => node.get(key.as_str()),
                 Step::Index(index) => node.get(*index),
@@ -200,7 +211,8 @@ mod tests {
             "{{ event.size == 3 }} {{ event.huge > 1 }} {{ event.ratio is float }}",
         ];
         let env = Environment::new();
-        let view = json_value(Arc::new(document.clone()));
+        let view = json_value(parsed(document.clone()));
+        let unparsed = json_value(as_text(&document));
         let copy = Value::from(Serde(&document));
         for template in templates {
             let render = |event: &Value| {
@@ -208,6 +220,7 @@ mod tests {
                     .unwrap()
             };
             assert_eq!(render(&view), render(&copy), "{template}");
+            assert_eq!(render(&unparsed), render(&copy), "{template}");
         }
     }
 
@@ -223,7 +236,7 @@ mod tests {
         let rendered = env
             .render_str(
                 template,
-                minijinja::context! { event => json_value(Arc::new(document)) },
+                minijinja::context! { event => json_value(parsed(document)) },
             )
             .unwrap();
         assert_eq!(rendered, "commits,ref,main True c1c2 c2 c2 True");
@@ -231,8 +244,33 @@ mod tests {
 
     #[test]
     fn a_scalar_document_is_a_plain_value() {
-        assert_eq!(json_value(Arc::new(json!("text"))), Value::from("text"));
-        assert_eq!(json_value(Arc::new(json!(7))), Value::from(7u64));
-        assert!(json_value(Arc::new(json!(null))).is_none());
+        assert_eq!(json_value(parsed(json!("text"))), Value::from("text"));
+        assert_eq!(json_value(parsed(json!(7))), Value::from(7u64));
+        assert!(json_value(parsed(json!(null))).is_none());
+    }
+
+    /// A document kept as text is parsed when a template reads into it, not before.
+    #[test]
+    fn a_text_document_is_parsed_only_when_read_into() {
+        let document = as_text(&json!({"ref": "main", "size": 3}));
+        let env = Environment::new();
+        let context = minijinja::context! { event => json_value(document.clone()), id => 7 };
+        assert_eq!(env.render_str("{{ id }}", context.clone()).unwrap(), "7");
+        assert!(!document.is_parsed());
+        assert_eq!(env.render_str("{{ event.ref }}", context).unwrap(), "main");
+        assert!(document.is_parsed());
+        assert_eq!(json_value(as_text(&json!("text"))), Value::from("text"));
+        assert_eq!(json_value(as_text(&json!([1]))).len(), Some(1));
+    }
+
+    fn parsed(value: Json) -> Arc<Document> {
+        Arc::new(Document::from_value(value))
+    }
+
+    fn as_text(value: &Json) -> Arc<Document> {
+        let text = serde_json::value::RawValue::from_string(value.to_string()).unwrap();
+        Arc::new(Document::from_text(
+            herald_store::model::JsonText::from_raw(text),
+        ))
     }
 }

@@ -149,7 +149,7 @@ impl Source for PolledSource {
         Ok(Parsed::Event(Inbound {
             event_type: item.event_type,
             dedup_key: Some(item.id),
-            payload: item.payload,
+            payload: item.payload.into(),
         }))
     }
 }

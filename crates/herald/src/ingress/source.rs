@@ -5,6 +5,7 @@
 
 use crate::secret::Secret;
 use chrono::{DateTime, Utc};
+use herald_store::model::Document;
 use http::{HeaderMap, HeaderName};
 use serde_json::Value;
 use std::borrow::Cow;
@@ -76,7 +77,8 @@ pub struct Inbound {
     pub event_type: String,
     /// The sender's delivery id, used to drop retries of the same delivery.
     pub dedup_key: Option<String>,
-    pub payload: Value,
+    /// As it came; parsed when read into.
+    pub payload: Document,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -14,6 +14,8 @@ use subtle::{Choice, ConstantTimeEq};
 use crate::ingress::source::{Inbound, ParseError, Parsed, RawRequest, VerifyError};
 use crate::secret::Secret;
 pub(crate) use crate::secret::credential_eq;
+use herald_store::model::{Document, JsonText};
+use serde_json::value::RawValue;
 
 /// The hash behind an HMAC signature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -138,23 +140,97 @@ pub(crate) fn str_field<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
     value.get(key).and_then(Value::as_str)
 }
 
+/// A string field of a document's top-level object, read without parsing the rest of it
+/// into values when it is still text: a source that needs one field to name the event
+/// leaves the payload unparsed for rules and templates that never read it.
+pub(crate) fn top_str_field(document: &Document, key: &str) -> Option<String> {
+    if document.is_parsed() {
+        return str_field(document.value(), key).map(str::to_owned);
+    }
+    let mut reader = serde_json::Deserializer::from_str(document.text().as_str());
+    serde::de::DeserializeSeed::deserialize(TopField(key), &mut reader)
+        .ok()
+        .flatten()
+}
+
+/// Finds one string field of an object, skipping the others unread.
+struct TopField<'k>(&'k str);
+
+impl<'de> serde::de::DeserializeSeed<'de> for TopField<'_> {
+    type Value = Option<String>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, reader: D) -> Result<Self::Value, D::Error> {
+        reader.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for TopField<'_> {
+    type Value = Option<String>;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("a JSON document")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found = None;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == self.0 {
+                // As a parsed object: the last of repeated keys counts.
+                found = map.next_value::<Value>()?.as_str().map(str::to_owned);
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+}
+
 /// A stored event built from its parts.
 pub(crate) fn event(
     event_type: impl Into<String>,
     dedup_key: Option<String>,
-    payload: Value,
+    payload: impl Into<Document>,
 ) -> Parsed {
     Parsed::Event(Inbound {
         event_type: event_type.into(),
         dedup_key,
-        payload,
+        payload: payload.into(),
     })
 }
 
 /// Parsing for kinds with no fixed payload shape (generic HMAC, token): the ingress
 /// overrides the event type and dedup key from configuration.
 pub(crate) fn generic_event(request: &RawRequest<'_>) -> Result<Parsed, ParseError> {
-    Ok(event("webhook", None, Body::read(request)?.into_value()))
+    Ok(event("webhook", None, Body::read(request)?.into_payload()))
 }
 
 const FORM: &str = "application/x-www-form-urlencoded";
@@ -164,7 +240,8 @@ const FORM: &str = "application/x-www-form-urlencoded";
 pub(crate) enum Body {
     /// No bytes, or only whitespace.
     Empty,
-    Json(Value),
+    /// The body as it came, parsed only when read into.
+    Json(Document),
     /// Form fields as JSON strings; a repeated field keeps its last value.
     Form(Map<String, Value>),
 }
@@ -178,24 +255,34 @@ impl Body {
         if request.content_type().as_deref() == Some(FORM) {
             return Ok(Body::Form(form_fields(request.body)));
         }
-        parse_json(request.body).map(Body::Json)
+        read_json(request.body).map(Body::Json)
     }
 
     /// The body as one value: form fields become an object, no body becomes `null`.
     pub(crate) fn into_value(self) -> Value {
         match self {
             Body::Empty => Value::Null,
-            Body::Json(value) => value,
+            Body::Json(document) => document.into_value(),
             Body::Form(fields) => Value::Object(fields),
         }
     }
 
-    /// A JSON document, sent either as the body or in a form's `payload` field.
-    pub(crate) fn into_document(self) -> Result<Value, ParseError> {
+    /// The body as one document, a JSON body left as its text: form fields become an
+    /// object, no body becomes `null`.
+    pub(crate) fn into_payload(self) -> Document {
         match self {
-            Body::Json(value) => Ok(value),
+            Body::Json(document) => document,
+            other => Document::from_value(other.into_value()),
+        }
+    }
+
+    /// A JSON document, sent either as the body or in a form's `payload` field.
+    pub(crate) fn into_document(self) -> Result<Document, ParseError> {
+        match self {
+            Body::Json(document) => Ok(document),
             Body::Form(fields) => embedded_payload(&fields)
-                .unwrap_or_else(|| Err(ParseError::new("form body has no payload field"))),
+                .unwrap_or_else(|| Err(ParseError::new("form body has no payload field")))
+                .map(Document::from_value),
             Body::Empty => Err(ParseError::new("body is empty")),
         }
     }
@@ -208,6 +295,13 @@ pub(crate) fn embedded_payload(fields: &Map<String, Value>) -> Option<Result<Val
         parse_json(text.as_bytes())
             .map_err(|error| ParseError::new(format!("payload field: {error}"))),
     )
+}
+
+/// A JSON body checked and kept as its text, to be parsed when something reads into it.
+pub(crate) fn read_json(bytes: &[u8]) -> Result<Document, ParseError> {
+    serde_json::from_slice::<Box<RawValue>>(bytes)
+        .map(|text| Document::from_text(JsonText::from_raw(text)))
+        .map_err(|error| ParseError::new(format!("body is not valid JSON: {error}")))
 }
 
 pub(crate) fn parse_json(bytes: &[u8]) -> Result<Value, ParseError> {
@@ -298,8 +392,11 @@ mod tests {
     fn bodies_by_content_type() {
         let cases = [
             (TestRequest::new(" \n"), Body::Empty),
-            (TestRequest::new("[1]"), Body::Json(json!([1]))),
-            (TestRequest::new("[1]").json(), Body::Json(json!([1]))),
+            (TestRequest::new("[1]"), Body::Json(json!([1]).into())),
+            (
+                TestRequest::new("[1]").json(),
+                Body::Json(json!([1]).into()),
+            ),
             (
                 TestRequest::new("a=1&b=%C3%A9").header(
                     "content-type",
@@ -324,10 +421,43 @@ mod tests {
         let form = |body: &str| Body::read(&TestRequest::new(body).form().raw()).expect("form");
         assert_eq!(
             form("payload=%7B%22a%22%3A1%7D").into_document(),
-            Ok(json!({"a": 1}))
+            Ok(json!({"a": 1}).into())
         );
         assert!(form("payload=%7B").into_document().is_err());
         assert!(form("other=1").into_document().is_err());
         assert!(Body::Empty.into_document().is_err());
+    }
+
+    /// A JSON body is kept as it came and read into only when asked: one top-level field
+    /// is found without parsing the rest, as a parsed object would give it.
+    #[test]
+    fn a_json_body_stays_text_and_one_field_is_read_from_it() {
+        let body = r#" {"zen": {"action": "nested"}, "act\u0069on": "first", "action": "closed", "n": [1, {"a": 2}]} "#;
+        let Ok(Body::Json(document)) = Body::read(&TestRequest::new(body).json().raw()) else {
+            panic!("a JSON body");
+        };
+        assert_eq!(
+            top_str_field(&document, "action").as_deref(),
+            Some("closed")
+        );
+        assert_eq!(top_str_field(&document, "n"), None, "not a string");
+        assert_eq!(top_str_field(&document, "missing"), None);
+        assert!(!document.is_parsed(), "nothing parsed into values yet");
+        assert_eq!(document.text().as_str(), body.trim(), "kept as it came");
+        assert_eq!(
+            document["action"],
+            json!("closed"),
+            "the last repeated key counts"
+        );
+        assert_eq!(
+            top_str_field(&document, "action").as_deref(),
+            Some("closed")
+        );
+        for other in ["[1, 2]", "\"text\"", "7", "null"] {
+            let Ok(Body::Json(document)) = Body::read(&TestRequest::new(other).json().raw()) else {
+                panic!("{other} is JSON");
+            };
+            assert_eq!(top_str_field(&document, "action"), None, "{other}");
+        }
     }
 }

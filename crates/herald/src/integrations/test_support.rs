@@ -143,7 +143,7 @@ pub(crate) async fn plan_event(
     };
     let context = crate::core::context::event_context(
         &meta,
-        std::sync::Arc::new(payload.clone()),
+        std::sync::Arc::new(payload.clone().into()),
         &std::collections::BTreeMap::new(),
     );
     let input = crate::action::ActionInput {

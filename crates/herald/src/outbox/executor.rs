@@ -10,7 +10,7 @@ use crate::core::context::{shared_event_context, taken_event_context, window_con
 use crate::outbox::recent::RecentEvents;
 use crate::telemetry;
 use crate::traces::{AttemptTrace, Traces};
-use herald_store::model::{AttemptRecord, ClaimedDelivery, Delivery, NextStep};
+use herald_store::model::{AttemptRecord, ClaimedDelivery, Delivery, Document, NextStep};
 use herald_store::{SharedStore, StoreError, Writer};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -51,7 +51,7 @@ struct Loaded {
     /// A window's events.
     window_events: Vec<Uuid>,
     /// The event's payload: the store may keep the request against it.
-    payload: Option<std::sync::Arc<serde_json::Value>>,
+    payload: Option<std::sync::Arc<Document>>,
 }
 
 impl Loaded {

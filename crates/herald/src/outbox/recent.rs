@@ -6,7 +6,7 @@
 //! pushed out) is read from the store as before. Stored events never change, so an entry is
 //! never stale.
 
-use herald_store::model::{Event, NewEvent};
+use herald_store::model::{Document, Event, NewEvent};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use uuid::Uuid;
@@ -28,7 +28,7 @@ pub const LARGEST_BYTES: usize = 256 << 10;
 pub struct RecentEvent {
     /// The event; its `payload` field is empty (`null`): the payload is `payload`.
     pub event: Event,
-    pub payload: Arc<serde_json::Value>,
+    pub payload: Arc<Document>,
     loads_left: usize,
     /// The payload's text length, counted against `BUDGET_BYTES`.
     bytes: usize,
@@ -59,13 +59,7 @@ impl Entries {
 impl RecentEvents {
     /// Keep `event` (in its `stored_form`), just committed with `deliveries` deliveries
     /// to run; `bytes` is its payload's text length.
-    pub fn keep(
-        &self,
-        event: Event,
-        payload: Arc<serde_json::Value>,
-        deliveries: usize,
-        bytes: usize,
-    ) {
+    pub fn keep(&self, event: Event, payload: Arc<Document>, deliveries: usize, bytes: usize) {
         if deliveries == 0 || bytes > LARGEST_BYTES {
             return;
         }
@@ -90,7 +84,7 @@ impl RecentEvents {
 
     /// The event and its payload for one of its deliveries; the entry goes once each
     /// delivery has had it. None if it is not kept here.
-    pub fn load(&self, id: Uuid) -> Option<(Event, Arc<serde_json::Value>)> {
+    pub fn load(&self, id: Uuid) -> Option<(Event, Arc<Document>)> {
         let mut entries = lock(&self.entries);
         let recent = entries.by_id.get_mut(&id)?;
         recent.loads_left = recent.loads_left.saturating_sub(1);
@@ -158,7 +152,7 @@ mod tests {
     fn each_delivery_loads_the_event_once_then_it_is_gone() {
         let recent = RecentEvents::default();
         let event = new_event(1);
-        recent.keep(stored_form(&event), Arc::new(json!({"n": 1})), 2, 8);
+        recent.keep(stored_form(&event), Arc::new(json!({"n": 1}).into()), 2, 8);
         let (stored, payload) = recent.load(event.id).expect("kept");
         assert_eq!(stored.id, event.id);
         assert_eq!(stored.dedup_key.as_deref(), Some("d-1"));
@@ -179,7 +173,7 @@ mod tests {
     fn an_event_without_deliveries_is_not_kept() {
         let recent = RecentEvents::default();
         let event = new_event(1);
-        recent.keep(stored_form(&event), Arc::new(json!({})), 0, 2);
+        recent.keep(stored_form(&event), Arc::new(json!({}).into()), 0, 2);
         assert!(recent.load(event.id).is_none());
     }
 
@@ -188,7 +182,7 @@ mod tests {
         let recent = RecentEvents::default();
         let events: Vec<NewEvent> = (0..CAPACITY as u32 + 3).map(new_event).collect();
         for event in &events {
-            recent.keep(stored_form(event), Arc::new(json!({})), 1, 2);
+            recent.keep(stored_form(event), Arc::new(json!({}).into()), 1, 2);
         }
         assert_eq!(recent.len(), CAPACITY);
         assert!(recent.load(events[0].id).is_none());
@@ -205,7 +199,7 @@ mod tests {
             .map(new_event)
             .collect();
         for event in &events {
-            recent.keep(stored_form(event), Arc::new(json!({})), 1, large);
+            recent.keep(stored_form(event), Arc::new(json!({}).into()), 1, large);
         }
         assert_eq!(recent.len(), BUDGET_BYTES / large, "the oldest pushed out");
         assert!(recent.load(events[0].id).is_none());
@@ -213,7 +207,7 @@ mod tests {
         let huge = new_event(99);
         recent.keep(
             stored_form(&huge),
-            Arc::new(json!({})),
+            Arc::new(json!({}).into()),
             1,
             LARGEST_BYTES + 1,
         );

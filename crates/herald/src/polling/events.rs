@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::ingress::poller::PolledItem;
 use crate::services::ingest::{Prepared, route_event};
 use chrono::{DateTime, Utc};
-use herald_store::model::{JsonText, NewDelivery, NewEvent};
+use herald_store::model::{Document, JsonText, NewDelivery, NewEvent};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -39,7 +39,7 @@ pub fn prepare(
             let prepared = route_event(
                 config,
                 event(source, item, Uuid::now_v7(), now),
-                Arc::new(item.payload.clone()),
+                Arc::new(Document::from_value(item.payload.clone())),
             );
             prepared.report_filter_errors();
             prepared
@@ -61,7 +61,7 @@ pub fn reprocess(
     let prepared = route_event(
         config,
         event(source, item, event_id, now),
-        Arc::new(item.payload.clone()),
+        Arc::new(Document::from_value(item.payload.clone())),
     );
     prepared
         .item

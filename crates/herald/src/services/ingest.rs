@@ -19,7 +19,8 @@ use crate::services::write_health::WriteHealth;
 use crate::telemetry;
 use crate::traces::{EventTrace, IngestTiming, Stored, Traces};
 use herald_store::model::{
-    AppendOutcome, EventHook, EventWithDeliveries, JsonText, NewDelivery, NewEvent, WindowEntry,
+    AppendOutcome, Document, EventHook, EventWithDeliveries, JsonText, NewDelivery, NewEvent,
+    WindowEntry,
 };
 use herald_store::{SharedStore, StoreError, Writer};
 use http::HeaderMap;
@@ -73,8 +74,8 @@ pub enum IngestOutcome {
 #[derive(Debug, Clone)]
 pub struct Prepared {
     pub item: EventWithDeliveries,
-    /// The event's payload, parsed.
-    pub payload: Arc<serde_json::Value>,
+    /// The event's payload, parsed when something reads into it.
+    pub payload: Arc<Document>,
     /// Rules whose filter failed on this event: (rule, error).
     pub filter_errors: Vec<(String, String)>,
 }
@@ -360,7 +361,7 @@ impl Ingest {
             payload: JsonText::encode(&payload),
             hook: None,
         };
-        let prepared = route_event(&self.config, event, Arc::new(payload));
+        let prepared = route_event(&self.config, event, Arc::new(Document::from_value(payload)));
         self.store(prepared, ("herald", started)).await
     }
 
@@ -489,8 +490,9 @@ pub fn prepare_hooked(
         dedup_key,
         received_at: clock.now(),
         headers,
-        // Encoded here, in the request's task, rather than on the single writer's path.
-        payload: JsonText::encode(&inbound.payload),
+        // As it came (or encoded here, in the request's task, rather than on the single
+        // writer's path).
+        payload: inbound.payload.text().clone(),
         hook,
     };
     Ok(Preparation::Event(route_event(
@@ -502,7 +504,7 @@ pub fn prepare_hooked(
 
 /// Match an event whose payload is `payload` against the rules: the deliveries it creates.
 /// Pure.
-pub fn route_event(config: &Config, event: NewEvent, payload: Arc<serde_json::Value>) -> Prepared {
+pub fn route_event(config: &Config, event: NewEvent, payload: Arc<Document>) -> Prepared {
     // Built at most once, for filters, ordering keys and window groups alike.
     let context = OnceCell::new();
     let event_context = || context.get_or_init(|| new_event_context(&event, &payload));

@@ -3,12 +3,9 @@
 //! claimed as before.
 
 use crate::support::*;
-use herald::app::App;
-use herald::clock::SystemClock;
-use herald_store::model::{DeliveryQuery, DeliveryStatus};
-use std::sync::Arc;
+use herald_store::SharedStore;
+use herald_store::model::{Delivery, DeliveryQuery, DeliveryStatus};
 use std::time::{Duration, Instant};
-use tokio_util::sync::CancellationToken;
 
 /// Every pull request to `handed` (no key) and to `keyed` (a `sql` action: one at a time,
 /// in order).
@@ -44,23 +41,8 @@ path = "herald.db"
 #[tokio::test]
 async fn fresh_deliveries_run_without_a_claim_and_keyed_ones_are_claimed() {
     let sink = Sink::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let text = CONFIG.replace("{SINK}", &sink.url);
-    let loaded = herald::config::from_text(
-        &dir.path().join("herald.toml"),
-        &text,
-        Arc::new(|_| None),
-        &herald::integrations::catalog(),
-    )
-    .unwrap();
-    let store = herald::services::storage::open_migrated(&loaded.config.storage)
-        .await
-        .unwrap();
-    let app = App::new(loaded.config, store.clone(), Arc::new(SystemClock));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let shutdown = CancellationToken::new();
-    let server = tokio::spawn(app.serve(listener, shutdown.clone()));
+    let served = ServedApp::start(CONFIG, &sink.url).await;
+    let (base, store) = (served.base.clone(), served.store.clone());
 
     for number in 1..=3 {
         let delivery = format!("handoff-{number}");
@@ -88,8 +70,7 @@ async fn fresh_deliveries_run_without_a_claim_and_keyed_ones_are_claimed() {
         .text()
         .await
         .unwrap();
-    shutdown.cancel();
-    server.await.unwrap().unwrap();
+    served.stop().await;
 
     let leased = |action: &str, via: &str| {
         let series =
@@ -103,13 +84,7 @@ async fn fresh_deliveries_run_without_a_claim_and_keyed_ones_are_claimed() {
     assert_eq!(leased("handed", "claim"), 0.0, "{metrics}");
     assert_eq!(leased("keyed", "claim"), 3.0, "{metrics}");
     assert_eq!(leased("keyed", "handoff"), 0.0, "{metrics}");
-    let deliveries = store
-        .list_deliveries(&DeliveryQuery {
-            limit: 10,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let deliveries = deliveries(&store).await;
     assert_eq!(deliveries.len(), 6);
     for delivery in &deliveries {
         assert_eq!(delivery.status, DeliveryStatus::Succeeded, "{delivery:?}");
@@ -122,16 +97,18 @@ async fn fresh_deliveries_run_without_a_claim_and_keyed_ones_are_claimed() {
     }
 }
 
-async fn all_succeeded(store: &herald_store::SharedStore) -> bool {
-    let deliveries = store
-        .list_deliveries(&DeliveryQuery {
-            limit: 10,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+async fn all_succeeded(store: &SharedStore) -> bool {
+    let deliveries = deliveries(store).await;
     deliveries.len() == 6
         && deliveries
             .iter()
             .all(|delivery| delivery.status == DeliveryStatus::Succeeded)
+}
+
+async fn deliveries(store: &SharedStore) -> Vec<Delivery> {
+    let query = DeliveryQuery {
+        limit: 10,
+        ..Default::default()
+    };
+    store.list_deliveries(&query).await.unwrap()
 }

@@ -364,3 +364,49 @@ path = "herald.db"
 pub fn pull_request(number: u64) -> String {
     serde_json::json!({"action": "opened", "number": number, "pull_request": {"title": "Fix \"quotes\" & <tags>"}}).to_string()
 }
+
+/// herald serving as `herald serve` does (workers, real clock) on a configuration with
+/// `{SINK}` set to `sink`; `stop` shuts it down and waits.
+pub struct ServedApp {
+    pub base: String,
+    pub store: SharedStore,
+    shutdown: CancellationToken,
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl ServedApp {
+    pub async fn start(config_text: &str, sink: &str) -> ServedApp {
+        let dir = tempfile::tempdir().unwrap();
+        let text = config_text.replace("{SINK}", sink);
+        let loaded = config::from_text(
+            &dir.path().join("herald.toml"),
+            &text,
+            Arc::new(|_| None),
+            &herald::integrations::catalog(),
+        )
+        .unwrap();
+        let store = herald::services::storage::open_migrated(&loaded.config.storage)
+            .await
+            .unwrap();
+        let clock = Arc::new(herald::clock::SystemClock);
+        let app = App::new(loaded.config, store.clone(), clock);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let shutdown = CancellationToken::new();
+        let server = tokio::spawn(app.serve(listener, shutdown.clone()));
+        ServedApp {
+            base,
+            store,
+            shutdown,
+            server,
+            _dir: dir,
+        }
+    }
+
+    /// Shut down as on SIGTERM and wait until it has stopped.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.server.await.unwrap().unwrap();
+    }
+}

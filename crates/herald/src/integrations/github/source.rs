@@ -4,8 +4,8 @@ use serde_json::{Value, json};
 
 use crate::ingress::source::{ParseError, Parsed, RawRequest, Reply, Source, VerifyError};
 use crate::integrations::signature::{
-    Body, HmacAlgorithm, SignatureEncoding, event, required_header, secret_keys, str_field,
-    strip_prefix_ignore_case, verify_any,
+    Body, HmacAlgorithm, SignatureEncoding, event, required_header, secret_keys,
+    strip_prefix_ignore_case, top_str_field, verify_any,
 };
 use crate::secret::Secret;
 use std::sync::Arc;
@@ -75,7 +75,7 @@ impl Source for GithubSource {
         if name == "ping" {
             return Ok(Parsed::Reply(ping_reply(&payload)));
         }
-        let event_type = match str_field(&payload, "action") {
+        let event_type = match top_str_field(&payload, "action") {
             Some(action) => format!("{name}.{action}"),
             None => name.to_owned(),
         };

@@ -54,7 +54,7 @@ impl Source for SlackSource {
 
     fn parse(&self, request: &RawRequest<'_>) -> Result<Parsed, ParseError> {
         match Body::read(request)? {
-            Body::Json(value) => events_api(value),
+            Body::Json(document) => events_api(document.into_value()),
             Body::Form(fields) => match embedded_payload(&fields) {
                 Some(payload) => interactivity(payload?),
                 None => slash_command(fields),

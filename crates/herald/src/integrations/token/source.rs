@@ -111,7 +111,7 @@ impl Source for TokenSource {
         let Parsed::Event(mut inbound) = parsed else {
             return Ok(parsed);
         };
-        let mut fields = match inbound.payload {
+        let mut fields = match inbound.payload.into_value() {
             serde_json::Value::Object(fields) => fields,
             serde_json::Value::Null => serde_json::Map::new(),
             _ => {
@@ -121,7 +121,7 @@ impl Source for TokenSource {
             }
         };
         fields.extend(query_fields(request.query));
-        inbound.payload = serde_json::Value::Object(fields);
+        inbound.payload = serde_json::Value::Object(fields).into();
         Ok(Parsed::Event(inbound))
     }
 
