@@ -297,11 +297,44 @@ pub(crate) fn embedded_payload(fields: &Map<String, Value>) -> Option<Result<Val
     )
 }
 
-/// A JSON body checked and kept as its text, to be parsed when something reads into it.
+/// A JSON body checked and kept as its text, to be parsed when something reads into it;
+/// whitespace between tokens is dropped (a pretty-printed body is stored compact).
 pub(crate) fn read_json(bytes: &[u8]) -> Result<Document, ParseError> {
-    serde_json::from_slice::<Box<RawValue>>(bytes)
-        .map(|text| Document::from_text(JsonText::from_raw(text)))
-        .map_err(|error| ParseError::new(format!("body is not valid JSON: {error}")))
+    let invalid =
+        |error: serde_json::Error| ParseError::new(format!("body is not valid JSON: {error}"));
+    let text = serde_json::from_slice::<Box<RawValue>>(bytes).map_err(invalid)?;
+    let text = match compact(text.get()) {
+        Some(compacted) => RawValue::from_string(compacted).map_err(invalid)?,
+        None => text,
+    };
+    Ok(Document::from_text(JsonText::from_raw(text)))
+}
+
+/// Valid JSON text without the whitespace between its tokens; None if it has none. Only
+/// ASCII whitespace outside strings is dropped, so the rest stays valid UTF-8.
+fn compact(text: &str) -> Option<String> {
+    let mut compacted: Option<Vec<u8>> = None;
+    let (mut in_string, mut escaped) = (false, false);
+    for (index, &byte) in text.as_bytes().iter().enumerate() {
+        let between_tokens = if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            false
+        } else {
+            in_string = byte == b'"';
+            matches!(byte, b' ' | b'\n' | b'\r' | b'\t')
+        };
+        match (&mut compacted, between_tokens) {
+            (None, true) => compacted = Some(text.as_bytes()[..index].to_vec()),
+            (Some(kept), false) => kept.push(byte),
+            _ => {}
+        }
+    }
+    compacted.and_then(|bytes| String::from_utf8(bytes).ok())
 }
 
 pub(crate) fn parse_json(bytes: &[u8]) -> Result<Value, ParseError> {
@@ -443,7 +476,11 @@ mod tests {
         assert_eq!(top_str_field(&document, "n"), None, "not a string");
         assert_eq!(top_str_field(&document, "missing"), None);
         assert!(!document.is_parsed(), "nothing parsed into values yet");
-        assert_eq!(document.text().as_str(), body.trim(), "kept as it came");
+        assert_eq!(
+            document.text().as_str(),
+            r#"{"zen":{"action":"nested"},"act\u0069on":"first","action":"closed","n":[1,{"a":2}]}"#,
+            "kept as it came, without the whitespace between tokens"
+        );
         assert_eq!(
             document["action"],
             json!("closed"),
@@ -459,5 +496,16 @@ mod tests {
             };
             assert_eq!(top_str_field(&document, "action"), None, "{other}");
         }
+    }
+
+    #[test]
+    fn compacting_keeps_strings_whole() {
+        let text = "{ \"a b\" : [ 1 ,\t\"x \\\" y\\\\\" , \"é \" ] ,\r\n \"c\":null }";
+        let compacted = compact(text).expect("has whitespace");
+        assert_eq!(compacted, r#"{"a b":[1,"x \" y\\","é "],"c":null}"#);
+        let value: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(serde_json::from_str::<Value>(&compacted).unwrap(), value);
+        assert_eq!(compact(&compacted), None);
+        assert_eq!(compact(r#""  spaced  ""#), None);
     }
 }

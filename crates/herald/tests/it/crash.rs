@@ -169,6 +169,9 @@ async fn a_killed_process_in_flight_delivery_is_taken_over_within_seconds() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_during_a_load_loses_nothing_acknowledged() {
     let sink = Sink::start().await;
+    // A destination slower than ingest, so the kill finds deliveries still to do: with a
+    // fast one the outbox kept up and nothing was left to interrupt.
+    sink.answer_after(Duration::from_millis(50));
     let (dir, mut child, address) = start_with_sink(&sink);
 
     let acknowledged: Arc<Mutex<HashMap<String, String>>> = Arc::default();
