@@ -1,5 +1,6 @@
-//! Appending events with their deliveries on PostgreSQL: one statement per table, the rows
-//! passed as arrays and expanded with `unnest`, so the SQL is the same for any batch size.
+//! Appending events with their deliveries on PostgreSQL: one statement for both tables, the
+//! rows passed as arrays and expanded with `unnest`, so the SQL is the same for any batch
+//! size.
 
 use super::rows::column;
 use super::windows;
@@ -7,14 +8,17 @@ use crate::Result;
 use crate::common::{Holders, append_outcomes, keys_not_in};
 use crate::model::*;
 use serde_json::value::RawValue;
-use sqlx::postgres::PgConnection;
+use sqlx::Row;
+use sqlx::postgres::{PgArguments, PgConnection, Postgres};
+use sqlx::query::Query;
 use sqlx::types::Json;
 use std::collections::HashSet;
+use std::sync::LazyLock;
 use uuid::Uuid;
 
-/// Insert the events (a repeated key, stored or earlier in the batch, inserts nothing),
-/// then find the ids holding the keys of those not inserted, then insert the deliveries
-/// of the events that were.
+/// Insert the events and the deliveries of those inserted, in one statement (a repeated
+/// key, stored or earlier in the batch, inserts nothing), then find the ids holding the
+/// keys of those not inserted.
 pub(super) async fn append(
     conn: &mut PgConnection,
     items: &[EventWithDeliveries],
@@ -24,7 +28,7 @@ pub(super) async fn append(
     }
     let mut holders = Holders::new();
     let mut inserted = HashSet::new();
-    for (id, source, key) in insert_events(conn, items).await? {
+    for (id, source, key) in insert_events_and_deliveries(conn, items).await? {
         inserted.insert(id);
         if let Some(key) = key {
             holders.insert((source, key), id);
@@ -34,72 +38,175 @@ pub(super) async fn append(
     if !keys.is_empty() {
         holders.extend(find_events(conn, &keys).await?);
     }
-    let deliveries: Vec<&NewDelivery> = items
-        .iter()
-        .filter(|item| inserted.contains(&item.event.id))
-        .flat_map(|item| &item.deliveries)
-        .collect();
-    if !deliveries.is_empty() {
-        insert_deliveries(conn, &deliveries, None).await?;
-    }
     let outcomes = append_outcomes(items, &holders)?;
     windows::append(conn, items, &outcomes).await?;
     Ok(outcomes)
 }
 
+/// The events' insert, arguments `$1` to `$11`. Rows go in in key order (ORDER BY n), so
+/// two replicas appending the same keys wait for each other instead of deadlocking; the
+/// sort is stable, so of two events with one key the first is stored. A concurrent insert
+/// of the same key makes this wait for that transaction, then do nothing if it committed;
+/// the lookup then sees the committed row.
+const INSERT_EVENTS: &str = "
+    INSERT INTO events (id, source, event_type, dedup_key, received_at, headers, payload,
+        payload_text, payload_zstd, hook_id, hook_repository)
+    SELECT id, source, event_type, dedup_key, received_at, headers, payload, payload_text,
+        payload_zstd, hook_id, hook_repository
+    FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[],
+        $5::timestamptz[], $6::jsonb[], $7::jsonb[], $8::text[], $9::bytea[], $10::text[],
+        $11::text[])
+        WITH ORDINALITY AS e(id, source, event_type, dedup_key, received_at, headers,
+            payload, payload_text, payload_zstd, hook_id, hook_repository, n)
+    ORDER BY n
+    ON CONFLICT (source, dedup_key) DO NOTHING
+    RETURNING id, source, dedup_key";
+
+/// Pending deliveries inserted, skipping taken idempotency keys, their twelve arguments
+/// numbered from `first`. A delivery with a lease is inserted leased (claimed once), as a
+/// claim would leave it. `of_inserted`: a thirteenth argument gives each delivery's event
+/// (its `event_id` may be empty), and only those of events in `inserted` go in.
+fn insert_deliveries_sql(first: usize, of_inserted: bool) -> String {
+    let mut types = vec![
+        "uuid",
+        "uuid",
+        "text",
+        "text",
+        "text",
+        "timestamptz",
+        "timestamptz",
+        "text",
+        "uuid",
+        "text",
+        "uuid",
+        "timestamptz",
+    ];
+    let (owner, filter) = match of_inserted {
+        true => {
+            types.push("uuid");
+            (", owner", "WHERE d.owner IN (SELECT id FROM inserted)")
+        }
+        false => ("", ""),
+    };
+    let arguments: Vec<String> = (first..)
+        .zip(types)
+        .map(|(number, kind)| format!("${number}::{kind}[]"))
+        .collect();
+    format!(
+        "INSERT INTO deliveries (id, event_id, rule, action, idempotency_key, status, attempts,
+             retries_used, next_attempt_at, created_at, updated_at, ordering_key, window_id,
+             lease_owner, lease_token, lease_until, claims)
+         SELECT id, event_id, rule, action, idempotency_key, 'pending', 0, 0, next_attempt_at,
+             created_at, created_at, ordering_key, window_id, lease_owner, lease_token,
+             lease_until, CASE WHEN lease_token IS NULL THEN 0 ELSE 1 END
+         FROM unnest({})
+             WITH ORDINALITY AS d(id, event_id, rule, action, idempotency_key,
+                 next_attempt_at, created_at, ordering_key, window_id, lease_owner,
+                 lease_token, lease_until{owner}, n)
+         {filter}
+         ORDER BY n
+         ON CONFLICT (idempotency_key) DO NOTHING",
+        arguments.join(", ")
+    )
+}
+
+static INSERT_DELIVERIES: LazyLock<String> = LazyLock::new(|| insert_deliveries_sql(1, false));
+
+/// The events, then the deliveries of the events inserted: one round trip for both. The
+/// deliveries' foreign key is checked at the statement's end, when the events are in.
+static APPEND: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH inserted AS ({INSERT_EVENTS}), delivered AS ({})
+         SELECT id, source, dedup_key FROM inserted",
+        insert_deliveries_sql(12, true)
+    )
+});
+
 /// The id, source and dedup key of each event inserted.
-async fn insert_events(
+async fn insert_events_and_deliveries(
     conn: &mut PgConnection,
     items: &[EventWithDeliveries],
 ) -> Result<Vec<(Uuid, String, Option<String>)>> {
-    // Rows go in in key order (ORDER BY n), so two replicas appending the same keys wait
-    // for each other instead of deadlocking; the sort is stable, so of two events with one
-    // key the first is stored. A concurrent insert of the same key makes this wait for that
-    // transaction, then do nothing if it committed; the lookup then sees the committed row.
     let mut events: Vec<&NewEvent> = items.iter().map(|item| &item.event).collect();
     events.sort_by(|a, b| (&a.source, &a.dedup_key).cmp(&(&b.source, &b.dedup_key)));
+    let (owners, deliveries): (Vec<Uuid>, Vec<&NewDelivery>) = items
+        .iter()
+        .flat_map(|item| item.deliveries.iter().map(|d| (item.event.id, d)))
+        .unzip();
+    let query = bind_events(sqlx::query(APPEND.as_str()), &events);
+    let rows = bind_deliveries(query, &deliveries, None)
+        .bind(owners)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                row.try_get("id")?,
+                row.try_get("source")?,
+                row.try_get("dedup_key")?,
+            ))
+        })
+        .collect()
+}
+
+type PgQuery<'q> = Query<'q, Postgres, PgArguments>;
+
+/// Bind the events' columns, in `INSERT_EVENTS`'s order.
+fn bind_events<'q>(query: PgQuery<'q>, events: &[&NewEvent]) -> PgQuery<'q> {
     let payloads: Vec<StoredPayload<'_>> = events.iter().map(|e| stored(&e.payload)).collect();
-    let inserted = sqlx::query_as(
-        "INSERT INTO events (id, source, event_type, dedup_key, received_at, headers, payload,
-             payload_text, payload_zstd, hook_id, hook_repository)
-         SELECT id, source, event_type, dedup_key, received_at, headers, payload, payload_text,
-             payload_zstd, hook_id, hook_repository
-         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[],
-             $5::timestamptz[], $6::jsonb[], $7::jsonb[], $8::text[], $9::bytea[], $10::text[],
-             $11::text[])
-             WITH ORDINALITY AS e(id, source, event_type, dedup_key, received_at, headers,
-                 payload, payload_text, payload_zstd, hook_id, hook_repository, n)
-         ORDER BY n
-         ON CONFLICT (source, dedup_key) DO NOTHING
-         RETURNING id, source, dedup_key",
-    )
-    .bind(column(&events, |e| e.id))
-    .bind(column(&events, |e| e.source.as_str()))
-    .bind(column(&events, |e| e.event_type.as_str()))
-    .bind(column(&events, |e| e.dedup_key.as_deref()))
-    .bind(column(&events, |e| e.received_at))
-    .bind(column(&events, |e| Json(&e.headers)))
-    .bind(payload_column(&payloads, |p| match p {
-        StoredPayload::Json(raw) => Some(Json(*raw)),
-        _ => None,
-    }))
-    .bind(payload_column(&payloads, |p| match p {
-        StoredPayload::Text(text) => Some(*text),
-        _ => None,
-    }))
-    .bind(payload_column(&payloads, |p| match p {
-        StoredPayload::Frame(frame) => Some(*frame),
-        _ => None,
-    }))
-    .bind(column(&events, |e| {
-        e.hook.as_ref().map(|hook| hook.id.as_str())
-    }))
-    .bind(column(&events, |e| {
-        e.hook.as_ref().map(|hook| hook.repository.as_str())
-    }))
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(inserted)
+    query
+        .bind(column(events, |e| e.id))
+        .bind(column(events, |e| e.source.as_str()))
+        .bind(column(events, |e| e.event_type.as_str()))
+        .bind(column(events, |e| e.dedup_key.as_deref()))
+        .bind(column(events, |e| e.received_at))
+        .bind(column(events, |e| Json(&e.headers)))
+        .bind(payload_column(&payloads, |p| match p {
+            StoredPayload::Json(raw) => Some(Json(*raw)),
+            _ => None,
+        }))
+        .bind(payload_column(&payloads, |p| match p {
+            StoredPayload::Text(text) => Some(*text),
+            _ => None,
+        }))
+        .bind(payload_column(&payloads, |p| match p {
+            StoredPayload::Frame(frame) => Some(*frame),
+            _ => None,
+        }))
+        .bind(column(events, |e| {
+            e.hook.as_ref().map(|hook| hook.id.as_str())
+        }))
+        .bind(column(events, |e| {
+            e.hook.as_ref().map(|hook| hook.repository.as_str())
+        }))
+}
+
+/// Bind the deliveries' columns, in `insert_deliveries_sql`'s order; `window_id`, if
+/// given, replaces theirs.
+fn bind_deliveries<'q>(
+    query: PgQuery<'q>,
+    deliveries: &[&NewDelivery],
+    window_id: Option<Uuid>,
+) -> PgQuery<'q> {
+    query
+        .bind(column(deliveries, |d| d.id))
+        .bind(column(deliveries, |d| d.event_id))
+        .bind(column(deliveries, |d| d.rule.as_str()))
+        .bind(column(deliveries, |d| d.action.as_str()))
+        .bind(column(deliveries, |d| d.idempotency_key.as_str()))
+        .bind(column(deliveries, |d| d.next_attempt_at))
+        .bind(column(deliveries, |d| d.created_at))
+        .bind(column(deliveries, |d| d.ordering_key.as_deref()))
+        .bind(column(deliveries, |d| window_id.or(d.window_id)))
+        .bind(column(deliveries, |d| {
+            d.lease.as_ref().map(|lease| lease.owner.as_str())
+        }))
+        .bind(column(deliveries, |d| {
+            d.lease.as_ref().map(|lease| lease.token)
+        }))
+        .bind(column(deliveries, |d| {
+            d.lease.as_ref().map(|lease| lease.until)
+        }))
 }
 
 /// A payload as its columns hold it: `payload` (`jsonb`), `payload_text` or
@@ -147,48 +254,18 @@ async fn find_events(conn: &mut PgConnection, keys: &[(&str, &str)]) -> Result<H
         .collect())
 }
 
-/// Insert pending deliveries, skipping taken idempotency keys; `window_id`, if given,
-/// replaces theirs (a flush names its window). A delivery with a lease is inserted leased
-/// (claimed once), as a claim would leave it.
+/// Insert pending deliveries (see `insert_deliveries_sql`); `window_id`, if given,
+/// replaces theirs (a flush names its window).
 pub(super) async fn insert_deliveries(
     conn: &mut PgConnection,
     deliveries: &[&NewDelivery],
     window_id: Option<Uuid>,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO deliveries (id, event_id, rule, action, idempotency_key, status, attempts,
-             retries_used, next_attempt_at, created_at, updated_at, ordering_key, window_id,
-             lease_owner, lease_token, lease_until, claims)
-         SELECT id, event_id, rule, action, idempotency_key, 'pending', 0, 0, next_attempt_at,
-             created_at, created_at, ordering_key, window_id, lease_owner, lease_token,
-             lease_until, CASE WHEN lease_token IS NULL THEN 0 ELSE 1 END
-         FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[],
-             $6::timestamptz[], $7::timestamptz[], $8::text[], $9::uuid[], $10::text[],
-             $11::uuid[], $12::timestamptz[])
-             WITH ORDINALITY AS d(id, event_id, rule, action, idempotency_key,
-                 next_attempt_at, created_at, ordering_key, window_id, lease_owner,
-                 lease_token, lease_until, n)
-         ORDER BY n
-         ON CONFLICT (idempotency_key) DO NOTHING",
+    bind_deliveries(
+        sqlx::query(INSERT_DELIVERIES.as_str()),
+        deliveries,
+        window_id,
     )
-    .bind(column(deliveries, |d| d.id))
-    .bind(column(deliveries, |d| d.event_id))
-    .bind(column(deliveries, |d| d.rule.as_str()))
-    .bind(column(deliveries, |d| d.action.as_str()))
-    .bind(column(deliveries, |d| d.idempotency_key.as_str()))
-    .bind(column(deliveries, |d| d.next_attempt_at))
-    .bind(column(deliveries, |d| d.created_at))
-    .bind(column(deliveries, |d| d.ordering_key.as_deref()))
-    .bind(column(deliveries, |d| window_id.or(d.window_id)))
-    .bind(column(deliveries, |d| {
-        d.lease.as_ref().map(|lease| lease.owner.as_str())
-    }))
-    .bind(column(deliveries, |d| {
-        d.lease.as_ref().map(|lease| lease.token)
-    }))
-    .bind(column(deliveries, |d| {
-        d.lease.as_ref().map(|lease| lease.until)
-    }))
     .execute(&mut *conn)
     .await?;
     Ok(())
