@@ -313,28 +313,41 @@ pub(crate) fn read_json(bytes: &[u8]) -> Result<Document, ParseError> {
 /// Valid JSON text without the whitespace between its tokens; None if it has none. Only
 /// ASCII whitespace outside strings is dropped, so the rest stays valid UTF-8.
 fn compact(text: &str) -> Option<String> {
-    let mut compacted: Option<Vec<u8>> = None;
-    let (mut in_string, mut escaped) = (false, false);
-    for (index, &byte) in text.as_bytes().iter().enumerate() {
-        let between_tokens = if in_string {
-            match (escaped, byte) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
+    let bytes = text.as_bytes();
+    let mut kept: Option<Vec<u8>> = None;
+    // `bytes[copied..index]` is kept but not yet copied (only once something is dropped).
+    let (mut index, mut copied) = (0, 0);
+    while index < bytes.len() {
+        match bytes[index] {
+            b'"' => index = string_end(bytes, index + 1),
+            b' ' | b'\n' | b'\r' | b'\t' => {
+                let out = kept.get_or_insert_with(|| Vec::with_capacity(bytes.len()));
+                out.extend_from_slice(&bytes[copied..index]);
+                index += 1;
+                copied = index;
             }
-            false
-        } else {
-            in_string = byte == b'"';
-            matches!(byte, b' ' | b'\n' | b'\r' | b'\t')
-        };
-        match (&mut compacted, between_tokens) {
-            (None, true) => compacted = Some(text.as_bytes()[..index].to_vec()),
-            (Some(kept), false) => kept.push(byte),
-            _ => {}
+            _ => index += 1,
         }
     }
-    compacted.and_then(|bytes| String::from_utf8(bytes).ok())
+    let mut out = kept?;
+    out.extend_from_slice(&bytes[copied..]);
+    String::from_utf8(out).ok()
+}
+
+/// The index just past a string's closing quote, `at` just past its opening one: the
+/// string's bytes are skipped a run at a time (most of a payload is in its strings).
+fn string_end(bytes: &[u8], mut at: usize) -> usize {
+    while let Some(found) = bytes
+        .get(at..)
+        .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
+    {
+        let index = at + found;
+        if bytes[index] == b'"' {
+            return index + 1;
+        }
+        at = index + 2;
+    }
+    bytes.len()
 }
 
 pub(crate) fn parse_json(bytes: &[u8]) -> Result<Value, ParseError> {
@@ -507,5 +520,25 @@ mod tests {
         assert_eq!(serde_json::from_str::<Value>(&compacted).unwrap(), value);
         assert_eq!(compact(&compacted), None);
         assert_eq!(compact(r#""  spaced  ""#), None);
+    }
+
+    #[test]
+    fn compacting_a_pretty_print_gives_the_compact_print() {
+        let values = [
+            json!({"empty": "", "slash": "\\", "quote": "\"", "both": "\\\"", "tab": "\t x"}),
+            json!([[], {}, [{"a": [1, 2.5, -3e10, true, false, null]}], "é 🚀 \u{1}"]),
+            json!({"nested": {"deep": {"deeper": ["  ", " \\ ", "\\\\"]}}}),
+            json!(["a string ending in a backslash \\", "and \\\""]),
+        ];
+        for value in values {
+            let pretty = serde_json::to_string_pretty(&value).unwrap();
+            let compacted = compact(&pretty).expect("a pretty print has whitespace");
+            assert_eq!(
+                compacted,
+                serde_json::to_string(&value).unwrap(),
+                "{pretty}"
+            );
+            assert_eq!(compact(&compacted), None, "{compacted}");
+        }
     }
 }
