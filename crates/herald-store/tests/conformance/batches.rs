@@ -90,6 +90,65 @@ pub async fn write_mixes_jobs_in_one_transaction(store: SharedStore) {
     }
 }
 
+/// Appends and completions without claims, the batch a busy writer makes most: duplicates
+/// found, a stale token refused, the deliveries of a duplicate and nothing else left out
+/// (an unlinked delivery is stored), a completed lease released.
+pub async fn write_appends_and_completions_alone(store: SharedStore) {
+    let stored = event("github", Some("seen"));
+    append(&store, item(stored.clone(), vec![])).await;
+    let [retried, stale, done] = three_leases(&store).await;
+    let fresh = event("github", Some("fresh"));
+    let mut unlinked = delivery(&fresh, "r", "b");
+    unlinked.event_id = None;
+    let fresh_deliveries = vec![delivery(&fresh, "r", "a"), unlinked];
+    let repeat = event("github", Some("fresh"));
+    let repeat_delivery = delivery(&repeat, "r", "a");
+    let appends = [
+        item(fresh.clone(), fresh_deliveries.clone()),
+        item(repeat.clone(), vec![repeat_delivery.clone()]),
+        item(event("github", Some("seen")), vec![]),
+    ];
+    let mut forged = record(&stale, NextStep::Dead, at(2));
+    forged.lease_token = Uuid::now_v7();
+    let completions = [
+        record(&retried, retry_at(5), at(2)),
+        forged,
+        record(&done, NextStep::Succeeded, at(2)),
+    ];
+    let batch = WriteBatch {
+        appends: &appends,
+        completions: &completions,
+        ..WriteBatch::default()
+    };
+    let results = store.write(&batch).await.unwrap();
+
+    let duplicate = |event_id| AppendOutcome::Duplicate { event_id };
+    let appended = vec![
+        AppendOutcome::Stored { event_id: fresh.id },
+        duplicate(fresh.id),
+        duplicate(stored.id),
+    ];
+    assert_eq!(results.appended, appended);
+    assert_eq!(results.completed, vec![true, false, true]);
+    assert!(results.claimed.is_empty());
+    for new in &fresh_deliveries {
+        assert_eq!(delivery_of(&store, new.id).await.event_id, new.event_id);
+    }
+    assert_eq!(store.get_delivery(repeat_delivery.id).await.unwrap(), None);
+    let after = delivery_of(&store, retried.delivery.id).await;
+    assert_eq!((after.attempts, after.retries_used), (1, 1));
+    assert_eq!(after.lease_until, None);
+    let after = delivery_of(&store, done.delivery.id).await;
+    assert_eq!(
+        (after.status, after.attempts),
+        (DeliveryStatus::Succeeded, 1)
+    );
+    for (leased, attempts) in [(&retried, 1), (&stale, 0), (&done, 1)] {
+        let recorded = store.list_attempts(leased.delivery.id).await.unwrap();
+        assert_eq!(recorded.len(), attempts);
+    }
+}
+
 pub async fn write_empty_batch_does_nothing(store: SharedStore) {
     let results = store.write(&WriteBatch::default()).await.unwrap();
     assert_eq!(results, WriteResults::default());

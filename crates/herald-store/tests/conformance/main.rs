@@ -124,6 +124,7 @@ conformance!(
     monitors::delete_monitor_states_counts_and_keeps_other_monitors,
     monitors::put_many_monitor_states_at_once,
     batches::write_mixes_jobs_in_one_transaction,
+    batches::write_appends_and_completions_alone,
     batches::write_empty_batch_does_nothing,
     batches::write_large_batches,
     writer::writer_batches_concurrent_appends,
