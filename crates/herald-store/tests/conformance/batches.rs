@@ -24,6 +24,28 @@ async fn three_leases(store: &SharedStore) -> [ClaimedDelivery; 3] {
     leased.try_into().expect("three leases")
 }
 
+/// A retry of the first lease, a completion of the second under a token it never had, a
+/// success of the third, all at 2.
+fn three_completions([retried, stale, done]: [&ClaimedDelivery; 3]) -> Vec<AttemptRecord> {
+    let mut forged = record(stale, NextStep::Dead, at(2));
+    forged.lease_token = Uuid::now_v7();
+    vec![
+        record(retried, retry_at(5), at(2)),
+        forged,
+        record(done, NextStep::Succeeded, at(2)),
+    ]
+}
+
+/// `fresh` stored, then a repeat of its key and one of `stored`'s.
+fn fresh_then_two_duplicates(fresh: &NewEvent, stored: &NewEvent) -> Vec<AppendOutcome> {
+    let duplicate = |event_id| AppendOutcome::Duplicate { event_id };
+    vec![
+        AppendOutcome::Stored { event_id: fresh.id },
+        duplicate(fresh.id),
+        duplicate(stored.id),
+    ]
+}
+
 pub async fn write_mixes_jobs_in_one_transaction(store: SharedStore) {
     let stored = event("github", Some("seen"));
     append(&store, item(stored.clone(), vec![])).await;
@@ -37,15 +59,9 @@ pub async fn write_mixes_jobs_in_one_transaction(store: SharedStore) {
         item(repeat.clone(), vec![delivery(&repeat, "r", "a")]),
         item(event("github", Some("seen")), vec![]),
     ];
-    let mut forged = record(&stale, NextStep::Dead, at(2));
-    forged.lease_token = Uuid::now_v7();
-    let completions = [
-        record(&retried, retry_at(5), at(2)),
-        forged,
-        record(&done, NextStep::Succeeded, at(2)),
-        // The same lease again: the first completion released it.
-        record(&done, NextStep::Dead, at(2)),
-    ];
+    let mut completions = three_completions([&retried, &stale, &done]);
+    // The same lease again: the first completion released it.
+    completions.push(record(&done, NextStep::Dead, at(2)));
     let claims = [claim(at(5), 10), claim(at(5), 10)];
     let batch = WriteBatch {
         appends: &appends,
@@ -54,13 +70,7 @@ pub async fn write_mixes_jobs_in_one_transaction(store: SharedStore) {
     };
     let results = store.write(&batch).await.unwrap();
 
-    let duplicate = |event_id| AppendOutcome::Duplicate { event_id };
-    let appended = vec![
-        AppendOutcome::Stored { event_id: fresh.id },
-        duplicate(fresh.id),
-        duplicate(stored.id),
-    ];
-    assert_eq!(results.appended, appended);
+    assert_eq!(results.appended, fresh_then_two_duplicates(&fresh, &stored));
     assert_eq!(store.get_event(repeat.id).await.unwrap(), None);
     assert_eq!(results.completed, vec![true, false, true, false]);
     // The first claim sees the retry just scheduled and the deliveries just appended.
@@ -108,13 +118,7 @@ pub async fn write_appends_and_completions_alone(store: SharedStore) {
         item(repeat.clone(), vec![repeat_delivery.clone()]),
         item(event("github", Some("seen")), vec![]),
     ];
-    let mut forged = record(&stale, NextStep::Dead, at(2));
-    forged.lease_token = Uuid::now_v7();
-    let completions = [
-        record(&retried, retry_at(5), at(2)),
-        forged,
-        record(&done, NextStep::Succeeded, at(2)),
-    ];
+    let completions = three_completions([&retried, &stale, &done]);
     let batch = WriteBatch {
         appends: &appends,
         completions: &completions,
@@ -122,13 +126,7 @@ pub async fn write_appends_and_completions_alone(store: SharedStore) {
     };
     let results = store.write(&batch).await.unwrap();
 
-    let duplicate = |event_id| AppendOutcome::Duplicate { event_id };
-    let appended = vec![
-        AppendOutcome::Stored { event_id: fresh.id },
-        duplicate(fresh.id),
-        duplicate(stored.id),
-    ];
-    assert_eq!(results.appended, appended);
+    assert_eq!(results.appended, fresh_then_two_duplicates(&fresh, &stored));
     assert_eq!(results.completed, vec![true, false, true]);
     assert!(results.claimed.is_empty());
     for new in &fresh_deliveries {
