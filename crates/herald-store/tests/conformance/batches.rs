@@ -36,6 +36,25 @@ fn three_completions([retried, stale, done]: [&ClaimedDelivery; 3]) -> Vec<Attem
     ]
 }
 
+/// After `three_completions` were written: the first and third leases have an attempt
+/// each, the third succeeded, and the second, whose token was forged, is as it was.
+async fn assert_three_completed(
+    store: &SharedStore,
+    [retried, stale, done]: [&ClaimedDelivery; 3],
+    stale_before: &Delivery,
+) {
+    let after = delivery_of(store, done.delivery.id).await;
+    assert_eq!(
+        (after.status, after.attempts),
+        (DeliveryStatus::Succeeded, 1)
+    );
+    assert_eq!(&delivery_of(store, stale.delivery.id).await, stale_before);
+    for (leased, attempts) in [(retried, 1), (stale, 0), (done, 1)] {
+        let recorded = store.list_attempts(leased.delivery.id).await.unwrap();
+        assert_eq!(recorded.len(), attempts);
+    }
+}
+
 /// `fresh` stored, then a repeat of its key and one of `stored`'s.
 fn fresh_then_two_duplicates(fresh: &NewEvent, stored: &NewEvent) -> Vec<AppendOutcome> {
     let duplicate = |event_id| AppendOutcome::Duplicate { event_id };
@@ -88,16 +107,7 @@ pub async fn write_mixes_jobs_in_one_transaction(store: SharedStore) {
     let after = delivery_of(&store, retried.delivery.id).await;
     assert_eq!((after.attempts, after.retries_used), (1, 1));
     assert_eq!(after.lease_until, Some(at(35)));
-    assert_eq!(delivery_of(&store, stale.delivery.id).await, stale_before);
-    let after = delivery_of(&store, done.delivery.id).await;
-    assert_eq!(
-        (after.status, after.attempts),
-        (DeliveryStatus::Succeeded, 1)
-    );
-    for (leased, attempts) in [(&retried, 1), (&stale, 0), (&done, 1)] {
-        let recorded = store.list_attempts(leased.delivery.id).await.unwrap();
-        assert_eq!(recorded.len(), attempts);
-    }
+    assert_three_completed(&store, [&retried, &stale, &done], &stale_before).await;
 }
 
 /// Appends and completions without claims, the batch a busy writer makes most: duplicates
@@ -107,6 +117,7 @@ pub async fn write_appends_and_completions_alone(store: SharedStore) {
     let stored = event("github", Some("seen"));
     append(&store, item(stored.clone(), vec![])).await;
     let [retried, stale, done] = three_leases(&store).await;
+    let stale_before = delivery_of(&store, stale.delivery.id).await;
     let fresh = event("github", Some("fresh"));
     let mut unlinked = delivery(&fresh, "r", "b");
     unlinked.event_id = None;
@@ -136,15 +147,7 @@ pub async fn write_appends_and_completions_alone(store: SharedStore) {
     let after = delivery_of(&store, retried.delivery.id).await;
     assert_eq!((after.attempts, after.retries_used), (1, 1));
     assert_eq!(after.lease_until, None);
-    let after = delivery_of(&store, done.delivery.id).await;
-    assert_eq!(
-        (after.status, after.attempts),
-        (DeliveryStatus::Succeeded, 1)
-    );
-    for (leased, attempts) in [(&retried, 1), (&stale, 0), (&done, 1)] {
-        let recorded = store.list_attempts(leased.delivery.id).await.unwrap();
-        assert_eq!(recorded.len(), attempts);
-    }
+    assert_three_completed(&store, [&retried, &stale, &done], &stale_before).await;
 }
 
 pub async fn write_empty_batch_does_nothing(store: SharedStore) {
