@@ -81,13 +81,11 @@ fn insert_deliveries_sql(first: usize, of_inserted: bool) -> String {
         "uuid",
         "timestamptz",
     ];
-    let (owner, filter) = match of_inserted {
-        true => {
-            types.push("uuid");
-            (", owner", "WHERE d.owner IN (SELECT id FROM inserted)")
-        }
-        false => ("", ""),
-    };
+    let (mut owner, mut filter) = ("", "");
+    if of_inserted {
+        types.push("uuid");
+        (owner, filter) = (", owner", "WHERE d.owner IN (SELECT id FROM inserted)");
+    }
     let arguments: Vec<String> = (first..)
         .zip(types)
         .map(|(number, kind)| format!("${number}::{kind}[]"))
