@@ -14,6 +14,10 @@ mod rows;
 mod windows;
 mod write;
 
+/// The completion round's statement, for the test of the plan PostgreSQL caches for it.
+#[doc(hidden)]
+pub use complete::COMPLETE as COMPLETE_STATEMENT;
+
 use crate::dictionaries::Dictionaries;
 use crate::model::*;
 use crate::{Result, Store, StoreError};

@@ -679,6 +679,42 @@ fn postgres_connections_are_made_by_an_sqlx_that_turns_nagle_off() {
     );
 }
 
+/// A completion round is a prepared statement, so after five runs PostgreSQL keeps one
+/// generic plan for it. Made in a new database, that plan must still look each delivery
+/// up by an index, or every round scans the whole table once it has grown.
+#[tokio::test]
+async fn postgres_completion_plan_cached_in_a_new_database_uses_an_index() {
+    let Some(db) = PgDb::new("postgres_completion_plan_cached_in_a_new_database").await else {
+        return;
+    };
+    let mut conn = sqlx::PgConnection::connect_with(&db.options).await.unwrap();
+    conn.execute("SET plan_cache_mode = force_generic_plan")
+        .await
+        .unwrap();
+    let statement = herald_store::postgres::COMPLETE_STATEMENT;
+    conn.execute(sqlx::AssertSqlSafe(format!(
+        "PREPARE complete AS {statement}"
+    )))
+    .await
+    .unwrap();
+    let parameters = vec!["NULL"; 18].join(", ");
+    let plan: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "EXPLAIN EXECUTE complete({parameters})"
+    )))
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let plan = plan.join("\n");
+    assert!(
+        !plan.contains("Seq Scan on deliveries"),
+        "the cached plan scans every delivery:\n{plan}"
+    );
+    assert!(
+        plan.contains("Index Scan using deliveries_"),
+        "the cached plan looks no delivery up by an index:\n{plan}"
+    );
+}
+
 /// On PostgreSQL the writer keeps several batches in flight: an append waiting on another
 /// transaction's lock holds up its own batch only, not every write queued behind it.
 #[tokio::test]
