@@ -3,6 +3,7 @@
 
 mod append;
 mod complete;
+mod connection;
 mod dictionaries;
 mod health;
 mod hooks;
@@ -58,6 +59,9 @@ macro_rules! reading {
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// The writer's connections (`connection.rs`), `lanes` of them in use at most.
+    writes: Arc<connection::WriteConnections>,
+    lanes: usize,
     dictionaries: Arc<Dictionaries>,
 }
 
@@ -72,10 +76,21 @@ impl PgStore {
     /// once with its cause, not as the pool's timeout 30 s later.
     pub async fn connect_with(connect: PgConnectOptions, options: PgOptions) -> Result<Self> {
         check_reachable(&connect).await?;
-        let pool = pool_options(options).connect_with(connect).await?;
+        let lanes = write_lanes(options.max_connections);
+        let pool = PgPoolOptions::new()
+            .max_connections(
+                (options.max_connections as usize)
+                    .saturating_sub(lanes)
+                    .max(1) as u32,
+            )
+            .connect_with(connect.clone())
+            .await?;
+        let writes = Arc::new(connection::WriteConnections::new(connect));
         let dictionaries = Dictionaries::of(dictionaries::register_kept(&pool).await?);
         Ok(PgStore {
             pool,
+            writes,
+            lanes,
             dictionaries: Arc::new(dictionaries),
         })
     }
@@ -83,6 +98,10 @@ impl PgStore {
     /// A store on `pool`; the dictionaries it keeps are registered when a read meets one.
     pub fn from_pool(pool: PgPool) -> Self {
         PgStore {
+            lanes: write_lanes(pool.options().get_max_connections()),
+            writes: Arc::new(connection::WriteConnections::new(
+                (*pool.connect_options()).clone(),
+            )),
             pool,
             dictionaries: Arc::default(),
         }
@@ -127,8 +146,10 @@ fn io_cause(error: &std::io::Error) -> String {
     }
 }
 
-fn pool_options(options: PgOptions) -> PgPoolOptions {
-    PgPoolOptions::new().max_connections(options.max_connections.max(1))
+/// Of `connections` in all, how many the writer keeps: half, at most `MAX_WRITE_LANES`;
+/// the rest are the pool that serves reads and claims by id.
+fn write_lanes(connections: u32) -> usize {
+    (connections as usize / 2).clamp(1, MAX_WRITE_LANES)
 }
 
 #[async_trait]
@@ -138,6 +159,7 @@ impl Store for PgStore {
     }
 
     async fn close(&self) {
+        self.writes.close().await;
         self.pool.close().await;
     }
 
@@ -162,14 +184,17 @@ impl Store for PgStore {
         Ok(())
     }
 
-    /// Half the pool, at most `MAX_WRITE_LANES`: the rest serves reads and claims by id.
     fn write_lanes(&self) -> usize {
-        let connections = self.pool.options().get_max_connections() as usize;
-        (connections / 2).clamp(1, MAX_WRITE_LANES)
+        self.lanes
     }
 
     async fn write(&self, batch: &WriteBatch<'_>) -> Result<WriteResults> {
-        write::write(&self.pool, batch).await
+        if batch.is_empty() {
+            return Ok(WriteResults::default());
+        }
+        self.writes
+            .in_transaction(async |conn| write::write(conn, batch).await)
+            .await
     }
 
     async fn get_event(&self, id: Uuid) -> Result<Option<Event>> {

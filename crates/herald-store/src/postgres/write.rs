@@ -10,19 +10,15 @@ use sqlx::Row;
 use sqlx::postgres::{PgConnection, PgPool};
 use uuid::Uuid;
 
-/// One transaction for the whole batch: appends, then completions, then claims.
-pub(super) async fn write(pool: &PgPool, batch: &WriteBatch<'_>) -> Result<WriteResults> {
-    if batch.is_empty() {
-        return Ok(WriteResults::default());
-    }
-    let mut tx = pool.begin().await?;
-    let appended = append::append(&mut tx, batch.appends).await?;
-    let completed = complete::complete(&mut tx, batch.completions).await?;
+/// The whole batch, in the transaction `conn` is in: appends, then completions, then
+/// claims.
+pub(super) async fn write(conn: &mut PgConnection, batch: &WriteBatch<'_>) -> Result<WriteResults> {
+    let appended = append::append(conn, batch.appends).await?;
+    let completed = complete::complete(conn, batch.completions).await?;
     let mut claimed = Vec::with_capacity(batch.claims.len());
     for request in batch.claims {
-        claimed.push(claim(&mut tx, request).await?);
+        claimed.push(claim(conn, request).await?);
     }
-    tx.commit().await?;
     Ok(WriteResults {
         appended,
         completed,

@@ -715,6 +715,88 @@ async fn postgres_completion_plan_cached_in_a_new_database_uses_an_index() {
     );
 }
 
+/// The writer keeps its PostgreSQL connections between batches. One the server has closed
+/// meanwhile (a restart, an idle timeout) is replaced: the next batch is written, not failed.
+#[tokio::test]
+async fn postgres_write_after_the_server_closed_the_writers_connection() {
+    use herald_store::model::{AppendOutcome, WriteBatch};
+    let Some(db) = PgDb::new("postgres_write_after_the_server_closed_the_writers_connection").await
+    else {
+        return;
+    };
+    let append = |key: &'static str| vec![item(event("github", Some(key)), vec![])];
+    let batch = |appends| WriteBatch {
+        appends,
+        completions: &[],
+        claims: &[],
+    };
+    let first = append("first");
+    db.store.write(&batch(&first)).await.unwrap();
+    let mut admin = sqlx::PgConnection::connect_with(&db.options).await.unwrap();
+    let closed: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    assert!(!closed.is_empty(), "no connection of the store to close");
+    let second = append("second");
+    let written = db.store.write(&batch(&second)).await.unwrap();
+    assert!(matches!(
+        written.appended.as_slice(),
+        [AppendOutcome::Stored { .. }]
+    ));
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    assert_eq!(stored, 2);
+}
+
+/// A batch that fails rolls back and leaves its connection fit for the next: nothing of it
+/// is stored, and the next batch on the kept connection commits.
+#[tokio::test]
+async fn postgres_writers_connection_serves_the_batch_after_a_failed_one() {
+    use herald_store::model::WriteBatch;
+    let Some(db) = PgDb::new("postgres_writers_connection_serves_the_batch_after_a_failed").await
+    else {
+        return;
+    };
+    let mut admin = sqlx::PgConnection::connect_with(&db.options).await.unwrap();
+    // Every insert into events fails until the constraint is dropped.
+    admin
+        .execute("ALTER TABLE events ADD CONSTRAINT no_events CHECK (false) NOT VALID")
+        .await
+        .unwrap();
+    let failing = vec![item(event("github", Some("refused")), vec![])];
+    let batch = |appends| WriteBatch {
+        appends,
+        completions: &[],
+        claims: &[],
+    };
+    assert!(db.store.write(&batch(&failing)).await.is_err());
+    admin
+        .execute("ALTER TABLE events DROP CONSTRAINT no_events")
+        .await
+        .unwrap();
+    let next = vec![item(event("github", Some("accepted")), vec![])];
+    db.store.write(&batch(&next)).await.unwrap();
+    let keys: Vec<String> = sqlx::query_scalar("SELECT dedup_key FROM events")
+        .fetch_all(&mut admin)
+        .await
+        .unwrap();
+    assert_eq!(keys, vec!["accepted".to_string()]);
+    let open: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity
+         WHERE datname = current_database() AND state LIKE 'idle in transaction%'",
+    )
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(open, 0, "a connection was left in a transaction");
+}
+
 /// On PostgreSQL the writer keeps several batches in flight: an append waiting on another
 /// transaction's lock holds up its own batch only, not every write queued behind it.
 #[tokio::test]

@@ -1,0 +1,81 @@
+//! The writer's connections to PostgreSQL, kept apart from the pool. A pooled connection
+//! is pinged when it is taken and again when it is given back: two more round trips for
+//! every write batch. One the pool opened on the request runtime also had each answer
+//! woken through that runtime's I/O driver, behind the request tasks queued there. These
+//! are opened where a write first needs one (the writer's thread) and kept while they
+//! work; one that fails is dropped, and the next write opens another.
+
+use crate::{Result, StoreError};
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::{ConnectOptions, Connection, Executor};
+use std::sync::Mutex;
+
+pub(super) struct WriteConnections {
+    connect: PgConnectOptions,
+    /// None once `close` has run: writes answer `Closed` then.
+    idle: Mutex<Option<Vec<PgConnection>>>,
+}
+
+impl WriteConnections {
+    pub(super) fn new(connect: PgConnectOptions) -> WriteConnections {
+        WriteConnections {
+            connect,
+            idle: Mutex::new(Some(Vec::new())),
+        }
+    }
+
+    /// Run `work` in a transaction on a kept connection, and commit if it succeeds; roll
+    /// back if anything fails. A connection that cannot roll back is dropped.
+    pub(super) async fn in_transaction<T>(
+        &self,
+        work: impl AsyncFnOnce(&mut PgConnection) -> Result<T>,
+    ) -> Result<T> {
+        let mut conn = self.begun().await?;
+        let outcome = match work(&mut conn).await {
+            Ok(value) => conn
+                .execute("COMMIT")
+                .await
+                .map(|_| value)
+                .map_err(StoreError::from),
+            Err(err) => Err(err),
+        };
+        // A failed COMMIT has ended the transaction too; the ROLLBACK only warns then.
+        if (outcome.is_ok() || conn.execute("ROLLBACK").await.is_ok())
+            && let Some(idle) = self.lock().as_mut()
+        {
+            idle.push(conn);
+        }
+        outcome
+    }
+
+    /// Close every kept connection, and refuse writes from now on.
+    pub(super) async fn close(&self) {
+        let idle = self.lock().take().unwrap_or_default();
+        for conn in idle {
+            let _ = conn.close().await;
+        }
+    }
+
+    /// A connection in a new transaction: a kept one, or a new one if none is idle or the
+    /// kept one cannot begin (the server closed it while it was idle; nothing was written
+    /// on it, so opening another is safe).
+    async fn begun(&self) -> Result<PgConnection> {
+        let kept = self.lock().as_mut().ok_or(StoreError::Closed)?.pop();
+        if let Some(mut conn) = kept {
+            match conn.execute("BEGIN").await {
+                Ok(_) => return Ok(conn),
+                Err(err) => tracing::info!(%err, "a kept write connection failed; opening another"),
+            }
+        }
+        let mut conn = self.connect.connect().await?;
+        conn.execute("BEGIN").await?;
+        Ok(conn)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Vec<PgConnection>>> {
+        // The vector is whole whatever panicked while it was held.
+        self.idle
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
