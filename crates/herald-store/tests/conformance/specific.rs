@@ -719,19 +719,13 @@ async fn postgres_completion_plan_cached_in_a_new_database_uses_an_index() {
 /// meanwhile (a restart, an idle timeout) is replaced: the next batch is written, not failed.
 #[tokio::test]
 async fn postgres_write_after_the_server_closed_the_writers_connection() {
-    use herald_store::model::{AppendOutcome, WriteBatch};
+    use herald_store::model::AppendOutcome;
     let Some(db) = PgDb::new("postgres_write_after_the_server_closed_the_writers_connection").await
     else {
         return;
     };
     let append = |key: &'static str| vec![item(event("github", Some(key)), vec![])];
-    let batch = |appends| WriteBatch {
-        appends,
-        completions: &[],
-        claims: &[],
-    };
-    let first = append("first");
-    db.store.write(&batch(&first)).await.unwrap();
+    db.store.append_events(&append("first")).await.unwrap();
     let mut admin = sqlx::PgConnection::connect_with(&db.options).await.unwrap();
     let closed: Vec<bool> = sqlx::query_scalar(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
@@ -741,12 +735,8 @@ async fn postgres_write_after_the_server_closed_the_writers_connection() {
     .await
     .unwrap();
     assert!(!closed.is_empty(), "no connection of the store to close");
-    let second = append("second");
-    let written = db.store.write(&batch(&second)).await.unwrap();
-    assert!(matches!(
-        written.appended.as_slice(),
-        [AppendOutcome::Stored { .. }]
-    ));
+    let written = db.store.append_events(&append("second")).await.unwrap();
+    assert!(matches!(written.as_slice(), [AppendOutcome::Stored { .. }]));
     let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
         .fetch_one(&mut admin)
         .await
@@ -758,7 +748,6 @@ async fn postgres_write_after_the_server_closed_the_writers_connection() {
 /// is stored, and the next batch on the kept connection commits.
 #[tokio::test]
 async fn postgres_writers_connection_serves_the_batch_after_a_failed_one() {
-    use herald_store::model::WriteBatch;
     let Some(db) = PgDb::new("postgres_writers_connection_serves_the_batch_after_a_failed").await
     else {
         return;
@@ -770,18 +759,13 @@ async fn postgres_writers_connection_serves_the_batch_after_a_failed_one() {
         .await
         .unwrap();
     let failing = vec![item(event("github", Some("refused")), vec![])];
-    let batch = |appends| WriteBatch {
-        appends,
-        completions: &[],
-        claims: &[],
-    };
-    assert!(db.store.write(&batch(&failing)).await.is_err());
+    assert!(db.store.append_events(&failing).await.is_err());
     admin
         .execute("ALTER TABLE events DROP CONSTRAINT no_events")
         .await
         .unwrap();
     let next = vec![item(event("github", Some("accepted")), vec![])];
-    db.store.write(&batch(&next)).await.unwrap();
+    db.store.append_events(&next).await.unwrap();
     let keys: Vec<String> = sqlx::query_scalar("SELECT dedup_key FROM events")
         .fetch_all(&mut admin)
         .await
