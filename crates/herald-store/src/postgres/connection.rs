@@ -5,6 +5,7 @@
 //! are opened where a write first needs one (the writer's thread) and kept while they
 //! work; one that fails is dropped, and the next write opens another.
 
+use super::CONNECT_TIMEOUT;
 use crate::{Result, StoreError};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{ConnectOptions, Connection, Executor};
@@ -64,12 +65,27 @@ impl WriteConnections {
         if let Some(mut conn) = kept {
             match conn.execute("BEGIN").await {
                 Ok(_) => return Ok(conn),
-                Err(err) => tracing::info!(%err, "a kept write connection failed; opening another"),
+                Err(err) => tracing::warn!(%err, "a kept write connection failed; opening another"),
             }
         }
-        let mut conn = self.connect.connect().await?;
+        let mut conn = self.open().await?;
         conn.execute("BEGIN").await?;
         Ok(conn)
+    }
+
+    /// A new connection, or a timeout as an I/O error (the writer then fails the batch
+    /// as it does when the server cannot be reached) rather than waiting on TCP's own.
+    async fn open(&self) -> Result<PgConnection> {
+        match tokio::time::timeout(CONNECT_TIMEOUT, self.connect.connect()).await {
+            Ok(conn) => Ok(conn?),
+            Err(_) => Err(StoreError::Database(sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "no connection to PostgreSQL within {} s",
+                    CONNECT_TIMEOUT.as_secs()
+                ),
+            )))),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Vec<PgConnection>>> {
