@@ -59,7 +59,7 @@ macro_rules! reading {
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
-    /// The writer's connections (`connection.rs`), `lanes` of them in use at most.
+    /// The writer's connections (`connection.rs`); it runs `lanes` batches at once.
     writes: Arc<connection::WriteConnections>,
     lanes: usize,
     dictionaries: Arc<Dictionaries>,
@@ -78,11 +78,7 @@ impl PgStore {
         check_reachable(&connect).await?;
         let lanes = write_lanes(options.max_connections);
         let pool = PgPoolOptions::new()
-            .max_connections(
-                (options.max_connections as usize)
-                    .saturating_sub(lanes)
-                    .max(1) as u32,
-            )
+            .max_connections(options.max_connections.saturating_sub(lanes as u32).max(1))
             .connect_with(connect.clone())
             .await?;
         let writes = Arc::new(connection::WriteConnections::new(connect));
@@ -93,18 +89,6 @@ impl PgStore {
             lanes,
             dictionaries: Arc::new(dictionaries),
         })
-    }
-
-    /// A store on `pool`; the dictionaries it keeps are registered when a read meets one.
-    pub fn from_pool(pool: PgPool) -> Self {
-        PgStore {
-            lanes: write_lanes(pool.options().get_max_connections()),
-            writes: Arc::new(connection::WriteConnections::new(
-                (*pool.connect_options()).clone(),
-            )),
-            pool,
-            dictionaries: Arc::default(),
-        }
     }
 
     /// Train `source` a dictionary in the background; appends go on meanwhile.
