@@ -2,15 +2,14 @@
 //! rows passed as arrays and expanded with `unnest`, so the SQL is the same for any batch
 //! size.
 
-use super::rows::column;
+use super::rows::{PgQuery, column};
 use super::windows;
 use crate::Result;
 use crate::common::{Holders, append_outcomes, keys_not_in};
 use crate::model::*;
 use serde_json::value::RawValue;
 use sqlx::Row;
-use sqlx::postgres::{PgArguments, PgConnection, Postgres};
-use sqlx::query::Query;
+use sqlx::postgres::PgConnection;
 use sqlx::types::Json;
 use std::collections::HashSet;
 use std::sync::LazyLock;
@@ -26,21 +25,33 @@ pub(super) async fn append(
     if items.is_empty() {
         return Ok(Vec::new());
     }
+    let inserted = insert_events_and_deliveries(conn, items).await?;
+    let outcomes = outcomes(conn, items, inserted).await?;
+    windows::append(conn, items, &outcomes).await?;
+    Ok(outcomes)
+}
+
+/// Each item's outcome, from the (id, source, dedup key) of the events the insert stored:
+/// the holders of the other keys are looked up by a new statement, which sees what a
+/// concurrent insert the insert waited for committed.
+pub(super) async fn outcomes(
+    conn: &mut PgConnection,
+    items: &[EventWithDeliveries],
+    inserted: Vec<(Uuid, String, Option<String>)>,
+) -> Result<Vec<AppendOutcome>> {
     let mut holders = Holders::new();
-    let mut inserted = HashSet::new();
-    for (id, source, key) in insert_events_and_deliveries(conn, items).await? {
-        inserted.insert(id);
+    let mut ids = HashSet::new();
+    for (id, source, key) in inserted {
+        ids.insert(id);
         if let Some(key) = key {
             holders.insert((source, key), id);
         }
     }
-    let keys = keys_not_in(items, &inserted);
+    let keys = keys_not_in(items, &ids);
     if !keys.is_empty() {
         holders.extend(find_events(conn, &keys).await?);
     }
-    let outcomes = append_outcomes(items, &holders)?;
-    windows::append(conn, items, &outcomes).await?;
-    Ok(outcomes)
+    append_outcomes(items, &holders)
 }
 
 /// The events' insert, arguments `$1` to `$11`. Rows go in in key order (ORDER BY n), so
@@ -114,26 +125,29 @@ static INSERT_DELIVERIES: LazyLock<String> = LazyLock::new(|| insert_deliveries_
 /// deliveries' foreign key is checked at the statement's end, when the events are in.
 static APPEND: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "WITH inserted AS ({INSERT_EVENTS}), delivered AS ({})
-         SELECT id, source, dedup_key FROM inserted",
-        insert_deliveries_sql(12, true)
+        "WITH {} SELECT id, source, dedup_key FROM inserted",
+        append_ctes()
     )
 });
+
+/// `inserted`, the events stored (their id, source and dedup key), and `delivered`, the
+/// deliveries of those: `APPEND_PARAMS` arguments, bound by `bind_append`.
+pub(super) fn append_ctes() -> String {
+    format!(
+        "inserted AS ({INSERT_EVENTS}), delivered AS ({})",
+        insert_deliveries_sql(12, true)
+    )
+}
+
+/// The arguments of `append_ctes`.
+pub(super) const APPEND_PARAMS: usize = 24;
 
 /// The id, source and dedup key of each event inserted.
 async fn insert_events_and_deliveries(
     conn: &mut PgConnection,
     items: &[EventWithDeliveries],
 ) -> Result<Vec<(Uuid, String, Option<String>)>> {
-    let mut events: Vec<&NewEvent> = items.iter().map(|item| &item.event).collect();
-    events.sort_by(|a, b| (&a.source, &a.dedup_key).cmp(&(&b.source, &b.dedup_key)));
-    let (owners, deliveries): (Vec<Uuid>, Vec<&NewDelivery>) = items
-        .iter()
-        .flat_map(|item| item.deliveries.iter().map(|d| (item.event.id, d)))
-        .unzip();
-    let query = bind_events(sqlx::query(APPEND.as_str()), &events);
-    let rows = bind_deliveries(query, &deliveries, None)
-        .bind(owners)
+    let rows = bind_append(sqlx::query(APPEND.as_str()), items)
         .fetch_all(&mut *conn)
         .await?;
     rows.iter()
@@ -147,7 +161,17 @@ async fn insert_events_and_deliveries(
         .collect()
 }
 
-type PgQuery<'q> = Query<'q, Postgres, PgArguments>;
+/// Bind `append_ctes`'s arguments: the events in key order (see `INSERT_EVENTS`), their
+/// deliveries, and each delivery's event.
+pub(super) fn bind_append<'q>(query: PgQuery<'q>, items: &'q [EventWithDeliveries]) -> PgQuery<'q> {
+    let mut events: Vec<&NewEvent> = items.iter().map(|item| &item.event).collect();
+    events.sort_by(|a, b| (&a.source, &a.dedup_key).cmp(&(&b.source, &b.dedup_key)));
+    let (owners, deliveries): (Vec<Uuid>, Vec<&NewDelivery>) = items
+        .iter()
+        .flat_map(|item| item.deliveries.iter().map(|d| (item.event.id, d)))
+        .unzip();
+    bind_deliveries(bind_events(query, &events), &deliveries, None).bind(owners)
+}
 
 /// Bind the events' columns, in `INSERT_EVENTS`'s order.
 fn bind_events<'q>(query: PgQuery<'q>, events: &[&NewEvent]) -> PgQuery<'q> {

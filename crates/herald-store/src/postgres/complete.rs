@@ -3,13 +3,14 @@
 //! refs of every record, and another, if any are deleted, deletes them. `change_refs`
 //! writes refs with the same statements, on conditions.
 
-use super::rows::column;
+use super::rows::{PgQuery, column};
 use crate::Result;
 use crate::common::{
     RefRow, StoredRequest, change_conditions, change_keys, change_rows, completion_rounds,
     conditions_hold, next_state, ref_rows,
 };
 use crate::model::*;
+use sqlx::Row;
 use sqlx::postgres::{PgConnection, PgPool};
 use sqlx::types::Json;
 use std::collections::HashSet;
@@ -32,20 +33,11 @@ pub(super) async fn complete(
     Ok(done)
 }
 
-/// Update every delivery still leased under its record's token, and insert the attempts of
-/// exactly those: the update matches only while the token holds the lease. Only a pending
-/// delivery holds a token (whatever changes its status clears it), so the rows are found
-/// by id alone: with `status = 'pending'` also asked, the planner walked the status index
-/// over every pending row version not yet vacuumed (12k entries for 140 rows).
-///
-/// `LIMIT $18` (the number of records, so it drops nothing) is for the plan PostgreSQL
-/// caches: not knowing the arrays, it takes an unknown limit to keep a tenth of the
-/// rows, so it expects one record and looks each delivery up by an index even while the
-/// table is new and small. Without it, the plan cached in a new database scanned the
-/// whole table for every round (2-4 ms each) until an `ANALYZE`, and planning the
-/// statement anew each time instead cost 0.9 ms a batch.
-pub const COMPLETE: &str = "
-    WITH done AS (
+/// `done`, the records (arguments `$1` to `$18`, see `bind_records`), and `updated`, the
+/// deliveries their tokens still held, moved to their next step.
+macro_rules! complete_ctes {
+    () => {
+        "done AS (
         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int4[],
             $5::timestamptz[], $6::int4[], $7::text[], $8::timestamptz[],
             $9::timestamptz[], $10::int8[], $11::text[], $12::jsonb[], $13::text[],
@@ -65,22 +57,60 @@ pub const COMPLETE: &str = "
         FROM done
         WHERE d.id = done.id AND d.lease_token = done.token
         RETURNING d.id, d.attempts, d.action
-    )
-    INSERT INTO attempts (delivery_id, number, started_at, duration_ms, outcome,
+    )"
+    };
+}
+pub(super) use complete_ctes;
+
+/// The attempts of the deliveries `updated`, numbered after their attempts so far.
+macro_rules! insert_attempts {
+    () => {
+        "INSERT INTO attempts (delivery_id, number, started_at, duration_ms, outcome,
         status_code, error, request, response_body, action, request_zstd, request_against)
     SELECT u.id, u.attempts, done.started_at, done.duration_ms, done.outcome, done.code,
         done.error, done.request, done.response_body, u.action, done.request_zstd,
         done.request_against
-    FROM updated u JOIN done ON done.id = u.id
-    RETURNING delivery_id";
+    FROM updated u JOIN done ON done.id = u.id"
+    };
+}
+pub(super) use insert_attempts;
+
+/// Update every delivery still leased under its record's token, and insert the attempts of
+/// exactly those: the update matches only while the token holds the lease. Only a pending
+/// delivery holds a token (whatever changes its status clears it), so the rows are found
+/// by id alone: with `status = 'pending'` also asked, the planner walked the status index
+/// over every pending row version not yet vacuumed (12k entries for 140 rows).
+///
+/// `LIMIT $18` (the number of records, so it drops nothing) is for the plan PostgreSQL
+/// caches: not knowing the arrays, it takes an unknown limit to keep a tenth of the
+/// rows, so it expects one record and looks each delivery up by an index even while the
+/// table is new and small. Without it, the plan cached in a new database scanned the
+/// whole table for every round (2-4 ms each) until an `ANALYZE`, and planning the
+/// statement anew each time instead cost 0.9 ms a batch.
+pub const COMPLETE: &str = concat!(
+    "WITH ",
+    complete_ctes!(),
+    " ",
+    insert_attempts!(),
+    " RETURNING delivery_id"
+);
 
 /// The ids of the deliveries completed. No delivery appears twice in `records`.
 async fn complete_round(
     conn: &mut PgConnection,
     records: &[&AttemptRecord],
 ) -> Result<HashSet<Uuid>> {
+    let written = bind_records(sqlx::query(COMPLETE), records)
+        .fetch_all(&mut *conn)
+        .await?;
+    written.iter().map(|row| Ok(row.try_get(0)?)).collect()
+}
+
+/// Bind the records' columns, in `complete_ctes`'s order, then their number (see
+/// `COMPLETE` for why the statement has a limit).
+pub(super) fn bind_records<'q>(query: PgQuery<'q>, records: &[&'q AttemptRecord]) -> PgQuery<'q> {
     let states: Vec<_> = column(records, |r| next_state(r.next));
-    let written: Vec<Uuid> = sqlx::query_scalar(COMPLETE)
+    query
         .bind(column(records, |r| r.delivery_id))
         .bind(column(records, |r| r.lease_token))
         .bind(states.iter().map(|s| s.0.as_str()).collect::<Vec<_>>())
@@ -101,9 +131,6 @@ async fn complete_round(
         .bind(column(records, |r| StoredRequest::of(r).frame()))
         .bind(column(records, |r| StoredRequest::of(r).against()))
         .bind(records.len() as i64)
-        .fetch_all(&mut *conn)
-        .await?;
-    Ok(written.into_iter().collect())
 }
 
 /// Write the records' refs, whether or not their token still held: the external system did

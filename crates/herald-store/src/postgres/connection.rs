@@ -49,6 +49,24 @@ impl WriteConnections {
         outcome
     }
 
+    /// A kept connection (and true), or a new one if none is idle, outside any
+    /// transaction. Give it back with `keep`.
+    pub(super) async fn take(&self) -> Result<(PgConnection, bool)> {
+        let kept = self.lock().as_mut().ok_or(StoreError::Closed)?.pop();
+        match kept {
+            Some(conn) => Ok((conn, true)),
+            None => Ok((self.open().await?, false)),
+        }
+    }
+
+    /// Keep `conn` for the next write unless `outcome` says it was lost.
+    pub(super) fn keep<T>(&self, conn: PgConnection, outcome: &Result<T>) {
+        let lost = matches!(outcome, Err(err) if lost(err));
+        if !lost && let Some(idle) = self.lock().as_mut() {
+            idle.push(conn);
+        }
+    }
+
     /// Close every kept connection, and refuse writes from now on.
     pub(super) async fn close(&self) {
         let idle = self.lock().take().unwrap_or_default();
@@ -75,7 +93,7 @@ impl WriteConnections {
 
     /// A new connection, or a timeout as an I/O error (the writer then fails the batch
     /// as it does when the server cannot be reached) rather than waiting on TCP's own.
-    async fn open(&self) -> Result<PgConnection> {
+    pub(super) async fn open(&self) -> Result<PgConnection> {
         match tokio::time::timeout(CONNECT_TIMEOUT, self.connect.connect()).await {
             Ok(conn) => Ok(conn?),
             Err(_) => Err(StoreError::Database(sqlx::Error::Io(std::io::Error::new(
@@ -93,5 +111,18 @@ impl WriteConnections {
         self.idle
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Whether `err` says the connection itself failed, not the statement: an I/O or protocol
+/// error, or the server ending the session (SQLSTATE classes 08, connection exception,
+/// and 57P, the server shutting down or terminating it).
+pub(super) fn lost(err: &StoreError) -> bool {
+    match err {
+        StoreError::Database(sqlx::Error::Io(_) | sqlx::Error::Protocol(_)) => true,
+        StoreError::Database(sqlx::Error::Database(db)) => db
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        _ => false,
     }
 }

@@ -9,6 +9,7 @@ mod health;
 mod hooks;
 mod maintain;
 mod monitors;
+mod one_statement;
 mod pollers;
 mod read;
 mod rows;
@@ -18,6 +19,9 @@ mod write;
 /// The completion round's statement, for the test of the plan PostgreSQL caches for it.
 #[doc(hidden)]
 pub use complete::COMPLETE as COMPLETE_STATEMENT;
+/// The statement that writes a batch of appends and completions alone, for the same test.
+#[doc(hidden)]
+pub use one_statement::STATEMENT as BATCH_STATEMENT;
 
 use crate::dictionaries::Dictionaries;
 use crate::model::*;
@@ -175,6 +179,9 @@ impl Store for PgStore {
     async fn write(&self, batch: &WriteBatch<'_>) -> Result<WriteResults> {
         if batch.is_empty() {
             return Ok(WriteResults::default());
+        }
+        if one_statement::fits(batch) {
+            return one_statement::write(&self.writes, batch).await;
         }
         self.writes
             .in_transaction(async |conn| write::write(conn, batch).await)

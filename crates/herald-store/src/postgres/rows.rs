@@ -227,6 +227,9 @@ pub(super) fn rule_health(row: &PgRow) -> Result<RuleHealth> {
     })
 }
 
+/// A statement being bound.
+pub(super) type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
 /// One field of every row of a batch: an array parameter for `unnest`.
 pub(super) fn column<'a, R, T>(rows: &[&'a R], field: impl Fn(&'a R) -> T) -> Vec<T> {
     rows.iter().map(|&row| field(row)).collect()

@@ -681,7 +681,8 @@ fn postgres_connections_are_made_by_an_sqlx_that_turns_nagle_off() {
 
 /// A completion round is a prepared statement, so after five runs PostgreSQL keeps one
 /// generic plan for it. Made in a new database, that plan must still look each delivery
-/// up by an index, or every round scans the whole table once it has grown.
+/// up by an index, or every round scans the whole table once it has grown. The same holds
+/// for the statement that writes appends and completions together.
 #[tokio::test]
 async fn postgres_completion_plan_cached_in_a_new_database_uses_an_index() {
     let Some(db) = PgDb::new("postgres_completion_plan_cached_in_a_new_database").await else {
@@ -691,28 +692,37 @@ async fn postgres_completion_plan_cached_in_a_new_database_uses_an_index() {
     conn.execute("SET plan_cache_mode = force_generic_plan")
         .await
         .unwrap();
-    let statement = herald_store::postgres::COMPLETE_STATEMENT;
-    conn.execute(sqlx::AssertSqlSafe(format!(
-        "PREPARE complete AS {statement}"
-    )))
-    .await
-    .unwrap();
-    let parameters = vec!["NULL"; 18].join(", ");
-    let plan: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "EXPLAIN EXECUTE complete({parameters})"
-    )))
-    .fetch_all(&mut conn)
-    .await
-    .unwrap();
-    let plan = plan.join("\n");
-    assert!(
-        !plan.contains("Seq Scan on deliveries"),
-        "the cached plan scans every delivery:\n{plan}"
-    );
-    assert!(
-        plan.contains("Index Scan using deliveries_"),
-        "the cached plan looks no delivery up by an index:\n{plan}"
-    );
+    let statements = [
+        ("complete", herald_store::postgres::COMPLETE_STATEMENT, 18),
+        (
+            "batch",
+            herald_store::postgres::BATCH_STATEMENT.as_str(),
+            42,
+        ),
+    ];
+    for (name, statement, arguments) in statements {
+        conn.execute(sqlx::AssertSqlSafe(format!(
+            "PREPARE {name} AS {statement}"
+        )))
+        .await
+        .unwrap();
+        let parameters = vec!["NULL"; arguments].join(", ");
+        let plan: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "EXPLAIN EXECUTE {name}({parameters})"
+        )))
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        let plan = plan.join("\n");
+        assert!(
+            !plan.contains("Seq Scan on deliveries"),
+            "the cached plan of {name} scans every delivery:\n{plan}"
+        );
+        assert!(
+            plan.contains("Index Scan using deliveries_"),
+            "the cached plan of {name} looks no delivery up by an index:\n{plan}"
+        );
+    }
 }
 
 /// The writer keeps its PostgreSQL connections between batches. One the server has closed
@@ -745,40 +755,113 @@ async fn postgres_write_after_the_server_closed_the_writers_connection() {
 }
 
 /// A batch that fails rolls back and leaves its connection fit for the next: nothing of it
-/// is stored, and the next batch on the kept connection commits.
+/// is stored, and the next batch on the kept connection commits. Both ways of writing a
+/// batch: one statement (appends alone), and a transaction (an append with a claim).
 #[tokio::test]
 async fn postgres_writers_connection_serves_the_batch_after_a_failed_one() {
+    use herald_store::model::WriteBatch;
     let Some(db) = PgDb::new("postgres_writers_connection_serves_the_batch_after_a_failed").await
     else {
         return;
     };
     let mut admin = sqlx::PgConnection::connect_with(&db.options).await.unwrap();
-    // Every insert into events fails until the constraint is dropped.
-    admin
-        .execute("ALTER TABLE events ADD CONSTRAINT no_events CHECK (false) NOT VALID")
+    let claims = [claim(at(0), 1)];
+    for (claims, path) in [(&[][..], "one statement"), (&claims[..], "transaction")] {
+        let write = |key: &str| {
+            let appends = vec![item(event("github", Some(key)), vec![])];
+            let store = db.store.clone();
+            async move {
+                let batch = WriteBatch {
+                    appends: &appends,
+                    claims,
+                    ..WriteBatch::default()
+                };
+                store.write(&batch).await.map(|_| ())
+            }
+        };
+        // Every insert into events fails until the constraint is dropped.
+        admin
+            .execute("ALTER TABLE events ADD CONSTRAINT no_events CHECK (false) NOT VALID")
+            .await
+            .unwrap();
+        assert!(write(&format!("refused {path}")).await.is_err(), "{path}");
+        admin
+            .execute("ALTER TABLE events DROP CONSTRAINT no_events")
+            .await
+            .unwrap();
+        write(&format!("accepted {path}")).await.unwrap();
+        let open: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND state LIKE 'idle in transaction%'",
+        )
+        .fetch_one(&mut admin)
         .await
         .unwrap();
-    let failing = vec![item(event("github", Some("refused")), vec![])];
-    assert!(db.store.append_events(&failing).await.is_err());
-    admin
-        .execute("ALTER TABLE events DROP CONSTRAINT no_events")
-        .await
-        .unwrap();
-    let next = vec![item(event("github", Some("accepted")), vec![])];
-    db.store.append_events(&next).await.unwrap();
-    let keys: Vec<String> = sqlx::query_scalar("SELECT dedup_key FROM events")
+        assert_eq!(open, 0, "{path}: a connection was left in a transaction");
+    }
+    let keys: Vec<String> = sqlx::query_scalar("SELECT dedup_key FROM events ORDER BY dedup_key")
         .fetch_all(&mut admin)
         .await
         .unwrap();
-    assert_eq!(keys, vec!["accepted".to_string()]);
-    let open: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM pg_stat_activity
-         WHERE datname = current_database() AND state LIKE 'idle in transaction%'",
+    assert_eq!(keys, ["accepted one statement", "accepted transaction"]);
+}
+
+/// A batch of appends and completions is one statement that commits by itself; if the
+/// connection is lost before its answer arrives, the writer cannot tell whether it
+/// committed and writes it again. Written again after it did commit, it stores nothing
+/// twice: an event with a key counts as stored, no delivery or attempt is added, and the
+/// completion, its lease token gone, answers false. An event without a key conflicts with
+/// itself by id: that batch fails and changes nothing.
+#[tokio::test]
+async fn postgres_batch_written_again_after_it_committed_stores_nothing_twice() {
+    use herald_store::model::{AppendOutcome, NextStep, WriteBatch, WriteResults};
+    let Some(db) = PgDb::new("postgres_batch_written_again_after_it_committed").await else {
+        return;
+    };
+    let first = event("github", Some("first"));
+    let to_complete = delivery(&first, "rule", "log");
+    db.store
+        .append_events(&[item(first, vec![to_complete])])
+        .await
+        .unwrap();
+    let claimed = db.store.claim_due(&claim(at(0), 10)).await.unwrap();
+    let keyed = event("github", Some("keyed"));
+    let appends = [item(keyed.clone(), vec![delivery(&keyed, "rule", "log")])];
+    let completions = [record(&claimed[0], NextStep::Succeeded, at(1))];
+    let batch = WriteBatch {
+        appends: &appends,
+        completions: &completions,
+        ..WriteBatch::default()
+    };
+    let outcomes = |results: WriteResults| {
+        let stored = matches!(results.appended[..], [AppendOutcome::Stored { event_id }]
+            if event_id == keyed.id);
+        (stored, results.completed)
+    };
+    let once = db.store.write(&batch).await.unwrap();
+    assert_eq!(outcomes(once), (true, vec![true]));
+    let again = db.store.write(&batch).await.unwrap();
+    assert_eq!(outcomes(again), (true, vec![false]));
+    let unkeyed = [item(event("github", None), vec![])];
+    let unkeyed = WriteBatch {
+        appends: &unkeyed,
+        ..WriteBatch::default()
+    };
+    db.store.write(&unkeyed).await.unwrap();
+    let refused = db.store.write(&unkeyed).await;
+    assert!(
+        matches!(refused, Err(StoreError::Database(_))),
+        "{refused:?}"
+    );
+    let mut admin = sqlx::PgConnection::connect_with(&db.options).await.unwrap();
+    let counts: (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM deliveries),
+             (SELECT count(*) FROM attempts)",
     )
     .fetch_one(&mut admin)
     .await
     .unwrap();
-    assert_eq!(open, 0, "a connection was left in a transaction");
+    assert_eq!(counts, (3, 2, 1));
 }
 
 /// On PostgreSQL the writer keeps several batches in flight: an append waiting on another
