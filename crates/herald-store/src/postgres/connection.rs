@@ -79,12 +79,13 @@ impl WriteConnections {
     /// kept one cannot begin (the server closed it while it was idle; nothing was written
     /// on it, so opening another is safe).
     async fn begun(&self) -> Result<PgConnection> {
-        let kept = self.lock().as_mut().ok_or(StoreError::Closed)?.pop();
-        if let Some(mut conn) = kept {
-            match conn.execute("BEGIN").await {
-                Ok(_) => return Ok(conn),
-                Err(err) => tracing::warn!(%err, "a kept write connection failed; opening another"),
+        let (mut conn, kept) = self.take().await?;
+        match conn.execute("BEGIN").await {
+            Ok(_) => return Ok(conn),
+            Err(err) if kept => {
+                tracing::warn!(%err, "a kept write connection failed; opening another");
             }
+            Err(err) => return Err(err.into()),
         }
         let mut conn = self.open().await?;
         conn.execute("BEGIN").await?;
