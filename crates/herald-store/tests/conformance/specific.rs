@@ -727,31 +727,54 @@ async fn postgres_completion_plan_cached_in_a_new_database_uses_an_index() {
 
 /// The writer keeps its PostgreSQL connections between batches. One the server has closed
 /// meanwhile (a restart, an idle timeout) is replaced: the next batch is written, not failed.
+/// Both ways of writing a batch: one statement (an append alone; the statement finds the
+/// connection closed and the batch is written again), and a transaction (an append with a
+/// claim; its `BEGIN` finds it closed).
 #[tokio::test]
 async fn postgres_write_after_the_server_closed_the_writers_connection() {
-    use herald_store::model::AppendOutcome;
+    use herald_store::model::{AppendOutcome, WriteBatch};
     let Some(db) = PgDb::new("postgres_write_after_the_server_closed_the_writers_connection").await
     else {
         return;
     };
-    let append = |key: &'static str| vec![item(event("github", Some(key)), vec![])];
-    db.store.append_events(&append("first")).await.unwrap();
     let mut admin = sqlx::PgConnection::connect_with(&db.options).await.unwrap();
-    let closed: Vec<bool> = sqlx::query_scalar(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-         WHERE datname = current_database() AND pid <> pg_backend_pid()",
-    )
-    .fetch_all(&mut admin)
-    .await
-    .unwrap();
-    assert!(!closed.is_empty(), "no connection of the store to close");
-    let written = db.store.append_events(&append("second")).await.unwrap();
-    assert!(matches!(written.as_slice(), [AppendOutcome::Stored { .. }]));
+    let claims = [claim(at(0), 1)];
+    for (claims, path) in [(&[][..], "one statement"), (&claims[..], "transaction")] {
+        let write = |key: String| {
+            let appends = vec![item(event("github", Some(&key)), vec![])];
+            let store = db.store.clone();
+            async move {
+                let batch = WriteBatch {
+                    appends: &appends,
+                    claims,
+                    ..WriteBatch::default()
+                };
+                store.write(&batch).await.map(|results| results.appended)
+            }
+        };
+        write(format!("before {path}")).await.unwrap();
+        let closed: Vec<bool> = sqlx::query_scalar(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .fetch_all(&mut admin)
+        .await
+        .unwrap();
+        assert!(
+            !closed.is_empty(),
+            "{path}: no connection of the store to close"
+        );
+        let written = write(format!("after {path}")).await;
+        assert!(
+            matches!(written.as_deref(), Ok([AppendOutcome::Stored { .. }])),
+            "{path}: {written:?}"
+        );
+    }
     let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
         .fetch_one(&mut admin)
         .await
         .unwrap();
-    assert_eq!(stored, 2);
+    assert_eq!(stored, 4);
 }
 
 /// A batch that fails rolls back and leaves its connection fit for the next: nothing of it
