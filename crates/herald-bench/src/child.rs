@@ -10,8 +10,8 @@ use tokio::process::{Child, ChildStdin, Command};
 
 /// How long a child may take to stop gracefully before it is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
-/// Kernel clock ticks per second in /proc/<pid>/stat (USER_HZ, 100 on Linux).
-const TICKS_PER_SECOND: f64 = 100.0;
+/// Kernel clock ticks per second in /proc/<pid>/stat and /proc/stat (USER_HZ, 100 on Linux).
+pub const TICKS_PER_SECOND: f64 = 100.0;
 
 pub struct ServerChild {
     child: Child,

@@ -6,6 +6,7 @@
 mod child;
 mod e2e;
 mod load;
+mod machine;
 mod pace;
 mod payload;
 mod report;
@@ -146,11 +147,11 @@ async fn closed_loop(
     let warmup = options.warmup;
     let at_start = tokio::spawn(async move {
         tokio::time::sleep(warmup).await;
-        cpu_pair(&pid)
+        cpu_sample(&pid)
     });
     let load = load::run(&plan, "bench").await;
-    let (server_end, bench_end) = cpu_pair(&server.pid.to_string());
-    let (server_start, bench_start) = at_start.await?;
+    let end = cpu_sample(&server.pid.to_string());
+    let start = at_start.await?;
     let herald = match config {
         Some(_) => Some(scenario::scrape(&server.url).await?),
         None => None,
@@ -161,17 +162,26 @@ async fn closed_loop(
         name,
         load,
         peak_rss,
-        server_cpu: server_end - server_start,
-        bench_cpu: bench_end - bench_start,
+        server_cpu: end.server - start.server,
+        bench_cpu: end.bench - start.bench,
+        machine: start.machine.zip(end.machine).map(|(s, e)| s.until(e)),
         herald,
     })
 }
 
-fn cpu_pair(pid: &str) -> (f64, f64) {
-    (
-        child::cpu_seconds(pid).unwrap_or(0.0),
-        child::cpu_seconds("self").unwrap_or(0.0),
-    )
+/// CPU used so far by the server, by this process (the load generator) and by the machine.
+struct CpuSample {
+    server: f64,
+    bench: f64,
+    machine: Option<machine::CpuTimes>,
+}
+
+fn cpu_sample(pid: &str) -> CpuSample {
+    CpuSample {
+        server: child::cpu_seconds(pid).unwrap_or(0.0),
+        bench: child::cpu_seconds("self").unwrap_or(0.0),
+        machine: machine::CpuTimes::now().ok(),
+    }
 }
 
 /// (c): herald forwarding each webhook to a sink in this process, at a fixed rate.

@@ -2,6 +2,7 @@
 
 use crate::e2e::E2eResult;
 use crate::load::LoadResult;
+use crate::machine::CpuTimes;
 use crate::scenario::HeraldCounters;
 use std::time::Duration;
 
@@ -13,6 +14,8 @@ pub struct Measured {
     /// Server and load-generator CPU seconds during the measured window.
     pub server_cpu: f64,
     pub bench_cpu: f64,
+    /// The whole machine's CPU time in the window (None where /proc/stat is unreadable).
+    pub machine: Option<CpuTimes>,
     pub herald: Option<HeraldCounters>,
 }
 
@@ -67,10 +70,35 @@ pub fn print_load(measured: &mut Measured, connections: usize) {
         measured.server_cpu / seconds * 100.0,
         measured.bench_cpu / seconds * 100.0
     );
+    print_machine(measured);
     if let Some(counters) = measured.herald {
         println!(
             "  herald: {:.0} events stored, {:.0} deliveries done, {:.0} still pending (warm-up included)",
             counters.events_stored, counters.deliveries_succeeded, counters.queue_pending
+        );
+    }
+}
+
+/// How busy the whole machine was, and the CPU each request took: the server's own, and
+/// everything's (server, generator, kernel), which is what a bound-by-CPU run trades.
+fn print_machine(measured: &Measured) {
+    let Some(window) = measured.machine else {
+        return;
+    };
+    let Some(shares) = window.shares() else {
+        return;
+    };
+    println!(
+        "  machine: {:.0}% busy (user {:.0}%, kernel {:.0}%), I/O wait {:.0}%, steal {:.0}% of all CPUs",
+        shares.busy, shares.user, shares.system, shares.iowait, shares.steal
+    );
+    let requests = measured.load.latencies.len();
+    if requests > 0 {
+        let per_request = |seconds: f64| seconds / requests as f64 * 1e6;
+        println!(
+            "  CPU per request: server {:.0} µs, whole machine {:.0} µs",
+            per_request(measured.server_cpu),
+            per_request(window.busy_seconds(crate::child::TICKS_PER_SECOND))
         );
     }
 }
