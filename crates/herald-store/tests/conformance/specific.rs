@@ -887,6 +887,27 @@ async fn postgres_batch_written_again_after_it_committed_stores_nothing_twice() 
     assert_eq!(counts, (3, 2, 1));
 }
 
+/// Until a session of this test's database waits on a lock (10 s at most).
+async fn wait_for_a_writer_on_a_lock(options: &sqlx::postgres::PgConnectOptions) {
+    use std::time::Duration;
+    let mut watcher = sqlx::PgConnection::connect_with(options).await.unwrap();
+    for _ in 0..200 {
+        // Each query is its own transaction, so each reads the activity afresh.
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut watcher)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no write waited on the held key within 10 s");
+}
+
 /// On PostgreSQL the writer keeps several batches in flight: an append waiting on another
 /// transaction's lock holds up its own batch only, not every write queued behind it.
 #[tokio::test]
@@ -918,8 +939,10 @@ async fn postgres_writer_commits_past_a_batch_waiting_on_a_lock() {
                 .await
         }
     });
-    // Its batch is taken and waits on the key the open transaction holds.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Its batch is taken and waits on the key the open transaction holds. Waited for, not
+    // slept on: under load the writer may take longer than any fixed pause to reach it, and
+    // an append sent before then would share its batch.
+    wait_for_a_writer_on_a_lock(&db.options).await;
     assert!(
         !waiting.is_finished(),
         "the held key did not make the append wait"
