@@ -725,6 +725,22 @@ async fn postgres_completion_plan_cached_in_a_new_database_uses_an_index() {
     }
 }
 
+/// Write one batch of an event under `key` and `claims` (none: one statement; some: a
+/// transaction); what the append came to.
+async fn append_one(
+    store: &SharedStore,
+    key: String,
+    claims: &[herald_store::model::ClaimRequest],
+) -> Result<Vec<herald_store::model::AppendOutcome>, StoreError> {
+    let appends = [item(event("github", Some(&key)), vec![])];
+    let batch = herald_store::model::WriteBatch {
+        appends: &appends,
+        claims,
+        ..Default::default()
+    };
+    Ok(store.write(&batch).await?.appended)
+}
+
 /// The writer keeps its PostgreSQL connections between batches. One the server has closed
 /// meanwhile (a restart, an idle timeout) is replaced: the next batch is written, not failed.
 /// Both ways of writing a batch: one statement (an append alone; the statement finds the
@@ -732,7 +748,7 @@ async fn postgres_completion_plan_cached_in_a_new_database_uses_an_index() {
 /// claim; its `BEGIN` finds it closed).
 #[tokio::test]
 async fn postgres_write_after_the_server_closed_the_writers_connection() {
-    use herald_store::model::{AppendOutcome, WriteBatch};
+    use herald_store::model::AppendOutcome;
     let Some(db) = PgDb::new("postgres_write_after_the_server_closed_the_writers_connection").await
     else {
         return;
@@ -740,18 +756,7 @@ async fn postgres_write_after_the_server_closed_the_writers_connection() {
     let mut admin = sqlx::PgConnection::connect_with(&db.options).await.unwrap();
     let claims = [claim(at(0), 1)];
     for (claims, path) in [(&[][..], "one statement"), (&claims[..], "transaction")] {
-        let write = |key: String| {
-            let appends = vec![item(event("github", Some(&key)), vec![])];
-            let store = db.store.clone();
-            async move {
-                let batch = WriteBatch {
-                    appends: &appends,
-                    claims,
-                    ..WriteBatch::default()
-                };
-                store.write(&batch).await.map(|results| results.appended)
-            }
-        };
+        let write = |key: String| append_one(&db.store, key, claims);
         write(format!("before {path}")).await.unwrap();
         let closed: Vec<bool> = sqlx::query_scalar(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
@@ -782,7 +787,6 @@ async fn postgres_write_after_the_server_closed_the_writers_connection() {
 /// batch: one statement (appends alone), and a transaction (an append with a claim).
 #[tokio::test]
 async fn postgres_writers_connection_serves_the_batch_after_a_failed_one() {
-    use herald_store::model::WriteBatch;
     let Some(db) = PgDb::new("postgres_writers_connection_serves_the_batch_after_a_failed").await
     else {
         return;
@@ -790,18 +794,7 @@ async fn postgres_writers_connection_serves_the_batch_after_a_failed_one() {
     let mut admin = sqlx::PgConnection::connect_with(&db.options).await.unwrap();
     let claims = [claim(at(0), 1)];
     for (claims, path) in [(&[][..], "one statement"), (&claims[..], "transaction")] {
-        let write = |key: &str| {
-            let appends = vec![item(event("github", Some(key)), vec![])];
-            let store = db.store.clone();
-            async move {
-                let batch = WriteBatch {
-                    appends: &appends,
-                    claims,
-                    ..WriteBatch::default()
-                };
-                store.write(&batch).await.map(|_| ())
-            }
-        };
+        let write = |key: &str| append_one(&db.store, key.to_string(), claims);
         // Every insert into events fails until the constraint is dropped.
         admin
             .execute("ALTER TABLE events ADD CONSTRAINT no_events CHECK (false) NOT VALID")
