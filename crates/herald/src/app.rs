@@ -207,6 +207,7 @@ impl App {
         let ticking = tokio::spawn(scheduler.run(shutdown.clone()));
         let polling = tokio::spawn(pollers.run(shutdown.clone()));
         let flushing = tokio::spawn(flusher.run(shutdown.clone(), config.delivery.poll_interval));
+        let nudging = tokio::spawn(crate::services::memory::run(shutdown.clone()));
         tracing::info!(address = %listener.local_addr()?, "herald is listening");
         // The peer's address, for the dashboard's limit on failed sign-ins.
         let router = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
@@ -237,6 +238,7 @@ impl App {
         }
         let _ = pruning.await;
         let _ = flushing.await;
+        let _ = nudging.await;
         // Every span is ended now: send what is queued (`[telemetry] timeout` at most).
         traces.shutdown().await;
         tracing::info!("herald stopped");

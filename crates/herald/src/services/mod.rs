@@ -4,6 +4,7 @@
 pub mod explain;
 pub mod hooks;
 pub mod ingest;
+pub mod memory;
 pub mod query;
 pub mod retention;
 pub mod scheduler;
