@@ -1,3 +1,4 @@
+#![cfg(target_os = "linux")]
 //! herald's allocator nudge (`services::memory`) gives memory freed under a load back to
 //! the system. Its own test binary: it measures this process's resident memory, which
 //! other tests running alongside would disturb.
