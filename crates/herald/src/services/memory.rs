@@ -10,8 +10,9 @@
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// How often the allocator is nudged: a load's freed memory is back within this long.
-pub const NUDGE_INTERVAL: Duration = Duration::from_secs(10);
+/// How often `serve` nudges the allocator: a load's freed memory is back within about
+/// twice this long.
+const NUDGE_INTERVAL: Duration = Duration::from_secs(10);
 
 /// mimalloc collects every 10,000 slow-path allocations of a thread (its
 /// `generic_collect` option); a few more than that, in case some take the fast path.
@@ -23,7 +24,12 @@ const BLOCK: usize = 8 * 1024;
 
 /// Nudge the allocator every `NUDGE_INTERVAL` until `shutdown`.
 pub async fn run(shutdown: CancellationToken) {
-    let mut ticks = tokio::time::interval(NUDGE_INTERVAL);
+    nudge_every(NUDGE_INTERVAL, shutdown).await
+}
+
+/// Nudge the allocator now and every `interval` until `shutdown`.
+pub async fn nudge_every(interval: Duration, shutdown: CancellationToken) {
+    let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
