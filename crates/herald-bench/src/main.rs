@@ -58,6 +58,17 @@ struct Options {
     /// experiments; its GitHub source must be `github`, with the secret `herald-bench-secret`).
     #[arg(long)]
     ingest_config: Option<PathBuf>,
+    /// Run the ingest part on PostgreSQL too, in a new database on the server of
+    /// --postgres-url (dropped afterwards), and report its rate as a share of SQLite's.
+    #[arg(long, conflicts_with = "ingest_config")]
+    postgres: bool,
+    /// The PostgreSQL server of --postgres, with a database to connect to first.
+    #[arg(
+        long,
+        env = "HERALD_BENCH_DATABASE_URL",
+        default_value = "postgres://root@127.0.0.1:5432/test"
+    )]
+    postgres_url: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,11 +127,37 @@ async fn bench(options: &Options) -> anyhow::Result<()> {
     let mut herald = closed_loop("herald durable ingest", Some(&config), options).await?;
     report::print_load(&mut herald, options.connections);
     report::print_ratio(&baseline, &herald);
+    if options.postgres {
+        let mut on_postgres = ingest_on_postgres(options).await?;
+        report::print_load(&mut on_postgres, options.connections);
+        report::print_share_of_sqlite(&herald, &on_postgres);
+    }
     if !options.skip_e2e {
         end_to_end(options).await?;
     }
     report::machine("after");
     Ok(())
+}
+
+/// The durable ingest run with herald's store in a new PostgreSQL database, checkpointed
+/// first so that no checkpoint falls due in the run, and dropped afterwards.
+async fn ingest_on_postgres(options: &Options) -> anyhow::Result<Measured> {
+    let target = scale::Target::new_postgres(&options.postgres_url).await?;
+    target.store.close().await;
+    if let Err(error) = target.checkpoint().await {
+        println!("\n(no CHECKPOINT before the PostgreSQL run: {error})");
+    }
+    let dir = tempfile::tempdir()?;
+    let url = target.postgres_url(&options.postgres_url)?;
+    let config = scenario::write_config(dir.path(), &scenario::ingest_config_on_postgres(&url))?;
+    let measured = closed_loop(
+        "herald durable ingest on PostgreSQL",
+        Some(&config),
+        options,
+    )
+    .await;
+    target.finish(false).await?;
+    measured
 }
 
 /// Start a server child (herald on `config`, or the baseline without one), load it, and

@@ -108,6 +108,12 @@ pub fn print_ratio(baseline: &Measured, herald: &Measured) {
     println!("\nherald durable ingest throughput: {ratio:.1}% of the baseline");
 }
 
+/// Issue 16's row: herald's ingest on PostgreSQL against the same on SQLite, same run.
+pub fn print_share_of_sqlite(sqlite: &Measured, postgres: &Measured) {
+    let share = postgres.load.throughput() / sqlite.load.throughput() * 100.0;
+    println!("\nherald durable ingest on PostgreSQL: {share:.1}% of its throughput on SQLite");
+}
+
 pub fn print_e2e(result: &mut E2eResult, rate: f64, duration: Duration, peak_rss: u64) {
     result.latencies.sort();
     let latencies = &result.latencies;

@@ -12,7 +12,7 @@ use herald_store::model::{EventQuery, JsonText};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use target::Target;
+pub use target::Target;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum BackendChoice {

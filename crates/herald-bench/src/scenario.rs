@@ -6,14 +6,19 @@ use std::path::{Path, PathBuf};
 /// (b) Durable ingest: every push matches one rule with a `log` action, so each delivery
 /// also goes through the outbox. Storage is the default: SQLite, `synchronous = full`.
 pub fn ingest_config() -> String {
-    bench_config(
-        "log",
-        r#"
+    bench_config("log", LOG_ACTION)
+}
+
+/// (b) on PostgreSQL: the same, its store the database at `url`.
+pub fn ingest_config_on_postgres(url: &str) -> String {
+    let storage = format!("[storage]\nbackend = \"postgres\"\nurl = \"{url}\"\n");
+    bench_config_stored("log", "", LOG_ACTION, &storage)
+}
+
+const LOG_ACTION: &str = r#"
 [actions.log]
 kind = "log"
-"#,
-    )
-}
+"#;
 
 /// (c) End to end: every push is forwarded to the sink with its send time.
 pub fn e2e_config(sink_url: &str) -> String {
@@ -85,6 +90,14 @@ fn bench_config(action: &str, rest: &str) -> String {
 
 /// As `bench_config`, with more `[secrets]` lines (`secrets`) for the action.
 fn bench_config_with_secrets(action: &str, secrets: &str, rest: &str) -> String {
+    bench_config_stored(action, secrets, rest, SQLITE_STORAGE)
+}
+
+/// The store of every configuration but one: SQLite, next to the file.
+const SQLITE_STORAGE: &str = "[storage]\npath = \"herald.db\"\n";
+
+/// As `bench_config_with_secrets`, with `storage` as the `[storage]` section.
+fn bench_config_stored(action: &str, secrets: &str, rest: &str, storage: &str) -> String {
     format!(
         r#"
 [server]
@@ -103,9 +116,7 @@ sources = ["github"]
 events = ["push"]
 actions = ["{action}"]
 {rest}
-[storage]
-path = "herald.db"
-"#
+{storage}"#
     )
 }
 
@@ -157,6 +168,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for (text, action) in [
             (ingest_config(), "log"),
+            (
+                ingest_config_on_postgres("postgres://u@127.0.0.1:5432/db"),
+                "log",
+            ),
             (e2e_config("http://127.0.0.1:9"), "sink"),
             (pace_config("http://127.0.0.1:9/", None), "sink"),
             (pace_sql_config(None), "sink"),

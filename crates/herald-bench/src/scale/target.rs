@@ -73,6 +73,28 @@ impl Target {
         Ok(Target { store, place })
     }
 
+    /// A new PostgreSQL database's URL for a herald configuration: `server_url`, the URL
+    /// it was made from, with the new database's name as its path.
+    pub fn postgres_url(&self, server_url: &str) -> anyhow::Result<String> {
+        let Where::Postgres { name, .. } = &self.place else {
+            anyhow::bail!("the store is not on PostgreSQL");
+        };
+        with_database(server_url, name)
+    }
+
+    /// Have PostgreSQL write a checkpoint now, so none falls due in a run that follows:
+    /// one writes every page changed since the last, and page images to the log after.
+    /// It needs a superuser or the `pg_checkpoint` role.
+    pub async fn checkpoint(&self) -> anyhow::Result<()> {
+        let Where::Postgres { options, .. } = &self.place else {
+            return Ok(());
+        };
+        let mut conn = options.connect().await?;
+        conn.execute("CHECKPOINT").await?;
+        conn.close().await?;
+        Ok(())
+    }
+
     /// The store at `url` (SQLite path or PostgreSQL URL), kept afterwards.
     pub async fn existing(url: &str) -> anyhow::Result<Target> {
         let place = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -166,6 +188,13 @@ impl Target {
     }
 }
 
+/// `server_url` naming the database `name` instead of its own, its options kept.
+fn with_database(server_url: &str, name: &str) -> anyhow::Result<String> {
+    let mut url = url::Url::parse(server_url)?;
+    url.set_path(name);
+    Ok(url.to_string())
+}
+
 async fn open(place: &Where) -> anyhow::Result<SharedStore> {
     Ok(match place {
         Where::Sqlite { path, .. } => {
@@ -232,4 +261,21 @@ async fn postgres_size(options: &PgConnectOptions) -> anyhow::Result<Size> {
         .collect::<anyhow::Result<_>>()?;
     let total = tables.iter().map(|(_, t, i)| t + i).sum();
     Ok(Size { total, tables })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_databases_url_keeps_the_servers_options() {
+        let url = with_database("postgres://u:p@db.local:6543/test?sslmode=require", "fresh");
+        assert_eq!(
+            url.unwrap(),
+            "postgres://u:p@db.local:6543/fresh?sslmode=require"
+        );
+        let bare = with_database("postgres://root@127.0.0.1:5432", "fresh").unwrap();
+        assert_eq!(bare, "postgres://root@127.0.0.1:5432/fresh");
+        assert!(with_database("not a url", "fresh").is_err());
+    }
 }
