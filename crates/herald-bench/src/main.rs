@@ -144,18 +144,19 @@ async fn bench(options: &Options) -> anyhow::Result<()> {
 async fn ingest_on_postgres(options: &Options) -> anyhow::Result<Measured> {
     let target = scale::Target::new_postgres(&options.postgres_url).await?;
     target.store.close().await;
-    if let Err(error) = target.checkpoint().await {
-        println!("\n(no CHECKPOINT before the PostgreSQL run: {error})");
+    let measured = async {
+        if let Err(error) = target.checkpoint().await {
+            println!("\n(no CHECKPOINT before the PostgreSQL run: {error})");
+        }
+        let dir = tempfile::tempdir()?;
+        let url = target.postgres_url(&options.postgres_url)?;
+        let text = scenario::ingest_config_on_postgres(&url)?;
+        let config = scenario::write_config(dir.path(), &text)?;
+        let name = "herald durable ingest on PostgreSQL";
+        closed_loop(name, Some(&config), options).await
     }
-    let dir = tempfile::tempdir()?;
-    let url = target.postgres_url(&options.postgres_url)?;
-    let config = scenario::write_config(dir.path(), &scenario::ingest_config_on_postgres(&url))?;
-    let measured = closed_loop(
-        "herald durable ingest on PostgreSQL",
-        Some(&config),
-        options,
-    )
     .await;
+    // The database goes whatever happened in the run.
     target.finish(false).await?;
     measured
 }

@@ -10,9 +10,14 @@ pub fn ingest_config() -> String {
 }
 
 /// (b) on PostgreSQL: the same, its store the database at `url`.
-pub fn ingest_config_on_postgres(url: &str) -> String {
+pub fn ingest_config_on_postgres(url: &str) -> anyhow::Result<String> {
+    // A URL leaves few characters unescaped; these two would end or escape the TOML string.
+    anyhow::ensure!(
+        !url.contains(['"', '\\']),
+        "the PostgreSQL URL may not hold a quote or a backslash"
+    );
     let storage = format!("[storage]\nbackend = \"postgres\"\nurl = \"{url}\"\n");
-    bench_config_stored("log", "", LOG_ACTION, &storage)
+    Ok(bench_config_stored("log", "", LOG_ACTION, &storage))
 }
 
 const LOG_ACTION: &str = r#"
@@ -162,6 +167,24 @@ pub async fn scrape(base_url: &str) -> anyhow::Result<HeraldCounters> {
 mod tests {
     use super::*;
 
+    /// `--postgres`'s configuration stores in the database named, and refuses a URL that
+    /// would break out of its TOML string.
+    #[test]
+    fn the_postgres_configuration_names_its_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = "postgres://u@127.0.0.1:5432/fresh?sslmode=disable";
+        let path = write_config(dir.path(), &ingest_config_on_postgres(url).unwrap()).unwrap();
+        let loaded = herald::config::load(&path, &herald::integrations::catalog()).unwrap();
+        match &loaded.config.storage {
+            herald::config::StorageConfig::Postgres { url: stored, .. } => {
+                assert_eq!(stored.expose(), url)
+            }
+            other => panic!("stored on {other:?}"),
+        }
+        assert!(ingest_config_on_postgres("postgres://u@h/db?application_name=a\\b").is_err());
+        assert!(ingest_config_on_postgres("postgres://u@h/db?application_name=\"").is_err());
+    }
+
     /// Each configuration the benchmark serves loads, with its one rule and action.
     #[test]
     fn every_configuration_loads() {
@@ -169,7 +192,7 @@ mod tests {
         for (text, action) in [
             (ingest_config(), "log"),
             (
-                ingest_config_on_postgres("postgres://u@127.0.0.1:5432/db"),
+                ingest_config_on_postgres("postgres://u@127.0.0.1:5432/db").unwrap(),
                 "log",
             ),
             (e2e_config("http://127.0.0.1:9"), "sink"),
