@@ -51,6 +51,10 @@ struct Options {
     /// Length of the end-to-end run.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     e2e_duration: Duration,
+    /// Rounds of the closed-loop runs (the baseline, herald, and herald on PostgreSQL with
+    /// --postgres), one after another; with more than one, their medians come last.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    rounds: u32,
     /// Skip the end-to-end run.
     #[arg(long)]
     skip_e2e: bool,
@@ -117,26 +121,44 @@ async fn bench(options: &Options) -> anyhow::Result<()> {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     report::header(cpus, &cpu_model());
     report::machine("before");
-    let mut baseline = closed_loop("baseline", None, options).await?;
-    report::print_load(&mut baseline, options.connections);
     let dir = tempfile::tempdir()?;
     let config = match &options.ingest_config {
         Some(path) => path.clone(),
         None => scenario::write_config(dir.path(), &scenario::ingest_config())?,
     };
-    let mut herald = closed_loop("herald durable ingest", Some(&config), options).await?;
-    report::print_load(&mut herald, options.connections);
-    report::print_ratio(&baseline, &herald);
-    if options.postgres {
-        let mut on_postgres = ingest_on_postgres(options).await?;
-        report::print_load(&mut on_postgres, options.connections);
-        report::print_share_of_sqlite(&herald, &on_postgres);
+    let mut rounds = Vec::new();
+    for round in 1..=options.rounds {
+        if options.rounds > 1 {
+            println!("\n=== round {round} of {} ===", options.rounds);
+        }
+        rounds.push(closed_loop_round(&config, options).await?);
+    }
+    if rounds.len() > 1 {
+        report::print_rounds(&rounds);
     }
     if !options.skip_e2e {
         end_to_end(options).await?;
     }
     report::machine("after");
     Ok(())
+}
+
+/// The baseline, herald on `config`, and with --postgres herald on PostgreSQL, each
+/// printed as it ends.
+async fn closed_loop_round(config: &Path, options: &Options) -> anyhow::Result<report::Round> {
+    let mut baseline = closed_loop("baseline", None, options).await?;
+    report::print_load(&mut baseline, options.connections);
+    let mut herald = closed_loop("herald durable ingest", Some(config), options).await?;
+    report::print_load(&mut herald, options.connections);
+    report::print_ratio(&baseline, &herald);
+    let mut on_postgres = None;
+    if options.postgres {
+        let mut measured = ingest_on_postgres(options).await?;
+        report::print_load(&mut measured, options.connections);
+        report::print_share_of_sqlite(&herald, &measured);
+        on_postgres = Some(measured);
+    }
+    Ok(report::Round::of(&baseline, &herald, on_postgres.as_ref()))
 }
 
 /// The durable ingest run with herald's store in a new PostgreSQL database, checkpointed

@@ -191,9 +191,7 @@ async fn drain(url: &str, timeout: Duration) -> anyhow::Result<f64> {
 /// Each figure's median over the runs (the upper middle of an even count).
 fn median(runs: &[PaceRun]) -> PaceRun {
     fn mid<T: PartialOrd + Copy>(runs: &[PaceRun], pick: impl Fn(&PaceRun) -> T) -> T {
-        let mut values: Vec<T> = runs.iter().map(pick).collect();
-        values.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-        values[values.len() / 2]
+        crate::report::median(runs.iter().map(pick)).expect("at least one run")
     }
     PaceRun {
         ingest_rate: mid(runs, |run| run.ingest_rate),

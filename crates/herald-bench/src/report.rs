@@ -28,6 +28,13 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
+/// The middle value (the upper middle of an even count); None when there are none.
+pub fn median<T: PartialOrd + Copy>(values: impl IntoIterator<Item = T>) -> Option<T> {
+    let mut values: Vec<T> = values.into_iter().collect();
+    values.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    values.get(values.len() / 2).copied()
+}
+
 fn ms(duration: Duration) -> String {
     format!("{:.2} ms", duration.as_secs_f64() * 1000.0)
 }
@@ -108,6 +115,84 @@ pub fn print_ratio(baseline: &Measured, herald: &Measured) {
     println!("\nherald durable ingest throughput: {ratio:.1}% of the baseline");
 }
 
+/// What one round of the closed-loop runs measured: requests a second, and herald's p99.
+pub struct Round {
+    pub baseline: f64,
+    pub herald: f64,
+    pub herald_p99: Duration,
+    /// With `--postgres`: herald on PostgreSQL.
+    pub postgres: Option<(f64, Duration)>,
+}
+
+impl Round {
+    /// `latencies` sorted, as `print_load` leaves them.
+    pub fn of(baseline: &Measured, herald: &Measured, postgres: Option<&Measured>) -> Round {
+        let p99 = |m: &Measured| percentile(&m.load.latencies, 99.0);
+        Round {
+            baseline: baseline.load.throughput(),
+            herald: herald.load.throughput(),
+            herald_p99: p99(herald),
+            postgres: postgres.map(|m| (m.load.throughput(), p99(m))),
+        }
+    }
+}
+
+/// The medians over the rounds, and the range of each ratio: a ratio is taken within its
+/// round, where baseline and herald met the same machine.
+pub fn print_rounds(rounds: &[Round]) {
+    let (Some(baseline), Some(herald), Some(p99)) = (
+        median(rounds.iter().map(|r| r.baseline)),
+        median(rounds.iter().map(|r| r.herald)),
+        median(rounds.iter().map(|r| r.herald_p99)),
+    ) else {
+        return;
+    };
+    let ratios: Vec<f64> = rounds
+        .iter()
+        .map(|r| r.herald / r.baseline * 100.0)
+        .collect();
+    println!(
+        "
+[medians of {} rounds]",
+        rounds.len()
+    );
+    println!("  baseline:               {baseline:.0} req/s");
+    println!(
+        "  herald durable ingest:  {herald:.0} req/s, p99 {}; {} of the baseline",
+        ms(p99),
+        spread(&ratios)
+    );
+    let postgres: Vec<(f64, Duration, f64)> = rounds
+        .iter()
+        .filter_map(|r| {
+            r.postgres
+                .map(|(rate, p99)| (rate, p99, rate / r.herald * 100.0))
+        })
+        .collect();
+    if let (Some(rate), Some(p99)) = (
+        median(postgres.iter().map(|p| p.0)),
+        median(postgres.iter().map(|p| p.1)),
+    ) {
+        let shares: Vec<f64> = postgres.iter().map(|p| p.2).collect();
+        println!(
+            "  herald on PostgreSQL:   {rate:.0} req/s, p99 {}; {} of its throughput on SQLite",
+            ms(p99),
+            spread(&shares)
+        );
+    }
+}
+
+/// "M% (L–H%)": the median of percentages and their range.
+fn spread(percentages: &[f64]) -> String {
+    let median = median(percentages.iter().copied()).unwrap_or(0.0);
+    let low = percentages.iter().copied().fold(f64::INFINITY, f64::min);
+    let high = percentages
+        .iter()
+        .copied()
+        .fold(f64::NEG_INFINITY, f64::max);
+    format!("{median:.1}% ({low:.1}–{high:.1}%)")
+}
+
 /// Issue 16's row: herald's ingest on PostgreSQL against the same on SQLite, same run.
 pub fn print_share_of_sqlite(sqlite: &Measured, postgres: &Measured) {
     let share = postgres.load.throughput() / sqlite.load.throughput() * 100.0;
@@ -147,5 +232,17 @@ mod tests {
         assert_eq!(percentile(&values, 99.0), Duration::from_millis(99));
         assert_eq!(percentile(&values, 100.0), Duration::from_millis(100));
         assert_eq!(percentile(&[], 99.0), Duration::ZERO);
+    }
+
+    #[test]
+    fn median_takes_the_middle_or_the_upper_middle() {
+        assert_eq!(median([3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median([4, 1, 3, 2]), Some(3));
+        assert_eq!(median(Vec::<u64>::new()), None);
+    }
+
+    #[test]
+    fn spread_gives_the_median_and_the_range() {
+        assert_eq!(spread(&[61.4, 67.4, 64.3]), "64.3% (61.4–67.4%)");
     }
 }
