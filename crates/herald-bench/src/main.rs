@@ -121,16 +121,17 @@ async fn bench(options: &Options) -> anyhow::Result<()> {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     report::header(cpus, &cpu_model());
     report::machine("before");
-    let dir = tempfile::tempdir()?;
-    let config = match &options.ingest_config {
-        Some(path) => path.clone(),
-        None => scenario::write_config(dir.path(), &scenario::ingest_config())?,
-    };
     let mut rounds = Vec::new();
     for round in 1..=options.rounds {
         if options.rounds > 1 {
             println!("\n=== round {round} of {} ===", options.rounds);
         }
+        // Each round's herald starts on an empty store, as the first round's does.
+        let dir = tempfile::tempdir()?;
+        let config = match &options.ingest_config {
+            Some(path) => path.clone(),
+            None => scenario::write_config(dir.path(), &scenario::ingest_config())?,
+        };
         rounds.push(closed_loop_round(&config, options).await?);
     }
     if rounds.len() > 1 {
@@ -209,7 +210,11 @@ async fn closed_loop(
         tokio::time::sleep(warmup).await;
         cpu_sample(&pid)
     });
-    let load = load::run(&plan, "bench").await;
+    // Delivery ids unique to the run, from its start in milliseconds: a store kept from an
+    // earlier run (--ingest-config) would take the same ids as duplicates and write nothing.
+    let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    let prefix = format!("b{:x}", started.map_or(0, |since| since.as_millis()));
+    let load = load::run(&plan, &prefix).await;
     let end = cpu_sample(&server.pid.to_string());
     let start = at_start.await?;
     let herald = match config {
