@@ -52,7 +52,8 @@ struct Options {
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     e2e_duration: Duration,
     /// Rounds of the closed-loop runs (the baseline, herald, and herald on PostgreSQL with
-    /// --postgres), one after another; with more than one, their medians come last.
+    /// --postgres), one after another; with more than one, their medians come last. Each
+    /// round's herald starts on a new store, unless --ingest-config names one.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     rounds: u32,
     /// Skip the end-to-end run.
