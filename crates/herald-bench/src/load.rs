@@ -19,7 +19,7 @@ pub struct LoadPlan {
 /// What the measured window saw.
 #[derive(Debug, Default)]
 pub struct LoadResult {
-    /// Latencies of the 2xx answers to requests started in the window.
+    /// Latencies of the 2xx answers to requests started in the window, shortest first.
     pub latencies: Vec<Duration>,
     /// Non-2xx answers and transport errors in the window.
     pub errors: u64,
@@ -83,6 +83,7 @@ pub async fn run(plan: &LoadPlan, prefix: &str) -> LoadResult {
         total.latencies.extend(part.latencies);
         total.errors += part.errors;
     }
+    total.latencies.sort_unstable();
     total
 }
 

@@ -148,15 +148,15 @@ async fn bench(options: &Options) -> anyhow::Result<()> {
 /// The baseline, herald on `config`, and with --postgres herald on PostgreSQL, each
 /// printed as it ends.
 async fn closed_loop_round(config: &Path, options: &Options) -> anyhow::Result<report::Round> {
-    let mut baseline = closed_loop("baseline", None, options).await?;
-    report::print_load(&mut baseline, options.connections);
-    let mut herald = closed_loop("herald durable ingest", Some(config), options).await?;
-    report::print_load(&mut herald, options.connections);
+    let baseline = closed_loop("baseline", None, options).await?;
+    report::print_load(&baseline, options.connections);
+    let herald = closed_loop("herald durable ingest", Some(config), options).await?;
+    report::print_load(&herald, options.connections);
     report::print_ratio(&baseline, &herald);
     let mut on_postgres = None;
     if options.postgres {
-        let mut measured = ingest_on_postgres(options).await?;
-        report::print_load(&mut measured, options.connections);
+        let measured = ingest_on_postgres(options).await?;
+        report::print_load(&measured, options.connections);
         report::print_share_of_sqlite(&herald, &measured);
         on_postgres = Some(measured);
     }

@@ -52,8 +52,7 @@ pub fn header(cpus: usize, model: &str) {
     println!("herald-bench: {cpus} CPUs ({model})");
 }
 
-pub fn print_load(measured: &mut Measured, connections: usize) {
-    measured.load.latencies.sort();
+pub fn print_load(measured: &Measured, connections: usize) {
     let load = &measured.load;
     let seconds = load.duration.as_secs_f64();
     println!(
@@ -125,7 +124,6 @@ pub struct Round {
 }
 
 impl Round {
-    /// `latencies` sorted, as `print_load` leaves them.
     pub fn of(baseline: &Measured, herald: &Measured, postgres: Option<&Measured>) -> Round {
         let p99 = |m: &Measured| percentile(&m.load.latencies, 99.0);
         Round {
@@ -151,11 +149,7 @@ pub fn print_rounds(rounds: &[Round]) {
         .iter()
         .map(|r| r.herald / r.baseline * 100.0)
         .collect();
-    println!(
-        "
-[medians of {} rounds]",
-        rounds.len()
-    );
+    println!("\n[medians of {} rounds]", rounds.len());
     println!("  baseline:               {baseline:.0} req/s");
     println!(
         "  herald durable ingest:  {herald:.0} req/s, p99 {}; {} of the baseline",
