@@ -67,6 +67,12 @@ struct Options {
     /// --postgres-url (dropped afterwards), and report its rate as a share of SQLite's.
     #[arg(long, conflicts_with = "ingest_config")]
     postgres: bool,
+    /// After herald's run, run it three more ways and give each as a share of the baseline:
+    /// its store on /dev/shm (no disk), with no delivery per event (the rule matches no
+    /// push), and both. What each gains says how much of the cost is the disk's, the
+    /// outbox's, and the request path's.
+    #[arg(long, conflicts_with = "ingest_config")]
+    breakdown: bool,
     /// The PostgreSQL server of --postgres, with a database to connect to first.
     #[arg(
         long,
@@ -160,7 +166,23 @@ async fn closed_loop_round(config: &Path, options: &Options) -> anyhow::Result<r
         report::print_share_of_sqlite(&herald, &measured);
         on_postgres = Some(measured);
     }
-    Ok(report::Round::of(&baseline, &herald, on_postgres.as_ref()))
+    let mut round = report::Round::of(&baseline, &herald, on_postgres.as_ref());
+    if options.breakdown {
+        for without in scenario::Without::ALL {
+            let measured = ingest_without(without, options).await?;
+            report::print_load(&measured, options.connections);
+            report::print_share_of_baseline(&baseline, &measured);
+            round.without.push((without, measured.load.throughput()));
+        }
+    }
+    Ok(round)
+}
+
+/// The durable ingest run with `without` taken away (--breakdown), on a new store.
+async fn ingest_without(without: scenario::Without, options: &Options) -> anyhow::Result<Measured> {
+    let dir = without.store_dir()?;
+    let config = scenario::write_config(dir.path(), &without.config(dir.path()))?;
+    closed_loop(without.name(), Some(&config), options).await
 }
 
 /// The durable ingest run with herald's store in a new PostgreSQL database, checkpointed

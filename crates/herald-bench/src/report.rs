@@ -3,7 +3,7 @@
 use crate::e2e::E2eResult;
 use crate::load::LoadResult;
 use crate::machine::CpuTimes;
-use crate::scenario::HeraldCounters;
+use crate::scenario::{HeraldCounters, Without};
 use std::time::Duration;
 
 /// One closed-loop scenario: the load result and what the server process used.
@@ -114,6 +114,12 @@ pub fn print_ratio(baseline: &Measured, herald: &Measured) {
     println!("\nherald durable ingest throughput: {ratio:.1}% of the baseline");
 }
 
+/// A --breakdown run's throughput as a share of the baseline's.
+pub fn print_share_of_baseline(baseline: &Measured, measured: &Measured) {
+    let ratio = measured.load.throughput() / baseline.load.throughput() * 100.0;
+    println!("\n{}: {ratio:.1}% of the baseline", measured.name);
+}
+
 /// What one round of the closed-loop runs measured: requests a second, and herald's p99.
 pub struct Round {
     pub baseline: f64,
@@ -121,6 +127,8 @@ pub struct Round {
     pub herald_p99: Duration,
     /// With `--postgres`: herald on PostgreSQL.
     pub postgres: Option<(f64, Duration)>,
+    /// With `--breakdown`: herald with each part taken away, its requests a second.
+    pub without: Vec<(Without, f64)>,
 }
 
 impl Round {
@@ -131,6 +139,7 @@ impl Round {
             herald: herald.load.throughput(),
             herald_p99: p99(herald),
             postgres: postgres.map(|m| (m.load.throughput(), p99(m))),
+            without: Vec::new(),
         }
     }
 }
@@ -173,6 +182,22 @@ pub fn print_rounds(rounds: &[Round]) {
             ms(p99),
             spread(&shares)
         );
+    }
+    for without in Without::ALL {
+        let runs: Vec<(f64, f64)> = rounds
+            .iter()
+            .flat_map(|r| r.without.iter().map(move |w| (w, r.baseline)))
+            .filter(|((taken, _), _)| *taken == without)
+            .map(|((_, rate), baseline)| (*rate, rate / baseline * 100.0))
+            .collect();
+        if let Some(rate) = median(runs.iter().map(|run| run.0)) {
+            let ratios: Vec<f64> = runs.iter().map(|run| run.1).collect();
+            println!(
+                "  {}: {rate:.0} req/s; {} of the baseline",
+                without.name(),
+                spread(&ratios)
+            );
+        }
     }
 }
 

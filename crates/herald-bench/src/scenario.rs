@@ -25,6 +25,67 @@ const LOG_ACTION: &str = r#"
 kind = "log"
 "#;
 
+/// What `--breakdown` takes away from the durable ingest run, to show what its cost is made
+/// of: the disk (the store on a memory-backed file system, so `fsync` and the writes never
+/// reach a device), the delivery (the rule matches no push, so each event is stored alone
+/// and the outbox has nothing to do), or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Without {
+    Disk,
+    Delivery,
+    DiskAndDelivery,
+}
+
+impl Without {
+    pub const ALL: [Without; 3] = [Without::Disk, Without::Delivery, Without::DiskAndDelivery];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Without::Disk => "herald without the disk (store on /dev/shm)",
+            Without::Delivery => "herald without deliveries (no rule matches)",
+            Without::DiskAndDelivery => "herald without the disk or deliveries",
+        }
+    }
+
+    fn keeps_disk(self) -> bool {
+        self == Without::Delivery
+    }
+
+    fn keeps_delivery(self) -> bool {
+        self == Without::Disk
+    }
+
+    /// The ingest configuration with this taken away, its SQLite store in `dir`: a
+    /// directory on /dev/shm unless the disk is kept.
+    pub fn config(self, dir: &Path) -> String {
+        // JSON's string escapes are a subset of TOML's basic string's.
+        let path = serde_json::Value::from(dir.join("herald.db").to_string_lossy());
+        let storage = format!("[storage]\npath = {path}\n");
+        // A push still passes verification, parsing and the rules; only no rule takes it.
+        let events = if self.keeps_delivery() {
+            "push"
+        } else {
+            "release"
+        };
+        bench_config_for(events, "log", "", LOG_ACTION, &storage)
+    }
+
+    /// Where its store goes: on /dev/shm, unless the disk is kept.
+    pub fn store_dir(self) -> anyhow::Result<tempfile::TempDir> {
+        if self.keeps_disk() {
+            return Ok(tempfile::tempdir()?);
+        }
+        tempfile::tempdir_in(MEMORY_FS).map_err(|error| {
+            anyhow::anyhow!(
+                "--breakdown keeps a store on {MEMORY_FS}, which this machine refuses: {error}"
+            )
+        })
+    }
+}
+
+/// A memory-backed file system on Linux.
+const MEMORY_FS: &str = "/dev/shm";
+
 /// (c) End to end: every push is forwarded to the sink with its send time.
 pub fn e2e_config(sink_url: &str) -> String {
     bench_config(
@@ -103,6 +164,17 @@ const SQLITE_STORAGE: &str = "[storage]\npath = \"herald.db\"\n";
 
 /// As `bench_config_with_secrets`, with `storage` as the `[storage]` section.
 fn bench_config_stored(action: &str, secrets: &str, rest: &str, storage: &str) -> String {
+    bench_config_for("push", action, secrets, rest, storage)
+}
+
+/// As `bench_config_stored`, the rule taking the GitHub events `events` (a TOML string).
+fn bench_config_for(
+    events: &str,
+    action: &str,
+    secrets: &str,
+    rest: &str,
+    storage: &str,
+) -> String {
     format!(
         r#"
 [server]
@@ -118,7 +190,7 @@ secrets = ["github"]
 
 [rules.bench]
 sources = ["github"]
-events = ["push"]
+events = ["{events}"]
 actions = ["{action}"]
 {rest}
 {storage}"#
@@ -183,6 +255,40 @@ mod tests {
         }
         assert!(ingest_config_on_postgres("postgres://u@h/db?application_name=a\\b").is_err());
         assert!(ingest_config_on_postgres("postgres://u@h/db?application_name=\"").is_err());
+    }
+
+    /// `--breakdown`'s configurations store where they are told, and only the one that
+    /// keeps deliveries has a rule that takes the benchmark's pushes.
+    #[test]
+    fn each_breakdown_configuration_takes_its_part_away() {
+        let dir = tempfile::tempdir().unwrap();
+        for without in Without::ALL {
+            let path = write_config(dir.path(), &without.config(dir.path())).unwrap();
+            let loaded = herald::config::load(&path, &herald::integrations::catalog()).unwrap();
+            match &loaded.config.storage {
+                herald::config::StorageConfig::Sqlite { path, .. } => {
+                    assert_eq!(path, &dir.path().join("herald.db"), "{without:?}")
+                }
+                other => panic!("{without:?} stored on {other:?}"),
+            }
+            let rule = &loaded.config.rules[0];
+            let takes_pushes = rule.events.iter().any(|pattern| pattern.matches("push"));
+            assert_eq!(takes_pushes, without == Without::Disk, "{without:?}");
+            assert_eq!(rule.actions, ["log"], "{without:?}");
+        }
+    }
+
+    /// Without the disk, the store goes on a memory-backed file system.
+    #[test]
+    fn without_the_disk_the_store_is_on_dev_shm() {
+        if !Path::new(MEMORY_FS).is_dir() {
+            eprintln!("SKIPPED: no {MEMORY_FS} on this machine");
+            return;
+        }
+        let dir = Without::Disk.store_dir().unwrap();
+        assert!(dir.path().starts_with(MEMORY_FS));
+        let dir = Without::Delivery.store_dir().unwrap();
+        assert!(!dir.path().starts_with(MEMORY_FS));
     }
 
     /// Each configuration the benchmark serves loads, with its one rule and action.
