@@ -171,7 +171,7 @@ async fn closed_loop_round(config: &Path, options: &Options) -> anyhow::Result<r
         for without in scenario::Without::ALL {
             let measured = ingest_without(without, options).await?;
             report::print_load(&measured, options.connections);
-            report::print_share_of_baseline(&baseline, &measured);
+            report::print_ratio(&baseline, &measured);
             round.without.push((without, measured.load.throughput()));
         }
     }

@@ -109,15 +109,10 @@ fn print_machine(measured: &Measured) {
     }
 }
 
+/// A herald run's throughput as a share of the baseline's in the same round.
 pub fn print_ratio(baseline: &Measured, herald: &Measured) {
     let ratio = herald.load.throughput() / baseline.load.throughput() * 100.0;
-    println!("\nherald durable ingest throughput: {ratio:.1}% of the baseline");
-}
-
-/// A --breakdown run's throughput as a share of the baseline's.
-pub fn print_share_of_baseline(baseline: &Measured, measured: &Measured) {
-    let ratio = measured.load.throughput() / baseline.load.throughput() * 100.0;
-    println!("\n{}: {ratio:.1}% of the baseline", measured.name);
+    println!("\n{} throughput: {ratio:.1}% of the baseline", herald.name);
 }
 
 /// What one round of the closed-loop runs measured: requests a second, and herald's p99.
@@ -184,11 +179,15 @@ pub fn print_rounds(rounds: &[Round]) {
         );
     }
     for without in Without::ALL {
+        // Each round's rate without this part, and its share of that round's baseline.
         let runs: Vec<(f64, f64)> = rounds
             .iter()
-            .flat_map(|r| r.without.iter().map(move |w| (w, r.baseline)))
-            .filter(|((taken, _), _)| *taken == without)
-            .map(|((_, rate), baseline)| (*rate, rate / baseline * 100.0))
+            .flat_map(|r| {
+                r.without
+                    .iter()
+                    .filter(move |(taken, _)| *taken == without)
+                    .map(move |(_, rate)| (*rate, rate / r.baseline * 100.0))
+            })
             .collect();
         if let Some(rate) = median(runs.iter().map(|run| run.0)) {
             let ratios: Vec<f64> = runs.iter().map(|run| run.1).collect();
